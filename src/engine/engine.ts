@@ -1,0 +1,641 @@
+/**
+ * The dialog engine for one learner: given the learner's state, the course and an inbound event,
+ * it returns the new state and the messages to send. Pure: `now` is passed in, no I/O happens here,
+ * and the state passed in is never mutated.
+ *
+ * ```ts
+ * const { state, messages } = handleLearnerEvent(course, options, { state: null, inbound, now });
+ * ```
+ */
+import type { Course, Lesson, QuizItem } from '../content/course.js';
+import { correctIndices } from '../content/course.js';
+import type { Choice, Inbound, ModuleProgress, Outbound, QuizOption, RichText, Span } from '../messages.js';
+import { plain } from '../messages.js';
+import { dueBy, dueItems, estimatedRetention, nextDue, scheduleAnswer } from '../scheduling/review.js';
+import { encodeAction, decodeAction, type Action } from './actions.js';
+import { LANGUAGE_NAMES, t } from './i18n.js';
+import { applyNudgeCommand, isNudgeCommand, nudgeChoice } from './nudge-commands.js';
+import { LANGS, isLang, newLearnerState, type Lang, type LearnerState, type QuizRun } from './state.js';
+
+/** Engine settings, with defaults in {@link DEFAULT_ENGINE_OPTIONS}. */
+export interface EngineOptions {
+  /** FSRS desired retention (0.7 to 0.99). */
+  retention: number;
+  /** Questions in a /quiz practice quiz. */
+  practiceSize: number;
+  /** Most items served by one /review. */
+  reviewSize: number;
+}
+
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { retention: 0.9, practiceSize: 5, reviewSize: 10 };
+
+/** Work that the engine asks the runtime to do after the state is saved. */
+export type Effect = { type: 'forget' } | { type: 'export' };
+
+export interface LearnerTurn {
+  /** The learner's state, or null for someone the bot has never seen. */
+  state: LearnerState | null;
+  inbound: Inbound;
+  now: Date;
+}
+
+export interface TurnResult {
+  state: LearnerState;
+  messages: Outbound[];
+  effects: Effect[];
+}
+
+/** Commands that work in a private conversation. */
+export const LEARNER_COMMANDS = [
+  'start', 'help', 'menu', 'next', 'quiz', 'review', 'progress', 'settings', 'lang', 'mydata', 'forget', 'stop',
+  'remind', 'timezone', 'snooze', 'pause', 'resume',
+] as const;
+
+/** Per-turn working context. */
+interface Turn {
+  course: Course;
+  opts: EngineOptions;
+  now: Date;
+  s: LearnerState;
+  out: Outbound[];
+  effects: Effect[];
+  /** Whether the event was a button on an earlier message (for in-place edits). */
+  fromButton: boolean;
+}
+
+const btn = (label: string, action: Action): Choice => ({ label, data: encodeAction(action) });
+
+function lang(turn: Turn): Lang {
+  return turn.s.lang;
+}
+
+function tr(turn: Turn, key: string, vars?: Record<string, string | number>): string {
+  return t(lang(turn), key, vars);
+}
+
+function say(turn: Turn, text: string | RichText, choices?: Choice[]): void {
+  turn.out.push({ kind: 'text', text: typeof text === 'string' ? plain(text) : text, ...(choices?.length ? { choices } : {}) });
+}
+
+/** Handles one event for one learner. */
+export function handleLearnerEvent(course: Course, opts: EngineOptions, input: LearnerTurn): TurnResult {
+  const { inbound, now } = input;
+  const hint = inbound.languageHint?.slice(0, 2).toLowerCase();
+  const base = input.state ? (structuredClone(input.state) as LearnerState) : newLearnerState(now, isLang(hint) ? hint : 'en', inbound.displayName);
+  base.lastSeenAt = now.toISOString();
+  if (inbound.displayName) base.displayName = inbound.displayName;
+  // Any message from the learner counts as a reply to nudges.
+  base.nudges.unanswered = 0;
+  const turn: Turn = { course, opts, now, s: base, out: [], effects: [], fromButton: inbound.event.type === 'choice' };
+  const ev = inbound.event;
+
+  if (ev.type === 'command') {
+    const command = ev.command.toLowerCase();
+    if (command !== 'forget') turn.s.confirmingForget = false;
+    handleCommand(turn, command, ev.args.trim(), input.state === null);
+  } else if (ev.type === 'choice') {
+    const action = decodeAction(ev.data);
+    if (!action || (action.type !== 'forget' && turn.s.confirmingForget)) turn.s.confirmingForget = false;
+    if (!action) staleButton(turn);
+    else handleAction(turn, action);
+  } else {
+    handleText(turn, ev.text.trim(), input.state === null);
+  }
+  return { state: turn.s, messages: turn.out, effects: turn.effects };
+}
+
+function handleCommand(turn: Turn, command: string, args: string, isNew: boolean): void {
+  switch (command) {
+    case 'start':
+      turn.s.stopped = false;
+      if (args && turn.course.lessons.has(args)) return startLesson(turn, args);
+      return welcome(turn, isNew);
+    case 'help':
+      return help(turn);
+    case 'menu':
+      return showMenu(turn);
+    case 'next':
+      return resume(turn);
+    case 'quiz':
+      return startPractice(turn);
+    case 'review':
+      return startReview(turn);
+    case 'progress':
+      return showProgress(turn);
+    case 'settings':
+      return showSettings(turn);
+    case 'lang':
+      return setLanguage(turn, args);
+    case 'mydata':
+      say(turn, tr(turn, 'mydata.intro'));
+      turn.effects.push({ type: 'export' });
+      return;
+    case 'forget':
+      turn.s.confirmingForget = true;
+      return say(turn, tr(turn, 'forget.confirm'), [btn(tr(turn, 'btn.forget_yes'), { type: 'forget', confirm: true }), btn(tr(turn, 'btn.forget_no'), { type: 'forget', confirm: false })]);
+    case 'stop':
+      turn.s.stopped = true;
+      turn.s.position = turn.s.position.kind === 'quiz' && turn.s.position.mode !== 'lesson' ? { kind: 'idle' } : turn.s.position;
+      return say(turn, tr(turn, 'stop.done'));
+    default:
+      if (isNudgeCommand(command)) {
+        const reply = applyNudgeCommand(turn.s, command, args, turn.now);
+        return say(turn, reply.text, reply.choices?.map((c) => btn(tr(turn, c.labelKey), c.action)));
+      }
+      return say(turn, tr(turn, 'unknown.command', { command }), [btn(tr(turn, 'btn.help'), { type: 'help' })]);
+  }
+}
+
+function handleAction(turn: Turn, a: Action): void {
+  switch (a.type) {
+    case 'start_module': {
+      const first = turn.course.module(a.moduleId)?.lessons[0];
+      return first ? startLesson(turn, first.id) : staleButton(turn);
+    }
+    case 'menu':
+      return showMenu(turn);
+    case 'module':
+      return showModule(turn, a.moduleId);
+    case 'lesson':
+      return turn.course.lessons.has(a.lessonId) ? startLesson(turn, a.lessonId) : staleButton(turn);
+    case 'next_card': {
+      const p = turn.s.position;
+      if (p.kind !== 'card' || p.lessonId !== a.lessonId || p.index !== a.card) return staleButton(turn);
+      return advanceCard(turn);
+    }
+    case 'answer':
+      return answer(turn, a.itemId, a.option);
+    case 'submit':
+      return submit(turn, a.itemId);
+    case 'continue': {
+      const p = turn.s.position;
+      if (p.kind !== 'quiz' || !p.answered || p.itemIds[p.index] !== a.itemId) return staleButton(turn);
+      return nextQuestion(turn);
+    }
+    case 'resume':
+      return resume(turn);
+    case 'practice':
+      return startPractice(turn);
+    case 'review':
+      return startReview(turn);
+    case 'progress':
+      return showProgress(turn);
+    case 'help':
+      return help(turn);
+    case 'settings':
+      return showSettings(turn);
+    case 'lang':
+      return setLanguage(turn, a.lang);
+    case 'forget':
+      if (!turn.s.confirmingForget) return staleButton(turn);
+      turn.s.confirmingForget = false;
+      if (!a.confirm) return say(turn, tr(turn, 'forget.kept'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+      turn.effects.push({ type: 'forget' });
+      return say(turn, tr(turn, 'forget.done'));
+    case 'nudge': {
+      const reply = nudgeChoice(turn.s, a.choice, turn.now);
+      if (a.choice === 'stop') turn.s.nudges.remindAt = null;
+      return say(turn, reply);
+    }
+    case 'group_answer':
+    case 'group_join':
+      // Group buttons reach the group handler; in a private chat they are stale.
+      return staleButton(turn);
+  }
+}
+
+function handleText(turn: Turn, text: string, isNew: boolean): void {
+  if (isNew) return welcome(turn, true);
+  if (turn.s.confirmingForget) {
+    turn.s.confirmingForget = false;
+    return say(turn, tr(turn, 'forget.kept'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+  }
+  const p = turn.s.position;
+  // On a single-answer question, a typed letter ("b") picks that option.
+  if (p.kind === 'quiz' && !p.answered) {
+    const item = turn.course.items.get(p.itemIds[p.index] ?? '');
+    const letter = /^([a-e])[.)]?$/i.exec(text);
+    if (item && letter) {
+      const option = letter[1]!.toLowerCase().charCodeAt(0) - 97;
+      if (option < item.options.length) return answer(turn, item.id, option);
+    }
+  }
+  if (/^(hi|hello|hey|bonjour|salut|hola|buenos d[ií]as)\b/i.test(text)) return welcome(turn, false);
+  say(turn, tr(turn, 'unknown.text'), positionChoices(turn));
+}
+
+/** Choices that fit where the learner is: used with help and stale-button replies. */
+function positionChoices(turn: Turn): Choice[] {
+  return [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.menu'), { type: 'menu' }), btn(tr(turn, 'btn.help'), { type: 'help' })];
+}
+
+function staleButton(turn: Turn): void {
+  say(turn, tr(turn, 'stale.button'));
+  resume(turn, true);
+}
+
+function lessonsDone(turn: Turn): number {
+  return turn.course.sequence.filter((l) => turn.s.lessons[l.id]?.status === 'done').length;
+}
+
+function welcome(turn: Turn, isNew: boolean): void {
+  const { course } = turn;
+  const done = lessonsDone(turn);
+  const started = Object.keys(turn.s.lessons).length > 0;
+  const text: RichText = [
+    { type: 'paragraph', spans: [{ text: tr(turn, 'welcome.title'), bold: true }] },
+    ...inlineParagraph(tr(turn, 'welcome.body')),
+    { type: 'paragraph', spans: [{ text: tr(turn, 'welcome.how', { modules: course.modules.length, lessons: course.sequence.length }) }] },
+  ];
+  if (!isNew && started) text.push({ type: 'paragraph', spans: [{ text: tr(turn, 'welcome.back', { done, total: course.sequence.length }) }] });
+  const first = course.modules[0]!;
+  const choices =
+    !isNew && started
+      ? [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.pick_module'), { type: 'menu' })]
+      : [btn(tr(turn, 'btn.begin'), { type: 'start_module', moduleId: first.id }), btn(tr(turn, 'btn.pick_module'), { type: 'menu' })];
+  turn.out.push({ kind: 'text', text, choices });
+}
+
+/** Interface strings may use *italic* and **bold** too. */
+function inlineParagraph(text: string): RichText {
+  const spans: Span[] = [];
+  for (const [i, part] of text.split('*').entries()) if (part) spans.push(i % 2 ? { text: part, italic: true } : { text: part });
+  return [{ type: 'paragraph', spans }];
+}
+
+function help(turn: Turn): void {
+  const text: RichText = [
+    { type: 'paragraph', spans: [{ text: tr(turn, 'help.title'), bold: true }] },
+    { type: 'paragraph', spans: [{ text: tr(turn, 'help.body') }] },
+    ...tr(turn, 'help.commands')
+      .split('\n')
+      .map((line) => ({ type: 'bullet' as const, spans: [{ text: line }] })),
+  ];
+  turn.out.push({ kind: 'text', text, choices: positionChoices(turn) });
+}
+
+function moduleStatus(turn: Turn, lessons: Lesson[]): { done: number; status: ModuleProgress['status'] } {
+  const done = lessons.filter((l) => turn.s.lessons[l.id]?.status === 'done').length;
+  const any = lessons.some((l) => turn.s.lessons[l.id]);
+  return { done, status: done === lessons.length ? 'done' : any ? 'in_progress' : 'not_started' };
+}
+
+function modulesProgress(turn: Turn): ModuleProgress[] {
+  return turn.course.modules.map((m) => {
+    const { done, status } = moduleStatus(turn, m.lessons);
+    return { moduleId: m.id, title: m.title, lessonsDone: done, lessonsTotal: m.lessons.length, status };
+  });
+}
+
+function showMenu(turn: Turn): void {
+  const text: RichText = [{ type: 'paragraph', spans: [{ text: tr(turn, 'menu.title'), bold: true }] }];
+  const choices: Choice[] = [];
+  turn.course.modules.forEach((m, i) => {
+    const { done, status } = moduleStatus(turn, m.lessons);
+    const mark = tr(turn, `mark.${status}`);
+    text.push({ type: 'paragraph', spans: [{ text: tr(turn, 'menu.module_line', { mark, n: i + 1, title: m.title, done, total: m.lessons.length }) }] });
+    choices.push(btn(`${i + 1}. ${m.title}`, { type: 'module', moduleId: m.id }));
+  });
+  turn.out.push({ kind: 'text', text, choices });
+}
+
+function showModule(turn: Turn, moduleId: string): void {
+  const index = turn.course.modules.findIndex((m) => m.id === moduleId);
+  const m = turn.course.modules[index];
+  if (!m) return staleButton(turn);
+  const text: RichText = [
+    { type: 'paragraph', spans: [{ text: tr(turn, 'module.title', { n: index + 1, title: m.title }), bold: true }] },
+    { type: 'paragraph', spans: [{ text: m.summary, italic: true }] },
+  ];
+  const choices: Choice[] = [];
+  for (const l of m.lessons) {
+    const status = turn.s.lessons[l.id]?.status ?? 'not_started';
+    const mark = tr(turn, `mark.${status}`);
+    text.push({ type: 'paragraph', spans: [{ text: tr(turn, 'module.lesson_line', { mark, title: l.title, minutes: l.minutes }) }] });
+    choices.push(btn(`${mark} ${l.title}`, { type: 'lesson', lessonId: l.id }));
+  }
+  choices.push(btn(tr(turn, 'btn.back_modules'), { type: 'menu' }));
+  turn.out.push({ kind: 'text', text, choices });
+}
+
+function startLesson(turn: Turn, lessonId: string): void {
+  const progress = turn.s.lessons[lessonId];
+  turn.s.lessons[lessonId] = progress?.status === 'done' ? progress : { ...progress, status: 'in_progress' };
+  turn.s.position = { kind: 'card', lessonId, index: 0 };
+  showCard(turn);
+}
+
+function showCard(turn: Turn): void {
+  const p = turn.s.position;
+  if (p.kind !== 'card') return;
+  const lesson = turn.course.lessons.get(p.lessonId)!;
+  const last = p.index === lesson.cards.length - 1;
+  turn.out.push({
+    kind: 'card',
+    lessonTitle: lesson.title,
+    index: p.index + 1,
+    total: lesson.cards.length,
+    body: lesson.cards[p.index]!,
+    choices: [
+      btn(tr(turn, last ? 'btn.start_quiz' : 'btn.next'), { type: 'next_card', lessonId: lesson.id, card: p.index }),
+      btn(tr(turn, 'btn.menu'), { type: 'menu' }),
+    ],
+  });
+}
+
+function advanceCard(turn: Turn): void {
+  const p = turn.s.position;
+  if (p.kind !== 'card') return;
+  const lesson = turn.course.lessons.get(p.lessonId)!;
+  if (p.index + 1 < lesson.cards.length) {
+    turn.s.position = { ...p, index: p.index + 1 };
+    return showCard(turn);
+  }
+  startQuiz(turn, { mode: 'lesson', lessonId: lesson.id, itemIds: lesson.items.map((i) => i.id) });
+}
+
+function startQuiz(turn: Turn, run: { mode: QuizRun['mode']; lessonId?: string; itemIds: string[] }): void {
+  turn.s.position = {
+    kind: 'quiz',
+    mode: run.mode,
+    ...(run.lessonId ? { lessonId: run.lessonId } : {}),
+    itemIds: run.itemIds,
+    index: 0,
+    correct: 0,
+    selected: [],
+    shownAt: turn.now.toISOString(),
+    wrongTries: 0,
+  };
+  showQuestion(turn);
+}
+
+/** How a quiz item's options look to the learner, in the learner's language. */
+export function quizOptions(lang: Lang, item: QuizItem, selected: number[] = []): QuizOption[] {
+  return item.options.map((o, i) => ({
+    key: String.fromCharCode(65 + i),
+    text: item.type === 'truefalse' ? t(lang, o.text.toLowerCase() === 'true' ? 'quiz.true' : 'quiz.false') : o.text,
+    ...(item.type === 'multiple' ? { ticked: selected.includes(i) } : {}),
+  }));
+}
+
+function showQuestion(turn: Turn): void {
+  const p = turn.s.position;
+  if (p.kind !== 'quiz') return;
+  const item = turn.course.items.get(p.itemIds[p.index]!)!;
+  const options = quizOptions(lang(turn), item, p.selected);
+  const choices = options.map((o, i) =>
+    btn(item.type === 'multiple' ? `${o.ticked ? '☑' : '☐'} ${o.key}` : item.type === 'truefalse' ? o.text : o.key, { type: 'answer', itemId: item.id, option: i }),
+  );
+  if (item.type === 'multiple') choices.push(btn(tr(turn, 'btn.submit'), { type: 'submit', itemId: item.id }));
+  const headingKey = p.mode === 'review' ? 'quiz.heading_review' : 'quiz.heading';
+  turn.out.push({
+    kind: 'quiz',
+    itemId: item.id,
+    heading: tr(turn, headingKey, { index: p.index + 1, total: p.itemIds.length }),
+    question: item.type === 'multiple' ? `${item.question}\n${tr(turn, 'quiz.pick_all')}` : item.question,
+    options,
+    multiple: item.type === 'multiple',
+    choices,
+  });
+}
+
+function answer(turn: Turn, itemId: string, option: number): void {
+  const p = turn.s.position;
+  if (p.kind !== 'quiz' || p.answered || p.itemIds[p.index] !== itemId) return staleButton(turn);
+  const item = turn.course.items.get(itemId)!;
+  if (option >= item.options.length) return staleButton(turn);
+  if (item.type === 'multiple') {
+    // Ticking toggles; the answer is given with Submit.
+    const selected = p.selected.includes(option) ? p.selected.filter((o) => o !== option) : [...p.selected, option].sort();
+    turn.s.position = { ...p, selected };
+    return showQuestion(turn);
+  }
+  grade(turn, item, [option]);
+}
+
+function submit(turn: Turn, itemId: string): void {
+  const p = turn.s.position;
+  if (p.kind !== 'quiz' || p.answered || p.itemIds[p.index] !== itemId) return staleButton(turn);
+  const item = turn.course.items.get(itemId)!;
+  if (!p.selected.length) return say(turn, tr(turn, 'feedback.pick_one_first'));
+  grade(turn, item, p.selected);
+}
+
+function grade(turn: Turn, item: QuizItem, picked: number[]): void {
+  const p = turn.s.position as QuizRun;
+  const right = correctIndices(item);
+  const correct = right.length === picked.length && right.every((i) => picked.includes(i));
+  const elapsedMs = turn.now.getTime() - new Date(p.shownAt).getTime();
+  turn.s.reviews[item.id] = scheduleAnswer(turn.s.reviews[item.id], { correct, elapsedMs, wrongTries: p.wrongTries }, turn.now, turn.opts.retention);
+  const last = p.index === p.itemIds.length - 1;
+  turn.s.position = { ...p, answered: { correct }, correct: p.correct + (correct ? 1 : 0) };
+  const options = quizOptions(lang(turn), item, picked);
+  turn.out.push({
+    kind: 'feedback',
+    correct,
+    heading: tr(turn, correct ? 'feedback.right' : 'feedback.wrong'),
+    answer: right.map((i) => `${options[i]!.key}. ${options[i]!.text}`),
+    explanation: item.explanation,
+    answersSource: turn.fromButton,
+    question: item.question,
+    options,
+    choices: [btn(tr(turn, last ? 'btn.results' : 'btn.next_question'), { type: 'continue', itemId: item.id })],
+  });
+}
+
+function nextQuestion(turn: Turn): void {
+  const p = turn.s.position as QuizRun;
+  if (p.index + 1 < p.itemIds.length) {
+    turn.s.position = { ...p, index: p.index + 1, selected: [], shownAt: turn.now.toISOString(), wrongTries: 0 };
+    delete (turn.s.position as QuizRun).answered;
+    return showQuestion(turn);
+  }
+  finishQuiz(turn);
+}
+
+function finishQuiz(turn: Turn): void {
+  const p = turn.s.position as QuizRun;
+  const total = p.itemIds.length;
+  turn.s.position = { kind: 'idle' };
+  if (p.mode === 'lesson' && p.lessonId) {
+    const lesson = turn.course.lessons.get(p.lessonId)!;
+    turn.s.lessons[lesson.id] = { status: 'done', lastScore: { correct: p.correct, total }, completedAt: turn.now.toISOString() };
+    const lines = [tr(turn, 'lesson.done', { title: lesson.title, correct: p.correct, total })];
+    if (p.correct === total) lines.push(tr(turn, 'lesson.done_perfect', { correct: p.correct, total }));
+    const module = turn.course.module(lesson.moduleId)!;
+    if (module.lessons.every((l) => turn.s.lessons[l.id]?.status === 'done'))
+      lines.push(tr(turn, 'lesson.module_done', { n: turn.course.modules.indexOf(module) + 1, title: module.title }));
+    const next = nextLessonFor(turn);
+    const choices: Choice[] = [];
+    if (next) {
+      lines.push(tr(turn, 'lesson.next_up', { title: next.title }));
+      choices.push(btn(tr(turn, 'btn.next_lesson', { title: truncate(next.title, 40) }), { type: 'lesson', lessonId: next.id }));
+    } else {
+      lines.push(tr(turn, 'course.done'));
+      choices.push(btn(tr(turn, 'btn.review'), { type: 'review' }));
+    }
+    choices.push(btn(tr(turn, 'btn.menu'), { type: 'menu' }), btn(tr(turn, 'btn.progress'), { type: 'progress' }));
+    return say(turn, lines.join('\n'), choices);
+  }
+  const key = p.mode === 'review' ? 'review.done' : 'practice.done';
+  say(turn, tr(turn, key, { correct: p.correct, total }), [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.progress'), { type: 'progress' })]);
+}
+
+function truncate(s: string, n: number): string {
+  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
+}
+
+/** The lesson to take next: the first unfinished lesson after the last one finished, else the first unfinished one. */
+function nextLessonFor(turn: Turn): Lesson | undefined {
+  const seq = turn.course.sequence;
+  const inProgress = seq.find((l) => turn.s.lessons[l.id]?.status === 'in_progress');
+  if (inProgress) return inProgress;
+  let lastDone = -1;
+  let lastAt = '';
+  seq.forEach((l, i) => {
+    const at = turn.s.lessons[l.id]?.completedAt ?? '';
+    if (at && at >= lastAt) [lastDone, lastAt] = [i, at];
+  });
+  return seq.slice(lastDone + 1).find((l) => turn.s.lessons[l.id]?.status !== 'done') ?? seq.find((l) => turn.s.lessons[l.id]?.status !== 'done');
+}
+
+/** /next: show whatever the learner was doing, or the next lesson. */
+function resume(turn: Turn, quiet = false): void {
+  const p = turn.s.position;
+  if (p.kind === 'card') return showCard(turn);
+  if (p.kind === 'quiz') {
+    if (p.answered) return nextQuestion(turn);
+    return showQuestion(turn);
+  }
+  const next = nextLessonFor(turn);
+  if (next) return startLesson(turn, next.id);
+  if (!quiet) say(turn, tr(turn, 'course.done'), [btn(tr(turn, 'btn.review'), { type: 'review' }), btn(tr(turn, 'btn.practice'), { type: 'practice' })]);
+  else say(turn, tr(turn, 'course.done'), positionChoices(turn));
+}
+
+/** Items of lessons the learner has finished or started, weakest first. */
+function learnedItems(turn: Turn): string[] {
+  const items = turn.course.sequence.filter((l) => turn.s.lessons[l.id]).flatMap((l) => l.items.map((i) => i.id));
+  const weakness = (id: string) => {
+    const c = turn.s.reviews[id];
+    return c ? c.right / Math.max(1, c.seen) : 2; // unseen items of started lessons come after the weak ones
+  };
+  // Stable order by weakness, then by how long since last review.
+  return items
+    .map((id, i) => ({ id, i, w: weakness(id), last: turn.s.reviews[id]?.last_review ?? '' }))
+    .sort((a, b) => a.w - b.w || a.last.localeCompare(b.last) || a.i - b.i)
+    .map((x) => x.id);
+}
+
+function startPractice(turn: Turn): void {
+  const items = learnedItems(turn).slice(0, turn.opts.practiceSize);
+  if (!items.length)
+    return say(turn, tr(turn, 'practice.none'), [btn(tr(turn, 'btn.begin'), { type: 'start_module', moduleId: turn.course.modules[0]!.id }), btn(tr(turn, 'btn.menu'), { type: 'menu' })]);
+  say(turn, tr(turn, 'practice.intro', { count: items.length }));
+  startQuiz(turn, { mode: 'practice', itemIds: items });
+}
+
+/** Minutes a number of items takes, at about 15 seconds an item. */
+export function minutesFor(items: number): number {
+  return Math.max(1, Math.round(items / 4));
+}
+
+function startReview(turn: Turn): void {
+  const known = new Set(turn.course.items.keys());
+  const reviews = Object.fromEntries(Object.entries(turn.s.reviews).filter(([id]) => known.has(id)));
+  const due = dueItems(reviews, turn.now).slice(0, turn.opts.reviewSize);
+  if (due.length) {
+    say(turn, tr(turn, 'review.intro', { count: due.length, minutes: minutesFor(due.length) }));
+    return startQuiz(turn, { mode: 'review', itemIds: due });
+  }
+  // Nothing due: mix in items of started lessons that the learner has not answered yet.
+  const fresh = learnedItems(turn).filter((id) => !turn.s.reviews[id]).slice(0, turn.opts.practiceSize);
+  if (fresh.length) {
+    say(turn, tr(turn, 'review.new_items', { count: fresh.length }));
+    return startQuiz(turn, { mode: 'review', itemIds: fresh });
+  }
+  const next = nextDue(reviews);
+  if (!next) return say(turn, tr(turn, 'review.nothing_yet'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+  say(turn, tr(turn, 'review.none', { when: relativeDay(turn, next) }), [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.practice'), { type: 'practice' })]);
+}
+
+function relativeDay(turn: Turn, when: Date): string {
+  const tz = turn.s.nudges.timezone;
+  const day = (d: Date) => d.toLocaleDateString('en-CA', { timeZone: tz });
+  if (day(when) === day(turn.now)) return tr(turn, 'time.today');
+  if (day(when) === day(new Date(turn.now.getTime() + 86_400_000))) return tr(turn, 'time.tomorrow');
+  return tr(turn, 'time.on_date', { date: when.toLocaleDateString(turn.s.lang, { timeZone: tz, day: 'numeric', month: 'long' }) });
+}
+
+function showProgress(turn: Turn): void {
+  const modules = modulesProgress(turn);
+  const done = lessonsDone(turn);
+  const cards = Object.values(turn.s.reviews);
+  const summary: RichText = [];
+  if (!done && !Object.keys(turn.s.lessons).length) {
+    summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.nothing') }] });
+  } else {
+    summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.lessons', { done, total: turn.course.sequence.length }) }] });
+    const seen = cards.reduce((n, c) => n + c.seen, 0);
+    const right = cards.reduce((n, c) => n + c.right, 0);
+    if (seen) summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.accuracy', { right, seen, percent: Math.round((100 * right) / seen) }) }] });
+    const endOfDay = endOfLocalDay(turn.now, turn.s.nudges.timezone);
+    const week = new Date(endOfDay.getTime() + 6 * 86_400_000);
+    if (cards.length) {
+      summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.due', { today: dueBy(turn.s.reviews, endOfDay), week: dueBy(turn.s.reviews, week) }) }] });
+      const r = estimatedRetention(turn.s.reviews, turn.now, turn.opts.retention);
+      if (r !== undefined) summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.retention', { percent: Math.round(r * 100) }) }] });
+    }
+  }
+  turn.out.push({
+    kind: 'progress',
+    heading: tr(turn, 'progress.title'),
+    modules,
+    summary,
+    choices: [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.review'), { type: 'review' }), btn(tr(turn, 'btn.menu'), { type: 'menu' })],
+  });
+}
+
+/** The first instant of the next local day in `tz`. */
+export function endOfLocalDay(now: Date, tz: string): Date {
+  const parts = new Intl.DateTimeFormat('en-GB', { timeZone: tz, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).formatToParts(now);
+  const get = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
+  const sinceMidnight = (get('hour') * 3600 + get('minute') * 60 + get('second')) * 1000 + now.getMilliseconds();
+  return new Date(now.getTime() - sinceMidnight + 86_400_000);
+}
+
+function showSettings(turn: Turn): void {
+  const n = turn.s.nudges;
+  const lines = [
+    tr(turn, 'settings.lang', { lang: LANGUAGE_NAMES[turn.s.lang] }),
+    tr(turn, 'settings.timezone', { tz: n.timezone }),
+    n.remindAt ? tr(turn, 'settings.reminder_on', { time: n.remindAt, days: describeDays(turn.s.lang, n.remindDays) }) : tr(turn, 'settings.reminder_off'),
+    tr(turn, 'settings.quiet', { start: n.quietStart, end: n.quietEnd }),
+  ];
+  if (n.paused) lines.push(tr(turn, 'settings.paused'));
+  turn.out.push({
+    kind: 'text',
+    text: [{ type: 'paragraph', spans: [{ text: tr(turn, 'settings.title'), bold: true }] }, ...lines.map((l) => ({ type: 'bullet' as const, spans: [{ text: l }] }))],
+    choices: [btn(tr(turn, 'btn.language'), { type: 'lang', lang: '' }), btn(tr(turn, 'btn.continue'), { type: 'resume' })],
+  });
+}
+
+/** "weekdays", "every day" or a list of day names. */
+export function describeDays(lang: Lang, days: number[]): string {
+  const sorted = [...days].sort();
+  if (sorted.join() === '1,2,3,4,5') return t(lang, 'days.weekdays');
+  if (sorted.length === 7) return t(lang, 'days.every');
+  const base = new Date(Date.UTC(2026, 0, 4)); // a Sunday
+  return sorted.map((d) => new Date(base.getTime() + d * 86_400_000).toLocaleDateString(lang, { weekday: 'short', timeZone: 'UTC' })).join(', ');
+}
+
+function setLanguage(turn: Turn, code: string): void {
+  const wanted = code.trim().toLowerCase().slice(0, 2);
+  if (isLang(wanted)) {
+    turn.s.lang = wanted;
+    turn.s.langChosen = true;
+    return say(turn, tr(turn, 'lang.set'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+  }
+  const choices = LANGS.map((l) => btn(LANGUAGE_NAMES[l], { type: 'lang', lang: l }));
+  say(turn, code.trim() ? tr(turn, 'lang.unknown', { code: code.trim() }) : tr(turn, 'lang.pick'), choices);
+}

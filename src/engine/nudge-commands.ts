@@ -1,0 +1,92 @@
+/**
+ * The learner's commands for reminders and nudges: /remind, /timezone, /snooze, /pause, /resume,
+ * and the buttons on a nudge. Pure state changes on the learner's nudge settings.
+ */
+import type { Action } from './actions.js';
+import { describeDays } from './engine.js';
+import { t } from './i18n.js';
+import type { LearnerState } from './state.js';
+import { atLocalTime, formatHhmm, isValidTimeZone, local, parseHhmm } from '../scheduling/localtime.js';
+
+const COMMANDS = ['remind', 'timezone', 'snooze', 'pause', 'resume'] as const;
+
+export function isNudgeCommand(command: string): boolean {
+  return (COMMANDS as readonly string[]).includes(command);
+}
+
+export interface NudgeReply {
+  text: string;
+  choices?: { labelKey: string; action: Action }[];
+}
+
+/** Applies one of the nudge commands to `s` (mutated: the engine passes its own copy). */
+export function applyNudgeCommand(s: LearnerState, command: string, args: string, now: Date): NudgeReply {
+  const n = s.nudges;
+  const tr = (key: string, vars?: Record<string, string | number>) => t(s.lang, key, vars);
+  switch (command) {
+    case 'remind': {
+      const arg = args.toLowerCase();
+      if (arg === 'off' || arg === 'stop') {
+        n.remindAt = null;
+        return { text: tr('remind.off') };
+      }
+      const minutes = parseHhmm(arg);
+      if (minutes === undefined) return { text: tr('remind.usage') };
+      n.remindAt = formatHhmm(minutes);
+      n.paused = false;
+      s.stopped = false;
+      const text = tr('remind.set', { time: n.remindAt, tz: n.timezone, days: describeDays(s.lang, n.remindDays) });
+      return { text: n.timezone === 'UTC' ? `${text}\n${tr('remind.ask_tz', { tz: n.timezone })}` : text };
+    }
+    case 'timezone': {
+      const tz = args.trim();
+      if (!tz) return { text: tr('tz.usage', { tz: n.timezone }) };
+      if (!isValidTimeZone(tz)) return { text: tr('tz.bad', { tz }) };
+      n.timezone = local(now, tz).zoneName ?? tz;
+      return { text: tr('tz.set', { tz: n.timezone, time: local(now, n.timezone).toFormat('HH:mm') }) };
+    }
+    case 'snooze': {
+      const arg = args.toLowerCase();
+      const choice = arg.startsWith('1') || arg.startsWith('hour') ? 'snooze_1h' : arg.startsWith('even') ? 'snooze_evening' : arg.startsWith('tom') ? 'snooze_tomorrow' : undefined;
+      if (choice) return { text: nudgeChoice(s, choice, now) };
+      return {
+        text: tr('snooze.pick'),
+        choices: [
+          { labelKey: 'btn.snooze_1h', action: { type: 'nudge', choice: 'snooze_1h' } },
+          { labelKey: 'btn.snooze_evening', action: { type: 'nudge', choice: 'snooze_evening' } },
+          { labelKey: 'btn.snooze_tomorrow', action: { type: 'nudge', choice: 'snooze_tomorrow' } },
+        ],
+      };
+    }
+    case 'pause':
+      n.paused = true;
+      return { text: tr('pause.done') };
+    case 'resume':
+    default:
+      n.paused = false;
+      n.unanswered = 0;
+      s.stopped = false;
+      delete n.snoozedUntil;
+      return { text: tr('resume.done') };
+  }
+}
+
+/** A tap on a nudge's snooze or stop button. Returns the reply text. */
+export function nudgeChoice(s: LearnerState, choice: 'snooze_1h' | 'snooze_evening' | 'snooze_tomorrow' | 'stop', now: Date): string {
+  const n = s.nudges;
+  if (choice === 'stop') {
+    n.remindAt = null;
+    n.paused = true;
+    return t(s.lang, 'pause.done');
+  }
+  const today = local(now, n.timezone);
+  let until: Date;
+  if (choice === 'snooze_1h') until = new Date(now.getTime() + 3_600_000);
+  else if (choice === 'snooze_evening') {
+    // 18:00 today, or an hour from now if it is already evening.
+    const evening = atLocalTime(today, 18 * 60);
+    until = evening > now ? evening : new Date(now.getTime() + 3_600_000);
+  } else until = atLocalTime(today.plus({ days: 1 }), parseHhmm(n.quietEnd) ?? 8 * 60);
+  n.snoozedUntil = until.toISOString();
+  return t(s.lang, 'snooze.done', { time: local(until, n.timezone).toFormat('ccc HH:mm') });
+}

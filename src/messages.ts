@@ -1,0 +1,143 @@
+/**
+ * Neutral, typed messages: what comes in from a channel and what goes out to it.
+ *
+ * The engine speaks only these types. Each adapter turns a platform request into an
+ * {@link Inbound} and renders every {@link Outbound} natively (Telegram inline keyboards,
+ * Slack Block Kit, Teams Adaptive Cards, numbered choices in the console).
+ */
+
+/** Channels the bot speaks on. */
+export type Channel = 'console' | 'telegram' | 'slack' | 'teams';
+
+/**
+ * Who a learner is, on one channel. A learner on Telegram and the same person on Slack are two
+ * learners: platforms share no identity.
+ */
+export interface LearnerKey {
+  channel: Channel;
+  userId: string;
+}
+
+/**
+ * Where to reply, so that the bot can later write first (reminders). `conversationId` is the chat,
+ * DM or channel; `ref` holds whatever else the platform needs to send proactively (Teams keeps a
+ * conversation reference there, Slack a team id), as plain JSON.
+ */
+export interface Address {
+  channel: Channel;
+  conversationId: string;
+  ref?: Record<string, string | number | boolean | null>;
+}
+
+/** Inline formatting of one run of text. */
+export interface Span {
+  text: string;
+  bold?: boolean;
+  italic?: boolean;
+  /** An https link that this run of text points to. */
+  href?: string;
+}
+
+/** A paragraph or a list item: a sequence of spans. */
+export interface Block {
+  type: 'paragraph' | 'bullet';
+  spans: Span[];
+}
+
+/** Formatted text in a form every renderer can escape correctly. */
+export type RichText = Block[];
+
+/** One button. `data` is an encoded {@link import('./engine/actions.js').Action}. */
+export interface Choice {
+  label: string;
+  data: string;
+}
+
+/** A quiz option as shown to the learner (A, B, C...). */
+export interface QuizOption {
+  key: string;
+  text: string;
+  /** Set on multiple-answer items: whether the learner has ticked it. */
+  ticked?: boolean;
+}
+
+/** Progress of one module, for progress views. */
+export interface ModuleProgress {
+  moduleId: string;
+  title: string;
+  lessonsDone: number;
+  lessonsTotal: number;
+  status: 'done' | 'in_progress' | 'not_started';
+}
+
+/** What the bot says. Every variant may carry choices (buttons). */
+export type Outbound =
+  | { kind: 'text'; text: RichText; choices?: Choice[] }
+  | {
+      kind: 'card';
+      lessonTitle: string;
+      /** 1-based position of this card in the lesson, and the number of cards. */
+      index: number;
+      total: number;
+      body: RichText;
+      choices: Choice[];
+    }
+  | {
+      kind: 'quiz';
+      itemId: string;
+      /** Shown above the question, e.g. "Question 2 of 5" or "Review". */
+      heading: string;
+      question: string;
+      options: QuizOption[];
+      multiple: boolean;
+      choices: Choice[];
+    }
+  | {
+      kind: 'feedback';
+      correct: boolean;
+      heading: string;
+      /** The right options, as "B. text". */
+      answer: string[];
+      explanation: string;
+      /**
+       * True when this answers a button on the previous quiz message, so that a channel that can
+       * edit messages may show the result in place of the question.
+       */
+      answersSource: boolean;
+      /** The quiz item as it was asked, for channels that edit the question in place. */
+      question: string;
+      options: QuizOption[];
+      choices: Choice[];
+    }
+  | { kind: 'progress'; heading: string; modules: ModuleProgress[]; summary: RichText; choices?: Choice[] };
+
+/** What happened on the channel. */
+export type InboundEvent =
+  | { type: 'text'; text: string }
+  | { type: 'command'; command: string; args: string }
+  | { type: 'choice'; data: string };
+
+/** An inbound event with its identity, sender and time. */
+export interface Inbound {
+  /** Unique per channel; a platform's retry of the same event carries the same id. */
+  id: string;
+  learner: LearnerKey;
+  address: Address;
+  /** The sender's display name, when the platform gives one (group quizzes show it). */
+  displayName?: string;
+  /** The sender's language code from the platform, used as the first guess of the interface language. */
+  languageHint?: string;
+  event: InboundEvent;
+  /** When the platform says the event happened. */
+  at: Date;
+}
+
+/** Turns plain text into {@link RichText} with one paragraph per line. */
+export function plain(text: string): RichText {
+  return text.split('\n').map((line) => ({ type: 'paragraph' as const, spans: [{ text: line }] }));
+}
+
+/** The text of rich text with formatting dropped, paragraphs on their own lines. */
+export function toPlainText(rich: RichText): string {
+  return rich.map((b) => (b.type === 'bullet' ? '• ' : '') + b.spans.map((s) => s.text).join('')).join('\n');
+}
