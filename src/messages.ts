@@ -26,6 +26,8 @@ export interface LearnerKey {
 export interface Address {
   channel: Channel;
   conversationId: string;
+  /** A private chat with one learner, or a group conversation (group chat, channel). */
+  kind: 'direct' | 'group';
   ref?: Record<string, string | number | boolean | null>;
 }
 
@@ -109,7 +111,14 @@ export type Outbound =
       options: QuizOption[];
       choices: Choice[];
     }
-  | { kind: 'progress'; heading: string; modules: ModuleProgress[]; summary: RichText; choices?: Choice[] };
+  | { kind: 'progress'; heading: string; modules: ModuleProgress[]; summary: RichText; choices?: Choice[] }
+  /**
+   * A short note for the sender only (a group-quiz answer confirmation): Telegram shows it as the
+   * button's toast, Slack as an ephemeral message, the console as a plain line.
+   */
+  | { kind: 'notice'; text: string }
+  /** A document for the learner (their data, for /mydata). */
+  | { kind: 'data'; filename: string; json: string };
 
 /** What happened on the channel. */
 export type InboundEvent =

@@ -392,7 +392,7 @@ function showQuestion(turn: Turn): void {
     kind: 'quiz',
     itemId: item.id,
     heading: tr(turn, headingKey, { index: p.index + 1, total: p.itemIds.length }),
-    question: item.type === 'multiple' ? `${item.question}\n${tr(turn, 'quiz.pick_all')}` : item.question,
+    question: item.type === 'multiple' && !/all that apply/i.test(item.question) ? `${item.question}\n${tr(turn, 'quiz.pick_all')}` : item.question,
     options,
     multiple: item.type === 'multiple',
     choices,

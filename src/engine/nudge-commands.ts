@@ -88,5 +88,5 @@ export function nudgeChoice(s: LearnerState, choice: 'snooze_1h' | 'snooze_eveni
     until = evening > now ? evening : new Date(now.getTime() + 3_600_000);
   } else until = atLocalTime(today.plus({ days: 1 }), parseHhmm(n.quietEnd) ?? 8 * 60);
   n.snoozedUntil = until.toISOString();
-  return t(s.lang, 'snooze.done', { time: local(until, n.timezone).toFormat('ccc HH:mm') });
+  return t(s.lang, 'snooze.done', { time: local(until, n.timezone).setLocale(s.lang).toFormat('ccc HH:mm') });
 }

@@ -1,0 +1,124 @@
+/**
+ * Wires the bot together from a validated {@link Config}: course, store, engine runtime, HTTP server,
+ * channels and schedulers. `main.ts` calls it; tests call it too, with their own streams and clock.
+ */
+import type { Server } from 'node:http';
+import type { Readable, Writable } from 'node:stream';
+import type { Config } from './config.js';
+import type { ChannelAdapter } from './channel.js';
+import { loadCourse } from './content/load.js';
+import type { Course } from './content/course.js';
+import { DEFAULT_ENGINE_OPTIONS } from './engine/engine.js';
+import { DEFAULT_GROUP_OPTIONS } from './engine/group.js';
+import type { Logger } from './logger.js';
+import type { Channel } from './messages.js';
+import { LearningBot, type Delivery } from './runtime/bot.js';
+import { createHttpApp, listen, type ReadinessCheck } from './server.js';
+import { openStore } from './store/open.js';
+import { ConsoleAdapter } from '../adapters/console/adapter.js';
+
+export interface AppOptions {
+  config: Config;
+  logger: Logger;
+  lessonsDir: string;
+  /** Terminal streams for the console channel. */
+  stdin?: Readable;
+  stdout?: Writable;
+  ansi?: boolean;
+  now?: () => Date;
+  /** How often due group questions are closed, in ms (default 1000). */
+  tickMs?: number;
+}
+
+export interface RunningApp {
+  bot: LearningBot;
+  course: Course;
+  server?: Server;
+  channels: Map<Channel, ChannelAdapter>;
+  console?: ConsoleAdapter;
+  /** Delivers proactive messages through the right channel. */
+  deliver(d: Delivery): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startApp(opts: AppOptions): Promise<RunningApp> {
+  const { config, logger } = opts;
+  const course = loadCourse(opts.lessonsDir);
+  const store = await openStore(config, logger);
+  const onError = (err: unknown, context: Record<string, unknown>) => logger.error({ err, ...context }, 'error');
+  const bot = new LearningBot({
+    course,
+    store,
+    engine: { ...DEFAULT_ENGINE_OPTIONS, retention: config.retention },
+    group: { ...DEFAULT_GROUP_OPTIONS, questionSeconds: config.groupQuestionSeconds },
+    onError,
+    ...(opts.now ? { now: opts.now } : {}),
+  });
+  const channels = new Map<Channel, ChannelAdapter>();
+  const deliver = async (d: Delivery) => {
+    const channel = channels.get(d.address.channel);
+    if (!channel) throw new Error(`no ${d.address.channel} channel is running to deliver to`);
+    await channel.send(d.address, d.messages);
+  };
+
+  const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
+  let server: Server | undefined;
+  if (config.role !== 'worker') {
+    const app = createHttpApp(checks);
+    try {
+      server = await listen(app, config.port);
+      logger.info({ port: config.port }, 'HTTP server listening');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && config.console) {
+        logger.warn({ port: config.port }, `PORT ${config.port} is in use, so /healthz is not served; the console chat runs anyway. Set PORT to a free port to serve it.`);
+      } else throw err;
+    }
+  }
+
+  let consoleAdapter: ConsoleAdapter | undefined;
+  if (config.console && opts.stdin && opts.stdout) {
+    consoleAdapter = new ConsoleAdapter({
+      input: opts.stdin,
+      output: opts.stdout,
+      handle: (i) => bot.handle(i),
+      ansi: opts.ansi ?? false,
+      ...(opts.now ? { now: opts.now } : {}),
+    });
+    channels.set('console', consoleAdapter);
+  }
+
+  // Close group questions whose time is up (any number of processes may do this safely).
+  let ticking = false;
+  const tick = async () => {
+    if (ticking) return;
+    ticking = true;
+    try {
+      for (const d of await bot.closeDueGroupQuestions()) {
+        await deliver(d).catch((err) => onError(err, { where: 'group-close-delivery', channel: d.address.channel }));
+      }
+    } catch (err) {
+      onError(err, { where: 'group-tick' });
+    } finally {
+      ticking = false;
+    }
+  };
+  const timer = config.role !== 'worker' ? setInterval(() => void tick(), opts.tickMs ?? 1000) : undefined;
+  timer?.unref();
+
+  for (const channel of channels.values()) await channel.start();
+
+  return {
+    bot,
+    course,
+    ...(server ? { server } : {}),
+    channels,
+    ...(consoleAdapter ? { console: consoleAdapter } : {}),
+    deliver,
+    async stop() {
+      if (timer) clearInterval(timer);
+      for (const channel of channels.values()) await channel.stop();
+      if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+      await store.close();
+    },
+  };
+}

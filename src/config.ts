@@ -1,0 +1,174 @@
+/**
+ * Configuration: read from the environment once, here and nowhere else, and validated with a
+ * schema. A bad or missing setting stops start-up with a message that names the variable and says
+ * how to fix it. Every setting is listed in the README.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+/** Thrown for invalid settings; `problems` has one line per variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+const httpUrl = z
+  .string()
+  .optional()
+  .transform((v) => (v?.trim() ? v.trim() : undefined))
+  .refine((v) => v === undefined || /^https?:\/\/[^\s]+$/.test(v), 'must be an http:// or https:// URL');
+
+/** How to fix each setting, shown with its error. */
+const FIX: Record<string, string> = {
+  PORT: 'set PORT to a free TCP port, for example PORT=3000',
+  ROLE: 'set ROLE to web, worker or all (the default), or pass --role',
+  DATA_DIR: 'set DATA_DIR to a writable folder, for example DATA_DIR=./data',
+  MONGODB_URI: 'set MONGODB_URI to a mongodb:// or mongodb+srv:// connection string, or unset it to use the embedded store',
+  REDIS_URL: 'set REDIS_URL to a redis:// URL such as redis://127.0.0.1:6379, or unset it to schedule in-process',
+  LOG_LEVEL: 'set LOG_LEVEL to one of fatal, error, warn, info, debug, trace, silent',
+  DESIRED_RETENTION: 'set DESIRED_RETENTION to a number between 0.7 and 0.99, for example 0.9',
+  GROUP_QUESTION_SECONDS: 'set GROUP_QUESTION_SECONDS to a whole number of seconds between 10 and 600',
+  CONSOLE: 'set CONSOLE to true or false',
+  TELEGRAM_BOT_TOKEN: 'set TELEGRAM_BOT_TOKEN to the token @BotFather gave you (digits, a colon, then letters)',
+  TELEGRAM_WEBHOOK_URL: 'set TELEGRAM_WEBHOOK_URL to the public https:// URL Telegram should call, or unset it to use long polling',
+  TELEGRAM_WEBHOOK_SECRET: 'set TELEGRAM_WEBHOOK_SECRET to 1-256 characters of A-Z, a-z, 0-9, _ and - (required with TELEGRAM_WEBHOOK_URL)',
+  TELEGRAM_API_ROOT: 'set TELEGRAM_API_ROOT to a Bot API server URL, or unset it for https://api.telegram.org',
+  SLACK_BOT_TOKEN: 'set SLACK_BOT_TOKEN to the app\'s Bot User OAuth Token (xoxb-...)',
+  SLACK_SIGNING_SECRET: 'set SLACK_SIGNING_SECRET to the Signing Secret from the app\'s Basic Information page',
+  SLACK_APP_TOKEN: 'set SLACK_APP_TOKEN to an app-level token (xapp-...) for Socket Mode, or unset it for HTTP',
+  SLACK_API_URL: 'set SLACK_API_URL to the Web API base ending in /api/, or unset it for https://slack.com/api/',
+  SLACK_COMMAND: 'set SLACK_COMMAND to the slash command\'s name, for example /digit4sd',
+  TEAMS_ENABLED: 'set TEAMS_ENABLED to true or false',
+  MICROSOFT_APP_TYPE: 'set MICROSOFT_APP_TYPE to MultiTenant, SingleTenant or UserAssignedMSI',
+};
+
+const schema = z
+  .object({
+    PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+    ROLE: z.enum(['web', 'worker', 'all']).default('all'),
+    DATA_DIR: z.string().min(1).default('./data'),
+    MONGODB_URI: optionalString.refine((v) => v === undefined || /^mongodb(\+srv)?:\/\//.test(v), 'must start with mongodb:// or mongodb+srv://'),
+    REDIS_URL: optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), 'must start with redis:// or rediss://'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    DESIRED_RETENTION: z.coerce.number().min(0.7).max(0.99).default(0.9),
+    GROUP_QUESTION_SECONDS: z.coerce.number().int().min(10).max(600).default(30),
+    CONSOLE: bool.optional(),
+    TELEGRAM_BOT_TOKEN: optionalString.refine((v) => v === undefined || /^\d+:[\w-]+$/.test(v), 'does not look like a bot token'),
+    TELEGRAM_WEBHOOK_URL: httpUrl,
+    TELEGRAM_WEBHOOK_SECRET: optionalString.refine((v) => v === undefined || /^[\w-]{1,256}$/.test(v), 'may contain only A-Z, a-z, 0-9, _ and -'),
+    TELEGRAM_API_ROOT: httpUrl,
+    SLACK_BOT_TOKEN: optionalString,
+    SLACK_SIGNING_SECRET: optionalString,
+    SLACK_APP_TOKEN: optionalString,
+    SLACK_API_URL: httpUrl,
+    SLACK_COMMAND: z.string().regex(/^\/[\w-]+$/, 'must look like /digit4sd').default('/digit4sd'),
+    TEAMS_ENABLED: bool.optional(),
+    MICROSOFT_APP_ID: optionalString,
+    MICROSOFT_APP_PASSWORD: optionalString,
+    MICROSOFT_APP_TYPE: z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).default('MultiTenant'),
+    MICROSOFT_APP_TENANT_ID: optionalString,
+  })
+  .superRefine((env, ctx) => {
+    const need = (cond: boolean, path: string, message: string) => cond && ctx.addIssue({ code: 'custom', path: [path], message });
+    need(!!env.TELEGRAM_WEBHOOK_URL && !env.TELEGRAM_BOT_TOKEN, 'TELEGRAM_BOT_TOKEN', 'is required when TELEGRAM_WEBHOOK_URL is set');
+    need(!!env.TELEGRAM_WEBHOOK_URL && !env.TELEGRAM_WEBHOOK_SECRET, 'TELEGRAM_WEBHOOK_SECRET', 'is required when TELEGRAM_WEBHOOK_URL is set');
+    need(!!env.SLACK_BOT_TOKEN !== !!env.SLACK_SIGNING_SECRET, env.SLACK_BOT_TOKEN ? 'SLACK_SIGNING_SECRET' : 'SLACK_BOT_TOKEN', 'is required: Slack needs both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET');
+    need(!!env.MICROSOFT_APP_ID && !env.MICROSOFT_APP_PASSWORD && env.MICROSOFT_APP_TYPE !== 'UserAssignedMSI', 'MICROSOFT_APP_PASSWORD', 'is required when MICROSOFT_APP_ID is set');
+    need(env.MICROSOFT_APP_TYPE === 'SingleTenant' && !env.MICROSOFT_APP_TENANT_ID, 'MICROSOFT_APP_TENANT_ID', 'is required when MICROSOFT_APP_TYPE is SingleTenant');
+  });
+
+type Env = z.infer<typeof schema>;
+
+export interface Config {
+  port: number;
+  role: 'web' | 'worker' | 'all';
+  dataDir: string;
+  sqlitePath: string;
+  mongodbUri?: string;
+  redisUrl?: string;
+  logLevel: Env['LOG_LEVEL'];
+  retention: number;
+  groupQuestionSeconds: number;
+  /** Whether to run the terminal chat. */
+  console: boolean;
+  telegram?: { token: string; webhookUrl?: string; webhookSecret?: string; apiRoot?: string };
+  slack?: { botToken: string; signingSecret: string; appToken?: string; apiUrl?: string; command: string };
+  teams?: { appId?: string; appPassword?: string; appType: Env['MICROSOFT_APP_TYPE']; tenantId?: string };
+}
+
+/**
+ * Reads the configuration from `env` (normally `process.env`) and command-line `argv`
+ * (`--role worker`, `--console`). Throws {@link ConfigError} with every problem at once.
+ */
+export function loadConfig(env: Record<string, string | undefined>, argv: string[] = []): Config {
+  const roleArg = argv.indexOf('--role');
+  const input = { ...env };
+  if (roleArg >= 0) input.ROLE = argv[roleArg + 1];
+  if (argv.includes('--console')) input.CONSOLE = 'true';
+  // Empty strings count as unset for settings with defaults.
+  for (const k of Object.keys(input)) if (input[k] === '') delete input[k];
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'configuration');
+      const got = input[name];
+      const shown = got === undefined ? 'it is not set' : name.includes('TOKEN') || name.includes('SECRET') || name.includes('PASSWORD') ? 'got a value that is not valid' : `got "${got}"`;
+      return `${name}: ${issue.message} (${shown}). Fix: ${FIX[name] ?? `check ${name}`}.`;
+    });
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const dataDir = resolve(e.DATA_DIR);
+  const telegram = e.TELEGRAM_BOT_TOKEN
+    ? {
+        token: e.TELEGRAM_BOT_TOKEN,
+        ...(e.TELEGRAM_WEBHOOK_URL ? { webhookUrl: e.TELEGRAM_WEBHOOK_URL } : {}),
+        ...(e.TELEGRAM_WEBHOOK_SECRET ? { webhookSecret: e.TELEGRAM_WEBHOOK_SECRET } : {}),
+        ...(e.TELEGRAM_API_ROOT ? { apiRoot: e.TELEGRAM_API_ROOT } : {}),
+      }
+    : undefined;
+  const slack =
+    e.SLACK_BOT_TOKEN && e.SLACK_SIGNING_SECRET
+      ? {
+          botToken: e.SLACK_BOT_TOKEN,
+          signingSecret: e.SLACK_SIGNING_SECRET,
+          command: e.SLACK_COMMAND,
+          ...(e.SLACK_APP_TOKEN ? { appToken: e.SLACK_APP_TOKEN } : {}),
+          ...(e.SLACK_API_URL ? { apiUrl: e.SLACK_API_URL } : {}),
+        }
+      : undefined;
+  const teams =
+    e.TEAMS_ENABLED || e.MICROSOFT_APP_ID
+      ? {
+          appType: e.MICROSOFT_APP_TYPE,
+          ...(e.MICROSOFT_APP_ID ? { appId: e.MICROSOFT_APP_ID } : {}),
+          ...(e.MICROSOFT_APP_PASSWORD ? { appPassword: e.MICROSOFT_APP_PASSWORD } : {}),
+          ...(e.MICROSOFT_APP_TENANT_ID ? { tenantId: e.MICROSOFT_APP_TENANT_ID } : {}),
+        }
+      : undefined;
+  const anyChannel = !!(telegram || slack || teams);
+  return {
+    port: e.PORT,
+    role: e.ROLE,
+    dataDir,
+    sqlitePath: resolve(dataDir, 'digit4sd.sqlite'),
+    ...(e.MONGODB_URI ? { mongodbUri: e.MONGODB_URI } : {}),
+    ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
+    logLevel: e.LOG_LEVEL,
+    retention: e.DESIRED_RETENTION,
+    groupQuestionSeconds: e.GROUP_QUESTION_SECONDS,
+    console: e.CONSOLE ?? (!anyChannel && e.ROLE !== 'worker'),
+    ...(telegram ? { telegram } : {}),
+    ...(slack ? { slack } : {}),
+    ...(teams ? { teams } : {}),
+  };
+}

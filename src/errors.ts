@@ -1,0 +1,32 @@
+/**
+ * The bot's own error types. Platform failures are translated once, in the adapter that saw them,
+ * into a {@link PlatformError} with structured fields; the scheduler and the error sink act on the
+ * fields, never on a platform's error text.
+ */
+import type { Channel } from './messages.js';
+
+export class PlatformError extends Error {
+  readonly platform: Channel;
+  readonly method: string;
+  readonly status: number | undefined;
+  /** Seconds the platform asked us to wait (HTTP 429), if it said. */
+  readonly retryAfterSec: number | undefined;
+  /** The learner cannot be reached any more (blocked the bot, left the workspace, chat gone). */
+  readonly unreachable: boolean;
+
+  constructor(fields: { platform: Channel; method: string; status?: number; retryAfterSec?: number; unreachable?: boolean; description: string; cause?: unknown }) {
+    super(`${fields.platform} ${fields.method} failed${fields.status ? ` (${fields.status})` : ''}: ${fields.description}`, { cause: fields.cause });
+    this.name = 'PlatformError';
+    this.platform = fields.platform;
+    this.method = fields.method;
+    this.status = fields.status;
+    this.retryAfterSec = fields.retryAfterSec;
+    this.unreachable = fields.unreachable ?? false;
+  }
+
+  /** Whether trying again later may work (rate limits, platform hiccups). */
+  get retryable(): boolean {
+    if (this.unreachable) return false;
+    return this.status === undefined || this.status === 429 || this.status === 412 || this.status >= 500;
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Entry point: `npm start`. Reads the configuration and the course (stopping with a clear message
+ * if either is wrong), starts the bot, and shuts down cleanly on SIGINT/SIGTERM.
+ */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { ContentError } from './content/load.js';
+import { createLogger } from './logger.js';
+import pino from 'pino';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env, process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+  // In the console chat, logs go to stderr and only warnings show, so that the chat stays readable.
+  const logger = config.console
+    ? createLogger(['trace', 'debug', 'info'].includes(config.logLevel) ? 'warn' : config.logLevel, pino.destination(2))
+    : createLogger(config.logLevel);
+  const lessonsDir = resolve(fileURLToPath(new URL('../lessons', import.meta.url)));
+  let app;
+  try {
+    app = await startApp({ config, logger, lessonsDir, stdin: process.stdin, stdout: process.stdout, ansi: !!process.stdout.isTTY });
+  } catch (err) {
+    if (err instanceof ContentError) {
+      console.error(err.message);
+      console.error('The bot will not start on invalid lessons: fix the files above (npm run lessons:check shows the same list).');
+      process.exitCode = 1;
+      return;
+    }
+    throw err;
+  }
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    await app.stop();
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  if (app.console) {
+    if (process.stdin.isTTY) process.stdout.write('DIGIT4SD Learning Bot: type /start to begin, a number to pick a choice, Ctrl-D to quit.\n');
+    await app.console.line('/start');
+    await app.console.finished();
+    await shutdown('end of input');
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,255 @@
+/**
+ * The runtime around the pure engine: loads state, runs the engine, saves the result with a
+ * conditional write, and hands back the messages to send. This is where exactly-once and ordering
+ * are made:
+ * - an event id already applied is dropped before anything is sent (platform retries);
+ * - events for one learner are chained in this process, and a version check with retry orders them
+ *   across processes: two events never interleave and nothing is lost;
+ * - messages are returned only after the state that produced them is on disk, so a learner is
+ *   never told about progress that a crash could lose.
+ */
+import type { Course } from '../content/course.js';
+import { handleLearnerEvent, type EngineOptions } from '../engine/engine.js';
+import { decodeAction } from '../engine/actions.js';
+import {
+  answerStatus,
+  closeQuestion,
+  everyoneAnswered,
+  leaderboardMessage,
+  newGroupState,
+  startGroupQuiz,
+  type GroupOptions,
+} from '../engine/group.js';
+import { t } from '../engine/i18n.js';
+import { isLang, type Lang } from '../engine/state.js';
+import type { Address, Inbound, Outbound } from '../messages.js';
+import { plain } from '../messages.js';
+import { nextNudgeAt, type NudgePolicy, DEFAULT_NUDGE_POLICY } from '../scheduling/nudges.js';
+import type { ConversationKey, Store } from '../store/store.js';
+import { KeyedMutex } from './mutex.js';
+
+/** Messages for one conversation, to be sent by its channel. */
+export interface Delivery {
+  address: Address;
+  messages: Outbound[];
+}
+
+/** Receives every error with its context, once. */
+export type ErrorSink = (err: unknown, context: Record<string, unknown>) => void;
+
+export interface BotOptions {
+  course: Course;
+  store: Store;
+  engine: EngineOptions;
+  group: GroupOptions;
+  nudges?: NudgePolicy;
+  /** The clock; tests pass a controllable one. */
+  now?: () => Date;
+  onError: ErrorSink;
+}
+
+/** Thrown when a write keeps conflicting (a pathological burst for one learner). */
+export class ConcurrencyError extends Error {
+  constructor(readonly key: string) {
+    super(`could not apply an event for ${key}: the record kept changing`);
+    this.name = 'ConcurrencyError';
+  }
+}
+
+const MAX_ATTEMPTS = 20;
+
+export class LearningBot {
+  readonly course: Course;
+  readonly store: Store;
+  private readonly opts: BotOptions;
+  private readonly locks = new KeyedMutex();
+  readonly now: () => Date;
+
+  constructor(opts: BotOptions) {
+    this.opts = opts;
+    this.course = opts.course;
+    this.store = opts.store;
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  private get policy(): NudgePolicy {
+    return this.opts.nudges ?? DEFAULT_NUDGE_POLICY;
+  }
+
+  /**
+   * Applies one inbound event and returns the messages to send back in its conversation. Never
+   * throws: an unexpected error is reported to `onError` and the learner gets an apology (the event
+   * is not marked as applied, so the platform's retry can still succeed).
+   */
+  async handle(inbound: Inbound): Promise<Outbound[]> {
+    try {
+      return inbound.address.kind === 'group' ? await this.handleGroup(inbound) : await this.handleLearner(inbound);
+    } catch (err) {
+      this.opts.onError(err, { where: 'handle', channel: inbound.learner.channel, eventId: inbound.id, event: inbound.event.type });
+      const lang: Lang = isLang(inbound.languageHint?.slice(0, 2)) ? (inbound.languageHint!.slice(0, 2) as Lang) : 'en';
+      return [{ kind: 'text', text: plain(t(lang, 'error.generic')) }];
+    }
+  }
+
+  private handleLearner(inbound: Inbound): Promise<Outbound[]> {
+    const { learner } = inbound;
+    const lockKey = `${learner.channel}:${learner.userId}`;
+    return this.locks.run(lockKey, async () => {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        if (await this.store.isProcessed(learner.channel, inbound.id)) return [];
+        const record = await this.store.getLearner(learner);
+        const now = this.now();
+        const result = handleLearnerEvent(this.course, this.opts.engine, { state: record?.state ?? null, inbound, now });
+        const outcome = await this.store.commitLearner({
+          key: learner,
+          expectedVersion: record?.version ?? 0,
+          state: result.state,
+          address: inbound.address,
+          nudgeAt: nextNudgeAt(result.state, now, this.policy),
+          eventId: inbound.id,
+          now,
+        });
+        if (outcome === 'duplicate') return [];
+        if (outcome === 'conflict') continue;
+        const messages = [...result.messages];
+        for (const effect of result.effects) {
+          if (effect.type === 'forget') await this.store.forgetLearner(learner);
+          if (effect.type === 'export') {
+            const data = await this.store.exportLearner(learner);
+            messages.push({ kind: 'data', filename: 'digit4sd-mydata.json', json: JSON.stringify(data, null, 2) });
+          }
+        }
+        return messages;
+      }
+      throw new ConcurrencyError(lockKey);
+    });
+  }
+
+  private groupLang(inbound: Inbound): Lang {
+    const hint = inbound.languageHint?.slice(0, 2);
+    return isLang(hint) ? hint : 'en';
+  }
+
+  private async handleGroup(inbound: Inbound): Promise<Outbound[]> {
+    const key: ConversationKey = { channel: inbound.address.channel, conversationId: inbound.address.conversationId };
+    const ev = inbound.event;
+    const lang = this.groupLang(inbound);
+    if (ev.type === 'choice') {
+      const action = decodeAction(ev.data);
+      if (action?.type === 'group_answer') return this.groupAnswer(inbound, key, action.quizId, action.question, action.option);
+    }
+    if (ev.type === 'command' && ev.command.toLowerCase() === 'quiz') return this.startGroupQuiz(inbound, key, ev.args);
+    // Everything else in a group is read-only: mark it applied so that a retry sends nothing twice.
+    if (!(await this.store.markProcessed(key.channel, inbound.id, this.now()))) return [];
+    if (ev.type === 'command') {
+      const command = ev.command.toLowerCase();
+      if (command === 'leaderboard') {
+        const group = await this.store.getGroup(key);
+        return [leaderboardMessage(group?.state.lang ?? lang, await this.store.leaderboard(key, 20))];
+      }
+      if (command === 'start' || command === 'help') return [{ kind: 'text', text: plain(t(lang, 'welcome.group')) }];
+      return [{ kind: 'text', text: plain(t(lang, 'group.only_private', { command })) }];
+    }
+    if (ev.type === 'choice') return [{ kind: 'notice', text: t(lang, 'group.closed') }];
+    return [{ kind: 'text', text: plain(t(lang, 'welcome.group')) }];
+  }
+
+  private startGroupQuiz(inbound: Inbound, key: ConversationKey, args: string): Promise<Outbound[]> {
+    return this.locks.run(`group:${key.channel}:${key.conversationId}`, async () => {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const record = await this.store.getGroup(key);
+        const now = this.now();
+        const state = record?.state ?? newGroupState(this.groupLang(inbound));
+        const quizId = now.getTime().toString(36);
+        const result = startGroupQuiz(this.course, this.opts.group, state, args, quizId, now);
+        if (result.state === state) {
+          // Nothing changed (a quiz is running, or a bad argument): just answer, once.
+          return (await this.store.markProcessed(key.channel, inbound.id, now)) ? result.messages : [];
+        }
+        const outcome = await this.store.commitGroup({
+          key,
+          expectedVersion: record?.version ?? 0,
+          state: result.state,
+          address: inbound.address,
+          closesAt: result.state.quiz ? new Date(result.state.quiz.closesAt) : null,
+          eventId: inbound.id,
+          now,
+        });
+        if (outcome === 'duplicate') return [];
+        if (outcome === 'committed') return result.messages;
+      }
+      throw new ConcurrencyError(`group:${key.conversationId}`);
+    });
+  }
+
+  private async groupAnswer(inbound: Inbound, key: ConversationKey, quizId: string, question: number, option: number): Promise<Outbound[]> {
+    const now = this.now();
+    const group = await this.store.getGroup(key);
+    const lang = group?.state.lang ?? this.groupLang(inbound);
+    if (answerStatus(group?.state ?? null, quizId, question, now) === 'closed') {
+      return (await this.store.markProcessed(key.channel, inbound.id, now)) ? [{ kind: 'notice', text: t(lang, 'group.closed') }] : [];
+    }
+    const outcome = await this.store.recordGroupAnswer({
+      key,
+      quizId,
+      question,
+      userId: inbound.learner.userId,
+      displayName: inbound.displayName ?? inbound.learner.userId,
+      option,
+      at: now,
+      eventId: inbound.id,
+    });
+    if (outcome === 'duplicate') return [];
+    if (outcome === 'already_answered') return [{ kind: 'notice', text: t(lang, 'group.already') }];
+    const letter = String.fromCharCode(65 + option);
+    const messages: Outbound[] = [{ kind: 'notice', text: t(lang, 'group.recorded', { option: letter }) }];
+    const answers = await this.store.listGroupAnswers(key, quizId, question);
+    if (group && everyoneAnswered(group.state, answers)) {
+      const closed = await this.closeGroupQuestion(key, quizId, question);
+      if (closed) messages.push(...closed.messages);
+    }
+    return messages;
+  }
+
+  /**
+   * Closes a group question if it is still open (any process may try; the version check lets one
+   * win). Returns what to post in the group, or null when someone else closed it.
+   */
+  async closeGroupQuestion(key: ConversationKey, quizId?: string, question?: number): Promise<Delivery | null> {
+    return this.locks.run(`group:${key.channel}:${key.conversationId}`, async () => {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const record = await this.store.getGroup(key);
+        const quiz = record?.state.quiz;
+        if (!record || !quiz || (quizId !== undefined && (quiz.id !== quizId || quiz.index !== question))) return null;
+        const now = this.now();
+        const answers = await this.store.listGroupAnswers(key, quiz.id, quiz.index);
+        const result = closeQuestion(this.course, record.state, answers, now);
+        const outcome = await this.store.commitGroup({
+          key,
+          expectedVersion: record.version,
+          state: result.state,
+          address: record.address,
+          closesAt: result.state.quiz ? new Date(result.state.quiz.closesAt) : null,
+          scores: result.scores,
+          now,
+        });
+        if (outcome === 'committed') return { address: record.address, messages: result.messages };
+      }
+      throw new ConcurrencyError(`group:${key.conversationId}`);
+    });
+  }
+
+  /** Closes every group question whose time is up. Returns what to post, conversation by conversation. */
+  async closeDueGroupQuestions(limit = 100): Promise<Delivery[]> {
+    const due = await this.store.groupsDue(this.now(), limit);
+    const out: Delivery[] = [];
+    for (const key of due) {
+      const record = await this.store.getGroup(key);
+      const quiz = record?.state.quiz;
+      if (!quiz || new Date(quiz.closesAt) > this.now()) continue;
+      const delivery = await this.closeGroupQuestion(key, quiz.id, quiz.index);
+      if (delivery) out.push(delivery);
+    }
+    return out;
+  }
+}

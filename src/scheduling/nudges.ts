@@ -1,0 +1,110 @@
+/**
+ * When a learner should next hear from the bot first, and what it should say. Pure: takes the
+ * learner's state and `now`.
+ *
+ * Two kinds of nudge: the daily lesson reminder at the learner's chosen local time and days, and a
+ * review nudge when items are due (at most one a day). Neither is ever sent in quiet hours (it
+ * waits for their end), while snoozed, paused or stopped, or to a learner who cannot be reached.
+ */
+import type { LearnerState } from '../engine/state.js';
+import { dueItems, nextDue } from './review.js';
+import { atLocalTime, local, localDay, outsideQuietHours, parseHhmm } from './localtime.js';
+
+export interface NudgePolicy {
+  /** Review nudges a day, at most (default 1). */
+  reviewNudgesPerDay: number;
+  /** No review nudge until this many items are due. */
+  minDueItems: number;
+  /** No nudge within this long after the learner's last message. */
+  quietAfterActivityMs: number;
+  /** Nudges in a row without a reply before nudges pause themselves. */
+  maxUnanswered: number;
+}
+
+export const DEFAULT_NUDGE_POLICY: NudgePolicy = { reviewNudgesPerDay: 1, minDueItems: 1, quietAfterActivityMs: 60 * 60_000, maxUnanswered: 3 };
+
+/** Whether the learner accepts nudges at all. */
+export function nudgesAllowed(s: LearnerState, policy: NudgePolicy): boolean {
+  const n = s.nudges;
+  return !s.stopped && !n.paused && !n.unreachable && n.unanswered < policy.maxUnanswered;
+}
+
+/** The next daily-reminder time strictly after `after`, or undefined when reminders are off. */
+export function nextReminder(s: LearnerState, after: Date): Date | undefined {
+  const n = s.nudges;
+  const minutes = n.remindAt ? parseHhmm(n.remindAt) : undefined;
+  if (minutes === undefined || !n.remindDays.length) return undefined;
+  let day = local(after, n.timezone);
+  for (let i = 0; i < 8; i++, day = day.plus({ days: 1 })) {
+    if (!n.remindDays.includes(day.weekday % 7)) continue;
+    const at = atLocalTime(day, minutes);
+    if (at > after) return at;
+  }
+  return undefined;
+}
+
+/** The earliest time a review nudge may go out, or undefined when none is needed. */
+export function nextReviewNudge(s: LearnerState, now: Date, policy: NudgePolicy): Date | undefined {
+  const due = Object.values(s.reviews)
+    .map((c) => c.due)
+    .sort();
+  const nth = due[policy.minDueItems - 1];
+  if (!nth) return undefined;
+  let at = new Date(Math.max(new Date(nth).getTime(), now.getTime()));
+  const last = s.nudges.lastReviewNudgeAt;
+  if (last && localDay(new Date(last), s.nudges.timezone) === localDay(at, s.nudges.timezone) && policy.reviewNudgesPerDay <= 1) {
+    at = local(at, s.nudges.timezone).plus({ days: 1 }).startOf('day').toJSDate();
+  }
+  return at;
+}
+
+/** Moves a candidate time past activity, snooze and quiet hours. */
+function allowedAt(s: LearnerState, at: Date, policy: NudgePolicy): Date {
+  const n = s.nudges;
+  let t = at.getTime();
+  t = Math.max(t, new Date(s.lastSeenAt).getTime() + policy.quietAfterActivityMs);
+  if (n.snoozedUntil) t = Math.max(t, new Date(n.snoozedUntil).getTime());
+  return outsideQuietHours(new Date(t), n.timezone, n.quietStart, n.quietEnd);
+}
+
+/**
+ * When the learner next needs a nudge, or null. The store indexes this, so the scheduler's
+ * query costs what is due now, not what is planned for later.
+ */
+export function nextNudgeAt(s: LearnerState, now: Date, policy: NudgePolicy = DEFAULT_NUDGE_POLICY): Date | null {
+  if (!nudgesAllowed(s, policy)) return null;
+  const lastReminder = s.nudges.lastReminderAt ? new Date(s.nudges.lastReminderAt) : new Date(0);
+  const reminder = nextReminder(s, new Date(Math.max(lastReminder.getTime(), now.getTime() - 1)));
+  const review = nextReviewNudge(s, now, policy);
+  const candidates = [reminder, review].filter((d): d is Date => !!d).map((d) => allowedAt(s, d, policy));
+  if (!candidates.length) return null;
+  return new Date(Math.min(...candidates.map((d) => d.getTime())));
+}
+
+export type NudgeKind = 'reminder' | 'review';
+
+/**
+ * What to send a learner whose nudge time has come: a reminder (with the due count folded in) or a
+ * review nudge. Undefined when nothing should be sent now (settings changed since).
+ */
+export function nudgeDue(s: LearnerState, now: Date, policy: NudgePolicy = DEFAULT_NUDGE_POLICY): { kind: NudgeKind; dueCount: number } | undefined {
+  const at = nextNudgeAt(s, new Date(now.getTime() - 1), policy);
+  if (!at || at > now) return undefined;
+  const dueCount = dueItems(s.reviews, now).length;
+  const lastReminder = s.nudges.lastReminderAt ? new Date(s.nudges.lastReminderAt) : new Date(0);
+  const reminder = nextReminder(s, lastReminder);
+  if (reminder && reminder <= now) return { kind: 'reminder', dueCount };
+  if (dueCount >= policy.minDueItems) return { kind: 'review', dueCount };
+  return undefined;
+}
+
+/** The state after a nudge was delivered. */
+export function afterNudge(s: LearnerState, kind: NudgeKind, now: Date): LearnerState {
+  const nudges = { ...s.nudges, unanswered: s.nudges.unanswered + 1, lastNudgeAt: now.toISOString() };
+  if (kind === 'reminder') nudges.lastReminderAt = now.toISOString();
+  if (kind === 'review' || dueItems(s.reviews, now).length) nudges.lastReviewNudgeAt = now.toISOString();
+  delete nudges.snoozedUntil;
+  return { ...s, nudges };
+}
+
+export { nextDue };

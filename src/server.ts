@@ -1,0 +1,41 @@
+/**
+ * The one HTTP server on PORT: health endpoints now, the channels' webhooks as they are added.
+ */
+import express, { type Express } from 'express';
+import type { Server } from 'node:http';
+
+export interface ReadinessCheck {
+  name: string;
+  check: () => Promise<void>;
+}
+
+/** Builds the app with `/healthz` (the process is alive) and `/readyz` (its dependencies answer). */
+export function createHttpApp(checks: ReadinessCheck[]): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const results = await Promise.all(
+      checks.map(async (c) => {
+        try {
+          await c.check();
+          return [c.name, 'ok'] as const;
+        } catch (err) {
+          return [c.name, `failing: ${(err as Error).message}`] as const;
+        }
+      }),
+    );
+    const ok = results.every(([, r]) => r === 'ok');
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not ready', checks: Object.fromEntries(results) });
+  });
+  return app;
+}
+
+/** Listens on `port` (0 picks a free one) and resolves once listening. */
+export function listen(app: Express, port: number, host?: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host ?? '0.0.0.0', (err?: Error) => (err ? reject(err) : resolve(server)));
+  });
+}

@@ -1,0 +1,131 @@
+/**
+ * The store contract: everything the bot keeps. One interface, implemented by the embedded SQLite
+ * store and the MongoDB store, and one shared conformance suite (`test/store-contract.ts`) that
+ * every implementation passes.
+ *
+ * Designed for documents and atomic updates: a learner is one document written with a version
+ * check; a group quiz is one document per conversation; each group answer is its own insert-only
+ * record, so that hundreds of people answering in the same second never contend on one record.
+ */
+import type { Address, Channel, LearnerKey } from '../messages.js';
+import type { LearnerState } from '../engine/state.js';
+import type { GroupState } from '../engine/group.js';
+
+export interface LearnerRecord {
+  key: LearnerKey;
+  /** Increases by one on every write; 0 means "not stored yet". */
+  version: number;
+  state: LearnerState;
+  address: Address;
+  updatedAt: Date;
+  /** When the learner next needs a nudge; null when none is planned. Indexed. */
+  nudgeAt: Date | null;
+}
+
+export interface ConversationKey {
+  channel: Channel;
+  conversationId: string;
+}
+
+export interface GroupRecord {
+  key: ConversationKey;
+  version: number;
+  state: GroupState;
+  address: Address;
+}
+
+export interface GroupAnswer {
+  userId: string;
+  displayName: string;
+  option: number;
+  at: Date;
+}
+
+export interface ScoreRow {
+  userId: string;
+  displayName: string;
+  points: number;
+  answered: number;
+  correct: number;
+}
+
+/** Outcome of a conditional write. */
+export type CommitResult = 'committed' | 'conflict' | 'duplicate';
+
+export interface LearnerCommit {
+  key: LearnerKey;
+  /** The version read; the write succeeds only if the stored version is still this one. */
+  expectedVersion: number;
+  state: LearnerState;
+  address: Address;
+  nudgeAt: Date | null;
+  /** The inbound event this write applies; a second write for the same event is a 'duplicate'. */
+  eventId?: string;
+  now: Date;
+}
+
+export interface GroupCommit {
+  key: ConversationKey;
+  expectedVersion: number;
+  state: GroupState;
+  address: Address;
+  /** When the open question closes (indexed), or null. */
+  closesAt: Date | null;
+  /** Score increments written in the same atomic step (a closed question's points). */
+  scores?: ScoreRow[];
+  eventId?: string;
+  now: Date;
+}
+
+export interface AnswerInsert {
+  key: ConversationKey;
+  quizId: string;
+  question: number;
+  userId: string;
+  displayName: string;
+  option: number;
+  at: Date;
+  eventId: string;
+}
+
+/** Everything stored about one learner, for /mydata. */
+export interface LearnerExport {
+  learner: { channel: Channel; userId: string; address: Address; state: LearnerState; updatedAt: string } | null;
+  groupAnswers: { conversationId: string; quizId: string; question: number; option: number; at: string }[];
+  groupScores: { conversationId: string; points: number; answered: number; correct: number }[];
+}
+
+export interface Store {
+  getLearner(key: LearnerKey): Promise<LearnerRecord | null>;
+  /** Writes a learner's state if its version is unchanged and the event is new, atomically. */
+  commitLearner(c: LearnerCommit): Promise<CommitResult>;
+  /** Whether an inbound event was already applied (platform retries). */
+  isProcessed(channel: Channel, eventId: string): Promise<boolean>;
+  /** Records an event as applied, for events that change no state. False if it already was. */
+  markProcessed(channel: Channel, eventId: string, now: Date): Promise<boolean>;
+  /** Learners whose nudgeAt is at or before `now`, earliest first; cost grows with the result, not the table. */
+  learnersDue(now: Date, limit: number): Promise<LearnerRecord[]>;
+  /** Erases a learner: state, group answers and scores. */
+  forgetLearner(key: LearnerKey): Promise<void>;
+  exportLearner(key: LearnerKey): Promise<LearnerExport>;
+
+  getGroup(key: ConversationKey): Promise<GroupRecord | null>;
+  commitGroup(c: GroupCommit): Promise<CommitResult>;
+  /** Group conversations whose open question closes at or before `now`. */
+  groupsDue(now: Date, limit: number): Promise<ConversationKey[]>;
+  /**
+   * Records one member's answer to one question: 'recorded', 'already_answered' when this member
+   * answered this question before, or 'duplicate' when this very event was recorded before.
+   */
+  recordGroupAnswer(a: AnswerInsert): Promise<'recorded' | 'already_answered' | 'duplicate'>;
+  listGroupAnswers(key: ConversationKey, quizId: string, question: number): Promise<GroupAnswer[]>;
+  /** Adds points atomically (increments, so that concurrent closers cannot lose each other's points). */
+  addGroupScores(key: ConversationKey, rows: ScoreRow[]): Promise<void>;
+  leaderboard(key: ConversationKey, limit: number): Promise<ScoreRow[]>;
+
+  /** Forgets processed event ids older than `before` (retries come within minutes). */
+  pruneProcessed(before: Date): Promise<number>;
+  /** Cheap liveness check for /readyz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
