@@ -5,7 +5,7 @@
 import type { Server } from 'node:http';
 import type { Readable, Writable } from 'node:stream';
 import type { Config } from './config.js';
-import type { ChannelAdapter } from './channel.js';
+import type { ChannelAdapter, ChannelContext } from './channel.js';
 import { loadCourse } from './content/load.js';
 import type { Course } from './content/course.js';
 import { DEFAULT_ENGINE_OPTIONS } from './engine/engine.js';
@@ -62,9 +62,15 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   };
 
   const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
+  const http = createHttpApp(checks);
+  const ctx: ChannelContext = { bot, http, logger, onError, now: bot.now };
+  // Channels: each one that is configured mounts its webhook on the shared HTTP app.
+  // (channel factories are added here, one line each)
+  void ctx;
+
   let server: Server | undefined;
   if (config.role !== 'worker') {
-    const app = createHttpApp(checks);
+    const app = http;
     try {
       server = await listen(app, config.port);
       logger.info({ port: config.port }, 'HTTP server listening');
