@@ -1,0 +1,197 @@
+/**
+ * The store contract's conformance suite: every Store implementation runs it (see
+ * sqlite-store.test.ts and mongo-store.test.ts).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newLearnerState } from '../src/engine/state.js';
+import { newGroupState } from '../src/engine/group.js';
+import type { Address, LearnerKey } from '../src/messages.js';
+import type { ConversationKey, Store } from '../src/store/store.js';
+
+const T0 = new Date('2026-03-02T09:00:00Z');
+const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
+
+export function storeContract(name: string, open: () => Promise<Store>): void {
+  describe(`${name}: store contract`, () => {
+    let store: Store;
+    // A fresh namespace per test, so that implementations sharing a server do not see each other's data.
+    let n = 0;
+    let learner: LearnerKey;
+    let address: Address;
+    let group: ConversationKey;
+    let groupAddress: Address;
+
+    beforeEach(async () => {
+      store = await open();
+      n += 1;
+      const suffix = `${Date.now().toString(36)}-${n}`;
+      learner = { channel: 'telegram', userId: `u-${suffix}` };
+      address = { channel: 'telegram', conversationId: `c-${suffix}`, kind: 'direct' };
+      group = { channel: 'slack', conversationId: `g-${suffix}` };
+      groupAddress = { channel: 'slack', conversationId: group.conversationId, kind: 'group', ref: { team: 'T1' } };
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('stores a new learner and reads it back', async () => {
+      expect(await store.getLearner(learner)).toBeNull();
+      const state = newLearnerState(T0, 'fr', 'Amina');
+      expect(await store.commitLearner({ key: learner, expectedVersion: 0, state, address, nudgeAt: at(60), eventId: `e1-${learner.userId}`, now: T0 })).toBe('committed');
+      const rec = await store.getLearner(learner);
+      expect(rec).not.toBeNull();
+      expect(rec!.version).toBe(1);
+      expect(rec!.state).toEqual(state);
+      expect(rec!.address).toEqual(address);
+      expect(rec!.nudgeAt?.toISOString()).toBe(at(60).toISOString());
+      expect(rec!.key).toEqual(learner);
+    });
+
+    it('refuses a write based on a stale version, and keeps the newer state', async () => {
+      const s1 = newLearnerState(T0, 'en');
+      await store.commitLearner({ key: learner, expectedVersion: 0, state: s1, address, nudgeAt: null, now: T0 });
+      const s2 = { ...s1, lang: 'es' as const };
+      expect(await store.commitLearner({ key: learner, expectedVersion: 1, state: s2, address, nudgeAt: null, now: at(1) })).toBe('committed');
+      const s3 = { ...s1, lang: 'fr' as const };
+      expect(await store.commitLearner({ key: learner, expectedVersion: 1, state: s3, address, nudgeAt: null, now: at(2) })).toBe('conflict');
+      const rec = await store.getLearner(learner);
+      expect(rec!.version).toBe(2);
+      expect(rec!.state.lang).toBe('es');
+    });
+
+    it('refuses a second insert of the same learner', async () => {
+      const s = newLearnerState(T0, 'en');
+      expect(await store.commitLearner({ key: learner, expectedVersion: 0, state: s, address, nudgeAt: null, now: T0 })).toBe('committed');
+      expect(await store.commitLearner({ key: learner, expectedVersion: 0, state: { ...s, lang: 'fr' }, address, nudgeAt: null, now: T0 })).toBe('conflict');
+      expect((await store.getLearner(learner))!.state.lang).toBe('en');
+    });
+
+    it('applies an event once: the same event id is a duplicate, and a conflict does not use the id up', async () => {
+      const s = newLearnerState(T0, 'en');
+      const eventId = `evt-${learner.userId}`;
+      await store.commitLearner({ key: learner, expectedVersion: 0, state: s, address, nudgeAt: null, now: T0 });
+      // A conflicting write with the event id rolls back entirely...
+      expect(await store.commitLearner({ key: learner, expectedVersion: 7, state: s, address, nudgeAt: null, eventId, now: T0 })).toBe('conflict');
+      expect(await store.isProcessed(learner.channel, eventId)).toBe(false);
+      // ...so the retry with the right version applies it...
+      expect(await store.commitLearner({ key: learner, expectedVersion: 1, state: { ...s, lang: 'fr' }, address, nudgeAt: null, eventId, now: T0 })).toBe('committed');
+      expect(await store.isProcessed(learner.channel, eventId)).toBe(true);
+      // ...and a second delivery of the same event changes nothing.
+      expect(await store.commitLearner({ key: learner, expectedVersion: 2, state: { ...s, lang: 'es' }, address, nudgeAt: null, eventId, now: T0 })).toBe('duplicate');
+      const rec = await store.getLearner(learner);
+      expect(rec!.version).toBe(2);
+      expect(rec!.state.lang).toBe('fr');
+    });
+
+    it('lets exactly one of many concurrent writers of the same version win', async () => {
+      const s = newLearnerState(T0, 'en');
+      await store.commitLearner({ key: learner, expectedVersion: 0, state: s, address, nudgeAt: null, now: T0 });
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => store.commitLearner({ key: learner, expectedVersion: 1, state: { ...s, displayName: `w${i}` }, address, nudgeAt: null, now: T0 })),
+      );
+      expect(results.filter((r) => r === 'committed')).toHaveLength(1);
+      expect(results.filter((r) => r === 'conflict')).toHaveLength(19);
+    });
+
+    it('marks events processed once', async () => {
+      const id = `m-${learner.userId}`;
+      expect(await store.isProcessed('slack', id)).toBe(false);
+      expect(await store.markProcessed('slack', id, T0)).toBe(true);
+      expect(await store.markProcessed('slack', id, T0)).toBe(false);
+      expect(await store.isProcessed('slack', id)).toBe(true);
+      // Ids are per channel.
+      expect(await store.isProcessed('telegram', id)).toBe(false);
+    });
+
+    it('finds learners due for a nudge, earliest first, and only those', async () => {
+      const keys = [0, 1, 2, 3].map((i) => ({ channel: 'console' as const, userId: `${learner.userId}-${i}` }));
+      const nudges = [at(30), at(-10), null, at(5)];
+      for (const [i, key] of keys.entries())
+        await store.commitLearner({ key, expectedVersion: 0, state: newLearnerState(T0, 'en'), address: { ...address, channel: 'console' }, nudgeAt: nudges[i]!, now: T0 });
+      const due = (await store.learnersDue(at(10), 100)).filter((r) => r.key.userId.startsWith(learner.userId));
+      expect(due.map((r) => r.key.userId)).toEqual([keys[1]!.userId, keys[3]!.userId]);
+      const limited = await store.learnersDue(at(10), 1);
+      expect(limited).toHaveLength(1);
+    });
+
+    it('stores group quizzes with version checks, and finds questions due to close', async () => {
+      const state = newGroupState('en');
+      expect(await store.getGroup(group)).toBeNull();
+      expect(await store.commitGroup({ key: group, expectedVersion: 0, state, address: groupAddress, closesAt: at(1), eventId: `g1-${group.conversationId}`, now: T0 })).toBe('committed');
+      expect(await store.commitGroup({ key: group, expectedVersion: 0, state, address: groupAddress, closesAt: at(1), now: T0 })).toBe('conflict');
+      expect(await store.commitGroup({ key: group, expectedVersion: 1, state, address: groupAddress, closesAt: at(1), eventId: `g1-${group.conversationId}`, now: T0 })).toBe('duplicate');
+      const rec = await store.getGroup(group);
+      expect(rec).toMatchObject({ version: 1, state, address: groupAddress });
+      expect((await store.groupsDue(at(0), 100)).some((k) => k.conversationId === group.conversationId)).toBe(false);
+      expect((await store.groupsDue(at(2), 100)).some((k) => k.conversationId === group.conversationId)).toBe(true);
+      expect(await store.commitGroup({ key: group, expectedVersion: 1, state, address: groupAddress, closesAt: null, now: T0 })).toBe('committed');
+      expect((await store.groupsDue(at(2), 100)).some((k) => k.conversationId === group.conversationId)).toBe(false);
+    });
+
+    it('records each member answer once, and never loses one when many arrive at once', async () => {
+      const base = { key: group, quizId: 'q1', question: 0, at: T0 };
+      expect(await store.recordGroupAnswer({ ...base, userId: 'a', displayName: 'Ana', option: 1, eventId: `${group.conversationId}-e1` })).toBe('recorded');
+      expect(await store.recordGroupAnswer({ ...base, userId: 'a', displayName: 'Ana', option: 1, eventId: `${group.conversationId}-e1` })).toBe('duplicate');
+      expect(await store.recordGroupAnswer({ ...base, userId: 'a', displayName: 'Ana', option: 2, eventId: `${group.conversationId}-e2` })).toBe('already_answered');
+      const many = await Promise.all(
+        Array.from({ length: 300 }, (_, i) =>
+          store.recordGroupAnswer({ ...base, userId: `m${i}`, displayName: `Member ${i}`, option: i % 3, at: new Date(T0.getTime() + i), eventId: `${group.conversationId}-m${i}` }),
+        ),
+      );
+      expect(many.every((r) => r === 'recorded')).toBe(true);
+      const answers = await store.listGroupAnswers(group, 'q1', 0);
+      expect(answers).toHaveLength(301);
+      expect(answers.find((a) => a.userId === 'a')).toMatchObject({ option: 1, displayName: 'Ana' });
+      expect(await store.listGroupAnswers(group, 'q1', 1)).toEqual([]);
+    });
+
+    it('adds scores as increments and ranks the leaderboard', async () => {
+      await store.addGroupScores(group, [
+        { userId: 'a', displayName: 'Ana', points: 12, answered: 1, correct: 1 },
+        { userId: 'b', displayName: 'Ben', points: 0, answered: 1, correct: 0 },
+      ]);
+      await Promise.all([
+        store.addGroupScores(group, [{ userId: 'b', displayName: 'Ben', points: 15, answered: 1, correct: 1 }]),
+        store.addGroupScores(group, [{ userId: 'b', displayName: 'Ben', points: 11, answered: 1, correct: 1 }]),
+      ]);
+      await store.commitGroup({ key: group, expectedVersion: 0, state: newGroupState('en'), address: groupAddress, closesAt: null, scores: [{ userId: 'c', displayName: 'Chi', points: 5, answered: 1, correct: 1 }], now: T0 });
+      const board = await store.leaderboard(group, 10);
+      expect(board.map((r) => [r.userId, r.points, r.answered, r.correct])).toEqual([
+        ['b', 26, 3, 2],
+        ['a', 12, 1, 1],
+        ['c', 5, 1, 1],
+      ]);
+      expect(await store.leaderboard(group, 1)).toHaveLength(1);
+    });
+
+    it('exports and then forgets everything about a learner', async () => {
+      const key: LearnerKey = { channel: 'slack', userId: `x-${learner.userId}` };
+      await store.commitLearner({ key, expectedVersion: 0, state: newLearnerState(T0, 'en', 'Xu'), address: { ...address, channel: 'slack' }, nudgeAt: at(5), now: T0 });
+      await store.recordGroupAnswer({ key: group, quizId: 'q', question: 0, userId: key.userId, displayName: 'Xu', option: 0, at: T0, eventId: `x-${group.conversationId}` });
+      await store.addGroupScores(group, [{ userId: key.userId, displayName: 'Xu', points: 10, answered: 1, correct: 1 }]);
+      const data = await store.exportLearner(key);
+      expect(data.learner?.state.displayName).toBe('Xu');
+      expect(data.groupAnswers).toHaveLength(1);
+      expect(data.groupScores).toEqual([{ conversationId: group.conversationId, points: 10, answered: 1, correct: 1 }]);
+      await store.forgetLearner(key);
+      expect(await store.getLearner(key)).toBeNull();
+      const after = await store.exportLearner(key);
+      expect(after).toEqual({ learner: null, groupAnswers: [], groupScores: [] });
+      expect((await store.learnersDue(at(10), 1000)).some((r) => r.key.userId === key.userId)).toBe(false);
+    });
+
+    it('prunes old processed event ids', async () => {
+      const old = `old-${learner.userId}`;
+      const fresh = `fresh-${learner.userId}`;
+      await store.markProcessed('telegram', old, new Date('2000-01-01T00:00:00Z'));
+      await store.markProcessed('telegram', fresh, T0);
+      expect(await store.pruneProcessed(new Date('2001-01-01T00:00:00Z'))).toBeGreaterThanOrEqual(1);
+      expect(await store.isProcessed('telegram', old)).toBe(false);
+      expect(await store.isProcessed('telegram', fresh)).toBe(true);
+    });
+
+    it('answers a ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}
