@@ -1,0 +1,207 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine.js';
+import { encodeAction } from '../src/engine/actions.js';
+import { DEFAULT_GROUP_OPTIONS } from '../src/engine/group.js';
+import { LearningBot } from '../src/runtime/bot.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import type { Store } from '../src/store/store.js';
+import type { Outbound } from '../src/messages.js';
+import { toPlainText } from '../src/messages.js';
+import { TestClock, choice, command, fixtureCourse, inbound } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'digit4sd-runtime-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function makeBot(store: Store, clock = new TestClock(new Date('2026-03-02T09:00:00Z')), onError = vi.fn()) {
+  const bot = new LearningBot({ course: fixtureCourse(), store, engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, now: clock.now, onError });
+  return { bot, clock, onError };
+}
+
+const choicesOf = (messages: Outbound[]) => messages.flatMap((m) => ('choices' in m ? (m.choices ?? []) : []));
+const tapLabel = (messages: Outbound[], label: string) => {
+  const c = choicesOf(messages).find((x) => x.label === label);
+  if (!c) throw new Error(`no ${label}`);
+  return choice(c.data);
+};
+const plainOf = (messages: Outbound[]) => messages.map((m) => (m.kind === 'text' ? toPlainText(m.text) : m.kind === 'notice' ? m.text : m.kind)).join('\n');
+
+describe('the runtime', () => {
+  it('applies an event delivered twice only once and sends nothing the second time', async () => {
+    const store = new SqliteStore(':memory:');
+    const { bot } = makeBot(store);
+    const start = inbound(command('start'), { id: 'dup-1' });
+    const first = await bot.handle(start);
+    const begin = inbound(tapLabel(first, 'Begin module 1'), { id: 'dup-2' });
+    expect(await bot.handle(begin)).toHaveLength(1);
+    const before = await store.getLearner(begin.learner);
+    // The platform retries both events.
+    expect(await bot.handle(begin)).toEqual([]);
+    expect(await bot.handle(start)).toEqual([]);
+    const after = await store.getLearner(begin.learner);
+    expect(after!.version).toBe(before!.version);
+    expect(after!.state.position).toEqual({ kind: 'card', lessonId: 'l1', index: 0 });
+  });
+
+  it('applies concurrent events for one learner one after the other, losing none', async () => {
+    const store = new SqliteStore(':memory:');
+    const { bot } = makeBot(store);
+    await bot.handle(inbound(command('start'), { user: 'busy' }));
+    // 30 events at once, each of which changes the state: all must be applied.
+    const times = Array.from({ length: 30 }, (_, i) => `0${Math.floor(i / 10) + 6}:${String(i % 10).padStart(2, '0')}`.slice(-5));
+    await Promise.all(times.map((t) => bot.handle(inbound(command('remind', t), { user: 'busy' }))));
+    const rec = await store.getLearner({ channel: 'console', userId: 'busy' });
+    expect(rec!.version).toBe(31);
+  });
+
+  it('orders concurrent events across two bots (two processes) sharing one store file', async () => {
+    const path = join(dir, 'two-bots.sqlite');
+    const a = makeBot(new SqliteStore(path));
+    const b = makeBot(new SqliteStore(path));
+    await a.bot.handle(inbound(command('start'), { user: 'shared' }));
+    const events = Array.from({ length: 20 }, (_, i) => inbound(command('remind', `07:${String(i).padStart(2, '0')}`), { user: 'shared' }));
+    await Promise.all(events.map((e, i) => (i % 2 ? a.bot : b.bot).handle(e)));
+    // And each event delivered again, to the other process: nothing changes.
+    await Promise.all(events.map((e, i) => (i % 2 ? b.bot : a.bot).handle(e)));
+    const rec = await a.bot.store.getLearner({ channel: 'console', userId: 'shared' });
+    expect(rec!.version).toBe(21);
+    await a.bot.store.close();
+    await b.bot.store.close();
+  });
+
+  it('resumes every learner exactly where they left off after a restart', async () => {
+    const path = join(dir, 'restart.sqlite');
+    const first = makeBot(new SqliteStore(path));
+    let out = await first.bot.handle(inbound(command('start'), { user: 'r' }));
+    out = await first.bot.handle(inbound(tapLabel(out, 'Begin module 1'), { user: 'r' }));
+    out = await first.bot.handle(inbound(tapLabel(out, 'Next'), { user: 'r' }));
+    await first.bot.store.close();
+
+    const second = makeBot(new SqliteStore(path));
+    const resumed = await second.bot.handle(inbound(command('next'), { user: 'r' }));
+    expect(resumed[0]).toMatchObject({ kind: 'card', lessonTitle: 'Lesson one', index: 2 });
+    // The old message's button still works after the restart.
+    const next = await second.bot.handle(inbound(tapLabel(out, 'Next'), { user: 'r' }));
+    expect(next[0]).toMatchObject({ kind: 'card', index: 3 });
+    await second.bot.store.close();
+  });
+
+  it('erases a learner on /forget and exports their data on /mydata', async () => {
+    const store = new SqliteStore(':memory:');
+    const { bot } = makeBot(store);
+    await bot.handle(inbound(command('start'), { user: 'f' }));
+    const data = await bot.handle(inbound(command('mydata'), { user: 'f' }));
+    const doc = data.find((m) => m.kind === 'data');
+    expect(doc && doc.kind === 'data' && JSON.parse(doc.json).learner.userId).toBe('f');
+    const ask = await bot.handle(inbound(command('forget'), { user: 'f' }));
+    await bot.handle(inbound(tapLabel(ask, 'Yes, erase everything'), { user: 'f' }));
+    expect(await store.getLearner({ channel: 'console', userId: 'f' })).toBeNull();
+  });
+
+  it('reports an unexpected failure once, apologises, and leaves the event to be retried', async () => {
+    const store = new SqliteStore(':memory:');
+    const { bot, onError } = makeBot(store);
+    const broken = vi.spyOn(store, 'commitLearner').mockRejectedValueOnce(new Error('disk on fire'));
+    const event = inbound(command('start'), { user: 'e' });
+    const reply = await bot.handle(event);
+    expect(plainOf(reply)).toMatch(/something went wrong/);
+    expect(onError).toHaveBeenCalledTimes(1);
+    expect(onError.mock.calls[0]![1]).toMatchObject({ where: 'handle', eventId: event.id });
+    broken.mockRestore();
+    // The platform's retry now succeeds.
+    const retry = await bot.handle(event);
+    expect(plainOf(retry)).toMatch(/DIGIT4SD/);
+  });
+});
+
+describe('team quizzes in a group conversation', () => {
+  const members = ['ana', 'ben', 'chi'];
+
+  async function startQuiz(args = 'm1 2') {
+    const store = new SqliteStore(':memory:');
+    const made = makeBot(store);
+    const out = await made.bot.handle(inbound(command('quiz', args), { user: 'ana', group: 'room' }));
+    const question = out.find((m) => m.kind === 'quiz');
+    if (question?.kind !== 'quiz') throw new Error('no question');
+    return { ...made, store, out, question };
+  }
+
+  const answer = (bot: LearningBot, user: string, data: string, id?: string) => bot.handle(inbound(choice(data), { user, group: 'room', name: user.toUpperCase(), ...(id ? { id } : {}) }));
+
+  it('posts a question every member can answer once, privately confirmed', async () => {
+    const { bot, question, out } = await startQuiz();
+    expect(plainOf(out)).toMatch(/Team quiz: 2 questions, 30 seconds each/);
+    const first = await answer(bot, 'ana', question.choices[0]!.data, 'ans-1');
+    expect(first).toEqual([{ kind: 'notice', text: expect.stringMatching(/Answer recorded: A/) }]);
+    expect(await answer(bot, 'ana', question.choices[1]!.data)).toEqual([{ kind: 'notice', text: 'You already answered this question.' }]);
+    // A retried delivery of the same tap sends nothing.
+    expect(await answer(bot, 'ana', question.choices[0]!.data, 'ans-1')).toEqual([]);
+  });
+
+  it('reveals the answer, the explanation and who got it right when time is up, then asks the next question', async () => {
+    const { bot, clock, question, store } = await startQuiz();
+    const item = fixtureCourse().items.get(question.itemId)!;
+    const right = item.options.findIndex((o) => o.correct);
+    const wrong = item.options.findIndex((o) => !o.correct);
+    await answer(bot, 'ana', encodeAction({ type: 'group_answer', quizId: decodeQuiz(question), question: 0, option: right }));
+    await answer(bot, 'ben', encodeAction({ type: 'group_answer', quizId: decodeQuiz(question), question: 0, option: wrong }));
+    expect(await bot.closeDueGroupQuestions()).toEqual([]);
+    clock.advance(31_000);
+    const [delivery] = await bot.closeDueGroupQuestions();
+    expect(delivery!.address).toMatchObject({ conversationId: 'room', kind: 'group' });
+    const revealed = plainOf(delivery!.messages);
+    expect(revealed).toContain(item.explanation);
+    expect(revealed).toMatch(/1 of 2 got it right/);
+    expect(revealed).toMatch(/Right: ANA/);
+    expect(delivery!.messages.at(-1)).toMatchObject({ kind: 'quiz', heading: expect.stringMatching(/question 2 of 2/) });
+    // Closing again does nothing: one closer wins.
+    expect(await bot.closeDueGroupQuestions()).toEqual([]);
+    const board = await store.leaderboard({ channel: 'console', conversationId: 'room' }, 10);
+    expect(board.map((r) => r.userId)).toEqual(['ana', 'ben']);
+    expect(board[0]!.points).toBeGreaterThanOrEqual(10);
+  });
+
+  it('closes a question early once everyone who joined has answered, and ends with scores and a leaderboard', async () => {
+    const { bot, clock, question } = await startQuiz();
+    const quizId = decodeQuiz(question);
+    for (const m of members) await answer(bot, m, encodeAction({ type: 'group_answer', quizId, question: 0, option: 0 }));
+    clock.advance(31_000);
+    const [first] = await bot.closeDueGroupQuestions();
+    expect(first).toBeDefined();
+    // Question 2: once all three joined members answered, it closes without waiting.
+    await answer(bot, 'ana', encodeAction({ type: 'group_answer', quizId, question: 1, option: 0 }));
+    await answer(bot, 'ben', encodeAction({ type: 'group_answer', quizId, question: 1, option: 0 }));
+    const last = await answer(bot, 'chi', encodeAction({ type: 'group_answer', quizId, question: 1, option: 0 }));
+    expect(last[0]).toMatchObject({ kind: 'notice' });
+    expect(plainOf(last)).toMatch(/Team quiz over!/);
+    const board = await bot.handle(inbound(command('leaderboard'), { user: 'ben', group: 'room' }));
+    expect(plainOf(board)).toMatch(/Leaderboard for this group/);
+    for (const m of members) expect(plainOf(board)).toContain(m.toUpperCase());
+    // A late tap on a closed question is refused privately.
+    expect(await answer(bot, 'ana', encodeAction({ type: 'group_answer', quizId, question: 0, option: 1 }))).toEqual([{ kind: 'notice', text: 'This question is closed.' }]);
+  });
+
+  it('keeps a running quiz when /quiz is sent again, and points learners to a private chat for lessons', async () => {
+    const { bot } = await startQuiz();
+    const again = await bot.handle(inbound(command('quiz'), { user: 'ben', group: 'room' }));
+    expect(plainOf(again)).toMatch(/already running/);
+    const lesson = await bot.handle(inbound(command('next'), { user: 'ben', group: 'room' }));
+    expect(plainOf(lesson)).toMatch(/private chat/);
+  });
+
+  it('records hundreds of answers arriving in the same second without losing one', async () => {
+    const { bot, question, store } = await startQuiz('m1 1');
+    const quizId = decodeQuiz(question);
+    const replies = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => answer(bot, `p${i}`, encodeAction({ type: 'group_answer', quizId, question: 0, option: i % 2 }))),
+    );
+    expect(replies.every((r) => r[0]?.kind === 'notice')).toBe(true);
+    expect(await store.listGroupAnswers({ channel: 'console', conversationId: 'room' }, quizId, 0)).toHaveLength(200);
+  });
+});
+
+function decodeQuiz(q: Extract<Outbound, { kind: 'quiz' }>): string {
+  return q.choices[0]!.data.split('|')[2]!;
+}
