@@ -1,0 +1,247 @@
+/**
+ * The Microsoft Teams channel, on botbuilder's CloudAdapter: receives activities at
+ * `POST /api/messages` on the shared HTTP server, hands them to the bot as neutral events, and
+ * sends the answers as Adaptive Cards through the Bot Connector API, paced per conversation and
+ * retried as Microsoft advises. Proactive messages (reminders, team quiz questions that close on a
+ * timer) go through `continueConversationAsync` with a reference rebuilt from the saved address.
+ *
+ * Everything botbuilder-specific lives in this file; `inbound.ts`, `render.ts` and `delivery.ts`
+ * are plain JSON and rules (see README.md, "Moving to the Microsoft 365 Agents SDK").
+ */
+import express from 'express';
+import { CloudAdapter, ConfigurationBotFrameworkAuthentication, type ConversationReference, type TurnContext } from 'botbuilder';
+import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
+import type { Config } from '../../src/config.js';
+import { decodeAction, type Action } from '../../src/engine/actions.js';
+import { t } from '../../src/engine/i18n.js';
+import { LANGS } from '../../src/engine/state.js';
+import { PlatformError } from '../../src/errors.js';
+import { hashId, type Logger } from '../../src/logger.js';
+import type { Address, Inbound, Outbound } from '../../src/messages.js';
+import { ConversationPacer, DEFAULT_RETRY, toPlatformError, withRetry, type RetryOptions } from './delivery.js';
+import { referenceOf, toInbound, type ActivityLike } from './inbound.js';
+import { renderTally, renderTeams, type TeamsMessage } from './render.js';
+
+/** The Teams settings from {@link Config}. */
+export type TeamsSettings = NonNullable<Config['teams']>;
+
+/** Tuning, mostly for tests; defaults are the production values. */
+export interface TeamsOptions {
+  /** The route Teams posts to (default `/api/messages`). */
+  path: string;
+  retry: RetryOptions;
+  pacer: ConversationPacer;
+}
+
+/** Who has answered one team question: one message per question, updated in place. */
+interface Tally {
+  activityId?: string;
+  names: string[];
+  chain: Promise<void>;
+}
+
+const MAX_TALLIES = 500;
+
+export class TeamsAdapter implements ChannelAdapter {
+  readonly channel = 'teams' as const;
+  /** The botbuilder adapter (exposed for tests and for a future Agents SDK comparison). */
+  readonly cloud: CloudAdapter;
+  private readonly log: Logger;
+  private readonly opts: TeamsOptions;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly tallies = new Map<string, Tally>();
+  private stopping = false;
+  private warnedRetryPolicy = false;
+
+  constructor(
+    private readonly settings: TeamsSettings,
+    private readonly ctx: ChannelContext,
+    options: Partial<TeamsOptions> = {},
+  ) {
+    this.log = ctx.logger.child({ channel: 'teams' });
+    this.opts = { path: '/api/messages', retry: DEFAULT_RETRY, pacer: new ConversationPacer(), ...options };
+    const auth = new ConfigurationBotFrameworkAuthentication({
+      MicrosoftAppId: settings.appId ?? '',
+      MicrosoftAppPassword: settings.appPassword ?? '',
+      MicrosoftAppType: settings.appType,
+      MicrosoftAppTenantId: settings.tenantId ?? '',
+    });
+    this.cloud = new CloudAdapter(auth);
+    // Our own logic catches and reports its errors; this only sees failures inside the SDK's pipeline.
+    this.cloud.onTurnError = async (turn, err) => {
+      this.ctx.onError(err, { where: 'teams-turn-pipeline', activityType: turn.activity.type, conversation: hashId(turn.activity.conversation?.id ?? '') });
+    };
+    // One retry policy, ours: the SDK's own (5xx only, 1 s base) would multiply with it.
+    this.cloud.use(async (turn, next) => {
+      this.dropSdkRetry(turn);
+      await next();
+    });
+    ctx.http.post(this.opts.path, express.json({ limit: '1mb' }), async (req, res) => {
+      if (this.stopping) {
+        res.status(503).end();
+        return;
+      }
+      const work = this.cloud.process(req, res, (turn) => this.onTurn(turn));
+      this.track(work);
+      await work;
+    });
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.inFlight.add(p);
+    const done = () => this.inFlight.delete(p);
+    p.then(done, done);
+  }
+
+  private dropSdkRetry(turn: TurnContext): void {
+    const connector = turn.turnState.get(this.cloud.ConnectorClientKey) as { client?: { pipeline?: { removePolicy?: (o: { name: string }) => unknown } } } | undefined;
+    const pipeline = connector?.client?.pipeline;
+    if (pipeline?.removePolicy) pipeline.removePolicy({ name: 'defaultRetryPolicy' });
+    else if (!this.warnedRetryPolicy) {
+      this.warnedRetryPolicy = true;
+      this.log.warn('the Bot Connector client has no pipeline to adjust: the SDK may retry failed sends on top of our own retries');
+    }
+  }
+
+  /** Handles one activity: to the bot, and its answer back to the conversation. */
+  private async onTurn(turn: TurnContext): Promise<void> {
+    const activity = turn.activity as ActivityLike;
+    const inbound = toInbound(activity, this.ctx.now());
+    if (!inbound) return;
+    try {
+      const replies = await this.ctx.bot.handle(inbound);
+      await this.reply(turn, inbound, replies);
+    } catch (err) {
+      // The event is already applied: a redelivery would be dropped, so report rather than fail the request.
+      this.ctx.onError(err, { where: 'teams-reply', eventId: inbound.id, user: hashId(inbound.learner.userId), conversation: hashId(inbound.address.conversationId) });
+    }
+  }
+
+  private async reply(turn: TurnContext, inbound: Inbound, messages: Outbound[]): Promise<void> {
+    const replyToId = turn.activity.replyToId;
+    const submitted: Action | undefined = inbound.event.type === 'choice' ? decodeAction(inbound.event.data) : undefined;
+    let updated = false;
+    for (const m of messages) {
+      if (inbound.address.kind === 'group' && m.kind === 'notice') {
+        await this.groupNotice(turn, inbound, m.text, submitted);
+        continue;
+      }
+      const rendered = renderTeams(m);
+      // A quiz answered (or an option ticked) on a card: show the result on that card.
+      const inPlace =
+        !!replyToId &&
+        !updated &&
+        rendered.length === 1 &&
+        ((m.kind === 'feedback' && m.answersSource) || (m.kind === 'quiz' && submitted?.type === 'answer' && submitted.itemId === m.itemId));
+      if (inPlace && (await this.tryUpdate(turn, replyToId, rendered[0]!))) {
+        updated = true;
+        continue;
+      }
+      for (const r of rendered) await this.post(turn, r);
+    }
+  }
+
+  /** Sends one message in the turn's conversation, paced and retried. Returns the new activity id. */
+  private async post(turn: TurnContext, message: TeamsMessage): Promise<string | undefined> {
+    const conversationId = turn.activity.conversation.id;
+    const res = await this.opts.pacer.run(conversationId, () => withRetry('sendActivity', () => turn.sendActivity(message), this.opts.retry));
+    return res?.id;
+  }
+
+  private async update(turn: TurnContext, activityId: string, message: TeamsMessage): Promise<void> {
+    const conversationId = turn.activity.conversation.id;
+    await this.opts.pacer.run(conversationId, () => withRetry('updateActivity', () => turn.updateActivity({ ...message, id: activityId }), this.opts.retry));
+  }
+
+  /** Replaces a card in place; false (and a logged warning) when Teams refuses, so the caller sends instead. */
+  private async tryUpdate(turn: TurnContext, activityId: string, message: TeamsMessage): Promise<boolean> {
+    try {
+      await this.update(turn, activityId, message);
+      return true;
+    } catch (err) {
+      const e = toPlatformError(err, 'updateActivity');
+      this.log.warn({ status: e.status, conversation: hashId(turn.activity.conversation.id) }, 'could not update the card in place; sending a new message instead');
+      return false;
+    }
+  }
+
+  /**
+   * A note meant for one member of a team quiz. Teams has no ephemeral messages, and one reply per
+   * answer would flood the channel (and hit its rate limit), so an accepted answer adds the
+   * member's name to one tally message per question, updated in place; it shows names, never the
+   * options. "Already answered" and "closed" notes are not posted: the tally and the reveal in the
+   * channel already tell the member what they need.
+   */
+  private async groupNotice(turn: TurnContext, inbound: Inbound, text: string, submitted: Action | undefined): Promise<void> {
+    if (submitted?.type !== 'group_answer' || !isRecordedNotice(text, submitted.option)) {
+      this.log.debug({ conversation: hashId(inbound.address.conversationId) }, 'group notice not posted (no ephemeral messages in Teams)');
+      return;
+    }
+    const key = `${inbound.address.conversationId}|${submitted.quizId}|${submitted.question}`;
+    let tally = this.tallies.get(key);
+    if (!tally) {
+      tally = { names: [], chain: Promise.resolve() };
+      this.tallies.set(key, tally);
+      if (this.tallies.size > MAX_TALLIES) this.tallies.delete(this.tallies.keys().next().value!);
+    }
+    const name = inbound.displayName ?? '?';
+    const current = tally;
+    const step = current.chain.then(async () => {
+      if (!current.names.includes(name)) current.names.push(name);
+      const message = renderTally(current.names);
+      if (current.activityId && (await this.tryUpdate(turn, current.activityId, message))) return;
+      current.activityId = await this.post(turn, message);
+    });
+    current.chain = step.catch(() => undefined);
+    await step;
+  }
+
+  /**
+   * Sends messages on the bot's own initiative, through a conversation reference rebuilt from the
+   * address. Throws a {@link PlatformError} when Teams refuses (after retries).
+   */
+  async send(address: Address, messages: Outbound[]): Promise<void> {
+    const reference = referenceOf(address);
+    if (!reference) {
+      throw new PlatformError({ platform: 'teams', method: 'continueConversation', unreachable: true, description: 'the saved address has no conversation reference' });
+    }
+    let failure: unknown;
+    const work = this.cloud.continueConversationAsync(this.settings.appId ?? '', reference as Partial<ConversationReference> as ConversationReference, async (turn) => {
+      try {
+        for (const m of messages) for (const r of renderTeams(m)) await this.post(turn, r);
+      } catch (err) {
+        failure = err;
+      }
+    });
+    this.track(work);
+    try {
+      await work;
+    } catch (err) {
+      throw toPlatformError(err, 'continueConversation');
+    }
+    if (failure) throw toPlatformError(failure, 'sendActivity');
+  }
+
+  async start(): Promise<void> {
+    if (!this.settings.appId) {
+      this.log.warn(
+        `TEAMS CHANNEL IS UNAUTHENTICATED: MICROSOFT_APP_ID is not set, so ${this.opts.path} accepts ANY request from anyone. ` +
+          'This is for local testing with the Bot Framework Emulator only. Set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD before exposing this server.',
+      );
+    } else {
+      this.log.info({ path: this.opts.path, appType: this.settings.appType }, 'Teams channel ready');
+    }
+  }
+
+  /** Refuses new activities and waits for the ones in flight. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.allSettled([...this.inFlight]);
+  }
+}
+
+/** Whether a group notice is the "answer recorded" confirmation, in any interface language. */
+function isRecordedNotice(text: string, option: number): boolean {
+  const letter = String.fromCharCode(65 + option);
+  return LANGS.some((lang) => t(lang, 'group.recorded', { option: letter }) === text);
+}

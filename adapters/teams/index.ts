@@ -1,0 +1,16 @@
+/**
+ * The Teams channel's factory: `createTeamsChannel(config.teams, ctx)` mounts `POST /api/messages`
+ * on the shared HTTP app and returns the channel.
+ *
+ * ```ts
+ * if (config.teams && config.role !== 'worker') channels.set('teams', createTeamsChannel(config.teams, ctx));
+ * ```
+ */
+import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
+import { TeamsAdapter, type TeamsOptions, type TeamsSettings } from './adapter.js';
+
+export { TeamsAdapter, type TeamsOptions, type TeamsSettings } from './adapter.js';
+
+export function createTeamsChannel(settings: TeamsSettings, ctx: ChannelContext, options: Partial<TeamsOptions> = {}): ChannelAdapter {
+  return new TeamsAdapter(settings, ctx, options);
+}
