@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const logger = config.console
     ? createLogger(['trace', 'debug', 'info'].includes(config.logLevel) ? 'warn' : config.logLevel, pino.destination(2))
     : createLogger(config.logLevel);
-  const lessonsDir = resolve(fileURLToPath(new URL('../lessons', import.meta.url)));
+  const lessonsDir = config.lessonsDir ?? resolve(fileURLToPath(new URL('../lessons', import.meta.url)));
   let app;
   try {
     app = await startApp({ config, logger, lessonsDir, stdin: process.stdin, stdout: process.stdout, ansi: !!process.stdout.isTTY });

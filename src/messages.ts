@@ -100,6 +100,8 @@ export type Outbound =
       heading: string;
       /** The right options, as "B. text". */
       answer: string[];
+      /** "Answer" or "Answers", in the learner's language. */
+      answerLabel: string;
       explanation: string;
       /**
        * True when this answers a button on the previous quiz message, so that a channel that can

@@ -49,7 +49,7 @@ export function renderConsole(m: Outbound, style: ConsoleStyle): { text: string;
       choices = m.choices;
       break;
     case 'feedback':
-      lines.push(bold(`${m.correct ? '✅' : '❌'} ${m.heading}`), `${m.answer.length > 1 ? 'Answers' : 'Answer'}: ${m.answer.join('; ')}`, m.explanation);
+      lines.push(bold(`${m.correct ? '✅' : '❌'} ${m.heading}`), `${m.answerLabel}: ${m.answer.join('; ')}`, m.explanation);
       choices = m.choices;
       break;
     case 'progress':

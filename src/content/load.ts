@@ -2,7 +2,7 @@
  * Loads the course from a folder: `modules.yml` and every lesson file below it. Reports every
  * problem in every file (not just the first) as `file:line: problem`.
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
@@ -47,6 +47,9 @@ function listMarkdown(dir: string): string[] {
 export function checkCourse(dir: string, displayRoot = process.cwd()): { course?: Course; problems: ContentProblem[] } {
   const problems: ContentProblem[] = [];
   const show = (path: string) => relative(displayRoot, path) || path;
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    return { problems: [{ file: show(dir), line: 1, message: 'the lessons folder does not exist (set LESSONS_DIR, or run from the project folder)' }] };
+  }
   const modulesPath = join(dir, 'modules.yml');
   let modules: Module[] = [];
   try {

@@ -435,6 +435,7 @@ function grade(turn: Turn, item: QuizItem, picked: number[]): void {
     correct,
     heading: tr(turn, correct ? 'feedback.right' : 'feedback.wrong'),
     answer: right.map((i) => `${options[i]!.key}. ${options[i]!.text}`),
+    answerLabel: tr(turn, right.length > 1 ? 'feedback.answers' : 'feedback.answer'),
     explanation: item.explanation,
     answersSource: turn.fromButton,
     question: item.question,

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+describe('configuration', () => {
+  it('runs on embedded defaults with nothing set: console chat, SQLite in ./data, port 3000', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ port: 3000, role: 'all', console: true, retention: 0.9, groupQuestionSeconds: 30 });
+    expect(c.sqlitePath).toMatch(/data\/digit4sd\.sqlite$/);
+    expect(c.mongodbUri).toBeUndefined();
+    expect(c.redisUrl).toBeUndefined();
+  });
+
+  it('turns the console off when a channel is configured, unless asked for', () => {
+    expect(loadConfig({ TELEGRAM_BOT_TOKEN: '123:abc' }).console).toBe(false);
+    expect(loadConfig({ TELEGRAM_BOT_TOKEN: '123:abc' }, ['--console']).console).toBe(true);
+    expect(loadConfig({}, ['--role', 'worker'])).toMatchObject({ role: 'worker', console: false });
+  });
+
+  it('names the variable, what is wrong and how to fix it', () => {
+    const err = (() => {
+      try {
+        loadConfig({ PORT: 'abc', DESIRED_RETENTION: '2', REDIS_URL: 'localhost:6379' });
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('expected a ConfigError');
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.problems).toHaveLength(3);
+    expect(err.message).toMatch(/PORT: .*got "abc".*Fix: set PORT to a free TCP port/);
+    expect(err.message).toMatch(/DESIRED_RETENTION: .*Fix: set DESIRED_RETENTION to a number between 0.7 and 0.99/);
+    expect(err.message).toMatch(/REDIS_URL: must start with redis:\/\//);
+  });
+
+  it('requires the settings that go together, and never prints a secret', () => {
+    expect(() => loadConfig({ TELEGRAM_BOT_TOKEN: '123:abc', TELEGRAM_WEBHOOK_URL: 'https://bot.example.org/tg' })).toThrow(/TELEGRAM_WEBHOOK_SECRET: is required when TELEGRAM_WEBHOOK_URL is set/);
+    expect(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(/SLACK_SIGNING_SECRET: is required/);
+    expect(() => loadConfig({ MICROSOFT_APP_ID: 'id', MICROSOFT_APP_PASSWORD: 'pw', MICROSOFT_APP_TYPE: 'SingleTenant' })).toThrow(/MICROSOFT_APP_TENANT_ID/);
+    try {
+      loadConfig({ TELEGRAM_BOT_TOKEN: 'not a token secret123' });
+    } catch (e) {
+      expect((e as Error).message).toMatch(/TELEGRAM_BOT_TOKEN/);
+      expect((e as Error).message).not.toContain('secret123');
+    }
+  });
+
+  it('reads each channel\'s settings', () => {
+    const c = loadConfig({
+      TELEGRAM_BOT_TOKEN: '123:abc',
+      TELEGRAM_WEBHOOK_URL: 'https://bot.example.org/tg/hook',
+      TELEGRAM_WEBHOOK_SECRET: 's3cret',
+      TELEGRAM_API_ROOT: 'http://127.0.0.1:8081',
+      SLACK_BOT_TOKEN: 'xoxb-1',
+      SLACK_SIGNING_SECRET: 'sig',
+      SLACK_API_URL: 'https://slack-gov.com/api/',
+      TEAMS_ENABLED: 'true',
+    });
+    expect(c.telegram).toEqual({ token: '123:abc', webhookUrl: 'https://bot.example.org/tg/hook', webhookSecret: 's3cret', apiRoot: 'http://127.0.0.1:8081' });
+    expect(c.slack).toMatchObject({ botToken: 'xoxb-1', signingSecret: 'sig', apiUrl: 'https://slack-gov.com/api/', command: '/digit4sd' });
+    expect(c.teams).toEqual({ appType: 'MultiTenant' });
+  });
+});

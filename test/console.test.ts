@@ -1,0 +1,104 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseConsoleLine } from '../adapters/console/adapter.js';
+import { renderConsole } from '../adapters/console/render.js';
+import { startApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { ContentError } from '../src/content/load.js';
+import { createLogger } from '../src/logger.js';
+import { FIXTURE_DIR } from './helpers.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'digit4sd-console-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('console rendering and input', () => {
+  it('numbers choices like [1] Next  [2] Menu', () => {
+    const { text, choices } = renderConsole(
+      { kind: 'card', lessonTitle: 'L', index: 1, total: 3, body: [{ type: 'paragraph', spans: [{ text: 'Hi ' }, { text: 'there', bold: true, href: 'https://x.org' }] }], choices: [{ label: 'Next', data: 'n' }, { label: 'Menu', data: 'm' }] },
+      { ansi: false },
+    );
+    expect(text).toBe('L (1/3)\nHi there (https://x.org)\n[1] Next  [2] Menu');
+    expect(choices).toHaveLength(2);
+  });
+
+  it('turns a number into the choice on screen, /x into a command, anything else into text', () => {
+    const choices = [{ label: 'Next', data: '1|n|l1|0' }];
+    expect(parseConsoleLine('1', choices)).toEqual({ type: 'choice', data: '1|n|l1|0' });
+    expect(parseConsoleLine('7', choices)).toEqual({ type: 'text', text: '7' });
+    expect(parseConsoleLine('/remind 08:30', choices)).toEqual({ type: 'command', command: 'remind', args: '08:30' });
+    expect(parseConsoleLine('  ', choices)).toBeUndefined();
+    expect(parseConsoleLine('hello', choices)).toEqual({ type: 'text', text: 'hello' });
+  });
+});
+
+describe('the app', () => {
+  it('chats through the console channel and serves /healthz and /readyz on PORT', async () => {
+    const stdin = new PassThrough();
+    const stdout = new PassThrough();
+    let printed = '';
+    stdout.on('data', (d) => (printed += d));
+    const config = loadConfig({ PORT: '0', DATA_DIR: join(tmp, 'app') });
+    const app = await startApp({ config, logger: createLogger('silent'), lessonsDir: FIXTURE_DIR, stdin, stdout });
+    await app.console!.line('/start');
+    await app.console!.line('1');
+    expect(printed).toMatch(/Lesson one \(1\/3\)/);
+    expect(printed).toMatch(/\[1\] Next {2}\[2\] Menu/);
+    const port = (app.server!.address() as { port: number }).port;
+    expect(await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready', checks: { store: 'ok' } });
+    await app.stop();
+  });
+
+  it('refuses to start on invalid lessons', async () => {
+    const config = loadConfig({ PORT: '0', DATA_DIR: join(tmp, 'bad') });
+    await expect(startApp({ config, logger: createLogger('silent'), lessonsDir: join(tmp, 'nowhere') })).rejects.toBeInstanceOf(ContentError);
+  });
+});
+
+/** Runs `npm start`'s command with piped input, as the README's "try it" step does. */
+function runBot(input: string[], dataDir: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(join(process.cwd(), 'node_modules/.bin/tsx'), ['src/main.ts'], {
+      env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, PORT: '0', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input.join('\n') + '\n');
+  });
+}
+
+describe('npm start on a fresh machine', () => {
+  it('takes a newcomer through a full lesson and its quiz, and resumes after a restart', async () => {
+    const dataDir = join(tmp, 'fresh');
+    // The fixture course: begin module 1, three cards, then four questions (the third ticks A and submits).
+    const lessonSteps = ['1', '1', '1', '1', '1', '1', '1', '1', '1', '4', '1', '1', '1'];
+    const first = await runBot(lessonSteps, dataDir, { LESSONS_DIR: FIXTURE_DIR });
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/Welcome to DIGIT4SD Learning/);
+    expect(first.stdout).toMatch(/\[1\] Begin module 1 {2}\[2\] Pick a module/);
+    expect(first.stdout).toMatch(/Question 1 of \d/);
+    expect(first.stdout).toMatch(/(Right!|Not quite\.)/);
+    expect(first.stdout).toMatch(/Lesson complete: .* You got \d of \d right\./);
+    expect(first.stdout).toMatch(/Answers: A\. Right A; C\. Right C/);
+    const second = await runBot(['/progress'], dataDir, { LESSONS_DIR: FIXTURE_DIR });
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/Welcome back! You have finished 1 of \d+ lessons\./);
+    expect(second.stdout).toMatch(/Lessons finished: 1 of/);
+  }, 60_000);
+
+  it('stops with a message naming the variable when a setting is wrong', async () => {
+    const run = await runBot([], join(tmp, 'cfg'), { PORT: 'eighty' });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/PORT: .*Fix: set PORT/);
+  });
+});
