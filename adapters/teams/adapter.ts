@@ -207,6 +207,11 @@ export class TeamsAdapter implements ChannelAdapter {
     }
     let failure: unknown;
     const work = this.cloud.continueConversationAsync(this.settings.appId ?? '', reference as Partial<ConversationReference> as ConversationReference, async (turn) => {
+      // A new message, not a reply to the made-up id of the continuation activity.
+      turn.onSendActivities(async (_turn, activities, next) => {
+        for (const a of activities) delete a.replyToId;
+        return next();
+      });
       try {
         for (const m of messages) for (const r of renderTeams(m)) await this.post(turn, r);
       } catch (err) {
