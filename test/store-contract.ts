@@ -114,6 +114,21 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(limited).toHaveLength(1);
     });
 
+    it('claims due learners once: a second claim before the lease ends finds none of them', async () => {
+      const keys = [0, 1, 2].map((i) => ({ channel: 'console' as const, userId: `${learner.userId}-c${i}` }));
+      for (const [i, key] of keys.entries())
+        await store.commitLearner({ key, expectedVersion: 0, state: newLearnerState(T0, 'en'), address: { ...address, channel: 'console' }, nudgeAt: i < 2 ? at(-i) : at(30), now: T0 });
+      const mine = (rs: { key: LearnerKey }[]) => rs.map((r) => r.key.userId).filter((u) => u.startsWith(`${learner.userId}-c`));
+      const claimed = await store.claimDueLearners(at(1), 1000, at(15));
+      expect(mine(claimed).sort()).toEqual([keys[0]!.userId, keys[1]!.userId]);
+      expect(mine(await store.claimDueLearners(at(2), 1000, at(15)))).toEqual([]);
+      const rec = await store.getLearner(keys[0]!);
+      expect(rec!.nudgeAt?.toISOString()).toBe(at(15).toISOString());
+      expect(rec!.version).toBe(1);
+      // After the lease, they are found again.
+      expect(mine(await store.claimDueLearners(at(16), 1000, at(30))).sort()).toEqual([keys[0]!.userId, keys[1]!.userId]);
+    });
+
     it('stores group quizzes with version checks, and finds questions due to close', async () => {
       const state = newGroupState('en');
       expect(await store.getGroup(group)).toBeNull();

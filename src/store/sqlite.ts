@@ -122,6 +122,7 @@ export class SqliteStore implements Store {
       ),
       isProcessed: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM processed_events WHERE channel = ? AND event_id = ?'),
       markProcessed: db.prepare('INSERT INTO processed_events (channel, event_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+      setNudgeAt: db.prepare('UPDATE learners SET nudge_at = ? WHERE channel = ? AND user_id = ?'),
       learnersDue: db.prepare<[number, number], LearnerRow>('SELECT * FROM learners WHERE nudge_at IS NOT NULL AND nudge_at <= ? ORDER BY nudge_at LIMIT ?'),
       getGroup: db.prepare<[string, string], { version: number; state: string; address: string }>(
         'SELECT version, state, address FROM groups WHERE channel = ? AND conversation_id = ?',
@@ -191,6 +192,14 @@ export class SqliteStore implements Store {
 
   async learnersDue(now: Date, limit: number): Promise<LearnerRecord[]> {
     return this.stmt.learnersDue.all(now.getTime(), limit).map(toLearner);
+  }
+
+  async claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<LearnerRecord[]> {
+    return this.db.transaction(() => {
+      const rows = this.stmt.learnersDue.all(now.getTime(), limit);
+      for (const r of rows) this.stmt.setNudgeAt.run(leaseUntil.getTime(), r.channel, r.user_id);
+      return rows.map(toLearner);
+    }).immediate();
   }
 
   async forgetLearner(key: LearnerKey): Promise<void> {

@@ -105,6 +105,14 @@ export interface Store {
   markProcessed(channel: Channel, eventId: string, now: Date): Promise<boolean>;
   /** Learners whose nudgeAt is at or before `now`, earliest first; cost grows with the result, not the table. */
   learnersDue(now: Date, limit: number): Promise<LearnerRecord[]>;
+  /**
+   * Claims learners due for a nudge: returns those whose nudgeAt is at or before `now` (earliest
+   * first, at most `limit`) and moves their nudgeAt to `leaseUntil` in the same step, so that the
+   * next scan does not find them again while their delivery is queued. The delivery writes the real
+   * next nudgeAt; if it is lost, the lease expires and the learner is found again. Does not change
+   * the learner's version (a concurrent event's write simply recomputes nudgeAt).
+   */
+  claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<LearnerRecord[]>;
   /** Erases a learner: state, group answers and scores. */
   forgetLearner(key: LearnerKey): Promise<void>;
   exportLearner(key: LearnerKey): Promise<LearnerExport>;
