@@ -1,0 +1,457 @@
+/**
+ * The MongoDB store (mongoose), used when MONGODB_URI is set. Several web processes and workers can
+ * share one database: every state write is a conditional update on a version number, so two
+ * processes never lose each other's writes, and every write uses majority write concern.
+ *
+ * How "the event id is recorded atomically with the write" is kept without multi-document
+ * transactions (which a standalone server does not have):
+ * - A learner or group document carries the last few event ids applied to it (`recentEvents`), set
+ *   in the same single-document atomic update as the new state and version. The update's filter
+ *   requires the expected version AND that the event id is not among them. When it matches nothing,
+ *   one read tells a 'duplicate' (the id is there) from a 'conflict'.
+ * - After the state is written, the id is also inserted into `processed_events` (unique on
+ *   {channel, eventId}, TTL on `at`), which `isProcessed` reads and which `markProcessed` writes for
+ *   events that change no state. A commit whose id is already there is a 'duplicate' too.
+ * Failure modes: a crash between the state update and the processed-event insert leaves the event
+ * applied but not in `processed_events`; the platform's retry then reads the new version, and its
+ * commit is refused as a 'duplicate' by `recentEvents`, so nothing is applied twice and nothing is
+ * lost (the opposite order, inserting the id first, would lose the event on such a crash). A
+ * retry that arrives after more than `recentEvents` (default 50) other events of the same learner
+ * and after such a crash could be applied twice; retries come within minutes, so this needs a
+ * crash and a flood together.
+ * - A group commit's score increments (a closed question's points) are written into the group
+ *   document as `pendingScores` in the same atomic update, then added to the score rows with `$inc`
+ *   guarded by the batch's token (so adding them twice changes nothing), then cleared. If a process
+ *   dies in between, the next commit of that group (or a leaderboard read) finishes the job; a commit
+ *   never overwrites pending scores that were not added yet.
+ * - `forgetLearner` deletes answers, then scores, then the learner: not atomic, but idempotent, and the
+ *   learner document goes last so that a failure leaves something to retry.
+ *
+ * @example
+ * const store = await MongoStore.connect('mongodb://127.0.0.1:27017/digit4sd');
+ */
+import mongoose, { Types, type Connection } from 'mongoose';
+import { MongoBulkWriteError, MongoServerError } from 'mongodb';
+import type { Channel, LearnerKey } from '../messages.js';
+import {
+  DEFAULT_MONGO_SCHEMA_OPTIONS,
+  defineModels,
+  groupFields,
+  groupFilter,
+  learnerFields,
+  learnerFilter,
+  newGroupDoc,
+  newLearnerDoc,
+  toAnswerDoc,
+  toGroupAnswer,
+  toGroupRecord,
+  toLearnerRecord,
+  toScoreRow,
+  type GroupAnswerDoc,
+  type GroupDoc,
+  type GroupScoreDoc,
+  type LearnerDoc,
+  type MongoModels,
+  type PendingScores,
+  type ProcessedEventDoc,
+} from './mongo-schemas.js';
+import type { MigrationItem } from './migrate.js';
+import type {
+  AnswerInsert,
+  CommitResult,
+  ConversationKey,
+  GroupAnswer,
+  GroupCommit,
+  GroupRecord,
+  LearnerCommit,
+  LearnerExport,
+  LearnerRecord,
+  ScoreRow,
+  Store,
+} from './store.js';
+
+export interface MongoStoreOptions {
+  /** Database name; default: the one in the URI (or `test`, MongoDB's own default). */
+  dbName?: string;
+  /** How long processed event ids are kept before the TTL index removes them. Default 7 days. */
+  processedTtlSeconds?: number;
+  /** How many recent event ids each learner and group document keeps. Default 50. */
+  recentEvents?: number;
+  /** Create the collections and indexes at connect. Default true. */
+  autoIndex?: boolean;
+  /** How long to wait for a server at connect and on each operation. Default 10 000 ms. */
+  serverSelectionTimeoutMS?: number;
+}
+
+const DUPLICATE_KEY = 11000;
+
+function isDuplicateKey(err: unknown): boolean {
+  return err instanceof MongoServerError && err.code === DUPLICATE_KEY;
+}
+
+export class MongoStore implements Store {
+  private constructor(
+    private readonly conn: Connection,
+    private readonly m: MongoModels,
+    private readonly recent: number,
+  ) {}
+
+  /** Connects with majority write concern and (by default) creates the collections and indexes. */
+  static async connect(uri: string, options: MongoStoreOptions = {}): Promise<MongoStore> {
+    const autoIndex = options.autoIndex ?? true;
+    const conn = mongoose.createConnection(uri, {
+      ...(options.dbName ? { dbName: options.dbName } : {}),
+      writeConcern: { w: 'majority' },
+      serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 10_000,
+      autoIndex: false,
+      autoCreate: false,
+    });
+    try {
+      await conn.asPromise();
+      const models = defineModels(conn, { processedTtlSeconds: options.processedTtlSeconds ?? DEFAULT_MONGO_SCHEMA_OPTIONS.processedTtlSeconds });
+      if (autoIndex) {
+        for (const model of Object.values(models)) {
+          await model.createCollection();
+          await model.createIndexes();
+        }
+      }
+      return new MongoStore(conn, models, options.recentEvents ?? 50);
+    } catch (err) {
+      await conn.close();
+      throw err;
+    }
+  }
+
+  /** The database this store writes to (for tests and the migration). */
+  get dbName(): string {
+    return this.conn.name;
+  }
+
+  async getLearner(key: LearnerKey): Promise<LearnerRecord | null> {
+    const doc = await this.m.Learner.findOne(learnerFilter(key)).lean();
+    return doc ? toLearnerRecord(doc) : null;
+  }
+
+  async commitLearner(c: LearnerCommit): Promise<CommitResult> {
+    if (c.eventId && (await this.isProcessed(c.key.channel, c.eventId))) return 'duplicate';
+    const filter = learnerFilter(c.key);
+    if (c.expectedVersion === 0) {
+      try {
+        await this.m.Learner.create(newLearnerDoc(c));
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        return this.refused(await this.m.Learner.findOne(filter, { recentEvents: 1 }).lean(), c.eventId);
+      }
+    } else {
+      const fields = learnerFields(c);
+      const { nudgeAt, ...rest } = fields;
+      const res = await this.m.Learner.updateOne(
+        { ...filter, version: c.expectedVersion, ...(c.eventId ? { recentEvents: { $ne: c.eventId } } : {}) },
+        {
+          $set: { ...rest, ...(nudgeAt ? { nudgeAt } : {}) },
+          ...(nudgeAt ? {} : { $unset: { nudgeAt: 1 } }),
+          $inc: { version: 1 },
+          ...(c.eventId ? { $push: { recentEvents: { $each: [c.eventId], $slice: -this.recent } } } : {}),
+        },
+        { runValidators: true },
+      );
+      if (res.matchedCount === 0) return this.refused(await this.m.Learner.findOne(filter, { recentEvents: 1 }).lean(), c.eventId);
+    }
+    if (c.eventId) await this.markProcessed(c.key.channel, c.eventId, c.now);
+    return 'committed';
+  }
+
+  /** Why a conditional write matched nothing: the event was applied already, or the version moved. */
+  private refused(doc: { recentEvents?: string[] } | null, eventId: string | undefined): CommitResult {
+    return eventId && doc?.recentEvents?.includes(eventId) ? 'duplicate' : 'conflict';
+  }
+
+  async isProcessed(channel: Channel, eventId: string): Promise<boolean> {
+    return (await this.m.ProcessedEvent.exists({ channel, eventId })) !== null;
+  }
+
+  async markProcessed(channel: Channel, eventId: string, now: Date): Promise<boolean> {
+    try {
+      const res = await this.m.ProcessedEvent.updateOne({ channel, eventId }, { $setOnInsert: { at: now } }, { upsert: true });
+      return res.upsertedCount === 1;
+    } catch (err) {
+      // Two processes upserting the same new id at once: one inserts, the other hits the unique index.
+      if (isDuplicateKey(err)) return false;
+      throw err;
+    }
+  }
+
+  async learnersDue(now: Date, limit: number): Promise<LearnerRecord[]> {
+    const docs = await this.m.Learner.find({ nudgeAt: { $exists: true, $lte: now } })
+      .sort({ nudgeAt: 1 })
+      .limit(limit)
+      .lean();
+    return docs.map(toLearnerRecord);
+  }
+
+  /**
+   * Reads the due learners, then claims each with a compare-and-set on the nudgeAt it read: when two
+   * workers scan at once, each learner's update matches for one of them only, and a learner whose
+   * nudgeAt an event just rewrote is left alone. Records are returned as read (as the SQLite store does).
+   */
+  async claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<LearnerRecord[]> {
+    const due = await this.m.Learner.find({ nudgeAt: { $exists: true, $lte: now } })
+      .sort({ nudgeAt: 1 })
+      .limit(limit)
+      .lean();
+    const claimed = await Promise.all(
+      due.map(async (doc) => {
+        const res = await this.m.Learner.updateOne({ channel: doc.channel, userId: doc.userId, nudgeAt: doc.nudgeAt }, { $set: { nudgeAt: leaseUntil } });
+        return res.modifiedCount === 1 ? toLearnerRecord(doc) : null;
+      }),
+    );
+    return claimed.filter((r): r is LearnerRecord => r !== null);
+  }
+
+  async forgetLearner(key: LearnerKey): Promise<void> {
+    await this.m.GroupAnswer.deleteMany(learnerFilter(key));
+    await this.m.GroupScore.deleteMany(learnerFilter(key));
+    await this.m.Learner.deleteOne(learnerFilter(key));
+  }
+
+  async exportLearner(key: LearnerKey): Promise<LearnerExport> {
+    const [doc, answers, scores] = await Promise.all([
+      this.m.Learner.findOne(learnerFilter(key)).lean(),
+      this.m.GroupAnswer.find(learnerFilter(key)).sort({ at: 1 }).lean(),
+      this.m.GroupScore.find(learnerFilter(key)).lean(),
+    ]);
+    const learner = doc ? toLearnerRecord(doc) : null;
+    return {
+      learner: learner && { channel: key.channel, userId: key.userId, address: learner.address, state: learner.state, updatedAt: learner.updatedAt.toISOString() },
+      groupAnswers: answers.map((a) => ({ conversationId: a.conversationId, quizId: a.quizId, question: a.question, option: a.option, at: new Date(a.at).toISOString() })),
+      groupScores: scores.map((s) => ({ conversationId: s.conversationId, points: s.points, answered: s.answered, correct: s.correct })),
+    };
+  }
+
+  async getGroup(key: ConversationKey): Promise<GroupRecord | null> {
+    const doc = await this.m.Group.findOne(groupFilter(key)).lean();
+    return doc ? toGroupRecord(doc) : null;
+  }
+
+  async commitGroup(c: GroupCommit): Promise<CommitResult> {
+    if (c.eventId && (await this.isProcessed(c.key.channel, c.eventId))) return 'duplicate';
+    const filter = groupFilter(c.key);
+    const pending: PendingScores | null = c.scores?.length ? { token: new Types.ObjectId().toHexString(), rows: c.scores } : null;
+    if (c.expectedVersion === 0) {
+      try {
+        await this.m.Group.create(newGroupDoc(c, pending));
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        return this.refused(await this.m.Group.findOne(filter, { recentEvents: 1 }).lean(), c.eventId);
+      }
+    } else {
+      const { closesAt, ...rest } = groupFields(c);
+      const update = {
+        $set: { ...rest, ...(closesAt ? { closesAt } : {}), ...(pending ? { pendingScores: pending } : {}) },
+        // pendingScores is null or absent here (the filter says so), so only closesAt may need removing.
+        ...(closesAt ? {} : { $unset: { closesAt: 1 } }),
+        $inc: { version: 1 },
+        ...(c.eventId ? { $push: { recentEvents: { $each: [c.eventId], $slice: -this.recent } } } : {}),
+      };
+      const conditional = { ...filter, version: c.expectedVersion, pendingScores: null, ...(c.eventId ? { recentEvents: { $ne: c.eventId } } : {}) };
+      let res = await this.m.Group.updateOne(conditional, update, { runValidators: true });
+      if (res.matchedCount === 0) {
+        const doc = await this.m.Group.findOne(filter, { version: 1, recentEvents: 1, pendingScores: 1 }).lean();
+        if (doc?.version === c.expectedVersion && doc.pendingScores && !(c.eventId && doc.recentEvents.includes(c.eventId))) {
+          // The previous commit's points were not added yet (its process died): add them, then retry once.
+          await this.settleScores(c.key, doc.pendingScores);
+          res = await this.m.Group.updateOne(conditional, update, { runValidators: true });
+        }
+        if (res.matchedCount === 0) return this.refused(doc, c.eventId);
+      }
+    }
+    if (c.eventId) await this.markProcessed(c.key.channel, c.eventId, c.now);
+    if (pending) await this.settleScores(c.key, pending);
+    return 'committed';
+  }
+
+  /** Adds a pending batch of points once (guarded by its token), then clears it from the group. */
+  private async settleScores(key: ConversationKey, pending: PendingScores): Promise<void> {
+    for (const row of pending.rows) await this.incrementScore(key, row, pending.token);
+    await this.m.Group.updateOne({ ...groupFilter(key), 'pendingScores.token': pending.token }, { $unset: { pendingScores: 1 } });
+  }
+
+  /** Adds a group's pending points, if a process died before it could. */
+  private async settlePending(key: ConversationKey): Promise<void> {
+    const doc = await this.m.Group.findOne({ ...groupFilter(key), pendingScores: { $ne: null } }, { pendingScores: 1 }).lean();
+    if (doc?.pendingScores) await this.settleScores(key, doc.pendingScores);
+  }
+
+  /**
+   * `$inc` upsert of one score row. With a token, the row remembers it, so a second try of the same
+   * batch matches nothing and (the row existing) its upsert fails on the unique index: already added.
+   */
+  private async incrementScore(key: ConversationKey, r: ScoreRow, token?: string): Promise<void> {
+    const filter = { ...groupFilter(key), userId: r.userId, ...(token ? { applied: { $ne: token } } : {}) };
+    const update = {
+      $set: { displayName: r.displayName },
+      $inc: { points: r.points, answered: r.answered, correct: r.correct },
+      ...(token ? { $push: { applied: { $each: [token], $slice: -this.recent } } } : {}),
+    };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.m.GroupScore.updateOne(filter, update, { upsert: true });
+        return;
+      } catch (err) {
+        // A duplicate key is either a concurrent first insert of the row (try again: it exists now)
+        // or, on the second try, a row that already has this token.
+        if (!isDuplicateKey(err)) throw err;
+        if (attempt >= 1) {
+          if (token) return;
+          throw err;
+        }
+      }
+    }
+  }
+
+  async groupsDue(now: Date, limit: number): Promise<ConversationKey[]> {
+    const docs = await this.m.Group.find({ closesAt: { $exists: true, $lte: now } }, { channel: 1, conversationId: 1 })
+      .sort({ closesAt: 1 })
+      .limit(limit)
+      .lean();
+    return docs.map((d) => ({ channel: d.channel, conversationId: d.conversationId }));
+  }
+
+  async recordGroupAnswer(a: AnswerInsert): Promise<'recorded' | 'already_answered' | 'duplicate'> {
+    if (await this.isProcessed(a.key.channel, a.eventId)) return 'duplicate';
+    // The answer (carrying its event id) goes first: a crash before the processed-event insert
+    // leaves a redelivery to be recognised by the answer's eventId, and loses nothing.
+    try {
+      await this.m.GroupAnswer.create(toAnswerDoc(a));
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      const existing = await this.m.GroupAnswer.findOne(
+        { channel: a.key.channel, conversationId: a.key.conversationId, quizId: a.quizId, question: a.question, userId: a.userId },
+        { eventId: 1 },
+      ).lean();
+      if (existing?.eventId === a.eventId) {
+        await this.markProcessed(a.key.channel, a.eventId, a.at);
+        return 'duplicate';
+      }
+      return 'already_answered';
+    }
+    await this.markProcessed(a.key.channel, a.eventId, a.at);
+    return 'recorded';
+  }
+
+  async listGroupAnswers(key: ConversationKey, quizId: string, question: number): Promise<GroupAnswer[]> {
+    const docs = await this.m.GroupAnswer.find({ ...groupFilter(key), quizId, question }).sort({ at: 1, userId: 1 }).lean();
+    return docs.map(toGroupAnswer);
+  }
+
+  async addGroupScores(key: ConversationKey, rows: ScoreRow[]): Promise<void> {
+    for (const r of rows) await this.incrementScore(key, r);
+  }
+
+  async leaderboard(key: ConversationKey, limit: number): Promise<ScoreRow[]> {
+    await this.settlePending(key);
+    const docs = await this.m.GroupScore.find(groupFilter(key)).sort({ points: -1, correct: -1, displayName: 1 }).limit(limit).lean();
+    return docs.map(toScoreRow);
+  }
+
+  async pruneProcessed(before: Date): Promise<number> {
+    const res = await this.m.ProcessedEvent.deleteMany({ at: { $lt: before } });
+    return res.deletedCount;
+  }
+
+  async ping(): Promise<void> {
+    const db = this.conn.db;
+    if (!db) throw new Error('the MongoDB connection is not open');
+    await db.admin().ping();
+  }
+
+  async close(): Promise<void> {
+    await this.conn.close();
+  }
+
+  /**
+   * Writes migrated documents, replacing by key with the source's values (never `$inc`), so that a
+   * second run gives the same result. A learner or group that is already newer here (a higher
+   * version: the bot ran on MongoDB since) is kept. Returns how many were kept that way.
+   */
+  async importBatch(items: MigrationItem[]): Promise<{ written: number; keptNewer: number }> {
+    let keptNewer = 0;
+    const run = async (write: () => Promise<unknown>) => {
+      try {
+        await write();
+      } catch (err) {
+        // A versioned upsert that found a newer document matches nothing, then fails its insert on the unique key.
+        if (err instanceof MongoBulkWriteError) {
+          const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+          if (errors.every((e) => e.code === DUPLICATE_KEY)) {
+            keptNewer += errors.length;
+            return;
+          }
+        }
+        throw err;
+      }
+    };
+    const learners: LearnerDoc[] = [];
+    const groups: GroupDoc[] = [];
+    const processed: ProcessedEventDoc[] = [];
+    const answers: GroupAnswerDoc[] = [];
+    const scores: GroupScoreDoc[] = [];
+    for (const item of items) {
+      if (item.kind === 'learner') learners.push(item.doc);
+      else if (item.kind === 'group') groups.push(item.doc);
+      else if (item.kind === 'processed') processed.push(item.doc);
+      else if (item.kind === 'answer') answers.push(item.doc);
+      else scores.push(item.doc);
+    }
+    const opts = { ordered: false } as const;
+    if (learners.length)
+      await run(() =>
+        this.m.Learner.bulkWrite(
+          learners.map((doc) => ({ replaceOne: { filter: { channel: doc.channel, userId: doc.userId, version: { $lte: doc.version } }, replacement: doc, upsert: true } })),
+          opts,
+        ),
+      );
+    if (groups.length)
+      await run(() =>
+        this.m.Group.bulkWrite(
+          groups.map((doc) => ({
+            replaceOne: { filter: { channel: doc.channel, conversationId: doc.conversationId, version: { $lte: doc.version } }, replacement: doc, upsert: true },
+          })),
+          opts,
+        ),
+      );
+    if (processed.length)
+      await run(() =>
+        this.m.ProcessedEvent.bulkWrite(
+          processed.map((doc) => ({ replaceOne: { filter: { channel: doc.channel, eventId: doc.eventId }, replacement: doc, upsert: true } })),
+          opts,
+        ),
+      );
+    if (answers.length)
+      await run(() =>
+        this.m.GroupAnswer.bulkWrite(
+          answers.map((doc) => ({
+            replaceOne: {
+              filter: { channel: doc.channel, conversationId: doc.conversationId, quizId: doc.quizId, question: doc.question, userId: doc.userId },
+              replacement: doc,
+              upsert: true,
+            },
+          })),
+          opts,
+        ),
+      );
+    if (scores.length)
+      await run(() =>
+        this.m.GroupScore.bulkWrite(
+          scores.map((doc) => ({ replaceOne: { filter: { channel: doc.channel, conversationId: doc.conversationId, userId: doc.userId }, replacement: doc, upsert: true } })),
+          opts,
+        ),
+      );
+    return { written: items.length - keptNewer, keptNewer };
+  }
+
+  /** Drops this store's database (tests only). */
+  async dropDatabase(): Promise<void> {
+    await this.conn.dropDatabase();
+  }
+}
