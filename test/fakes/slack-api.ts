@@ -1,0 +1,166 @@
+/**
+ * A local fake of the Slack Web API on 127.0.0.1 with a random port, for the real Slack SDK to
+ * talk to (`slackApiUrl: fake.apiUrl`). It answers the methods the bot calls as Slack documents
+ * them, records every call with its decoded arguments, and can fail the next calls of a method
+ * (a Slack error such as `channel_not_found`, or HTTP 429 with Retry-After). It also takes the
+ * POSTs to `response_url`s and file upload URLs it hands out.
+ */
+import express from 'express';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface SlackCall {
+  method: string;
+  args: Record<string, unknown>;
+  /** The bearer token the call carried. */
+  token: string | undefined;
+  /** When the fake received it (ms since the epoch). */
+  at: number;
+  /** What the fake answered. */
+  result: Record<string, unknown>;
+}
+
+export type SlackFailure = { status: 429; retryAfter: number } | { error: string };
+
+export interface FakeUser {
+  id: string;
+  name: string;
+  displayName?: string;
+  locale?: string;
+}
+
+export class FakeSlackApi {
+  /** Successful calls, in order. */
+  readonly calls: SlackCall[] = [];
+  /** Every attempt, failed ones included. */
+  readonly attempts: { method: string; outcome: string; at: number }[] = [];
+  /** Bodies POSTed to response_url. */
+  readonly responses: { path: string; body: Record<string, unknown> }[] = [];
+  readonly users = new Map<string, FakeUser>();
+  private readonly failures = new Map<string, SlackFailure[]>();
+  private server?: Server;
+  private seq = 0;
+  url = '';
+
+  get apiUrl(): string {
+    return `${this.url}/api/`;
+  }
+
+  /** A response_url the bot may POST to. */
+  responseUrl(id: string): string {
+    return `${this.url}/respond/${id}`;
+  }
+
+  /** Makes the next calls of `method` fail, one failure each. */
+  failNext(method: string, ...failures: SlackFailure[]): void {
+    this.failures.set(method, [...(this.failures.get(method) ?? []), ...failures]);
+  }
+
+  /** Successful calls of one method. */
+  of(method: string): SlackCall[] {
+    return this.calls.filter((c) => c.method === method);
+  }
+
+  async start(): Promise<void> {
+    const app = express();
+    app.use(express.urlencoded({ extended: false, limit: '5mb' }), express.json({ limit: '5mb' }), express.raw({ type: () => true, limit: '5mb' }));
+    app.post('/respond/:id', (req, res) => {
+      this.responses.push({ path: req.params.id, body: req.body as Record<string, unknown> });
+      res.send('ok');
+    });
+    app.post('/upload/:id', (_req, res) => {
+      res.send('OK - 1');
+    });
+    app.post('/api/:method', (req, res) => {
+      const method = req.params.method;
+      const args = decode(req.body);
+      const auth = req.headers.authorization;
+      const token = auth?.startsWith('Bearer ') ? auth.slice(7) : typeof args.token === 'string' ? args.token : undefined;
+      const at = Date.now();
+      const failure = this.failures.get(method)?.shift();
+      if (failure) {
+        if ('status' in failure) {
+          this.attempts.push({ method, outcome: '429', at });
+          res.status(429).set('Retry-After', String(failure.retryAfter)).json({ ok: false, error: 'ratelimited' });
+        } else {
+          this.attempts.push({ method, outcome: failure.error, at });
+          res.json({ ok: false, error: failure.error });
+        }
+        return;
+      }
+      if (token !== 'xoxb-test-token') {
+        this.attempts.push({ method, outcome: 'invalid_auth', at });
+        res.json({ ok: false, error: 'invalid_auth' });
+        return;
+      }
+      const result = this.answer(method, args);
+      this.attempts.push({ method, outcome: result.ok ? 'ok' : String(result.error), at });
+      if (result.ok) this.calls.push({ method, args, token, at, result });
+      res.json(result);
+    });
+    await new Promise<void>((resolve) => {
+      this.server = app.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.url = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+  }
+
+  private ts(): string {
+    this.seq += 1;
+    return `1700000000.${String(this.seq).padStart(6, '0')}`;
+  }
+
+  private answer(method: string, args: Record<string, unknown>): Record<string, unknown> {
+    switch (method) {
+      case 'auth.test':
+        return { ok: true, url: 'https://test.slack.com/', team: 'Test', user: 'digit4sd', team_id: 'T0001', user_id: 'UBOT', bot_id: 'BBOT' };
+      case 'chat.postMessage': {
+        const ts = this.ts();
+        return { ok: true, channel: args.channel, ts, message: { type: 'message', text: args.text, user: 'UBOT', bot_id: 'BBOT', ts } };
+      }
+      case 'chat.update':
+        return { ok: true, channel: args.channel, ts: args.ts, text: args.text };
+      case 'chat.postEphemeral':
+        return { ok: true, message_ts: this.ts() };
+      case 'conversations.open':
+        return { ok: true, channel: { id: `D${String(args.users)}` } };
+      case 'views.publish':
+        return { ok: true, view: { id: 'V0001', type: 'home' } };
+      case 'users.info': {
+        const id = String(args.user);
+        const u = this.users.get(id);
+        if (!u) return { ok: false, error: 'user_not_found' };
+        return { ok: true, user: { id, name: u.name, real_name: u.name, profile: { display_name: u.displayName ?? '' }, ...(u.locale ? { locale: u.locale } : {}) } };
+      }
+      case 'files.getUploadURLExternal': {
+        const id = `F${this.seq++}`;
+        return { ok: true, upload_url: `${this.url}/upload/${id}`, file_id: id };
+      }
+      case 'files.completeUploadExternal':
+        return { ok: true, files: [{ id: 'F1', title: 'file' }] };
+      default:
+        return { ok: false, error: 'unknown_method' };
+    }
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
+
+/** Web API arguments arrive form-encoded with JSON in some fields (blocks, view), or as JSON. */
+function decode(body: unknown): Record<string, unknown> {
+  if (!body || typeof body !== 'object' || Buffer.isBuffer(body)) return {};
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+    if (typeof v === 'string' && /^[[{]/.test(v)) {
+      try {
+        out[k] = JSON.parse(v);
+        continue;
+      } catch {
+        // Not JSON after all: keep the string, as Slack would.
+      }
+    }
+    out[k] = v;
+  }
+  return out;
+}
