@@ -66,6 +66,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const ctx: ChannelContext = { bot, http, logger, onError, now: bot.now };
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)
+  if (config.slack) channels.set('slack', (await import('../adapters/slack/index.js')).createSlackChannel({ ...config.slack, receive: config.role !== 'worker' }, ctx));
   if (config.teams) channels.set('teams', (await import('../adapters/teams/index.js')).createTeamsChannel(config.teams, ctx));
   void ctx;
 

@@ -49,6 +49,11 @@ export interface SlackSettings {
   replyRetry?: RetryOptions;
   /** Retries of proactive sends (network errors only: a 429 becomes a PlatformError for the scheduler). */
   pushRetry?: RetryOptions;
+  /**
+   * Whether this process receives Slack events (default true). A worker process only sends
+   * (reminders, closed team questions): it does not open a Socket Mode connection.
+   */
+  receive?: boolean;
   /** Seconds a second tap on the same button of the same message is ignored (double taps). Default 5. */
   doubleTapSec?: number;
 }
@@ -422,11 +427,11 @@ export class SlackAdapter implements ChannelAdapter {
   }
 
   async start(): Promise<void> {
-    if (this.socketMode) await this.app.start();
+    if (this.socketMode && this.settings.receive !== false) await this.app.start();
   }
 
   async stop(): Promise<void> {
-    if (this.socketMode) await this.app.stop();
+    if (this.socketMode && this.settings.receive !== false) await this.app.stop();
     await Promise.allSettled([...this.inFlight]);
   }
 }
