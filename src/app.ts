@@ -67,6 +67,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)
   if (config.slack) channels.set('slack', (await import('../adapters/slack/index.js')).createSlackChannel({ ...config.slack, receive: config.role !== 'worker' }, ctx));
+  if (config.telegram && config.role !== 'worker') channels.set('telegram', (await import('../adapters/telegram/index.js')).createTelegramChannel(config.telegram, ctx));
   if (config.teams) channels.set('teams', (await import('../adapters/teams/index.js')).createTeamsChannel(config.teams, ctx));
   void ctx;
 
