@@ -440,11 +440,14 @@ describe('Slack team quizzes in a channel', () => {
     expect(h.errors.map((e) => e.context)).toEqual([]);
   });
 
-  async function answerAll(question: Posted, picks: Record<string, number>): Promise<void> {
+  async function answerAll(question: Posted, picks: Record<string, number>): Promise<Record<string, unknown>[]> {
+    const sent: Record<string, unknown>[] = [];
     for (const [user, option] of Object.entries(picks)) {
-      const b = buttons(question)[option]!;
-      await sendAction(blockAction(user, question, b));
+      const payload = blockAction(user, question, buttons(question)[option]!);
+      sent.push(payload);
+      await sendAction(payload);
     }
+    return sent;
   }
 
   function rightOption(index: number, itemIds: string[]): number {
@@ -464,12 +467,16 @@ describe('Slack team quizzes in a channel', () => {
 
     // Q1: Ana and Ben right, Chloé wrong; Ana taps again.
     const r1 = rightOption(0, itemIds);
-    await answerAll(q1, { U1: r1, U2: r1, U3: (r1 + 1) % 2 });
+    const q1Payloads = await answerAll(q1, { U1: r1, U2: r1, U3: (r1 + 1) % 2 });
     const ephemerals = h.fake.of('chat.postEphemeral');
     expect(ephemerals.map((e) => e.args.user)).toEqual(['U1', 'U2', 'U3']);
     expect(ephemerals.every((e) => e.args.channel === 'C1' && /Answer recorded/.test(String(e.args.text)))).toBe(true);
     await answerAll(q1, { U1: (r1 + 1) % 2 });
     expect(String(h.fake.of('chat.postEphemeral').at(-1)!.args.text)).toContain('already answered');
+    // A repeated delivery of Ben's answer is processed once: no second confirmation.
+    const confirmations = h.fake.of('chat.postEphemeral').length;
+    await sendAction(q1Payloads[1]!);
+    expect(h.fake.of('chat.postEphemeral').length).toBe(confirmations);
 
     // Time is up: the timer in app.ts closes it and sends through the adapter.
     h.clock.ms += 31_000;
@@ -555,5 +562,43 @@ describe('Slack rendering and parsing', () => {
     const labels = buttons(view as unknown as Posted).map((b) => b.label);
     expect(labels).toHaveLength(1);
     expect(shown(view as unknown as Posted)).toContain('Basics');
+  });
+});
+
+describe('Slack channel started by the app', () => {
+  it('runs on the shared HTTP server from the configuration, and the app timer closes team questions through it', async () => {
+    const { startApp } = await import('../src/app.js');
+    const { loadConfig } = await import('../src/config.js');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const fake = new FakeSlackApi();
+    await fake.start();
+    const dataDir = mkdtempSync(join(tmpdir(), 'slack-app-'));
+    const clock = { ms: Date.parse('2026-03-02T09:00:00Z') };
+    const config = { ...loadConfig({ SLACK_BOT_TOKEN: TOKEN, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: fake.apiUrl, DATA_DIR: dataDir, LOG_LEVEL: 'silent' }), port: 0 };
+    expect(config.console).toBe(false);
+    const app = await startApp({ config, logger: pino({ level: 'silent' }), lessonsDir: fileURLToPath(new URL('./fixtures/course', import.meta.url)), now: () => new Date(clock.ms), tickMs: 20 });
+    const until = async (what: () => boolean) => {
+      for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(what()).toBe(true);
+    };
+    try {
+      expect(app.channels.has('slack')).toBe(true);
+      h = { fake, base: `http://127.0.0.1:${(app.server!.address() as AddressInfo).port}` } as Harness;
+      const res = await sendEvent(dmEvent('U1', 'hello'));
+      expect(res.status).toBe(200);
+      await until(() => fake.of('chat.postMessage').some((c) => c.args.channel === 'DU1'));
+
+      await slash('U1', 'C9', 'quiz m1 1');
+      await until(() => fake.of('chat.postMessage').filter((c) => c.args.channel === 'C9').length === 2);
+      clock.ms += 31_000;
+      await until(() => fake.of('chat.postMessage').some((c) => c.args.channel === 'C9' && /Team quiz over/.test(String(c.args.text))));
+      expect(fake.of('chat.postMessage').some((c) => c.args.channel === 'C9' && /Nobody answered/.test(String(c.args.text)))).toBe(true);
+    } finally {
+      await app.stop();
+      await fake.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
