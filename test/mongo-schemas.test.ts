@@ -4,7 +4,6 @@
  * BSON round trip, as the driver would send and read them).
  */
 import mongoose from 'mongoose';
-import { BSON } from 'mongodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { newLearnerState, type LearnerState } from '../src/engine/state.js';
 import { newGroupState, type GroupState } from '../src/engine/group.js';
@@ -24,6 +23,7 @@ import {
 } from '../src/store/mongo-schemas.js';
 
 // A connection that never connects: models compiled on it validate and serialize locally.
+const { BSON } = mongoose.mongo;
 const conn = mongoose.createConnection();
 const m = defineModels(conn);
 afterAll(() => conn.close());

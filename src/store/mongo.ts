@@ -31,7 +31,6 @@
  * const store = await MongoStore.connect('mongodb://127.0.0.1:27017/digit4sd');
  */
 import mongoose, { Types, type Connection } from 'mongoose';
-import { MongoBulkWriteError, MongoServerError } from 'mongodb';
 import type { Channel, LearnerKey } from '../messages.js';
 import {
   DEFAULT_MONGO_SCHEMA_OPTIONS,
@@ -79,11 +78,25 @@ export interface MongoStoreOptions {
   recentEvents?: number;
   /** Create the collections and indexes at connect. Default true. */
   autoIndex?: boolean;
-  /** How long to wait for a server at connect and on each operation. Default 10 000 ms. */
+  /** How long to wait for a server at connect and on each operation. Default: the URI's, else the driver's (30 s). */
   serverSelectionTimeoutMS?: number;
 }
 
+/** The server could not be reached or set up at start; the message says how to fix it (and never shows the URI). */
+export class MongoConnectError extends Error {
+  constructor(cause: unknown) {
+    super(
+      `could not open the MongoDB store: ${cause instanceof Error ? cause.message : String(cause)}. ` +
+        'Fix: check that MONGODB_URI points at a running server this machine can reach, or unset it to use the embedded store.',
+      { cause },
+    );
+    this.name = 'MongoConnectError';
+  }
+}
+
 const DUPLICATE_KEY = 11000;
+// The driver as mongoose loads it (not a second copy), so that instanceof holds.
+const { MongoBulkWriteError, MongoServerError } = mongoose.mongo;
 
 function isDuplicateKey(err: unknown): boolean {
   return err instanceof MongoServerError && err.code === DUPLICATE_KEY;
@@ -102,7 +115,7 @@ export class MongoStore implements Store {
     const conn = mongoose.createConnection(uri, {
       ...(options.dbName ? { dbName: options.dbName } : {}),
       writeConcern: { w: 'majority' },
-      serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 10_000,
+      ...(options.serverSelectionTimeoutMS !== undefined ? { serverSelectionTimeoutMS: options.serverSelectionTimeoutMS } : {}),
       autoIndex: false,
       autoCreate: false,
     });
@@ -118,7 +131,7 @@ export class MongoStore implements Store {
       return new MongoStore(conn, models, options.recentEvents ?? 50);
     } catch (err) {
       await conn.close();
-      throw err;
+      throw new MongoConnectError(err);
     }
   }
 

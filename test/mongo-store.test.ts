@@ -1,0 +1,83 @@
+/**
+ * The MongoDB store against a real server: the shared store contract, plus what only several
+ * connections show. Runs when MONGODB_URI is set (each run in a database of its own, dropped
+ * afterwards); otherwise says so in one line. Connecting to a server that is not there is tested
+ * always.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { MongoConnectError, MongoStore } from '../src/store/mongo.js';
+import { openStore } from '../src/store/open.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { newLearnerState } from '../src/engine/state.js';
+import { newGroupState } from '../src/engine/group.js';
+import { storeContract } from './store-contract.js';
+
+const uri = process.env.MONGODB_URI;
+const dbName = `digit4sd_test_${process.pid}_${Date.now().toString(36)}`;
+if (!uri) console.log('MongoStore contract tests skipped: MONGODB_URI is not set (point it at a MongoDB server to run them)');
+
+describe('MongoStore without a server', () => {
+  it('fails to connect with an error that says how to fix it, and leaves nothing open', async () => {
+    const err = await MongoStore.connect('mongodb://127.0.0.1:9/x', { serverSelectionTimeoutMS: 300 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MongoConnectError);
+    expect((err as Error).message).toMatch(/ECONNREFUSED|connect/);
+    expect((err as Error).message).toMatch(/Fix: check that MONGODB_URI/);
+  });
+
+  it('is the store openStore chooses when MONGODB_URI is set', async () => {
+    const config = loadConfig({ MONGODB_URI: 'mongodb://127.0.0.1:9/x?serverSelectionTimeoutMS=300', DATA_DIR: '/nonexistent-digit4sd' });
+    await expect(openStore(config, createLogger('silent'))).rejects.toBeInstanceOf(MongoConnectError);
+  });
+});
+
+if (uri) {
+  const open = () => MongoStore.connect(uri, { dbName, serverSelectionTimeoutMS: 5000 });
+  afterAll(async () => {
+    const store = await open();
+    await store.dropDatabase();
+    await store.close();
+  });
+
+  storeContract('MongoStore', open);
+
+  describe('MongoStore: several processes on one database', () => {
+    const T0 = new Date('2026-03-02T09:00:00Z');
+    const address = { channel: 'console' as const, conversationId: 'c', kind: 'direct' as const };
+
+    it('lets exactly one of two connections win the same version, and treats a redelivery there as a duplicate', async () => {
+      const [a, b] = [await open(), await open()];
+      try {
+        const key = { channel: 'console' as const, userId: `two-${Date.now()}` };
+        const s = newLearnerState(T0, 'en');
+        await a.commitLearner({ key, expectedVersion: 0, state: s, address, nudgeAt: null, now: T0 });
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).commitLearner({ key, expectedVersion: 1, state: { ...s, displayName: `w${i}` }, address, nudgeAt: null, eventId: `ev-${key.userId}-${i}`, now: T0 })),
+        );
+        expect(results.filter((r) => r === 'committed')).toHaveLength(1);
+        const winner = results.indexOf('committed');
+        expect(await (winner % 2 ? b : a).commitLearner({ key, expectedVersion: 2, state: s, address, nudgeAt: null, eventId: `ev-${key.userId}-${winner}`, now: T0 })).toBe('duplicate');
+        expect((await b.getLearner(key))!.version).toBe(2);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
+    it('adds a group commit\'s points exactly once, whichever connection closes the question', async () => {
+      const [a, b] = [await open(), await open()];
+      try {
+        const group = { channel: 'slack' as const, conversationId: `g-${Date.now()}` };
+        const groupAddress = { channel: 'slack' as const, conversationId: group.conversationId, kind: 'group' as const };
+        await a.commitGroup({ key: group, expectedVersion: 0, state: newGroupState('en'), address: groupAddress, closesAt: null, now: T0 });
+        const scores = [{ userId: 'u1', displayName: 'Ana', points: 12, answered: 1, correct: 1 }];
+        const results = await Promise.all([a, b, a, b].map((s) => s.commitGroup({ key: group, expectedVersion: 1, state: newGroupState('en'), address: groupAddress, closesAt: null, scores, now: T0 })));
+        expect(results.filter((r) => r === 'committed')).toHaveLength(1);
+        expect(await b.leaderboard(group, 10)).toEqual(scores);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+  });
+}
