@@ -602,3 +602,21 @@ describe('Slack channel started by the app', () => {
     }
   });
 });
+
+describe('Slack app manifest', () => {
+  it('points every URL at /slack/events and subscribes to what the adapter handles', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    const m = parse(readFileSync(fileURLToPath(new URL('../adapters/slack/manifest.yml', import.meta.url)), 'utf8')) as {
+      features: { slash_commands: { command: string; url: string }[]; app_home: { home_tab_enabled: boolean } };
+      oauth_config: { scopes: { bot: string[] } };
+      settings: { event_subscriptions: { request_url: string; bot_events: string[] }; interactivity: { is_enabled: boolean; request_url: string } };
+    };
+    const urls = [m.features.slash_commands[0]!.url, m.settings.event_subscriptions.request_url, m.settings.interactivity.request_url];
+    expect(urls.every((u) => u.endsWith('/slack/events'))).toBe(true);
+    expect(m.features.slash_commands[0]!.command).toBe('/digit4sd');
+    expect(m.features.app_home.home_tab_enabled).toBe(true);
+    expect(m.settings.event_subscriptions.bot_events.sort()).toEqual(['app_home_opened', 'app_mention', 'message.im']);
+    expect(m.oauth_config.scopes.bot).toEqual(expect.arrayContaining(['chat:write', 'commands', 'im:history', 'im:write', 'users:read']));
+  });
+});
