@@ -189,7 +189,7 @@ export function renderTelegram(m: Outbound): TelegramMessage {
     case 'quiz':
       return textMessage(packBlocks(quizLines(m.heading, m.question, m.options).map((l) => [l])), m.choices);
     case 'feedback': {
-      const lines = [`${m.correct ? '✅' : '❌'} <b>${escapeHtml(m.heading)}</b>`, ...m.answer.map((a) => `→ ${escapeHtml(a)}`), '', ...m.explanation.split('\n').map((l) => `<i>${escapeHtml(l)}</i>`)];
+      const lines = [`${m.correct ? '✅' : '❌'} <b>${escapeHtml(m.heading)}</b>`, `${escapeHtml(m.answerLabel)}: ${m.answer.map(escapeHtml).join('; ')}`, '', ...m.explanation.split('\n').map((l) => `<i>${escapeHtml(l)}</i>`)];
       return textMessage(packBlocks(lines.map((l) => [l])), m.choices);
     }
     case 'progress': {
