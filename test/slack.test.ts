@@ -620,3 +620,33 @@ describe('Slack app manifest', () => {
     expect(m.oauth_config.scopes.bot).toEqual(expect.arrayContaining(['chat:write', 'commands', 'im:history', 'im:write', 'users:read']));
   });
 });
+
+describe('Slack channel in Socket Mode', () => {
+  it('serves nothing over HTTP when an app-level token is set, and a worker opens no socket', async () => {
+    const fake = new FakeSlackApi();
+    await fake.start();
+    const http = createHttpApp([]);
+    const errors: unknown[] = [];
+    const bot = new LearningBot({ course, store: new SqliteStore(':memory:'), engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, onError: (e) => errors.push(e) });
+    const adapter = createSlackChannel(
+      { botToken: TOKEN, signingSecret: SECRET, appToken: 'xapp-1-test', command: '/digit4sd', apiUrl: fake.apiUrl, receive: false, pushRetry: { retries: 0 } },
+      { bot, http, logger: pino({ level: 'silent' }), onError: (e) => errors.push(e), now: () => new Date() },
+    );
+    const server = await listen(http, 0, '127.0.0.1');
+    try {
+      await adapter.start();
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events`, { method: 'POST', body: '{}' });
+      expect(res.status).toBe(404);
+      expect(fake.attempts.some((a) => a.method === 'apps.connections.open')).toBe(false);
+      // It still sends: reminders from a worker.
+      await adapter.send({ channel: 'slack', conversationId: 'DU1', kind: 'direct' }, [{ kind: 'notice', text: 'Reviews are due' }]);
+      expect(fake.of('chat.postMessage').at(-1)!.args.channel).toBe('DU1');
+    } finally {
+      await adapter.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await fake.stop();
+      await bot.store.close();
+    }
+    expect(errors).toEqual([]);
+  });
+});

@@ -130,6 +130,7 @@ interface UserInfo {
 }
 
 const USER_CACHE_MS = 60 * 60 * 1000;
+const USER_RETRY_MS = 5 * 60 * 1000;
 
 const NOT_IN_CHANNEL = 'I cannot post in this channel yet. Invite me first (/invite @DIGIT4SD), then try again.';
 
@@ -327,7 +328,10 @@ export class SlackAdapter implements ChannelAdapter {
     } catch (err) {
       // The learner can still learn without a display name: report it and go on with the payload's name.
       this.ctx.onError(toPlatformError(err, 'users.info'), { where: 'slack-users-info', user: hashId(userId) });
-      return { ...(fallbackName ? { name: fallbackName } : {}), at: 0 };
+      // Asked again in a few minutes, not on every event (a missing users:read scope would flood the error sink).
+      const info: UserInfo = { ...(fallbackName ? { name: fallbackName } : {}), at: Date.now() - USER_CACHE_MS + USER_RETRY_MS };
+      this.users.set(userId, info);
+      return info;
     }
   }
 
