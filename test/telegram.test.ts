@@ -258,6 +258,14 @@ describe('Telegram channel: a learner in a private chat (long polling)', () => {
 
     const gone = await h.channel.send({ ...address, conversationId: '424242' }, [{ kind: 'text', text: plain('nudge') }]).catch((e: unknown) => e);
     expect(gone).toMatchObject({ status: 400, unreachable: true });
+
+    // A reply that fails is reported once, translated, with the update it belongs to; the tap's spinner still stops.
+    const tap = h.fake.tap(ana, h.fake.sentTo(ana.id)[0]!, 'Begin module 1');
+    await deliver(h, tap);
+    expect(h.fake.callsOf('answerCallbackQuery').map((c) => c.payload.callback_query_id)).toContain(tap.callback_query!.id);
+    expect(h.errors).toHaveLength(1);
+    expect(h.errors[0]!.err).toMatchObject({ name: 'PlatformError', status: 403, unreachable: true });
+    expect(h.errors[0]!.context).toMatchObject({ where: 'telegram-update', updateId: tap.update_id });
   });
 });
 

@@ -262,6 +262,14 @@ export class TelegramAdapter implements ChannelAdapter {
 
   /** Sends the bot's answer to an update: edits the tapped message where that reads better. */
   private async reply(api: Api, chatId: ChatId, inGroup: boolean, out: Outbound[], source?: TapSource): Promise<void> {
+    try {
+      await this.replyAll(api, chatId, inGroup, out, source);
+    } catch (err) {
+      throw toPlatformError(err, 'sendMessage');
+    }
+  }
+
+  private async replyAll(api: Api, chatId: ChatId, inGroup: boolean, out: Outbound[], source?: TapSource): Promise<void> {
     const action = source ? decodeAction(source.data) : undefined;
     for (const m of out) {
       if (m.kind === 'notice') {
