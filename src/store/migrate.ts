@@ -166,3 +166,45 @@ export function* batches<T>(items: Iterable<T>, size: number): Generator<T[]> {
   }
   if (batch.length > 0) yield batch;
 }
+
+/** Where migrated documents go: `MongoStore.importBatch`. */
+export interface MigrationTarget {
+  importBatch(items: MigrationItem[]): Promise<{ written: number; keptNewer: number }>;
+}
+
+export interface MigrationSummary {
+  read: number;
+  written: number;
+  /** Learners and groups left alone because the target already had a newer version. */
+  keptNewer: number;
+}
+
+/**
+ * Copies every row of an embedded store into the target, batch by batch, calling `onProgress`
+ * after each batch with the rows done so far and the total. Safe to run again: the target replaces
+ * by key with the source's values.
+ */
+export async function migrateSqlite(
+  source: Database.Database,
+  target: MigrationTarget,
+  opts: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<MigrationSummary> {
+  const total = countRows(source);
+  const summary: MigrationSummary = { read: 0, written: 0, keptNewer: 0 };
+  opts.onProgress?.(0, total);
+  for (const batch of batches(readSqlite(source), opts.batchSize ?? 500)) {
+    const res = await target.importBatch(batch);
+    summary.read += batch.length;
+    summary.written += res.written;
+    summary.keptNewer += res.keptNewer;
+    opts.onProgress?.(summary.read, total);
+  }
+  return summary;
+}
+
+/** One line of a text progress bar: `[#####-----]  50%  5/10`. */
+export function renderProgress(done: number, total: number, width = 30): string {
+  const ratio = total === 0 ? 1 : Math.min(1, done / total);
+  const filled = Math.round(ratio * width);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(Math.floor(ratio * 100)).padStart(3)}%  ${done}/${total}`;
+}
