@@ -16,6 +16,9 @@ import { LearningBot, type Delivery } from './runtime/bot.js';
 import { createHttpApp, listen, type ReadinessCheck } from './server.js';
 import { openStore } from './store/open.js';
 import { ConsoleAdapter } from '../adapters/console/adapter.js';
+import { BullNudgeScheduler, Redis, RedisSentMarks } from './scheduling/bullmq.js';
+import { MemorySentMarks, NudgeService } from './scheduling/delivery.js';
+import { InProcessScheduler } from './scheduling/in-process.js';
 
 export interface AppOptions {
   config: Config;
@@ -28,6 +31,8 @@ export interface AppOptions {
   now?: () => Date;
   /** How often due group questions are closed, in ms (default 1000). */
   tickMs?: number;
+  /** How often the in-process scheduler looks for due nudges, in ms (default 30 s). */
+  nudgeIntervalMs?: number;
 }
 
 export interface RunningApp {
@@ -67,9 +72,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)
   if (config.slack) channels.set('slack', (await import('../adapters/slack/index.js')).createSlackChannel({ ...config.slack, receive: config.role !== 'worker' }, ctx));
-  if (config.telegram && config.role !== 'worker') channels.set('telegram', (await import('../adapters/telegram/index.js')).createTelegramChannel(config.telegram, ctx));
+  if (config.telegram) channels.set('telegram', (await import('../adapters/telegram/index.js')).createTelegramChannel(config.telegram, ctx));
   if (config.teams) channels.set('teams', (await import('../adapters/teams/index.js')).createTeamsChannel(config.teams, ctx));
-  void ctx;
 
   let server: Server | undefined;
   if (config.role !== 'worker') {
@@ -114,7 +118,29 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const timer = config.role !== 'worker' ? setInterval(() => void tick(), opts.tickMs ?? 1000) : undefined;
   timer?.unref();
 
-  for (const channel of channels.values()) await channel.start();
+  // Channels receive only in web processes; workers use them to send nudges.
+  if (config.role !== 'worker') for (const channel of channels.values()) await channel.start();
+
+  // Nudges: BullMQ workers when Redis is configured, else the in-process scheduler.
+  const service = new NudgeService({ bot, deliver, marks: new MemorySentMarks() });
+  let nudges: { stop(): Promise<void> } | undefined;
+  if (config.redisUrl && config.role !== 'web') {
+    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+    const bull = new BullNudgeScheduler({
+      redisUrl: config.redisUrl,
+      bot,
+      service: new NudgeService({ bot, deliver, marks: new RedisSentMarks(redis, 'digit4sd') }),
+      onError,
+      channels: [...channels.keys()],
+    });
+    await bull.start();
+    checks.push({ name: 'redis', check: async () => void (await redis.ping()) });
+    nudges = { stop: async () => (await bull.close(), redis.disconnect()) };
+  } else if (!config.redisUrl) {
+    const inProcess = new InProcessScheduler({ bot, service, onError, ...(opts.nudgeIntervalMs ? { intervalMs: opts.nudgeIntervalMs } : {}) });
+    inProcess.start();
+    nudges = inProcess;
+  }
 
   return {
     bot,
@@ -125,6 +151,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     deliver,
     async stop() {
       if (timer) clearInterval(timer);
+      await nudges?.stop();
       for (const channel of channels.values()) await channel.stop();
       if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
       await store.close();

@@ -73,6 +73,8 @@ export interface NudgeSettings {
   /** Nudges sent since the learner last wrote; three in a row pause nudges. */
   unanswered: number;
   lastNudgeAt?: string;
+  /** The id of the last nudge job recorded, so that a retried job never records it twice. */
+  lastNudgeJob?: string;
   lastReviewNudgeAt?: string;
   lastReminderAt?: string;
   /** Set when the platform says the learner cannot be reached (blocked the bot, left). */

@@ -22,7 +22,7 @@ import {
 } from '../engine/group.js';
 import { t } from '../engine/i18n.js';
 import { isLang, type Lang } from '../engine/state.js';
-import type { Address, Inbound, Outbound } from '../messages.js';
+import type { Address, Inbound, LearnerKey, Outbound } from '../messages.js';
 import { plain } from '../messages.js';
 import { nextNudgeAt, type NudgePolicy, DEFAULT_NUDGE_POLICY } from '../scheduling/nudges.js';
 import type { ConversationKey, Store } from '../store/store.js';
@@ -123,6 +123,17 @@ export class LearningBot {
       }
       throw new ConcurrencyError(lockKey);
     });
+  }
+
+  /** Moves a learner's next nudge to `at` (after a platform asked us to wait). */
+  async rescheduleNudge(key: LearnerKey, at: Date): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const record = await this.store.getLearner(key);
+      if (!record) return;
+      const outcome = await this.store.commitLearner({ key, expectedVersion: record.version, state: record.state, address: record.address, nudgeAt: at, now: this.now() });
+      if (outcome === 'committed') return;
+    }
+    throw new ConcurrencyError(`${key.channel}:${key.userId}`);
   }
 
   private groupLang(inbound: Inbound): Lang {

@@ -43,6 +43,14 @@ export function nextReminder(s: LearnerState, after: Date): Date | undefined {
   return undefined;
 }
 
+/** Two lesson reminders are never closer than this (a snoozed one must not bring a second soon after). */
+export const MIN_REMINDER_GAP_MS = 12 * 3_600_000;
+
+/** Reminder occurrences before this instant are spent. */
+function reminderFloor(s: LearnerState): number {
+  return s.nudges.lastReminderAt ? new Date(s.nudges.lastReminderAt).getTime() + MIN_REMINDER_GAP_MS : 0;
+}
+
 /** The earliest time a review nudge may go out, or undefined when none is needed. */
 export function nextReviewNudge(s: LearnerState, now: Date, policy: NudgePolicy): Date | undefined {
   const due = Object.values(s.reviews)
@@ -73,8 +81,7 @@ function allowedAt(s: LearnerState, at: Date, policy: NudgePolicy): Date {
  */
 export function nextNudgeAt(s: LearnerState, now: Date, policy: NudgePolicy = DEFAULT_NUDGE_POLICY): Date | null {
   if (!nudgesAllowed(s, policy)) return null;
-  const lastReminder = s.nudges.lastReminderAt ? new Date(s.nudges.lastReminderAt) : new Date(0);
-  const reminder = nextReminder(s, new Date(Math.max(lastReminder.getTime(), now.getTime() - 1)));
+  const reminder = nextReminder(s, new Date(Math.max(reminderFloor(s), now.getTime() - 1)));
   const review = nextReviewNudge(s, now, policy);
   const candidates = [reminder, review].filter((d): d is Date => !!d).map((d) => allowedAt(s, d, policy));
   if (!candidates.length) return null;
@@ -91,16 +98,15 @@ export function nudgeDue(s: LearnerState, now: Date, policy: NudgePolicy = DEFAU
   const at = nextNudgeAt(s, new Date(now.getTime() - 1), policy);
   if (!at || at > now) return undefined;
   const dueCount = dueItems(s.reviews, now).length;
-  const lastReminder = s.nudges.lastReminderAt ? new Date(s.nudges.lastReminderAt) : new Date(0);
-  const reminder = nextReminder(s, lastReminder);
+  const reminder = nextReminder(s, new Date(reminderFloor(s)));
   if (reminder && reminder <= now) return { kind: 'reminder', dueCount };
   if (dueCount >= policy.minDueItems) return { kind: 'review', dueCount };
   return undefined;
 }
 
 /** The state after a nudge was delivered. */
-export function afterNudge(s: LearnerState, kind: NudgeKind, now: Date): LearnerState {
-  const nudges = { ...s.nudges, unanswered: s.nudges.unanswered + 1, lastNudgeAt: now.toISOString() };
+export function afterNudge(s: LearnerState, kind: NudgeKind, now: Date, jobId?: string): LearnerState {
+  const nudges = { ...s.nudges, unanswered: s.nudges.unanswered + 1, lastNudgeAt: now.toISOString(), ...(jobId ? { lastNudgeJob: jobId } : {}) };
   if (kind === 'reminder') nudges.lastReminderAt = now.toISOString();
   if (kind === 'review' || dueItems(s.reviews, now).length) nudges.lastReviewNudgeAt = now.toISOString();
   delete nudges.snoozedUntil;

@@ -1,0 +1,194 @@
+/**
+ * Nudges on BullMQ (used when REDIS_URL is set). Two kinds of queue:
+ * - `nudge-scan`: a job scheduler runs a scan every `scanEveryMs`; the scan claims the learners
+ *   whose nudge time has come (an indexed query: its cost grows with who is due now) and enqueues
+ *   one delivery job per nudge, with an idempotent job id. Redis holds only the work that is due
+ *   now, never a job per learner scheduled for later.
+ * - `nudge-<channel>`: one delivery queue per platform, each with its own rate limiter (a BullMQ
+ *   limiter covers a whole queue). A 429 puts the queue to sleep for the platform's retry-after;
+ *   an unreachable learner is marked, not retried; other failures retry with backoff.
+ */
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { PlatformError } from '../errors.js';
+import type { Channel } from '../messages.js';
+import type { ErrorSink, LearningBot } from '../runtime/bot.js';
+import { nudgeJobId, type NudgeJob, type NudgeService, type SentMarks } from './delivery.js';
+import type { NudgeKind } from './nudges.js';
+import { CLAIM_LEASE_MS, DELIVERY_RATE } from './limits.js';
+
+export interface BullNudgeOptions {
+  redisUrl: string;
+  /** Key prefix in Redis; each test uses its own. */
+  prefix?: string;
+  bot: LearningBot;
+  service?: NudgeService;
+  onError: ErrorSink;
+  /** Channels whose delivery queues this process serves. */
+  channels: Channel[];
+  scanEveryMs?: number;
+  /** Learners claimed per page of a scan. */
+  scanPage?: number;
+  /** Concurrent deliveries per channel in this process. */
+  concurrency?: number;
+  rates?: Partial<typeof DELIVERY_RATE>;
+  /** Run the scan scheduler and worker in this process (default true). */
+  scan?: boolean;
+  /** Run the delivery workers in this process (default true). */
+  deliver?: boolean;
+}
+
+/** Redis connection options for BullMQ from a redis:// URL. */
+export function connectionFrom(url: string): ConnectionOptions {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+    maxRetriesPerRequest: null,
+  };
+}
+
+/** "Sent" marks in Redis, kept two days. */
+export class RedisSentMarks implements SentMarks {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+  async get(jobId: string): Promise<NudgeKind | null> {
+    return (await this.redis.get(`${this.prefix}:sent:${jobId}`)) as NudgeKind | null;
+  }
+  async set(jobId: string, kind: NudgeKind): Promise<void> {
+    await this.redis.set(`${this.prefix}:sent:${jobId}`, kind, 'EX', 2 * 86_400);
+  }
+}
+
+const JOB_OPTIONS = {
+  attempts: 8,
+  backoff: { type: 'exponential' as const, delay: 5_000 },
+  // Completed jobs are kept a day, so that a repeated scan cannot enqueue the same nudge again.
+  removeOnComplete: { age: 86_400 },
+  removeOnFail: { age: 7 * 86_400 },
+};
+
+export class BullNudgeScheduler {
+  readonly prefix: string;
+  readonly scanQueue: Queue;
+  readonly deliveryQueues = new Map<Channel, Queue>();
+  private readonly workers: Worker[] = [];
+  private readonly connection: ConnectionOptions;
+
+  constructor(private readonly opts: BullNudgeOptions) {
+    this.prefix = opts.prefix ?? 'digit4sd';
+    this.connection = connectionFrom(opts.redisUrl);
+    this.scanQueue = new Queue('nudge-scan', { connection: this.connection, prefix: this.prefix });
+    for (const channel of opts.channels) {
+      this.deliveryQueues.set(channel, new Queue(`nudge-${channel}`, { connection: this.connection, prefix: this.prefix, defaultJobOptions: JOB_OPTIONS }));
+    }
+  }
+
+  /** Starts the scan scheduler and the workers this process runs. */
+  async start(): Promise<void> {
+    const { opts } = this;
+    if (opts.scan !== false) {
+      await this.scanQueue.upsertJobScheduler('scan', { every: opts.scanEveryMs ?? 30_000 }, { name: 'scan', opts: { removeOnComplete: true, removeOnFail: 100 } });
+      this.workers.push(
+        new Worker('nudge-scan', async () => this.scan(), { connection: this.connection, prefix: this.prefix, concurrency: 1 }).on('failed', (_job, err) =>
+          opts.onError(err, { where: 'nudge-scan' }),
+        ),
+      );
+    }
+    if (opts.deliver !== false) {
+      if (!opts.service) throw new Error('delivery workers need a NudgeService');
+      for (const channel of opts.channels) {
+        const rate = { ...DELIVERY_RATE, ...opts.rates }[channel]!;
+        const worker: Worker = new Worker(`nudge-${channel}`, (job: Job<NudgeJob>) => this.deliverJob(worker, job), {
+          connection: this.connection,
+          prefix: this.prefix,
+          concurrency: opts.concurrency ?? 10,
+          limiter: { max: rate.max, duration: rate.durationMs },
+        });
+        worker.on('failed', (job, err) => opts.onError(err, { where: 'nudge-delivery', channel, attempts: job?.attemptsMade }));
+        this.workers.push(worker);
+      }
+    }
+  }
+
+  private async deliverJob(worker: Worker, job: Job<NudgeJob>): Promise<string> {
+    try {
+      return await this.opts.service!.deliver(job.data);
+    } catch (err) {
+      if (err instanceof PlatformError && err.status === 429) {
+        // The platform said how long to wait: pause this queue that long and retry the job then,
+        // without using up one of its attempts.
+        await worker.rateLimit((err.retryAfterSec ?? 1) * 1000);
+        throw Worker.RateLimitError();
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Claims every learner due now, page by page, and enqueues their delivery jobs. Returns how many
+   * jobs were enqueued.
+   */
+  async scan(): Promise<number> {
+    const { bot } = this.opts;
+    const page = this.opts.scanPage ?? 1000;
+    let total = 0;
+    for (;;) {
+      const now = bot.now();
+      const claimed = await bot.store.claimDueLearners(now, page, new Date(now.getTime() + CLAIM_LEASE_MS));
+      if (!claimed.length) break;
+      const byChannel = new Map<Channel, { name: string; data: NudgeJob; opts: { jobId: string } }[]>();
+      for (const r of claimed) {
+        const data: NudgeJob = { channel: r.key.channel, userId: r.key.userId, plannedAt: r.nudgeAt!.getTime() };
+        const list = byChannel.get(data.channel) ?? [];
+        list.push({ name: 'nudge', data, opts: { jobId: nudgeJobId(data) } });
+        byChannel.set(data.channel, list);
+      }
+      for (const [channel, jobs] of byChannel) {
+        const queue = this.deliveryQueues.get(channel);
+        if (!queue) {
+          this.opts.onError(new Error(`no delivery queue for channel ${channel}`), { where: 'nudge-scan', channel, learners: jobs.length });
+          continue;
+        }
+        await queue.addBulk(jobs);
+        total += jobs.length;
+      }
+      if (claimed.length < page) break;
+    }
+    return total;
+  }
+
+  /** Jobs waiting or running per delivery queue (for /metrics). */
+  async depth(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const [channel, q] of this.deliveryQueues) {
+      const c = await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+      out[channel] = Object.values(c).reduce((a, b) => a + b, 0);
+    }
+    return out;
+  }
+
+  /**
+   * Stops the workers: each finishes its running jobs within `deadlineMs`; after that the jobs are
+   * left to stall and another worker takes them over (nothing is lost).
+   */
+  async close(deadlineMs = 10_000): Promise<void> {
+    const graceful = Promise.all(this.workers.map((w) => w.close()));
+    const timedOut = await Promise.race([graceful.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), deadlineMs).unref())]);
+    if (timedOut) await Promise.all(this.workers.map((w) => w.close(true)));
+    await Promise.all([this.scanQueue.close(), ...[...this.deliveryQueues.values()].map((q) => q.close())]);
+  }
+
+  /** Removes every key of this scheduler's queues (tests and benchmarks clean up with it). */
+  async obliterate(): Promise<void> {
+    for (const q of [this.scanQueue, ...this.deliveryQueues.values()]) await q.obliterate({ force: true });
+  }
+}
+
+export { Redis };
