@@ -71,8 +71,8 @@ function readAll(): MigrationItem[] {
   }
 }
 
-const ofKind = <K extends MigrationItem['kind']>(items: MigrationItem[], kind: K) =>
-  items.filter((i): i is Extract<MigrationItem, { kind: K }> => i.kind === kind).map((i) => i.doc);
+type DocOf = { [I in MigrationItem as I['kind']]: I['doc'] };
+const ofKind = <K extends keyof DocOf>(items: MigrationItem[], kind: K): DocOf[K][] => items.filter((i) => i.kind === kind).map((i) => i.doc as DocOf[K]);
 
 describe('migration: reading the embedded store', () => {
   it('counts and yields every row of every table', () => {
