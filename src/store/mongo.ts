@@ -342,11 +342,9 @@ export class MongoStore implements Store {
         { channel: a.key.channel, conversationId: a.key.conversationId, quizId: a.quizId, question: a.question, userId: a.userId },
         { eventId: 1 },
       ).lean();
-      if (existing?.eventId === a.eventId) {
-        await this.markProcessed(a.key.channel, a.eventId, a.at);
-        return 'duplicate';
-      }
-      return 'already_answered';
+      // Either way the event is now applied (as in the SQLite store): a redelivery is a 'duplicate'.
+      await this.markProcessed(a.key.channel, a.eventId, a.at);
+      return existing?.eventId === a.eventId ? 'duplicate' : 'already_answered';
     }
     await this.markProcessed(a.key.channel, a.eventId, a.at);
     return 'recorded';
