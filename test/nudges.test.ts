@@ -171,7 +171,8 @@ describe('the in-process scheduler', () => {
     t.clear();
     t.clock.set('2026-03-02T07:29:00Z'); // 08:29 in Paris
     expect(await t.scheduler.runOnce()).toEqual([]);
-    t.clock.set('2026-03-02T07:30:00Z');
+    // The scan comes a little after the minute: the reminder is still owed.
+    t.clock.set('2026-03-02T07:30:25Z');
     expect(await t.scheduler.runOnce()).toEqual(['sent']);
     expect(t.printed()).toMatch(/Time for today's lesson: Lesson one \(about 3 min\)/);
     expect(t.printed()).toMatch(/\[1\] Start now {2}\[2\] In 1 hour {2}\[3\] Tomorrow {2}\[4\] Stop reminders/);
@@ -213,5 +214,11 @@ describe('the in-process scheduler', () => {
     expect(t.printed()).toMatch(/snoozed until/i);
     const rec = await t.store.getLearner({ channel: 'console', userId: 'console' });
     expect(rec!.state.nudges.snoozedUntil).toBe('2026-03-02T10:00:00.000Z');
+    t.clock.set('2026-03-02T09:59:00Z');
+    expect(await t.scheduler.runOnce()).toEqual([]);
+    t.clock.set('2026-03-02T10:00:30Z');
+    t.clear();
+    expect(await t.scheduler.runOnce()).toEqual(['sent']);
+    expect(t.printed()).toMatch(/Time for today's lesson/);
   });
 });

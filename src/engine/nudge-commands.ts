@@ -33,6 +33,7 @@ export function applyNudgeCommand(s: LearnerState, command: string, args: string
       const minutes = parseHhmm(arg);
       if (minutes === undefined) return { text: tr('remind.usage') };
       n.remindAt = formatHhmm(minutes);
+      n.remindSetAt = now.toISOString();
       n.paused = false;
       s.stopped = false;
       const text = tr('remind.set', { time: n.remindAt, tz: n.timezone, days: describeDays(s.lang, n.remindDays) });
@@ -88,5 +89,9 @@ export function nudgeChoice(s: LearnerState, choice: 'snooze_1h' | 'snooze_eveni
     until = evening > now ? evening : new Date(now.getTime() + 3_600_000);
   } else until = atLocalTime(today.plus({ days: 1 }), parseHhmm(n.quietEnd) ?? 8 * 60);
   n.snoozedUntil = until.toISOString();
+  // Snoozing a nudge that just came asks for it again later: it is owed once more.
+  const recent = (iso?: string) => !!iso && now.getTime() - new Date(iso).getTime() < 12 * 3_600_000;
+  if (recent(n.lastReminderAt)) delete n.lastReminderAt;
+  if (recent(n.lastReviewNudgeAt)) delete n.lastReviewNudgeAt;
   return t(s.lang, 'snooze.done', { time: local(until, n.timezone).setLocale(s.lang).toFormat('ccc HH:mm') });
 }

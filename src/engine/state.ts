@@ -62,6 +62,8 @@ export interface NudgeSettings {
   timezone: string;
   /** Daily lesson reminder at local "HH:MM", or null when off. */
   remindAt: string | null;
+  /** When the reminder was set: occurrences before it do not count. */
+  remindSetAt?: string;
   /** Days of the week the reminder may come, 0 = Sunday. */
   remindDays: number[];
   /** Quiet hours, local "HH:MM" start and end. */

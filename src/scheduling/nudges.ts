@@ -46,9 +46,14 @@ export function nextReminder(s: LearnerState, after: Date): Date | undefined {
 /** Two lesson reminders are never closer than this (a snoozed one must not bring a second soon after). */
 export const MIN_REMINDER_GAP_MS = 12 * 3_600_000;
 
-/** Reminder occurrences before this instant are spent. */
+/** A reminder held back (quiet hours, snooze) is still sent within this long; older ones are dropped. */
+export const MAX_REMINDER_DELAY_MS = 36 * 3_600_000;
+
+/** Reminder occurrences before this instant are spent (or predate the reminder's setting). */
 function reminderFloor(s: LearnerState): number {
-  return s.nudges.lastReminderAt ? new Date(s.nudges.lastReminderAt).getTime() + MIN_REMINDER_GAP_MS : 0;
+  const afterLast = s.nudges.lastReminderAt ? new Date(s.nudges.lastReminderAt).getTime() + MIN_REMINDER_GAP_MS : 0;
+  const sinceSet = s.nudges.remindSetAt ? new Date(s.nudges.remindSetAt).getTime() : 0;
+  return Math.max(afterLast, sinceSet);
 }
 
 /** The earliest time a review nudge may go out, or undefined when none is needed. */
@@ -76,12 +81,23 @@ function allowedAt(s: LearnerState, at: Date, policy: NudgePolicy): Date {
 }
 
 /**
+ * The reminder occurrence still owed to the learner: the first one after every occurrence already
+ * served (or predating the reminder's setting), not older than {@link MAX_REMINDER_DELAY_MS}, and,
+ * unless the learner snoozed it, not before their last message (learning satisfies the reminder).
+ */
+function pendingReminder(s: LearnerState, now: Date): Date | undefined {
+  let after = Math.max(reminderFloor(s), now.getTime() - MAX_REMINDER_DELAY_MS);
+  if (!s.nudges.snoozedUntil) after = Math.max(after, new Date(s.lastSeenAt).getTime());
+  return nextReminder(s, new Date(after));
+}
+
+/**
  * When the learner next needs a nudge, or null. The store indexes this, so the scheduler's
  * query costs what is due now, not what is planned for later.
  */
 export function nextNudgeAt(s: LearnerState, now: Date, policy: NudgePolicy = DEFAULT_NUDGE_POLICY): Date | null {
   if (!nudgesAllowed(s, policy)) return null;
-  const reminder = nextReminder(s, new Date(Math.max(reminderFloor(s), now.getTime() - 1)));
+  const reminder = pendingReminder(s, now);
   const review = nextReviewNudge(s, now, policy);
   const candidates = [reminder, review].filter((d): d is Date => !!d).map((d) => allowedAt(s, d, policy));
   if (!candidates.length) return null;
@@ -91,16 +107,16 @@ export function nextNudgeAt(s: LearnerState, now: Date, policy: NudgePolicy = DE
 export type NudgeKind = 'reminder' | 'review';
 
 /**
- * What to send a learner whose nudge time has come: a reminder (with the due count folded in) or a
- * review nudge. Undefined when nothing should be sent now (settings changed since).
+ * What to send a learner whose nudge time has come: the reminder (with the due count folded in)
+ * or a review nudge. Undefined when nothing should be sent now (settings changed, or already sent).
  */
 export function nudgeDue(s: LearnerState, now: Date, policy: NudgePolicy = DEFAULT_NUDGE_POLICY): { kind: NudgeKind; dueCount: number } | undefined {
-  const at = nextNudgeAt(s, new Date(now.getTime() - 1), policy);
-  if (!at || at > now) return undefined;
+  if (!nudgesAllowed(s, policy)) return undefined;
   const dueCount = dueItems(s.reviews, now).length;
-  const reminder = nextReminder(s, new Date(reminderFloor(s)));
-  if (reminder && reminder <= now) return { kind: 'reminder', dueCount };
-  if (dueCount >= policy.minDueItems) return { kind: 'review', dueCount };
+  const reminder = pendingReminder(s, now);
+  if (reminder && allowedAt(s, reminder, policy) <= now) return { kind: 'reminder', dueCount };
+  const review = nextReviewNudge(s, now, policy);
+  if (review && dueCount >= policy.minDueItems && allowedAt(s, review, policy) <= now) return { kind: 'review', dueCount };
   return undefined;
 }
 
