@@ -163,13 +163,13 @@ if (uri) {
   describe('migration into MongoDB', () => {
     const dbName = `digit4sd_migrate_${process.pid}_${Date.now().toString(36)}`;
     afterAll(async () => {
-      const store = await MongoStore.connect(uri, { dbName });
+      const store = await MongoStore.connect(uri, { dbName, processedTtlSeconds: 100 * 365 * 86_400 });
       await store.dropDatabase();
       await store.close();
     });
 
     it('moves everything without loss, and a second run gives the same result (no doubled scores)', async () => {
-      const store = await MongoStore.connect(uri, { dbName });
+      const store = await MongoStore.connect(uri, { dbName, processedTtlSeconds: 100 * 365 * 86_400 });
       const sqlite = new SqliteStore(path);
       try {
         for (let run = 0; run < 2; run++) {

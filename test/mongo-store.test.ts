@@ -32,7 +32,9 @@ describe('MongoStore without a server', () => {
 });
 
 if (uri) {
-  const open = () => MongoStore.connect(uri, { dbName, serverSelectionTimeoutMS: 5000 });
+  // The contract's events are dated March 2026; a long TTL keeps the server's TTL monitor from
+  // removing them in the middle of a test once that date is more than 7 days past.
+  const open = () => MongoStore.connect(uri, { dbName, serverSelectionTimeoutMS: 5000, processedTtlSeconds: 100 * 365 * 86_400 });
   afterAll(async () => {
     const store = await open();
     await store.dropDatabase();
