@@ -109,7 +109,9 @@ export class BullNudgeScheduler {
           connection: this.connection,
           prefix: this.prefix,
           concurrency: opts.concurrency ?? 10,
-          limiter: { max: rate.max, duration: rate.durationMs },
+          // Evenly spaced (one job per 1/rate s) rather than bursts per window: a burst at the end of
+          // one window and another at the start of the next would exceed the platform's limit.
+          limiter: { max: 1, duration: Math.ceil(rate.durationMs / rate.max) },
         });
         worker.on('failed', (job, err) => opts.onError(err, { where: 'nudge-delivery', channel, attempts: job?.attemptsMade }));
         this.workers.push(worker);
@@ -137,29 +139,37 @@ export class BullNudgeScheduler {
    */
   async scan(): Promise<number> {
     const { bot } = this.opts;
-    const page = this.opts.scanPage ?? 1000;
+    const page = this.opts.scanPage ?? 5000;
     let total = 0;
+    // Claiming the next page overlaps with enqueueing the previous one (SQLite and Redis work in parallel).
+    let inFlight: Promise<void> = Promise.resolve();
     for (;;) {
       const now = bot.now();
       const claimed = await bot.store.claimDueLearners(now, page, new Date(now.getTime() + CLAIM_LEASE_MS));
+      await inFlight;
       if (!claimed.length) break;
       const byChannel = new Map<Channel, { name: string; data: NudgeJob; opts: { jobId: string } }[]>();
       for (const r of claimed) {
-        const data: NudgeJob = { channel: r.key.channel, userId: r.key.userId, plannedAt: r.nudgeAt!.getTime() };
+        const data: NudgeJob = { channel: r.key.channel, userId: r.key.userId, plannedAt: r.nudgeAt.getTime() };
         const list = byChannel.get(data.channel) ?? [];
         list.push({ name: 'nudge', data, opts: { jobId: nudgeJobId(data) } });
         byChannel.set(data.channel, list);
       }
-      for (const [channel, jobs] of byChannel) {
-        const queue = this.deliveryQueues.get(channel);
-        if (!queue) {
-          this.opts.onError(new Error(`no delivery queue for channel ${channel}`), { where: 'nudge-scan', channel, learners: jobs.length });
-          continue;
+      inFlight = (async () => {
+        for (const [channel, jobs] of byChannel) {
+          const queue = this.deliveryQueues.get(channel);
+          if (!queue) {
+            this.opts.onError(new Error(`no delivery queue for channel ${channel}`), { where: 'nudge-scan', channel, learners: jobs.length });
+            continue;
+          }
+          await queue.addBulk(jobs);
+          total += jobs.length;
         }
-        await queue.addBulk(jobs);
-        total += jobs.length;
+      })();
+      if (claimed.length < page) {
+        await inFlight;
+        break;
       }
-      if (claimed.length < page) break;
     }
     return total;
   }

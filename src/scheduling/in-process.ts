@@ -55,7 +55,7 @@ export class InProcessScheduler {
       const outcomes: NudgeOutcome[] = [];
       for (const record of claimed) {
         if (this.stopped) break;
-        const job: NudgeJob = { channel: record.key.channel, userId: record.key.userId, plannedAt: record.nudgeAt!.getTime() };
+        const job: NudgeJob = { channel: record.key.channel, userId: record.key.userId, plannedAt: record.nudgeAt.getTime() };
         await this.pace(job.channel);
         try {
           outcomes.push(await service.deliver(job));

@@ -65,6 +65,7 @@ import type {
   LearnerCommit,
   LearnerExport,
   LearnerRecord,
+  DueLearner,
   ScoreRow,
   Store,
 } from './store.js';
@@ -207,18 +208,16 @@ export class MongoStore implements Store {
    * workers scan at once, each learner's update matches for one of them only, and a learner whose
    * nudgeAt an event just rewrote is left alone. Records are returned as read (as the SQLite store does).
    */
-  async claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<LearnerRecord[]> {
-    const due = await this.m.Learner.find({ nudgeAt: { $exists: true, $lte: now } })
+  async claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<DueLearner[]> {
+    const due = await this.m.Learner.find({ nudgeAt: { $exists: true, $lte: now } }, { channel: 1, userId: 1, nudgeAt: 1 })
       .sort({ nudgeAt: 1 })
       .limit(limit)
       .lean();
-    const claimed = await Promise.all(
-      due.map(async (doc) => {
-        const res = await this.m.Learner.updateOne({ channel: doc.channel, userId: doc.userId, nudgeAt: doc.nudgeAt }, { $set: { nudgeAt: leaseUntil } });
-        return res.modifiedCount === 1 ? toLearnerRecord(doc) : null;
-      }),
-    );
-    return claimed.filter((r): r is LearnerRecord => r !== null);
+    if (!due.length) return [];
+    // One round trip for the page. A concurrent scanner may claim some of the same learners; their
+    // delivery jobs carry the same id (learner and nudge time), so the queue keeps one of each.
+    await this.m.Learner.updateMany({ _id: { $in: due.map((d) => d._id) }, nudgeAt: { $lte: now } }, { $set: { nudgeAt: leaseUntil } });
+    return due.map((d) => ({ key: { channel: d.channel as Channel, userId: d.userId }, nudgeAt: d.nudgeAt as Date }));
   }
 
   async forgetLearner(key: LearnerKey): Promise<void> {

@@ -13,6 +13,7 @@ import type {
   AnswerInsert,
   CommitResult,
   ConversationKey,
+  DueLearner,
   GroupAnswer,
   GroupCommit,
   GroupRecord,
@@ -122,6 +123,9 @@ export class SqliteStore implements Store {
       ),
       isProcessed: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM processed_events WHERE channel = ? AND event_id = ?'),
       markProcessed: db.prepare('INSERT INTO processed_events (channel, event_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+      dueKeys: db.prepare<[number, number], { channel: Channel; user_id: string; nudge_at: number }>(
+        'SELECT channel, user_id, nudge_at FROM learners WHERE nudge_at IS NOT NULL AND nudge_at <= ? ORDER BY nudge_at LIMIT ?',
+      ),
       setNudgeAt: db.prepare('UPDATE learners SET nudge_at = ? WHERE channel = ? AND user_id = ?'),
       learnersDue: db.prepare<[number, number], LearnerRow>('SELECT * FROM learners WHERE nudge_at IS NOT NULL AND nudge_at <= ? ORDER BY nudge_at LIMIT ?'),
       getGroup: db.prepare<[string, string], { version: number; state: string; address: string }>(
@@ -194,11 +198,11 @@ export class SqliteStore implements Store {
     return this.stmt.learnersDue.all(now.getTime(), limit).map(toLearner);
   }
 
-  async claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<LearnerRecord[]> {
+  async claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<DueLearner[]> {
     return this.db.transaction(() => {
-      const rows = this.stmt.learnersDue.all(now.getTime(), limit);
+      const rows = this.stmt.dueKeys.all(now.getTime(), limit);
       for (const r of rows) this.stmt.setNudgeAt.run(leaseUntil.getTime(), r.channel, r.user_id);
-      return rows.map(toLearner);
+      return rows.map((r) => ({ key: { channel: r.channel, userId: r.user_id }, nudgeAt: new Date(r.nudge_at) }));
     }).immediate();
   }
 

@@ -22,6 +22,12 @@ export interface LearnerRecord {
   nudgeAt: Date | null;
 }
 
+/** A learner found due for a nudge: who, and the nudge time that was due (part of the job's identity). */
+export interface DueLearner {
+  key: LearnerKey;
+  nudgeAt: Date;
+}
+
 export interface ConversationKey {
   channel: Channel;
   conversationId: string;
@@ -112,7 +118,7 @@ export interface Store {
    * next nudgeAt; if it is lost, the lease expires and the learner is found again. Does not change
    * the learner's version (a concurrent event's write simply recomputes nudgeAt).
    */
-  claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<LearnerRecord[]>;
+  claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<DueLearner[]>;
   /** Erases a learner: state, group answers and scores. */
   forgetLearner(key: LearnerKey): Promise<void>;
   exportLearner(key: LearnerKey): Promise<LearnerExport>;
