@@ -15,6 +15,7 @@ import type { Channel } from './messages.js';
 import { LearningBot, type Delivery } from './runtime/bot.js';
 import { createHttpApp, listen, type ReadinessCheck } from './server.js';
 import { openStore } from './store/open.js';
+import { Metrics } from './metrics.js';
 import { ConsoleAdapter } from '../adapters/console/adapter.js';
 import { BullNudgeScheduler, Redis, RedisSentMarks } from './scheduling/bullmq.js';
 import { MemorySentMarks, NudgeService } from './scheduling/delivery.js';
@@ -50,13 +51,18 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const { config, logger } = opts;
   const course = loadCourse(opts.lessonsDir);
   const store = await openStore(config, logger);
-  const onError = (err: unknown, context: Record<string, unknown>) => logger.error({ err, ...context }, 'error');
+  const metrics = new Metrics();
+  const onError = (err: unknown, context: Record<string, unknown>) => {
+    metrics.errors.inc({ where: String(context.where ?? 'unknown') });
+    logger.error({ err, ...context }, 'error');
+  };
   const bot = new LearningBot({
     course,
     store,
     engine: { ...DEFAULT_ENGINE_OPTIONS, retention: config.retention },
     group: { ...DEFAULT_GROUP_OPTIONS, questionSeconds: config.groupQuestionSeconds },
     onError,
+    metrics,
     ...(opts.now ? { now: opts.now } : {}),
   });
   const channels = new Map<Channel, ChannelAdapter>();
@@ -64,10 +70,11 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     const channel = channels.get(d.address.channel);
     if (!channel) throw new Error(`no ${d.address.channel} channel is running to deliver to`);
     await channel.send(d.address, d.messages);
+    metrics.messagesOut.inc({ channel: d.address.channel }, d.messages.length);
   };
 
   const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
-  const http = createHttpApp(checks);
+  const http = createHttpApp(checks, metrics.registry);
   const ctx: ChannelContext = { bot, http, logger, onError, now: bot.now };
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)
@@ -122,18 +129,20 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   if (config.role !== 'worker') for (const channel of channels.values()) await channel.start();
 
   // Nudges: BullMQ workers when Redis is configured, else the in-process scheduler.
-  const service = new NudgeService({ bot, deliver, marks: new MemorySentMarks() });
+  const service = new NudgeService({ bot, deliver, marks: new MemorySentMarks(), metrics });
   let nudges: { stop(): Promise<void> } | undefined;
   if (config.redisUrl && config.role !== 'web') {
     const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
     const bull = new BullNudgeScheduler({
       redisUrl: config.redisUrl,
+      prefix: config.queuePrefix,
       bot,
-      service: new NudgeService({ bot, deliver, marks: new RedisSentMarks(redis, 'digit4sd') }),
+      service: new NudgeService({ bot, deliver, marks: new RedisSentMarks(redis, config.queuePrefix), metrics }),
       onError,
       channels: [...channels.keys()],
     });
     await bull.start();
+    metrics.trackQueueDepth(() => bull.depth());
     checks.push({ name: 'redis', check: async () => void (await redis.ping()) });
     nudges = { stop: async () => (await bull.close(), redis.disconnect()) };
   } else if (!config.redisUrl) {

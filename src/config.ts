@@ -35,6 +35,7 @@ const FIX: Record<string, string> = {
   LESSONS_DIR: 'set LESSONS_DIR to the folder that holds modules.yml and the lesson files, or unset it for the shipped course',
   MONGODB_URI: 'set MONGODB_URI to a mongodb:// or mongodb+srv:// connection string, or unset it to use the embedded store',
   REDIS_URL: 'set REDIS_URL to a redis:// URL such as redis://127.0.0.1:6379, or unset it to schedule in-process',
+  QUEUE_PREFIX: 'set QUEUE_PREFIX to a short name such as digit4sd (letters, digits, _ and -); deployments sharing one Redis need different prefixes',
   LOG_LEVEL: 'set LOG_LEVEL to one of fatal, error, warn, info, debug, trace, silent',
   DESIRED_RETENTION: 'set DESIRED_RETENTION to a number between 0.7 and 0.99, for example 0.9',
   GROUP_QUESTION_SECONDS: 'set GROUP_QUESTION_SECONDS to a whole number of seconds between 10 and 600',
@@ -60,6 +61,7 @@ const schema = z
     LESSONS_DIR: z.string().min(1).optional(),
     MONGODB_URI: optionalString.refine((v) => v === undefined || /^mongodb(\+srv)?:\/\//.test(v), 'must start with mongodb:// or mongodb+srv://'),
     REDIS_URL: optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), 'must start with redis:// or rediss://'),
+    QUEUE_PREFIX: z.string().regex(/^[\w-]+$/, 'may contain only letters, digits, _ and -').default('digit4sd'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     DESIRED_RETENTION: z.coerce.number().min(0.7).max(0.99).default(0.9),
     GROUP_QUESTION_SECONDS: z.coerce.number().int().min(10).max(600).default(30),
@@ -99,6 +101,8 @@ export interface Config {
   lessonsDir?: string;
   mongodbUri?: string;
   redisUrl?: string;
+  /** Prefix of the BullMQ keys in Redis. */
+  queuePrefix: string;
   logLevel: Env['LOG_LEVEL'];
   retention: number;
   groupQuestionSeconds: number;
@@ -168,6 +172,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     ...(e.LESSONS_DIR ? { lessonsDir: resolve(e.LESSONS_DIR) } : {}),
     ...(e.MONGODB_URI ? { mongodbUri: e.MONGODB_URI } : {}),
     ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
+    queuePrefix: e.QUEUE_PREFIX,
     logLevel: e.LOG_LEVEL,
     retention: e.DESIRED_RETENTION,
     groupQuestionSeconds: e.GROUP_QUESTION_SECONDS,

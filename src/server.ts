@@ -3,16 +3,25 @@
  */
 import express, { type Express } from 'express';
 import type { Server } from 'node:http';
+import type { Registry } from 'prom-client';
 
 export interface ReadinessCheck {
   name: string;
   check: () => Promise<void>;
 }
 
-/** Builds the app with `/healthz` (the process is alive) and `/readyz` (its dependencies answer). */
-export function createHttpApp(checks: ReadinessCheck[]): Express {
+/**
+ * Builds the app with `/healthz` (the process is alive), `/readyz` (its dependencies answer) and,
+ * given a registry, `/metrics` (Prometheus).
+ */
+export function createHttpApp(checks: ReadinessCheck[], metrics?: Registry): Express {
   const app = express();
   app.disable('x-powered-by');
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.contentType).send(await metrics.metrics());
+    });
+  }
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

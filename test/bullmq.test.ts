@@ -223,3 +223,24 @@ describe('a worker process killed mid-batch', () => {
     for (const chat of chats) expect(t.fake.sentTo(chat), `chat ${chat}`).toHaveLength(1);
   }, 90_000);
 });
+
+describe('the app with REDIS_URL', () => {
+  it('runs nudges on BullMQ, checks Redis in /readyz and reports queue depth in /metrics', async () => {
+    const { startApp } = await import('../src/app.js');
+    const { loadConfig } = await import('../src/config.js');
+    const prefix = `app-${Date.now().toString(36)}`;
+    const config = loadConfig({ PORT: '0', DATA_DIR: join(tmp, prefix), REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, CONSOLE: 'false' });
+    const app = await startApp({ config, logger, lessonsDir: join(process.cwd(), 'test/fixtures/course') });
+    cleanups.push(async () => {
+      await app.stop();
+      await dropPrefix(prefix);
+    });
+    const port = (app.server!.address() as { port: number }).port;
+    const ready = await (await fetch(`http://127.0.0.1:${port}/readyz`)).json();
+    expect(ready).toEqual({ status: 'ready', checks: { store: 'ok', redis: 'ok' } });
+    // The job scheduler for the scan is registered under the prefix.
+    expect((await redis.keys(`${prefix}:nudge-scan:*`)).length).toBeGreaterThan(0);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/digit4sd_nudge_queue_depth/);
+  });
+});

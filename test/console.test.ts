@@ -102,3 +102,22 @@ describe('npm start on a fresh machine', () => {
     expect(run.stderr).toMatch(/PORT: .*Fix: set PORT/);
   });
 });
+
+describe('metrics', () => {
+  it('serves Prometheus metrics: messages in and out per channel and engine latency', async () => {
+    const stdin = new PassThrough();
+    const stdout = new PassThrough();
+    const config = loadConfig({ PORT: '0', DATA_DIR: join(tmp, 'metrics') });
+    const app = await startApp({ config, logger: createLogger('silent'), lessonsDir: FIXTURE_DIR, stdin, stdout });
+    await app.console!.line('/start');
+    await app.console!.line('1');
+    const port = (app.server!.address() as { port: number }).port;
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(res.status).toBe(200);
+    const body = await res.text();
+    expect(body).toMatch(/digit4sd_messages_in_total\{channel="console"\} 2/);
+    expect(body).toMatch(/digit4sd_messages_out_total\{channel="console"\} 2/);
+    expect(body).toMatch(/digit4sd_engine_seconds_count\{channel="console"\} 2/);
+    await app.stop();
+  });
+});

@@ -27,6 +27,7 @@ import { plain } from '../messages.js';
 import { nextNudgeAt, type NudgePolicy, DEFAULT_NUDGE_POLICY } from '../scheduling/nudges.js';
 import type { ConversationKey, Store } from '../store/store.js';
 import { KeyedMutex } from './mutex.js';
+import type { Metrics } from '../metrics.js';
 
 /** Messages for one conversation, to be sent by its channel. */
 export interface Delivery {
@@ -46,6 +47,7 @@ export interface BotOptions {
   /** The clock; tests pass a controllable one. */
   now?: () => Date;
   onError: ErrorSink;
+  metrics?: Metrics;
 }
 
 /** Thrown when a write keeps conflicting (a pathological burst for one learner). */
@@ -82,12 +84,19 @@ export class LearningBot {
    * is not marked as applied, so the platform's retry can still succeed).
    */
   async handle(inbound: Inbound): Promise<Outbound[]> {
+    const channel = inbound.learner.channel;
+    const timer = this.opts.metrics?.engineSeconds.startTimer({ channel });
+    this.opts.metrics?.messagesIn.inc({ channel });
     try {
-      return inbound.address.kind === 'group' ? await this.handleGroup(inbound) : await this.handleLearner(inbound);
+      const out = inbound.address.kind === 'group' ? await this.handleGroup(inbound) : await this.handleLearner(inbound);
+      this.opts.metrics?.messagesOut.inc({ channel }, out.length);
+      return out;
     } catch (err) {
       this.opts.onError(err, { where: 'handle', channel: inbound.learner.channel, eventId: inbound.id, event: inbound.event.type });
       const lang: Lang = isLang(inbound.languageHint?.slice(0, 2)) ? (inbound.languageHint!.slice(0, 2) as Lang) : 'en';
       return [{ kind: 'text', text: plain(t(lang, 'error.generic')) }];
+    } finally {
+      timer?.();
     }
   }
 

@@ -10,6 +10,7 @@ import { nudgeMessage } from '../engine/nudge-message.js';
 import { PlatformError } from '../errors.js';
 import type { Channel } from '../messages.js';
 import type { Delivery, LearningBot } from '../runtime/bot.js';
+import type { Metrics } from '../metrics.js';
 import { afterNudge, nextNudgeAt, nudgeDue, DEFAULT_NUDGE_POLICY, type NudgeKind, type NudgePolicy } from './nudges.js';
 
 /** One nudge to deliver: who, and the nudge time the scan found (part of the job's identity). */
@@ -50,6 +51,7 @@ export interface NudgeServiceOptions {
   deliver: (d: Delivery) => Promise<void>;
   marks: SentMarks;
   policy?: NudgePolicy;
+  metrics?: Metrics;
 }
 
 const MAX_ATTEMPTS = 10;
@@ -65,6 +67,17 @@ export class NudgeService {
    * a way worth retrying (the caller retries, honouring `retryAfterSec`).
    */
   async deliver(job: NudgeJob): Promise<NudgeOutcome> {
+    try {
+      const outcome = await this.attempt(job);
+      this.opts.metrics?.nudges.inc({ channel: job.channel, outcome });
+      return outcome;
+    } catch (err) {
+      this.opts.metrics?.nudges.inc({ channel: job.channel, outcome: 'failed' });
+      throw err;
+    }
+  }
+
+  private async attempt(job: NudgeJob): Promise<NudgeOutcome> {
     const { bot } = this.opts;
     const key = { channel: job.channel, userId: job.userId };
     const jobId = nudgeJobId(job);
