@@ -82,9 +82,10 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   if (config.telegram) channels.set('telegram', (await import('../adapters/telegram/index.js')).createTelegramChannel(config.telegram, ctx));
   if (config.teams) channels.set('teams', (await import('../adapters/teams/index.js')).createTeamsChannel(config.teams, ctx));
 
+  // Every role serves /healthz, /readyz and /metrics; only web processes serve the channels' webhooks.
   let server: Server | undefined;
-  if (config.role !== 'worker') {
-    const app = http;
+  {
+    const app = config.role === 'worker' ? createHttpApp(checks, metrics.registry) : http;
     try {
       server = await listen(app, config.port);
       logger.info({ port: config.port }, 'HTTP server listening');
