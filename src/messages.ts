@@ -72,6 +72,9 @@ export interface ModuleProgress {
   status: 'done' | 'in_progress' | 'not_started';
 }
 
+/** Why a {@link Outbound} notice was sent (see its `reason`). */
+export type NoticeReason = 'recorded' | 'already_answered' | 'closed' | 'info';
+
 /** What the bot says. Every variant may carry choices (buttons). */
 export type Outbound =
   | { kind: 'text'; text: RichText; choices?: Choice[] }
@@ -116,9 +119,12 @@ export type Outbound =
   | { kind: 'progress'; heading: string; modules: ModuleProgress[]; summary: RichText; choices?: Choice[] }
   /**
    * A short note for the sender only (a group-quiz answer confirmation): Telegram shows it as the
-   * button's toast, Slack as an ephemeral message, the console as a plain line.
+   * button's toast, Slack as an ephemeral message, the console as a plain line. `reason` says what
+   * it is about, so that a channel can treat notices differently without comparing their text:
+   * 'recorded' (an answer was accepted), 'already_answered', 'closed' (a tap on a closed question),
+   * 'info' (anything else).
    */
-  | { kind: 'notice'; text: string }
+  | { kind: 'notice'; text: string; reason: NoticeReason }
   /** A document for the learner (their data, for /mydata). */
   | { kind: 'data'; filename: string; json: string };
 

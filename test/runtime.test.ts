@@ -134,8 +134,8 @@ describe('team quizzes in a group conversation', () => {
     const { bot, question, out } = await startQuiz();
     expect(plainOf(out)).toMatch(/Team quiz: 2 questions, 30 seconds each/);
     const first = await answer(bot, 'ana', question.choices[0]!.data, 'ans-1');
-    expect(first).toEqual([{ kind: 'notice', text: expect.stringMatching(/Answer recorded: A/) }]);
-    expect(await answer(bot, 'ana', question.choices[1]!.data)).toEqual([{ kind: 'notice', text: 'You already answered this question.' }]);
+    expect(first).toEqual([{ kind: 'notice', text: expect.stringMatching(/Answer recorded: A/), reason: 'recorded' }]);
+    expect(await answer(bot, 'ana', question.choices[1]!.data)).toEqual([{ kind: 'notice', text: 'You already answered this question.', reason: 'already_answered' }]);
     // A retried delivery of the same tap sends nothing.
     expect(await answer(bot, 'ana', question.choices[0]!.data, 'ans-1')).toEqual([]);
   });
@@ -180,7 +180,7 @@ describe('team quizzes in a group conversation', () => {
     expect(plainOf(board)).toMatch(/Leaderboard for this group/);
     for (const m of members) expect(plainOf(board)).toContain(m.toUpperCase());
     // A late tap on a closed question is refused privately.
-    expect(await answer(bot, 'ana', encodeAction({ type: 'group_answer', quizId, question: 0, option: 1 }))).toEqual([{ kind: 'notice', text: 'This question is closed.' }]);
+    expect(await answer(bot, 'ana', encodeAction({ type: 'group_answer', quizId, question: 0, option: 1 }))).toEqual([{ kind: 'notice', text: 'This question is closed.', reason: 'closed' }]);
   });
 
   it('keeps a running quiz when /quiz is sent again, and points learners to a private chat for lessons', async () => {

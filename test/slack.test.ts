@@ -404,7 +404,7 @@ describe('Slack channel over HTTP', () => {
     expect(h.fake.of('conversations.open').at(-1)!.args.users).toBe('U2');
     expect(lastPost().channel).toBe('DU2');
 
-    const msg = [{ kind: 'notice' as const, text: 'hi' }];
+    const msg = [{ kind: 'notice' as const, text: 'hi', reason: 'info' as const }];
     h.fake.failNext('chat.postMessage', { error: 'account_inactive' });
     const gone = await h.adapter.send({ channel: 'slack', conversationId: 'DU1', kind: 'direct' }, msg).catch((e: unknown) => e);
     expect(gone).toBeInstanceOf(PlatformError);
@@ -639,7 +639,7 @@ describe('Slack channel in Socket Mode', () => {
       expect(res.status).toBe(404);
       expect(fake.attempts.some((a) => a.method === 'apps.connections.open')).toBe(false);
       // It still sends: reminders from a worker.
-      await adapter.send({ channel: 'slack', conversationId: 'DU1', kind: 'direct' }, [{ kind: 'notice', text: 'Reviews are due' }]);
+      await adapter.send({ channel: 'slack', conversationId: 'DU1', kind: 'direct' }, [{ kind: 'notice', text: 'Reviews are due', reason: 'info' }]);
       expect(fake.of('chat.postMessage').at(-1)!.args.channel).toBe('DU1');
     } finally {
       await adapter.stop();

@@ -302,7 +302,7 @@ describe('Teams proactive sends', () => {
   it('translates refusals into PlatformError: 403 is unreachable at once, 504 gives up after bounded retries', async () => {
     await exchange(activity(ALICE, PERSONAL, { text: 'start' }));
     const address = (await store.getLearner({ channel: 'teams', userId: ALICE.id }))!.address;
-    const message = [{ kind: 'notice' as const, text: 'hello' }];
+    const message = [{ kind: 'notice' as const, text: 'hello', reason: 'info' as const }];
 
     let attempts = fake.attempts.length;
     fake.failNext({ status: 403 });

@@ -128,7 +128,7 @@ describe('Telegram rendering', () => {
   });
 
   it('shows notices as toasts (clipped to 200 characters) and data as a document', () => {
-    expect(renderTelegram({ kind: 'notice', text: 'x'.repeat(300) })).toEqual({ type: 'notice', text: `${'x'.repeat(199)}…` });
+    expect(renderTelegram({ kind: 'notice', text: 'x'.repeat(300), reason: 'info' })).toEqual({ type: 'notice', text: `${'x'.repeat(199)}…` });
     expect(renderTelegram({ kind: 'data', filename: 'd.json', json: '{}' })).toEqual({ type: 'document', filename: 'd.json', content: '{}' });
   });
 

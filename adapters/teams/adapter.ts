@@ -13,8 +13,6 @@ import { CloudAdapter, ConfigurationBotFrameworkAuthentication, type Conversatio
 import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
 import type { Config } from '../../src/config.js';
 import { decodeAction, type Action } from '../../src/engine/actions.js';
-import { t } from '../../src/engine/i18n.js';
-import { LANGS } from '../../src/engine/state.js';
 import { PlatformError } from '../../src/errors.js';
 import { hashId, type Logger } from '../../src/logger.js';
 import type { Address, Inbound, Outbound } from '../../src/messages.js';
@@ -123,7 +121,7 @@ export class TeamsAdapter implements ChannelAdapter {
     let updated = false;
     for (const m of messages) {
       if (inbound.address.kind === 'group' && m.kind === 'notice') {
-        await this.groupNotice(turn, inbound, m.text, submitted);
+        await this.groupNotice(turn, inbound, m, submitted);
         continue;
       }
       const rendered = renderTeams(m);
@@ -172,8 +170,8 @@ export class TeamsAdapter implements ChannelAdapter {
    * options. "Already answered" and "closed" notes are not posted: the tally and the reveal in the
    * channel already tell the member what they need.
    */
-  private async groupNotice(turn: TurnContext, inbound: Inbound, text: string, submitted: Action | undefined): Promise<void> {
-    if (submitted?.type !== 'group_answer' || !isRecordedNotice(text, submitted.option)) {
+  private async groupNotice(turn: TurnContext, inbound: Inbound, notice: Extract<Outbound, { kind: 'notice' }>, submitted: Action | undefined): Promise<void> {
+    if (submitted?.type !== 'group_answer' || notice.reason !== 'recorded') {
       this.log.debug({ conversation: hashId(inbound.address.conversationId) }, 'group notice not posted (no ephemeral messages in Teams)');
       return;
     }
@@ -243,10 +241,4 @@ export class TeamsAdapter implements ChannelAdapter {
     this.stopping = true;
     await Promise.allSettled([...this.inFlight]);
   }
-}
-
-/** Whether a group notice is the "answer recorded" confirmation, in any interface language. */
-function isRecordedNotice(text: string, option: number): boolean {
-  const letter = String.fromCharCode(65 + option);
-  return LANGS.some((lang) => t(lang, 'group.recorded', { option: letter }) === text);
 }

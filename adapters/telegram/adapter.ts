@@ -245,7 +245,7 @@ export class TelegramAdapter implements ChannelAdapter {
   }
 
   private async answerCallback(api: Api, id: string, text: string): Promise<void> {
-    const toast = renderTelegram({ kind: 'notice', text });
+    const toast = renderTelegram({ kind: 'notice', text, reason: 'info' });
     try {
       await api.answerCallbackQuery(id, toast.type === 'notice' && toast.text ? { text: toast.text } : {});
     } catch (err) {

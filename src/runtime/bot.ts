@@ -170,7 +170,7 @@ export class LearningBot {
       if (command === 'start' || command === 'help') return [{ kind: 'text', text: plain(t(lang, 'welcome.group')) }];
       return [{ kind: 'text', text: plain(t(lang, 'group.only_private', { command })) }];
     }
-    if (ev.type === 'choice') return [{ kind: 'notice', text: t(lang, 'group.closed') }];
+    if (ev.type === 'choice') return [{ kind: 'notice', text: t(lang, 'group.closed'), reason: 'closed' }];
     return [{ kind: 'text', text: plain(t(lang, 'welcome.group')) }];
   }
 
@@ -207,7 +207,7 @@ export class LearningBot {
     const group = await this.store.getGroup(key);
     const lang = group?.state.lang ?? this.groupLang(inbound);
     if (answerStatus(group?.state ?? null, quizId, question, now) === 'closed') {
-      return (await this.store.markProcessed(key.channel, inbound.id, now)) ? [{ kind: 'notice', text: t(lang, 'group.closed') }] : [];
+      return (await this.store.markProcessed(key.channel, inbound.id, now)) ? [{ kind: 'notice', text: t(lang, 'group.closed'), reason: 'closed' }] : [];
     }
     const outcome = await this.store.recordGroupAnswer({
       key,
@@ -220,9 +220,9 @@ export class LearningBot {
       eventId: inbound.id,
     });
     if (outcome === 'duplicate') return [];
-    if (outcome === 'already_answered') return [{ kind: 'notice', text: t(lang, 'group.already') }];
+    if (outcome === 'already_answered') return [{ kind: 'notice', text: t(lang, 'group.already'), reason: 'already_answered' }];
     const letter = String.fromCharCode(65 + option);
-    const messages: Outbound[] = [{ kind: 'notice', text: t(lang, 'group.recorded', { option: letter }) }];
+    const messages: Outbound[] = [{ kind: 'notice', text: t(lang, 'group.recorded', { option: letter }), reason: 'recorded' }];
     const answers = await this.store.listGroupAnswers(key, quizId, question);
     if (group && everyoneAnswered(group.state, answers)) {
       const closed = await this.closeGroupQuestion(key, quizId, question);
