@@ -140,6 +140,36 @@ describe('team quizzes in a group conversation', () => {
     expect(await answer(bot, 'ana', question.choices[0]!.data, 'ans-1')).toEqual([]);
   });
 
+  it('sends nothing when a refused second answer is delivered again', async () => {
+    const { bot, question, store } = await startQuiz();
+    await answer(bot, 'ben', question.choices[0]!.data, 'ben-1');
+    const refused = await answer(bot, 'ben', question.choices[1]!.data, 'ben-2');
+    expect(refused).toEqual([{ kind: 'notice', text: 'You already answered this question.', reason: 'already_answered' }]);
+    expect(await store.isProcessed('console', 'ben-2')).toBe(true);
+    // The platform retries the refused tap: no second notice.
+    expect(await answer(bot, 'ben', question.choices[1]!.data, 'ben-2')).toEqual([]);
+    expect(await answer(bot, 'ben', question.choices[0]!.data, 'ben-2')).toEqual([]);
+    const answers = await store.listGroupAnswers({ channel: 'console', conversationId: 'room' }, decodeQuiz(question), 0);
+    expect(answers.filter((a) => a.userId === 'ben').map((a) => a.option)).toEqual([0]);
+  });
+
+  it('sends nothing when a refused answer is redelivered by a store that did not record its event id', async () => {
+    // The contract says an 'already_answered' event counts as applied; the runtime records it too,
+    // so that a redelivery is silent whatever the store did.
+    const { bot, question, store } = await startQuiz();
+    await answer(bot, 'chi', question.choices[0]!.data, 'chi-1');
+    const record = store.recordGroupAnswer.bind(store);
+    const forgetful = vi.spyOn(store, 'recordGroupAnswer').mockImplementation(async (a) => {
+      if (await store.isProcessed(a.key.channel, a.eventId)) return 'duplicate';
+      // A store that refuses the answer without recording the event id (but honours recorded ids).
+      const answered = (await store.listGroupAnswers(a.key, a.quizId, a.question)).some((x) => x.userId === a.userId);
+      return answered ? 'already_answered' : record(a);
+    });
+    expect(await answer(bot, 'chi', question.choices[1]!.data, 'chi-2')).toEqual([{ kind: 'notice', text: 'You already answered this question.', reason: 'already_answered' }]);
+    expect(await answer(bot, 'chi', question.choices[1]!.data, 'chi-2')).toEqual([]);
+    forgetful.mockRestore();
+  });
+
   it('reveals the answer, the explanation and who got it right when time is up, then asks the next question', async () => {
     const { bot, clock, question, store } = await startQuiz();
     const item = fixtureCourse().items.get(question.itemId)!;

@@ -148,6 +148,9 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await store.recordGroupAnswer({ ...base, userId: 'a', displayName: 'Ana', option: 1, eventId: `${group.conversationId}-e1` })).toBe('recorded');
       expect(await store.recordGroupAnswer({ ...base, userId: 'a', displayName: 'Ana', option: 1, eventId: `${group.conversationId}-e1` })).toBe('duplicate');
       expect(await store.recordGroupAnswer({ ...base, userId: 'a', displayName: 'Ana', option: 2, eventId: `${group.conversationId}-e2` })).toBe('already_answered');
+      // A refused answer's event counts as applied: its redelivery is a duplicate.
+      expect(await store.isProcessed(group.channel, `${group.conversationId}-e2`)).toBe(true);
+      expect(await store.recordGroupAnswer({ ...base, userId: 'a', displayName: 'Ana', option: 2, eventId: `${group.conversationId}-e2` })).toBe('duplicate');
       const many = await Promise.all(
         Array.from({ length: 300 }, (_, i) =>
           store.recordGroupAnswer({ ...base, userId: `m${i}`, displayName: `Member ${i}`, option: i % 3, at: new Date(T0.getTime() + i), eventId: `${group.conversationId}-m${i}` }),

@@ -220,7 +220,13 @@ export class LearningBot {
       eventId: inbound.id,
     });
     if (outcome === 'duplicate') return [];
-    if (outcome === 'already_answered') return [{ kind: 'notice', text: t(lang, 'group.already'), reason: 'already_answered' }];
+    if (outcome === 'already_answered') {
+      // The refused event counts as applied, so that its redelivery is a 'duplicate' and sends nothing.
+      // The stores record it themselves (the contract says so); recording it here too keeps that true
+      // for any store. Its result is not a redelivery test: the store may have just recorded it.
+      await this.store.markProcessed(key.channel, inbound.id, now);
+      return [{ kind: 'notice', text: t(lang, 'group.already'), reason: 'already_answered' }];
+    }
     const letter = String.fromCharCode(65 + option);
     const messages: Outbound[] = [{ kind: 'notice', text: t(lang, 'group.recorded', { option: letter }), reason: 'recorded' }];
     const answers = await this.store.listGroupAnswers(key, quizId, question);

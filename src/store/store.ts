@@ -129,7 +129,9 @@ export interface Store {
   groupsDue(now: Date, limit: number): Promise<ConversationKey[]>;
   /**
    * Records one member's answer to one question: 'recorded', 'already_answered' when this member
-   * answered this question before, or 'duplicate' when this very event was recorded before.
+   * answered this question before, or 'duplicate' when this very event was recorded before. The
+   * event id is recorded as processed in both first cases, so a redelivery of a refused answer is a
+   * 'duplicate' too.
    */
   recordGroupAnswer(a: AnswerInsert): Promise<'recorded' | 'already_answered' | 'duplicate'>;
   listGroupAnswers(key: ConversationKey, quizId: string, question: number): Promise<GroupAnswer[]>;
