@@ -105,7 +105,8 @@ export class BullNudgeScheduler {
       if (!opts.service) throw new Error('delivery workers need a NudgeService');
       for (const channel of opts.channels) {
         const rate = { ...DELIVERY_RATE, ...opts.rates }[channel]!;
-        const worker: Worker = new Worker(`nudge-${channel}`, (job: Job<NudgeJob>) => this.deliverJob(worker, job), {
+        const queue = this.deliveryQueues.get(channel)!;
+        const worker: Worker = new Worker(`nudge-${channel}`, (job: Job<NudgeJob>) => this.deliverJob(queue, job), {
           connection: this.connection,
           prefix: this.prefix,
           concurrency: opts.concurrency ?? 10,
@@ -119,14 +120,14 @@ export class BullNudgeScheduler {
     }
   }
 
-  private async deliverJob(worker: Worker, job: Job<NudgeJob>): Promise<string> {
+  private async deliverJob(queue: Queue, job: Job<NudgeJob>): Promise<string> {
     try {
       return await this.opts.service!.deliver(job.data);
     } catch (err) {
       if (err instanceof PlatformError && err.status === 429) {
         // The platform said how long to wait: pause this queue that long and retry the job then,
         // without using up one of its attempts.
-        await worker.rateLimit((err.retryAfterSec ?? 1) * 1000);
+        await queue.rateLimit((err.retryAfterSec ?? 1) * 1000);
         throw Worker.RateLimitError();
       }
       throw err;
