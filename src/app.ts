@@ -10,7 +10,7 @@ import { loadCourse } from './content/load.js';
 import type { Course } from './content/course.js';
 import { DEFAULT_ENGINE_OPTIONS } from './engine/engine.js';
 import { DEFAULT_GROUP_OPTIONS } from './engine/group.js';
-import type { Logger } from './logger.js';
+import { safeError, type Logger } from './logger.js';
 import type { Channel } from './messages.js';
 import { LearningBot, type Delivery } from './runtime/bot.js';
 import { createHttpApp, listen, type ReadinessCheck } from './server.js';
@@ -54,7 +54,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const metrics = new Metrics();
   const onError = (err: unknown, context: Record<string, unknown>) => {
     metrics.errors.inc({ where: String(context.where ?? 'unknown') });
-    logger.error({ err, ...context }, 'error');
+    logger.error({ error: safeError(err), ...context }, 'error');
   };
   const bot = new LearningBot({
     course,

@@ -17,3 +17,18 @@ const SALT = 'digit4sd';
 export function hashId(id: string): string {
   return createHash('sha256').update(SALT).update(id).digest('base64url').slice(0, 12);
 }
+
+/**
+ * The loggable fields of an error: its type, message, stack and our structured fields. Platform
+ * errors carry the request payload (a message's text) and response bodies; those are left out.
+ */
+export function safeError(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { type: typeof err, message: String(err).slice(0, 200) };
+  const out: Record<string, unknown> = { type: err.name, message: err.message, stack: err.stack };
+  for (const key of ['platform', 'method', 'status', 'retryAfterSec', 'unreachable', 'code', 'error_code'] as const) {
+    const value = (err as unknown as Record<string, unknown>)[key];
+    if (value !== undefined && (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')) out[key] = value;
+  }
+  if (err.cause instanceof Error) out.cause = { type: err.cause.name, message: err.cause.message };
+  return out;
+}
