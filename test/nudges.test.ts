@@ -222,3 +222,25 @@ describe('the in-process scheduler', () => {
     expect(t.printed()).toMatch(/Time for today's lesson/);
   });
 });
+
+describe('reminder days', () => {
+  it('reads days in English, French or Spanish, or daily and weekdays, and rejects other words', async () => {
+    const { parseDays } = await import('../src/engine/nudge-commands.js');
+    expect(parseDays('daily')).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(parseDays('weekdays')).toEqual([1, 2, 3, 4, 5]);
+    expect(parseDays('mon,wed,fri')).toEqual([1, 3, 5]);
+    expect(parseDays('Friday Monday')).toEqual([1, 5]);
+    expect(parseDays('lun, mié, vie')).toEqual([1, 3, 5]);
+    expect(parseDays('sam dim')).toEqual([0, 6]);
+    expect(parseDays('someday')).toBeUndefined();
+  });
+
+  it('sets a reminder on the days asked for, and reminds only then', () => {
+    const monday = new Date('2026-03-02T03:00:00Z');
+    const s = learner(monday, command('remind', '09:00 sat,sun'));
+    expect(s.nudges.remindDays).toEqual([0, 6]);
+    expect(nextNudgeAt({ ...s, lastSeenAt: '2026-03-01T00:00:00.000Z' }, monday)?.toISOString()).toBe('2026-03-07T09:00:00.000Z');
+    const bad = learner(monday, command('remind', '09:00 someday'));
+    expect(bad.nudges.remindAt).toBeNull();
+  });
+});

@@ -10,6 +10,30 @@ import { atLocalTime, formatHhmm, isValidTimeZone, local, parseHhmm } from '../s
 
 const COMMANDS = ['remind', 'timezone', 'snooze', 'pause', 'resume'] as const;
 
+/** Day names a learner may type (English, French, Spanish), as days of the week (0 = Sunday). */
+const DAY_NAMES: Record<string, number> = {
+  sun: 0, mon: 1, tue: 2, wed: 3, thu: 4, fri: 5, sat: 6,
+  dim: 0, lun: 1, mar: 2, mer: 3, jeu: 4, ven: 5, sam: 6,
+  dom: 0, mie: 3, jue: 4, vie: 5, sab: 6,
+};
+
+/**
+ * Parses the days of a reminder: "daily", "weekdays", or a list such as "mon,wed,fri" (full names
+ * too, in English, French or Spanish). Undefined when a word is not a day.
+ */
+export function parseDays(text: string): number[] | undefined {
+  const t = text.toLowerCase().normalize('NFD').replace(/[\u0300-\u036f]/g, '').trim();
+  if (['daily', 'everyday', 'every day', 'all', 'tous', 'todos'].includes(t)) return [0, 1, 2, 3, 4, 5, 6];
+  if (['weekdays', 'workdays', 'semaine', 'laborables'].includes(t)) return [1, 2, 3, 4, 5];
+  const days = new Set<number>();
+  for (const word of t.split(/[\s,;]+/).filter(Boolean)) {
+    const day = DAY_NAMES[word.slice(0, 3)];
+    if (day === undefined) return undefined;
+    days.add(day);
+  }
+  return days.size ? [...days].sort() : undefined;
+}
+
 export function isNudgeCommand(command: string): boolean {
   return (COMMANDS as readonly string[]).includes(command);
 }
@@ -30,9 +54,12 @@ export function applyNudgeCommand(s: LearnerState, command: string, args: string
         n.remindAt = null;
         return { text: tr('remind.off') };
       }
-      const minutes = parseHhmm(arg);
-      if (minutes === undefined) return { text: tr('remind.usage') };
+      const [time = '', ...dayWords] = arg.split(/\s+/);
+      const minutes = parseHhmm(time);
+      const days = dayWords.length ? parseDays(dayWords.join(' ')) : n.remindDays;
+      if (minutes === undefined || !days) return { text: tr('remind.usage') };
       n.remindAt = formatHhmm(minutes);
+      n.remindDays = days;
       n.remindSetAt = now.toISOString();
       n.paused = false;
       s.stopped = false;
