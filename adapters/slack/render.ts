@@ -224,7 +224,7 @@ export function renderMessage(m: Outbound, ctx: RenderContext): SlackMessage {
 
 /** "Answer" or "Answers" in the learner's language, when the engine gives it. */
 function answerLabel(m: Extract<Outbound, { kind: 'feedback' }>): string {
-  return (m as { answerLabel?: string }).answerLabel ?? (m.answer.length > 1 ? 'Answers' : 'Answer');
+  return m.answerLabel;
 }
 
 function feedbackBlocks(m: Extract<Outbound, { kind: 'feedback' }>, ctx: RenderContext): KnownBlock[] {

@@ -147,7 +147,7 @@ export function renderTeams(m: Outbound): TeamsMessage[] {
       return [cardMessage(card(quizBody(m.heading, m.question, m.options, false), m.choices, fallback + choicesText(m.choices)))];
     }
     case 'feedback': {
-      const answer = m.answer.join('; ');
+      const answer = `${m.answerLabel}: ${m.answer.join('; ')}`;
       const verdict = `${m.correct ? '✅' : '❌'} ${m.heading}`;
       const fallback = [verdict, answer, m.explanation].join('\n');
       // With answersSource the card replaces the question in place, so it repeats the question.
