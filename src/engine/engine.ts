@@ -13,7 +13,7 @@ import type { Choice, Inbound, ModuleProgress, Outbound, QuizOption, RichText, S
 import { plain } from '../messages.js';
 import { dueBy, dueItems, estimatedRetention, nextDue, scheduleAnswer } from '../scheduling/review.js';
 import { encodeAction, decodeAction, type Action } from './actions.js';
-import { LANGUAGE_NAMES, t } from './i18n.js';
+import { LANGUAGE_NAMES, describeDays, t } from './i18n.js';
 import { applyNudgeCommand, isNudgeCommand, nudgeChoice } from './nudge-commands.js';
 import { LANGS, isLang, newLearnerState, type Lang, type LearnerState, type QuizRun } from './state.js';
 
@@ -619,15 +619,6 @@ function showSettings(turn: Turn): void {
     text: [{ type: 'paragraph', spans: [{ text: tr(turn, 'settings.title'), bold: true }] }, ...lines.map((l) => ({ type: 'bullet' as const, spans: [{ text: l }] }))],
     choices: [btn(tr(turn, 'btn.language'), { type: 'lang', lang: '' }), btn(tr(turn, 'btn.continue'), { type: 'resume' })],
   });
-}
-
-/** "weekdays", "every day" or a list of day names. */
-export function describeDays(lang: Lang, days: number[]): string {
-  const sorted = [...days].sort();
-  if (sorted.join() === '1,2,3,4,5') return t(lang, 'days.weekdays');
-  if (sorted.length === 7) return t(lang, 'days.every');
-  const base = new Date(Date.UTC(2026, 0, 4)); // a Sunday
-  return sorted.map((d) => new Date(base.getTime() + d * 86_400_000).toLocaleDateString(lang, { weekday: 'short', timeZone: 'UTC' })).join(', ');
 }
 
 function setLanguage(turn: Turn, code: string): void {

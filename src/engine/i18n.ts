@@ -28,3 +28,12 @@ export function t(lang: Lang, key: string, vars: Record<string, string | number>
   if (text === undefined) throw new Error(`missing interface text "${key}"`);
   return text.replace(/\{(\w+)\}/g, (m, name: string) => (name in vars ? String(vars[name]) : m));
 }
+
+/** "weekdays", "every day" or a list of day names. */
+export function describeDays(lang: Lang, days: number[]): string {
+  const sorted = [...days].sort();
+  if (sorted.join() === '1,2,3,4,5') return t(lang, 'days.weekdays');
+  if (sorted.length === 7) return t(lang, 'days.every');
+  const base = new Date(Date.UTC(2026, 0, 4)); // a Sunday
+  return sorted.map((d) => new Date(base.getTime() + d * 86_400_000).toLocaleDateString(lang, { weekday: 'short', timeZone: 'UTC' })).join(', ');
+}

@@ -3,8 +3,7 @@
  * and the buttons on a nudge. Pure state changes on the learner's nudge settings.
  */
 import type { Action } from './actions.js';
-import { describeDays } from './engine.js';
-import { t } from './i18n.js';
+import { describeDays, t } from './i18n.js';
 import type { LearnerState } from './state.js';
 import { atLocalTime, formatHhmm, isValidTimeZone, local, parseHhmm } from '../scheduling/localtime.js';
 
