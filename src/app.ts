@@ -108,13 +108,13 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     channels.set('console', consoleAdapter);
   }
 
-  // Close group questions whose time is up (any number of processes may do this safely).
+  // Close group questions whose time is up, and start scheduled weekly team quizzes (any number of processes may do this safely).
   let ticking = false;
   const tick = async () => {
     if (ticking) return;
     ticking = true;
     try {
-      for (const d of await bot.closeDueGroupQuestions()) {
+      for (const d of [...(await bot.closeDueGroupQuestions()), ...(await bot.startDueScheduledQuizzes())]) {
         await deliver(d).catch((err) => onError(err, { where: 'group-close-delivery', channel: d.address.channel }));
       }
     } catch (err) {

@@ -45,6 +45,7 @@ const groupState: GroupState = {
   ...newGroupState('en'),
   quiz: { id: 'qz', itemIds: ['l1-q1', 'l1-q2'], index: 1, seconds: 30, openedAt: T0.toISOString(), closesAt: new Date(T0.getTime() + 30_000).toISOString(), participants: { 'U.BEN': 'Ben', U2: 'Chi' }, scores: {} },
   stats: { 'l1-q1': { asked: 1, right: 1 } },
+  schedule: { day: 5, time: '15:00', tz: 'Europe/Paris', next: '2026-03-06T14:00:00.000Z' },
 };
 
 /** An embedded store with a bit of everything, written through the store contract. */
@@ -54,7 +55,7 @@ beforeAll(async () => {
   await s.commitLearner({ key: ana, expectedVersion: 1, state: anaState(), address: { channel: 'telegram', conversationId: '1001', kind: 'direct' }, nudgeAt: new Date(T0.getTime() + 3_600_000), eventId: 'tg-2', now: T0 });
   await s.commitLearner({ key: ben, expectedVersion: 0, state: newLearnerState(T0, 'es', 'Ben'), address: { channel: 'slack', conversationId: 'D1', kind: 'direct', ref: { team: 'T1' } }, nudgeAt: null, now: T0 });
   await s.markProcessed('slack', 'ev-read-only', T0);
-  await s.commitGroup({ key: group, expectedVersion: 0, state: groupState, address: groupAddress, closesAt: new Date(T0.getTime() + 30_000), eventId: 'sl-quiz', now: T0 });
+  await s.commitGroup({ key: group, expectedVersion: 0, state: groupState, address: groupAddress, closesAt: new Date(T0.getTime() + 30_000), nextQuizAt: new Date(groupState.schedule!.next), eventId: 'sl-quiz', now: T0 });
   await s.recordGroupAnswer({ key: group, quizId: 'qz', question: 0, userId: 'U.BEN', displayName: 'Ben', option: 1, at: T0, eventId: 'sl-a1' });
   await s.recordGroupAnswer({ key: group, quizId: 'qz', question: 0, userId: 'U2', displayName: 'Chi', option: 0, at: new Date(T0.getTime() + 5), eventId: 'sl-a2' });
   await s.addGroupScores(group, [{ userId: 'U.BEN', displayName: 'Ben', points: 14, answered: 1, correct: 1 }, { userId: 'U2', displayName: 'Chi', points: 0, answered: 1, correct: 0 }]);
@@ -91,6 +92,7 @@ describe('migration: reading the embedded store', () => {
       expect(learners.find((d) => d.userId === ana.userId)).toMatchObject({ version: 2, recentEvents: [] });
       expect(ofKind(items, 'group').map((d) => toGroupRecord(d))).toEqual([await sqlite.getGroup(group)]);
       expect(ofKind(items, 'group')[0]!.closesAt).toEqual(new Date(T0.getTime() + 30_000));
+      expect(ofKind(items, 'group')[0]!.nextQuizAt).toEqual(new Date('2026-03-06T14:00:00Z'));
       expect(ofKind(items, 'answer').map(toGroupAnswer)).toEqual(await sqlite.listGroupAnswers(group, 'qz', 0));
       expect(ofKind(items, 'score').map(toScoreRow).sort((a, b) => b.points - a.points)).toEqual(await sqlite.leaderboard(group, 10));
       expect(ofKind(items, 'processed').map((d) => d.eventId).sort()).toEqual(['ev-read-only', 'sl-a1', 'sl-a2', 'sl-quiz', 'tg-1', 'tg-2']);
@@ -115,7 +117,7 @@ describe('migration: reading the embedded store', () => {
     await new SqliteStore(badPath).close();
     const raw = new Database(badPath);
     raw.prepare("INSERT INTO learners VALUES ('fax', 'u', 1, '{}', '{}', 0, NULL)").run();
-    raw.prepare("INSERT INTO groups VALUES ('slack', 'g', 1, '{not json', '{}', NULL)").run();
+    raw.prepare("INSERT INTO groups VALUES ('slack', 'g', 1, '{not json', '{}', NULL, NULL)").run();
     raw.close();
     const db = openSqliteSource(badPath);
     expect(() => [...readSqlite(db)]).toThrow(MigrationError);

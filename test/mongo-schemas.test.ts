@@ -55,7 +55,7 @@ describe('MongoDB schemas: validation', () => {
   it('accepts the documents the mapping makes', async () => {
     await expect(new m.Learner(goodLearner()).validate()).resolves.toBeUndefined();
     const group = newGroupDoc(
-      { key: { channel: 'slack', conversationId: 'C1' }, expectedVersion: 0, state: newGroupState('en'), address: { channel: 'slack', conversationId: 'C1', kind: 'group' }, closesAt: null, now: T0 },
+      { key: { channel: 'slack', conversationId: 'C1' }, expectedVersion: 0, state: newGroupState('en'), address: { channel: 'slack', conversationId: 'C1', kind: 'group' }, closesAt: null, nextQuizAt: null, now: T0 },
       { token: 't', rows: [{ userId: 'U1', displayName: 'Ana', points: 12, answered: 1, correct: 1 }] },
     );
     await expect(new m.Group(group).validate()).resolves.toBeUndefined();
@@ -109,6 +109,7 @@ describe('MongoDB schemas: indexes', () => {
     expect(idx(s.group)).toEqual([
       [{ channel: 1, conversationId: 1 }, { unique: true, name: 'group_key' }],
       [{ closesAt: 1 }, { partialFilterExpression: { closesAt: { $exists: true } }, name: 'group_closes_at' }],
+      [{ nextQuizAt: 1 }, { partialFilterExpression: { nextQuizAt: { $exists: true } }, name: 'group_next_quiz_at' }],
     ]);
     expect(idx(s.answer)).toEqual([
       [{ channel: 1, conversationId: 1, quizId: 1, question: 1, userId: 1 }, { unique: true, name: 'answer_key' }],
@@ -164,15 +165,28 @@ describe('MongoDB documents <-> contract types', () => {
     };
     const groupAddress: Address = { channel: 'slack', conversationId: 'C1', kind: 'group', ref: { team: 'T1' } };
     for (const state of [running, newGroupState('en')]) {
-      const doc = newGroupDoc({ key: { channel: 'slack', conversationId: 'C1' }, expectedVersion: 0, state, address: groupAddress, closesAt: T0, eventId: 'g1', now: T0 }, null);
+      const doc = newGroupDoc({ key: { channel: 'slack', conversationId: 'C1' }, expectedVersion: 0, state, address: groupAddress, closesAt: T0, nextQuizAt: null, eventId: 'g1', now: T0 }, null);
       const stored = viaBson<Parameters<typeof toGroupRecord>[0]>(new m.Group(doc));
       expect(toGroupRecord(stored)).toEqual({ key: { channel: 'slack', conversationId: 'C1' }, version: 1, state, address: groupAddress });
     }
     const rows = [{ userId: 'U1', displayName: 'Ana', points: 12, answered: 1, correct: 1 }];
     const withPending = viaBson<{ pendingScores: { token: string; rows: unknown[] } }>(
-      new m.Group(newGroupDoc({ key: { channel: 'slack', conversationId: 'C1' }, expectedVersion: 0, state: running, address: groupAddress, closesAt: null, now: T0 }, { token: 'tok', rows })),
+      new m.Group(newGroupDoc({ key: { channel: 'slack', conversationId: 'C1' }, expectedVersion: 0, state: running, address: groupAddress, closesAt: null, nextQuizAt: null, now: T0 }, { token: 'tok', rows })),
     );
     expect(withPending.pendingScores).toEqual({ token: 'tok', rows });
+  });
+
+  it('stores the next weekly quiz start as a date, and leaves it out when none is scheduled', () => {
+    const next = new Date('2026-03-06T14:00:00Z');
+    const state: GroupState = { ...newGroupState('fr'), schedule: { day: 5, time: '15:00', tz: 'Europe/Paris', next: next.toISOString() } };
+    const groupAddress: Address = { channel: 'slack', conversationId: 'C1', kind: 'group' };
+    const commit = { key: { channel: 'slack' as const, conversationId: 'C1' }, expectedVersion: 0, state, address: groupAddress, closesAt: null, nextQuizAt: next, now: T0 };
+    const stored = viaBson<Parameters<typeof toGroupRecord>[0] & { nextQuizAt?: Date; closesAt?: Date }>(new m.Group(newGroupDoc(commit, null)));
+    expect(stored.nextQuizAt).toEqual(next);
+    expect('closesAt' in stored).toBe(false);
+    expect(toGroupRecord(stored).state).toEqual(state);
+    const unscheduled = viaBson<{ nextQuizAt?: Date }>(new m.Group(newGroupDoc({ ...commit, state: newGroupState('fr'), nextQuizAt: null }, null)));
+    expect('nextQuizAt' in unscheduled).toBe(false);
   });
 
   it('round-trips answers and score rows', () => {

@@ -71,9 +71,9 @@ if (uri) {
       try {
         const group = { channel: 'slack' as const, conversationId: `g-${Date.now()}` };
         const groupAddress = { channel: 'slack' as const, conversationId: group.conversationId, kind: 'group' as const };
-        await a.commitGroup({ key: group, expectedVersion: 0, state: newGroupState('en'), address: groupAddress, closesAt: null, now: T0 });
+        await a.commitGroup({ key: group, expectedVersion: 0, state: newGroupState('en'), address: groupAddress, closesAt: null, nextQuizAt: null, now: T0 });
         const scores = [{ userId: 'u1', displayName: 'Ana', points: 12, answered: 1, correct: 1 }];
-        const results = await Promise.all([a, b, a, b].map((s) => s.commitGroup({ key: group, expectedVersion: 1, state: newGroupState('en'), address: groupAddress, closesAt: null, scores, now: T0 })));
+        const results = await Promise.all([a, b, a, b].map((s) => s.commitGroup({ key: group, expectedVersion: 1, state: newGroupState('en'), address: groupAddress, closesAt: null, nextQuizAt: null, scores, now: T0 })));
         expect(results.filter((r) => r === 'committed')).toHaveLength(1);
         expect(await b.leaderboard(group, 10)).toEqual(scores);
       } finally {

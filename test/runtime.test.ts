@@ -232,6 +232,117 @@ describe('team quizzes in a group conversation', () => {
   });
 });
 
+describe('weekly team quizzes', () => {
+  const room = { channel: 'console' as const, conversationId: 'room' };
+  const say = (bot: LearningBot, args: string, id?: string) => bot.handle(inbound(command('schedule', args), { user: 'ana', group: 'room', ...(id ? { id } : {}) }));
+
+  /** Lets every question of the running quiz time out, so that the next scheduled one can start. */
+  async function finishQuiz(bot: LearningBot, clock: TestClock, store: Store): Promise<void> {
+    for (let i = 0; i < 20 && (await store.getGroup(room))?.state.quiz; i++) {
+      clock.advance(31_000);
+      await bot.closeDueGroupQuestions();
+    }
+    expect((await store.getGroup(room))!.state.quiz).toBeNull();
+  }
+
+  /** The scheduled starts a tick finds at `iso`. */
+  async function tickAt(bot: LearningBot, clock: TestClock, iso: string) {
+    clock.set(iso);
+    return bot.startDueScheduledQuizzes();
+  }
+
+  it('starts the quiz at Friday 15:00 local time, once, again a week later, and at 15:00 local across a daylight-saving change', async () => {
+    // Monday 2 March 2026; Paris is UTC+1 until Sunday 29 March, then UTC+2.
+    const store = new SqliteStore(':memory:');
+    const { bot, clock } = makeBot(store);
+    const reply = await say(bot, 'fri 15:00 Europe/Paris');
+    expect(plainOf(reply)).toBe('Weekly team quiz: every Friday at 15:00 (Europe/Paris). The next one starts on March 6.');
+
+    expect(await tickAt(bot, clock, '2026-03-06T13:59:59Z')).toEqual([]);
+    const [first, ...others] = await tickAt(bot, clock, '2026-03-06T14:00:00Z');
+    expect(others).toEqual([]);
+    expect(first!.address).toMatchObject({ conversationId: 'room', kind: 'group' });
+    expect(plainOf(first!.messages)).toMatch(/Team quiz: \d+ questions, 30 seconds each/);
+    expect(first!.messages.at(-1)).toMatchObject({ kind: 'quiz', heading: expect.stringMatching(/question 1 of/) });
+    // Once: later ticks the same minute find nothing.
+    expect(await tickAt(bot, clock, '2026-03-06T14:00:01Z')).toEqual([]);
+    expect((await store.getGroup(room))!.state.schedule!.next).toBe('2026-03-13T14:00:00.000Z');
+    await finishQuiz(bot, clock, store);
+
+    expect(await tickAt(bot, clock, '2026-03-13T13:59:00Z')).toEqual([]);
+    expect(await tickAt(bot, clock, '2026-03-13T14:00:00Z')).toHaveLength(1);
+    await finishQuiz(bot, clock, store);
+    expect(await tickAt(bot, clock, '2026-03-20T14:00:00Z')).toHaveLength(1);
+    await finishQuiz(bot, clock, store);
+    expect(await tickAt(bot, clock, '2026-03-27T14:00:00Z')).toHaveLength(1);
+    await finishQuiz(bot, clock, store);
+
+    // After the change to summer time, 15:00 in Paris is 13:00 UTC.
+    expect((await store.getGroup(room))!.state.schedule!.next).toBe('2026-04-03T13:00:00.000Z');
+    expect(await tickAt(bot, clock, '2026-04-03T12:59:59Z')).toEqual([]);
+    expect(await tickAt(bot, clock, '2026-04-03T13:00:00Z')).toHaveLength(1);
+    expect(await tickAt(bot, clock, '2026-04-03T14:00:00Z')).toEqual([]);
+  });
+
+  it('stops with `schedule off`', async () => {
+    const store = new SqliteStore(':memory:');
+    const { bot, clock } = makeBot(store);
+    await say(bot, 'fri 15:00');
+    expect(plainOf(await say(bot, ''))).toMatch(/every Friday at 15:00 \(UTC\)/);
+    expect(plainOf(await say(bot, 'off'))).toBe('Weekly team quiz turned off. Start one any time with /quiz.');
+    expect((await store.getGroup(room))!.state.schedule).toBeNull();
+    expect(await store.groupQuizzesDue(new Date('2026-12-31T00:00:00Z'), 10)).toEqual([]);
+    expect(await tickAt(bot, clock, '2026-03-06T15:00:00Z')).toEqual([]);
+    expect(await tickAt(bot, clock, '2026-03-13T15:00:00Z')).toEqual([]);
+    expect(plainOf(await say(bot, ''))).toMatch(/No weekly team quiz is scheduled here/);
+  });
+
+  it('applies a schedule command once when it is delivered twice, and changes nothing on a bad argument', async () => {
+    const store = new SqliteStore(':memory:');
+    const { bot } = makeBot(store);
+    expect(plainOf(await say(bot, 'fri 15:00 Africa/Nairobi', 'sch-1'))).toMatch(/every Friday at 15:00 \(Africa\/Nairobi\)/);
+    expect(await say(bot, 'fri 15:00 Africa/Nairobi', 'sch-1')).toEqual([]);
+    const version = (await store.getGroup(room))!.version;
+    expect(plainOf(await say(bot, 'fri 15:00 Mars/Olympus'))).toMatch(/I don't know the time zone "Mars\/Olympus"/);
+    expect(plainOf(await say(bot, 'someday'))).toMatch(/^Usage: \/schedule fri 15:00/);
+    // Without a zone, the one given before is kept.
+    expect(plainOf(await say(bot, 'mon 09:30'))).toMatch(/every Monday at 09:30 \(Africa\/Nairobi\)/);
+    expect((await store.getGroup(room))!.version).toBe(version + 1);
+  });
+
+  it('starts each scheduled quiz in one process only, when several tick at once', async () => {
+    const path = join(dir, 'scheduled-two-bots.sqlite');
+    const clock = new TestClock(new Date('2026-03-02T09:00:00Z'));
+    const bots = [makeBot(new SqliteStore(path), clock), makeBot(new SqliteStore(path), clock), makeBot(new SqliteStore(path), clock)];
+    await say(bots[0]!.bot, 'fri 15:00');
+    clock.set('2026-03-06T15:00:00Z');
+    const started = (await Promise.all(bots.map((b) => b.bot.startDueScheduledQuizzes()))).flat();
+    expect(started).toHaveLength(1);
+    expect((await bots[1]!.bot.store.getGroup(room))!.state.schedule!.next).toBe('2026-03-13T15:00:00.000Z');
+    for (const b of bots) await b.bot.store.close();
+  });
+
+  it('skips a start it finds too late (the bot was down) or while a quiz is running, and moves on to the next week', async () => {
+    const store = new SqliteStore(':memory:');
+    const { bot, clock } = makeBot(store);
+    await say(bot, 'fri 15:00');
+    // Down from Friday afternoon to Saturday: no quiz at 9 in the morning.
+    expect(await tickAt(bot, clock, '2026-03-07T09:00:00Z')).toEqual([]);
+    expect((await store.getGroup(room))!.state.schedule!.next).toBe('2026-03-13T15:00:00.000Z');
+    // A few minutes late is fine.
+    expect(await tickAt(bot, clock, '2026-03-13T15:04:00Z')).toHaveLength(1);
+    await finishQuiz(bot, clock, store);
+    // A team quiz started by hand is still running at the next start: it is left alone.
+    clock.set('2026-03-20T14:59:50Z');
+    await bot.handle(inbound(command('quiz'), { user: 'ben', group: 'room' }));
+    const running = (await store.getGroup(room))!.state.quiz!.id;
+    expect(await tickAt(bot, clock, '2026-03-20T15:00:00Z')).toEqual([]);
+    const after = (await store.getGroup(room))!.state;
+    expect(after.quiz!.id).toBe(running);
+    expect(after.schedule!.next).toBe('2026-03-27T15:00:00.000Z');
+  });
+});
+
 function decodeQuiz(q: Extract<Outbound, { kind: 'quiz' }>): string {
   return q.choices[0]!.data.split('|')[2]!;
 }

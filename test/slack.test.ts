@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSlackChannel, SlackAdapter, type SlackSettings } from '../adapters/slack/index.js';
-import { parseCommandText, parseDirectText, scheduleReply } from '../adapters/slack/adapter.js';
+import { parseCommandText, parseDirectText } from '../adapters/slack/adapter.js';
 import { escapeMrkdwn, homeView, renderMessage, richToMrkdwn, slackCommands } from '../adapters/slack/render.js';
 import { correctIndices } from '../src/content/course.js';
 import { loadCourse } from '../src/content/load.js';
@@ -520,11 +520,28 @@ describe('Slack team quizzes in a channel', () => {
     expect(stats[itemIds[0]!]).toEqual({ asked: 3, right: 2 });
   });
 
-  it('answers the schedule sub-command privately', async () => {
-    await slash('U1', 'C1', 'schedule fri 15:00');
-    expect(h.fake.responses.at(-1)!.body).toMatchObject({ response_type: 'ephemeral' });
-    expect(String(h.fake.responses.at(-1)!.body.text)).toContain('fri at 15:00');
-    expect(h.fake.of('chat.postMessage')).toEqual([]);
+  it('stores a weekly team quiz from `/digit4sd schedule fri 15:00`, confirms it in the channel, and starts it on time', async () => {
+    const res = await slash('U1', 'C1', 'schedule fri 15:00');
+    expect(await res.text()).toBe('');
+    const group = await h.bot.store.getGroup({ channel: 'slack', conversationId: 'C1' });
+    expect(group!.state.schedule).toEqual({ day: 5, time: '15:00', tz: 'UTC', next: '2026-03-06T15:00:00.000Z' });
+    expect(shown(lastPost('C1'))).toContain('Weekly team quiz: every Friday at 15:00 (UTC). The next one starts on March 6.');
+
+    // A bad argument: the usage names the Slack command, and nothing changes.
+    await slash('U1', 'C1', 'schedule someday');
+    expect(shown(lastPost('C1'))).toContain('Usage: `/digit4sd schedule` fri 15:00');
+    expect((await h.bot.store.getGroup({ channel: 'slack', conversationId: 'C1' }))!.version).toBe(group!.version);
+
+    // Friday 15:00: the app's timer starts the quiz in the channel.
+    h.clock.ms = Date.parse('2026-03-06T15:00:00Z');
+    const due = await h.bot.startDueScheduledQuizzes();
+    expect(due.map((d) => d.address.conversationId)).toEqual(['C1']);
+    for (const d of due) await h.adapter.send(d.address, d.messages);
+    expect(shown(lastPost('C1'))).toContain('Team quiz · question 1 of');
+
+    await slash('U2', 'C1', 'schedule off');
+    expect((await h.bot.store.getGroup({ channel: 'slack', conversationId: 'C1' }))!.state.schedule).toBeNull();
+    expect(shown(lastPost('C1'))).toContain('Weekly team quiz turned off.');
   });
 });
 
@@ -554,7 +571,6 @@ describe('Slack rendering and parsing', () => {
     expect(parseDirectText('what is a digital twin?')).toEqual({ type: 'text', text: 'what is a digital twin?' });
     expect(parseCommandText('quiz m2 5')).toEqual({ command: 'quiz', args: 'm2 5' });
     expect(parseCommandText('  ')).toEqual({ command: 'help', args: '' });
-    expect(scheduleReply('someday', '/digit4sd')).toContain('Usage');
   });
 
   it('shows a newcomer a Begin button on the Home tab', () => {

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../src/store/sqlite.js';
+import Database from 'better-sqlite3';
 import { newLearnerState } from '../src/engine/state.js';
+import { newGroupState } from '../src/engine/group.js';
 import { storeContract } from './store-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'digit4sd-store-'));
@@ -23,6 +25,32 @@ describe('SqliteStore on disk', () => {
     const b = new SqliteStore(path);
     expect((await b.getLearner({ channel: 'console', userId: 'me' }))?.state).toEqual(state);
     await b.close();
+  });
+
+  it('adds the weekly-quiz column and its index to a file created before they existed', async () => {
+    const path = join(dir, 'before-schedules.sqlite');
+    const old = new Database(path);
+    old.exec(`CREATE TABLE groups (channel TEXT NOT NULL, conversation_id TEXT NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL, address TEXT NOT NULL,
+      closes_at INTEGER, PRIMARY KEY (channel, conversation_id))`);
+    const address = { channel: 'slack' as const, conversationId: 'C1', kind: 'group' as const };
+    old.prepare('INSERT INTO groups VALUES (?, ?, 1, ?, ?, NULL)').run('slack', 'C1', JSON.stringify(newGroupState('en')), JSON.stringify(address));
+    old.close();
+    for (let open = 0; open < 2; open++) {
+      // Opening twice: the upgrade happens once and the second open finds nothing to do.
+      const store = new SqliteStore(path);
+      const key = { channel: 'slack' as const, conversationId: 'C1' };
+      const rec = await store.getGroup(key);
+      expect(rec?.state).toEqual(newGroupState('en'));
+      if (open === 0) {
+        const at = new Date('2026-03-06T15:00:00Z');
+        expect(await store.commitGroup({ key, expectedVersion: 1, state: rec!.state, address, closesAt: null, nextQuizAt: at, now: new Date() })).toBe('committed');
+      }
+      expect(await store.groupQuizzesDue(new Date('2026-03-06T15:00:00Z'), 10)).toEqual([key]);
+      await store.close();
+    }
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'groups_next_quiz_at'").get()).toEqual({ name: 'groups_next_quiz_at' });
+    check.close();
   });
 
   it('shares one file between two store instances (two processes) with version checks', async () => {

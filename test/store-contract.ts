@@ -132,15 +132,36 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     it('stores group quizzes with version checks, and finds questions due to close', async () => {
       const state = newGroupState('en');
       expect(await store.getGroup(group)).toBeNull();
-      expect(await store.commitGroup({ key: group, expectedVersion: 0, state, address: groupAddress, closesAt: at(1), eventId: `g1-${group.conversationId}`, now: T0 })).toBe('committed');
-      expect(await store.commitGroup({ key: group, expectedVersion: 0, state, address: groupAddress, closesAt: at(1), now: T0 })).toBe('conflict');
-      expect(await store.commitGroup({ key: group, expectedVersion: 1, state, address: groupAddress, closesAt: at(1), eventId: `g1-${group.conversationId}`, now: T0 })).toBe('duplicate');
+      expect(await store.commitGroup({ key: group, expectedVersion: 0, state, address: groupAddress, closesAt: at(1), nextQuizAt: null, eventId: `g1-${group.conversationId}`, now: T0 })).toBe('committed');
+      expect(await store.commitGroup({ key: group, expectedVersion: 0, state, address: groupAddress, closesAt: at(1), nextQuizAt: null, now: T0 })).toBe('conflict');
+      expect(await store.commitGroup({ key: group, expectedVersion: 1, state, address: groupAddress, closesAt: at(1), nextQuizAt: null, eventId: `g1-${group.conversationId}`, now: T0 })).toBe('duplicate');
       const rec = await store.getGroup(group);
       expect(rec).toMatchObject({ version: 1, state, address: groupAddress });
       expect((await store.groupsDue(at(0), 100)).some((k) => k.conversationId === group.conversationId)).toBe(false);
       expect((await store.groupsDue(at(2), 100)).some((k) => k.conversationId === group.conversationId)).toBe(true);
-      expect(await store.commitGroup({ key: group, expectedVersion: 1, state, address: groupAddress, closesAt: null, now: T0 })).toBe('committed');
+      expect(await store.commitGroup({ key: group, expectedVersion: 1, state, address: groupAddress, closesAt: null, nextQuizAt: null, now: T0 })).toBe('committed');
       expect((await store.groupsDue(at(2), 100)).some((k) => k.conversationId === group.conversationId)).toBe(false);
+    });
+
+    it('finds groups whose weekly quiz is due, earliest first, and only those', async () => {
+      const keys = [0, 1, 2, 3].map((i) => ({ channel: 'slack' as const, conversationId: `${group.conversationId}-w${i}` }));
+      const next = [at(30), at(-10), null, at(5)];
+      for (const [i, key] of keys.entries())
+        await store.commitGroup({ key, expectedVersion: 0, state: newGroupState('en'), address: { ...groupAddress, conversationId: key.conversationId }, closesAt: null, nextQuizAt: next[i]!, now: T0 });
+      const mine = (ks: ConversationKey[]) => ks.map((k) => k.conversationId).filter((id) => id.startsWith(`${group.conversationId}-w`));
+      expect(mine(await store.groupQuizzesDue(at(10), 100))).toEqual([keys[1]!.conversationId, keys[3]!.conversationId]);
+      expect(await store.groupQuizzesDue(at(10), 1)).toHaveLength(1);
+      // Questions closing and quizzes starting are found apart.
+      expect(mine(await store.groupsDue(at(100), 100))).toEqual([]);
+      // A commit that moves the start on, or clears it, takes the group off the list.
+      expect(await store.commitGroup({ key: keys[1]!, expectedVersion: 1, state: newGroupState('en'), address: groupAddress, closesAt: at(11), nextQuizAt: at(60), now: at(1) })).toBe('committed');
+      expect(await store.commitGroup({ key: keys[3]!, expectedVersion: 1, state: newGroupState('en'), address: groupAddress, closesAt: null, nextQuizAt: null, now: at(1) })).toBe('committed');
+      expect(mine(await store.groupQuizzesDue(at(10), 100))).toEqual([]);
+      expect(mine(await store.groupQuizzesDue(at(100), 100))).toEqual([keys[0]!.conversationId, keys[1]!.conversationId]);
+      expect(mine(await store.groupsDue(at(100), 100))).toEqual([keys[1]!.conversationId]);
+      // A stale version does not move it.
+      expect(await store.commitGroup({ key: keys[0]!, expectedVersion: 0, state: newGroupState('en'), address: groupAddress, closesAt: null, nextQuizAt: null, now: at(1) })).toBe('conflict');
+      expect(mine(await store.groupQuizzesDue(at(30), 100))).toEqual([keys[0]!.conversationId]);
     });
 
     it('records each member answer once, and never loses one when many arrive at once', async () => {
@@ -172,7 +193,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         store.addGroupScores(group, [{ userId: 'b', displayName: 'Ben', points: 15, answered: 1, correct: 1 }]),
         store.addGroupScores(group, [{ userId: 'b', displayName: 'Ben', points: 11, answered: 1, correct: 1 }]),
       ]);
-      await store.commitGroup({ key: group, expectedVersion: 0, state: newGroupState('en'), address: groupAddress, closesAt: null, scores: [{ userId: 'c', displayName: 'Chi', points: 5, answered: 1, correct: 1 }], now: T0 });
+      await store.commitGroup({ key: group, expectedVersion: 0, state: newGroupState('en'), address: groupAddress, closesAt: null, nextQuizAt: null, scores: [{ userId: 'c', displayName: 'Chi', points: 5, answered: 1, correct: 1 }], now: T0 });
       const board = await store.leaderboard(group, 10);
       expect(board.map((r) => [r.userId, r.points, r.answered, r.correct])).toEqual([
         ['b', 26, 3, 2],

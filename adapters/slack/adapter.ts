@@ -6,7 +6,8 @@
  * bot answers; `render.ts` builds the Block Kit.
  *
  * - Direct messages with the bot are the learner's private conversation: the whole course.
- * - In channels, the slash command runs team quizzes (`/digit4sd quiz m2 5`, `/digit4sd leaderboard`);
+ * - In channels, the slash command runs team quizzes (`/digit4sd quiz m2 5`, `/digit4sd leaderboard`,
+ *   `/digit4sd schedule fri 15:00` for a weekly one);
  *   each member answers by button and gets a private (ephemeral) confirmation.
  * - The App Home tab shows the learner's progress and a Continue button.
  */
@@ -265,10 +266,6 @@ export class SlackAdapter implements ChannelAdapter {
       await this.order.run(`dm:${userId}`, async () => this.deliver(dm, userId, 'direct', await this.ctx.bot.handle(inbound), this.client));
       return;
     }
-    if (sub === 'schedule') {
-      await respond({ response_type: 'ephemeral', text: scheduleReply(args, this.settings.command) });
-      return;
-    }
     const inbound = this.inbound(id, userId, { conversationId: command.channel_id, kind: 'group', teamId: command.team_id }, { type: 'command', command: sub, args }, at, who);
     const messages = await this.ctx.bot.handle(inbound);
     try {
@@ -438,15 +435,4 @@ export class SlackAdapter implements ChannelAdapter {
     if (this.socketMode && this.settings.receive !== false) await this.app.stop();
     await Promise.allSettled([...this.inFlight]);
   }
-}
-
-const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
-
-/** Checks `/digit4sd schedule fri 15:00` or `schedule off`; weekly team quizzes need scheduler support first. */
-export function scheduleReply(args: string, command: string): string {
-  const a = args.trim().toLowerCase();
-  const m = /^(sun|mon|tue|wed|thu|fri|sat)[a-z]*\s+([01]?\d|2[0-3]):([0-5]\d)$/.exec(a);
-  if (a !== 'off' && !m) return `Usage: \`${command} schedule fri 15:00\` (a day and a 24-hour time) or \`${command} schedule off\`.`;
-  const what = a === 'off' ? 'Turning the weekly team quiz off' : `A weekly team quiz on ${DAYS[DAYS.indexOf(m![1]!)]} at ${m![2]!.padStart(2, '0')}:${m![3]}`;
-  return `${what} is not available yet: weekly team quizzes are coming. Until then, start one any time with \`${command} quiz\`.`;
 }

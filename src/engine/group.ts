@@ -11,8 +11,10 @@ import { plain } from '../messages.js';
 import { encodeAction } from './actions.js';
 import { t } from './i18n.js';
 import { quizOptions } from './engine.js';
+import { parseDays } from './nudge-commands.js';
 import type { Lang } from './state.js';
 import type { GroupAnswer, ScoreRow } from '../store/store.js';
+import { atLocalTime, canonicalTimeZone, formatHhmm, isValidTimeZone, local, parseHhmm } from '../scheduling/localtime.js';
 
 export interface GroupQuiz {
   id: string;
@@ -36,7 +38,22 @@ export interface GroupState {
   /** How the team has done on each item: team quizzes favour the items it gets wrong most. */
   stats: Record<string, { asked: number; right: number }>;
   /** Weekly team quiz ("fri 15:00" in `tz`), when a channel schedules one. */
-  schedule?: { day: number; time: string; tz: string } | null;
+  schedule?: GroupSchedule | null;
+}
+
+/** A weekly team quiz, set with `/schedule fri 15:00 Africa/Nairobi`. */
+export interface GroupSchedule {
+  /** Local day of the week: 0 = Sunday ... 6 = Saturday (as learners' reminder days). */
+  day: number;
+  /** Local start time, "HH:MM" (24-hour). */
+  time: string;
+  /** IANA time zone of `day` and `time`. */
+  tz: string;
+  /**
+   * The next start (ISO instant). Kept in the state, so that every write of the group indexes it
+   * (the store's `nextQuizAt`) and the process that starts the quiz moves it on in the same write.
+   */
+  next: string;
 }
 
 export interface GroupOptions {
@@ -45,9 +62,14 @@ export interface GroupOptions {
   /** Questions in a team quiz when none is asked for. */
   defaultSize: number;
   maxSize: number;
+  /**
+   * A scheduled quiz found due later than this after its time (the bot was down) is skipped, not
+   * started late; the schedule moves on to the next week.
+   */
+  scheduleGraceMinutes: number;
 }
 
-export const DEFAULT_GROUP_OPTIONS: GroupOptions = { questionSeconds: 30, defaultSize: 5, maxSize: 10 };
+export const DEFAULT_GROUP_OPTIONS: GroupOptions = { questionSeconds: 30, defaultSize: 5, maxSize: 10, scheduleGraceMinutes: 60 };
 
 /** Points for a right answer: 10, plus up to 5 for speed. */
 export function pointsFor(answeredAt: Date, openedAt: Date, seconds: number): number {
@@ -240,4 +262,114 @@ export function scoreTable(lang: Lang, title: string, rows: ScoreRow[]): RichTex
 /** The running leaderboard message. */
 export function leaderboardMessage(lang: Lang, rows: ScoreRow[]): Outbound {
   return { kind: 'text', text: scoreTable(lang, t(lang, 'group.leaderboard'), rows) };
+}
+
+// ---- Weekly schedule ----
+
+/** The two times the store indexes for a group: when the open question closes, and when the weekly quiz next starts. */
+export function groupDueTimes(state: GroupState): { closesAt: Date | null; nextQuizAt: Date | null } {
+  return {
+    closesAt: state.quiz ? new Date(state.quiz.closesAt) : null,
+    nextQuizAt: state.schedule ? new Date(state.schedule.next) : null,
+  };
+}
+
+/**
+ * The first start of a weekly schedule strictly after `after`: local wall-clock time in the
+ * schedule's zone, so it stays at 15:00 across daylight-saving changes. A start time skipped by a
+ * spring-forward change moves to the next valid minute.
+ */
+export function nextWeeklyStart(schedule: Pick<GroupSchedule, 'day' | 'time' | 'tz'>, after: Date): Date {
+  const minutes = parseHhmm(schedule.time);
+  if (minutes === undefined) throw new Error(`invalid schedule time "${schedule.time}"`);
+  let day = local(after, schedule.tz);
+  for (let i = 0; i < 8; i++, day = day.plus({ days: 1 })) {
+    if (day.weekday % 7 !== schedule.day) continue;
+    const at = atLocalTime(day, minutes);
+    if (at > after) return at;
+  }
+  // Eight consecutive days hold two of each weekday, so one of them is after `after`.
+  throw new Error('unreachable: no weekly start within eight days');
+}
+
+/** One day name (English, French or Spanish, as reminders accept them), or undefined. */
+function parseDay(word: string): number | undefined {
+  const days = parseDays(word);
+  return days?.length === 1 ? days[0] : undefined;
+}
+
+/** What `/schedule ...` asks for. */
+export type ScheduleRequest =
+  | { kind: 'show' }
+  | { kind: 'off' }
+  | { kind: 'set'; day: number; time: string; tz?: string }
+  | { kind: 'usage' }
+  | { kind: 'bad_tz'; tz: string };
+
+/** Parses the arguments of `/schedule`: "fri 15:00", "friday 15:00 Africa/Nairobi", "off", or nothing. */
+export function parseScheduleArgs(args: string): ScheduleRequest {
+  const words = args.trim().split(/\s+/).filter(Boolean);
+  if (!words.length) return { kind: 'show' };
+  if (words.length === 1 && ['off', 'stop', 'none'].includes(words[0]!.toLowerCase())) return { kind: 'off' };
+  let day: number | undefined;
+  let minutes: number | undefined;
+  const rest: string[] = [];
+  for (const word of words) {
+    const m = minutes === undefined ? parseHhmm(word) : undefined;
+    const d = m === undefined && day === undefined ? parseDay(word) : undefined;
+    if (m !== undefined) minutes = m;
+    else if (d !== undefined) day = d;
+    else rest.push(word);
+  }
+  if (day === undefined || minutes === undefined || rest.length > 1) return { kind: 'usage' };
+  const tz = rest[0];
+  if (tz !== undefined && !isValidTimeZone(tz)) return { kind: 'bad_tz', tz };
+  return { kind: 'set', day, time: formatHhmm(minutes), ...(tz !== undefined ? { tz: canonicalTimeZone(tz) } : {}) };
+}
+
+/** "every Friday at 15:00 (Africa/Nairobi), next on 6 March", in the group's language. */
+function describeSchedule(lang: Lang, s: GroupSchedule): string {
+  const next = local(new Date(s.next), s.tz).setLocale(lang);
+  return t(lang, 'group.schedule_on', { day: next.toFormat('cccc'), time: s.time, tz: s.tz, date: next.toLocaleString({ day: 'numeric', month: 'long' }) });
+}
+
+/**
+ * `/schedule fri 15:00 [zone]` sets the group's weekly team quiz (the zone defaults to the one set
+ * before, else UTC), `/schedule off` removes it, `/schedule` shows it. The state is returned
+ * unchanged (the same object) when nothing changes.
+ */
+export function scheduleGroupQuiz(state: GroupState, args: string, now: Date): GroupResult {
+  const lang = state.lang;
+  const reply = (text: string, next: GroupState = state): GroupResult => ({ state: next, messages: [{ kind: 'text', text: plain(text) }], scores: [] });
+  const req = parseScheduleArgs(args);
+  switch (req.kind) {
+    case 'show':
+      return reply(state.schedule ? describeSchedule(lang, state.schedule) : t(lang, 'group.schedule_none'));
+    case 'usage':
+      return reply(t(lang, 'group.schedule_usage'));
+    case 'bad_tz':
+      return reply(t(lang, 'group.schedule_bad_tz', { tz: req.tz }));
+    case 'off':
+      return state.schedule ? reply(t(lang, 'group.schedule_off'), { ...state, schedule: null }) : reply(t(lang, 'group.schedule_none'));
+    case 'set': {
+      const tz = req.tz ?? state.schedule?.tz ?? 'UTC';
+      const schedule: GroupSchedule = { day: req.day, time: req.time, tz, next: nextWeeklyStart({ day: req.day, time: req.time, tz }, now).toISOString() };
+      return reply(describeSchedule(lang, schedule), { ...state, schedule });
+    }
+  }
+}
+
+/**
+ * Starts the scheduled weekly quiz if it is due at `now`, as `/quiz` would (default size), and moves
+ * the schedule to its next week. Returns null when it is not due. A quiz that is found more than
+ * `scheduleGraceMinutes` late, or while another quiz is running, is skipped: the schedule moves on
+ * and nothing is posted.
+ */
+export function startScheduledQuiz(course: Course, opts: GroupOptions, state: GroupState, quizId: string, now: Date): GroupResult | null {
+  const schedule = state.schedule;
+  if (!schedule || new Date(schedule.next) > now) return null;
+  const moved: GroupState = { ...state, schedule: { ...schedule, next: nextWeeklyStart(schedule, now).toISOString() } };
+  const late = now.getTime() - new Date(schedule.next).getTime() > opts.scheduleGraceMinutes * 60_000;
+  if (late || state.quiz) return { state: moved, messages: [], scores: [] };
+  return startGroupQuiz(course, opts, moved, '', quizId, now);
 }

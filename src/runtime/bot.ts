@@ -15,10 +15,15 @@ import {
   answerStatus,
   closeQuestion,
   everyoneAnswered,
+  groupDueTimes,
   leaderboardMessage,
   newGroupState,
+  scheduleGroupQuiz,
   startGroupQuiz,
+  startScheduledQuiz,
   type GroupOptions,
+  type GroupResult,
+  type GroupState,
 } from '../engine/group.js';
 import { t } from '../engine/i18n.js';
 import { isLang, type Lang } from '../engine/state.js';
@@ -158,7 +163,10 @@ export class LearningBot {
       const action = decodeAction(ev.data);
       if (action?.type === 'group_answer') return this.groupAnswer(inbound, key, action.quizId, action.question, action.option);
     }
-    if (ev.type === 'command' && ev.command.toLowerCase() === 'quiz') return this.startGroupQuiz(inbound, key, ev.args);
+    if (ev.type === 'command' && ev.command.toLowerCase() === 'quiz') {
+      return this.changeGroup(inbound, key, (state, now) => startGroupQuiz(this.course, this.opts.group, state, ev.args, now.getTime().toString(36), now));
+    }
+    if (ev.type === 'command' && ev.command.toLowerCase() === 'schedule') return this.changeGroup(inbound, key, (state, now) => scheduleGroupQuiz(state, ev.args, now));
     // Everything else in a group is read-only: mark it applied so that a retry sends nothing twice.
     if (!(await this.store.markProcessed(key.channel, inbound.id, this.now()))) return [];
     if (ev.type === 'command') {
@@ -174,16 +182,19 @@ export class LearningBot {
     return [{ kind: 'text', text: plain(t(lang, 'welcome.group')) }];
   }
 
-  private startGroupQuiz(inbound: Inbound, key: ConversationKey, args: string): Promise<Outbound[]> {
+  /**
+   * Applies a group command that may change the group's state (`/quiz`, `/schedule`): the change is
+   * written with the group's version check and the event id, then its messages are returned.
+   */
+  private changeGroup(inbound: Inbound, key: ConversationKey, apply: (state: GroupState, now: Date) => GroupResult): Promise<Outbound[]> {
     return this.locks.run(`group:${key.channel}:${key.conversationId}`, async () => {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const record = await this.store.getGroup(key);
         const now = this.now();
         const state = record?.state ?? newGroupState(this.groupLang(inbound));
-        const quizId = now.getTime().toString(36);
-        const result = startGroupQuiz(this.course, this.opts.group, state, args, quizId, now);
+        const result = apply(state, now);
         if (result.state === state) {
-          // Nothing changed (a quiz is running, or a bad argument): just answer, once.
+          // Nothing changed (a quiz is running, a bad argument, a question): just answer, once.
           return (await this.store.markProcessed(key.channel, inbound.id, now)) ? result.messages : [];
         }
         const outcome = await this.store.commitGroup({
@@ -191,7 +202,7 @@ export class LearningBot {
           expectedVersion: record?.version ?? 0,
           state: result.state,
           address: inbound.address,
-          closesAt: result.state.quiz ? new Date(result.state.quiz.closesAt) : null,
+          ...groupDueTimes(result.state),
           eventId: inbound.id,
           now,
         });
@@ -255,7 +266,7 @@ export class LearningBot {
           expectedVersion: record.version,
           state: result.state,
           address: record.address,
-          closesAt: result.state.quiz ? new Date(result.state.quiz.closesAt) : null,
+          ...groupDueTimes(result.state),
           scores: result.scores,
           now,
         });
@@ -277,5 +288,43 @@ export class LearningBot {
       if (delivery) out.push(delivery);
     }
     return out;
+  }
+
+  /**
+   * Starts the weekly team quizzes that are due, as `/quiz` would, and moves each schedule to its
+   * next week in the same version-checked write: with several processes ticking, one wins and the
+   * others find the schedule moved on. Returns what to post, conversation by conversation.
+   */
+  async startDueScheduledQuizzes(limit = 100): Promise<Delivery[]> {
+    const due = await this.store.groupQuizzesDue(this.now(), limit);
+    const out: Delivery[] = [];
+    for (const key of due) {
+      const delivery = await this.startScheduledQuiz(key);
+      if (delivery) out.push(delivery);
+    }
+    return out;
+  }
+
+  private startScheduledQuiz(key: ConversationKey): Promise<Delivery | null> {
+    return this.locks.run(`group:${key.channel}:${key.conversationId}`, async () => {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const record = await this.store.getGroup(key);
+        if (!record) return null;
+        const now = this.now();
+        const result = startScheduledQuiz(this.course, this.opts.group, record.state, now.getTime().toString(36), now);
+        // Not due (any more): another process started it, or the schedule changed.
+        if (!result) return null;
+        const outcome = await this.store.commitGroup({
+          key,
+          expectedVersion: record.version,
+          state: result.state,
+          address: record.address,
+          ...groupDueTimes(result.state),
+          now,
+        });
+        if (outcome === 'committed') return result.messages.length ? { address: record.address, messages: result.messages } : null;
+      }
+      throw new ConcurrencyError(`group:${key.conversationId}`);
+    });
   }
 }

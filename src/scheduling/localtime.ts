@@ -7,6 +7,11 @@ export function isValidTimeZone(tz: string): boolean {
   return IANAZone.isValidZone(tz);
 }
 
+/** A zone's canonical IANA name ("africa/nairobi" -> "Africa/Nairobi"); the zone must be valid. */
+export function canonicalTimeZone(tz: string): string {
+  return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
+}
+
 /** "HH:MM" (24-hour) to minutes after midnight, or undefined when malformed. */
 export function parseHhmm(s: string): number | undefined {
   const m = /^([01]?\d|2[0-3])[:.h]?([0-5]\d)$/.exec(s.trim());

@@ -94,7 +94,7 @@ export function* readSqlite(db: Database.Database): Generator<MigrationItem> {
     yield { kind: 'processed', doc: { channel: channelOf(r.channel, `processed_events row ${r.event_id}`), eventId: r.event_id, at: new Date(r.at) } };
   }
   for (const r of db
-    .prepare<[], { channel: string; conversation_id: string; version: number; state: string; address: string; closes_at: number | null }>(
+    .prepare<[], { channel: string; conversation_id: string; version: number; state: string; address: string; closes_at: number | null; next_quiz_at?: number | null }>(
       'SELECT * FROM groups ORDER BY channel, conversation_id',
     )
     .iterate()) {
@@ -106,6 +106,8 @@ export function* readSqlite(db: Database.Database): Generator<MigrationItem> {
         state: json<GroupState>(r.state, where),
         address: json<Address>(r.address, where),
         closesAt: r.closes_at === null ? null : new Date(r.closes_at),
+        // Absent in a file written before weekly quizzes existed.
+        nextQuizAt: r.next_quiz_at == null ? null : new Date(r.next_quiz_at),
         now: new Date(0),
       },
       null,

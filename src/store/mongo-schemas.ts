@@ -64,6 +64,8 @@ export interface GroupDoc {
   address: AddressDoc;
   /** Absent when no question is open. */
   closesAt?: Date;
+  /** When the weekly team quiz next starts; absent when none is scheduled. */
+  nextQuizAt?: Date;
   recentEvents: string[];
   pendingScores?: PendingScores | null;
 }
@@ -176,6 +178,7 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
       state: stateField,
       address: { type: addressSchema, required: true },
       closesAt: { type: Date },
+      nextQuizAt: { type: Date },
       recentEvents: { type: [String], default: [] },
       pendingScores: {
         type: new Schema<PendingScores>({ token: id, rows: { type: [scoreRowSchema], required: true } }, { _id: false, ...BASE }),
@@ -186,6 +189,7 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
   );
   group.index({ channel: 1, conversationId: 1 }, { unique: true, name: 'group_key' });
   group.index({ closesAt: 1 }, { partialFilterExpression: { closesAt: { $exists: true } }, name: 'group_closes_at' });
+  group.index({ nextQuizAt: 1 }, { partialFilterExpression: { nextQuizAt: { $exists: true } }, name: 'group_next_quiz_at' });
 
   const answer = new Schema<GroupAnswerDoc>(
     {
@@ -310,8 +314,13 @@ export function toLearnerRecord(d: Pick<LearnerDoc, 'channel' | 'userId' | 'vers
   };
 }
 
-export function groupFields(c: Pick<GroupCommit, 'state' | 'address' | 'closesAt'>): Pick<GroupDoc, 'state' | 'address' | 'closesAt'> {
-  return { state: storedObject(c.state), address: toAddressDoc(c.address), ...(c.closesAt ? { closesAt: c.closesAt } : {}) };
+export function groupFields(c: Pick<GroupCommit, 'state' | 'address' | 'closesAt' | 'nextQuizAt'>): Pick<GroupDoc, 'state' | 'address' | 'closesAt' | 'nextQuizAt'> {
+  return {
+    state: storedObject(c.state),
+    address: toAddressDoc(c.address),
+    ...(c.closesAt ? { closesAt: c.closesAt } : {}),
+    ...(c.nextQuizAt ? { nextQuizAt: c.nextQuizAt } : {}),
+  };
 }
 
 export function newGroupDoc(c: GroupCommit, pending: PendingScores | null): GroupDoc {

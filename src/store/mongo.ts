@@ -257,11 +257,13 @@ export class MongoStore implements Store {
         return this.refused(await this.m.Group.findOne(filter, { recentEvents: 1 }).lean(), c.eventId);
       }
     } else {
-      const { closesAt, ...rest } = groupFields(c);
+      const { closesAt, nextQuizAt, ...rest } = groupFields(c);
+      // The indexed times are absent when null (partial indexes); pendingScores is null or absent
+      // here (the filter says so), so only they may need removing.
+      const unset = { ...(closesAt ? {} : { closesAt: 1 }), ...(nextQuizAt ? {} : { nextQuizAt: 1 }) };
       const update = {
-        $set: { ...rest, ...(closesAt ? { closesAt } : {}), ...(pending ? { pendingScores: pending } : {}) },
-        // pendingScores is null or absent here (the filter says so), so only closesAt may need removing.
-        ...(closesAt ? {} : { $unset: { closesAt: 1 } }),
+        $set: { ...rest, ...(closesAt ? { closesAt } : {}), ...(nextQuizAt ? { nextQuizAt } : {}), ...(pending ? { pendingScores: pending } : {}) },
+        ...(Object.keys(unset).length ? { $unset: unset } : {}),
         $inc: { version: 1 },
         ...(c.eventId ? { $push: { recentEvents: { $each: [c.eventId], $slice: -this.recent } } } : {}),
       };
@@ -324,6 +326,14 @@ export class MongoStore implements Store {
   async groupsDue(now: Date, limit: number): Promise<ConversationKey[]> {
     const docs = await this.m.Group.find({ closesAt: { $exists: true, $lte: now } }, { channel: 1, conversationId: 1 })
       .sort({ closesAt: 1 })
+      .limit(limit)
+      .lean();
+    return docs.map((d) => ({ channel: d.channel, conversationId: d.conversationId }));
+  }
+
+  async groupQuizzesDue(now: Date, limit: number): Promise<ConversationKey[]> {
+    const docs = await this.m.Group.find({ nextQuizAt: { $exists: true, $lte: now } }, { channel: 1, conversationId: 1 })
+      .sort({ nextQuizAt: 1 })
       .limit(limit)
       .lean();
     return docs.map((d) => ({ channel: d.channel, conversationId: d.conversationId }));

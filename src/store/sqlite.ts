@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS groups (
   state TEXT NOT NULL,
   address TEXT NOT NULL,
   closes_at INTEGER,
+  next_quiz_at INTEGER,
   PRIMARY KEY (channel, conversation_id)
 );
 CREATE INDEX IF NOT EXISTS groups_closes_at ON groups (closes_at) WHERE closes_at IS NOT NULL;
@@ -77,6 +78,15 @@ CREATE TABLE IF NOT EXISTS group_scores (
   PRIMARY KEY (channel, conversation_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS group_scores_user ON group_scores (channel, user_id);
+`;
+
+/**
+ * Columns added after the first release: a file created before gets them at open. Their indexes
+ * are created afterwards, since an index on a missing column fails.
+ */
+const ADDED_COLUMNS = [{ table: 'groups', column: 'next_quiz_at', type: 'INTEGER' }] as const;
+const LATER_INDEXES = `
+CREATE INDEX IF NOT EXISTS groups_next_quiz_at ON groups (next_quiz_at) WHERE next_quiz_at IS NOT NULL;
 `;
 
 interface LearnerRow {
@@ -111,7 +121,14 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    this.db.transaction(() => {
+      this.db.exec(SCHEMA);
+      for (const { table, column, type } of ADDED_COLUMNS) {
+        const columns = this.db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
+        if (!columns.some((c) => c.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+      }
+      this.db.exec(LATER_INDEXES);
+    }).immediate();
     const db = this.db;
     this.stmt = {
       getLearner: db.prepare<[string, string], LearnerRow>('SELECT * FROM learners WHERE channel = ? AND user_id = ?'),
@@ -132,13 +149,16 @@ export class SqliteStore implements Store {
         'SELECT version, state, address FROM groups WHERE channel = ? AND conversation_id = ?',
       ),
       insertGroup: db.prepare(
-        'INSERT INTO groups (channel, conversation_id, version, state, address, closes_at) VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT DO NOTHING',
+        'INSERT INTO groups (channel, conversation_id, version, state, address, closes_at, next_quiz_at) VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
       ),
       updateGroup: db.prepare(
-        'UPDATE groups SET version = version + 1, state = ?, address = ?, closes_at = ? WHERE channel = ? AND conversation_id = ? AND version = ?',
+        'UPDATE groups SET version = version + 1, state = ?, address = ?, closes_at = ?, next_quiz_at = ? WHERE channel = ? AND conversation_id = ? AND version = ?',
       ),
       groupsDue: db.prepare<[number, number], { channel: Channel; conversation_id: string }>(
         'SELECT channel, conversation_id FROM groups WHERE closes_at IS NOT NULL AND closes_at <= ? ORDER BY closes_at LIMIT ?',
+      ),
+      groupQuizzesDue: db.prepare<[number, number], { channel: Channel; conversation_id: string }>(
+        'SELECT channel, conversation_id FROM groups WHERE next_quiz_at IS NOT NULL AND next_quiz_at <= ? ORDER BY next_quiz_at LIMIT ?',
       ),
       insertAnswer: db.prepare(
         'INSERT INTO group_answers (channel, conversation_id, quiz_id, question, user_id, display_name, option, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
@@ -242,7 +262,7 @@ export class SqliteStore implements Store {
   async commitGroup(c: GroupCommit): Promise<CommitResult> {
     return this.conditional(() => {
       if (c.eventId && this.stmt.markProcessed.run(c.key.channel, c.eventId, c.now.getTime()).changes === 0) return 'duplicate';
-      const args = [JSON.stringify(c.state), JSON.stringify(c.address), c.closesAt?.getTime() ?? null] as const;
+      const args = [JSON.stringify(c.state), JSON.stringify(c.address), c.closesAt?.getTime() ?? null, c.nextQuizAt?.getTime() ?? null] as const;
       const changed =
         c.expectedVersion === 0
           ? this.stmt.insertGroup.run(c.key.channel, c.key.conversationId, ...args).changes
@@ -255,6 +275,10 @@ export class SqliteStore implements Store {
 
   async groupsDue(now: Date, limit: number): Promise<ConversationKey[]> {
     return this.stmt.groupsDue.all(now.getTime(), limit).map((r) => ({ channel: r.channel, conversationId: r.conversation_id }));
+  }
+
+  async groupQuizzesDue(now: Date, limit: number): Promise<ConversationKey[]> {
+    return this.stmt.groupQuizzesDue.all(now.getTime(), limit).map((r) => ({ channel: r.channel, conversationId: r.conversation_id }));
   }
 
   async recordGroupAnswer(a: AnswerInsert): Promise<'recorded' | 'already_answered' | 'duplicate'> {

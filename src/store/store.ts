@@ -77,6 +77,8 @@ export interface GroupCommit {
   address: Address;
   /** When the open question closes (indexed), or null. */
   closesAt: Date | null;
+  /** When the group's weekly team quiz next starts (indexed), or null when none is scheduled. */
+  nextQuizAt: Date | null;
   /** Score increments written in the same atomic step (a closed question's points). */
   scores?: ScoreRow[];
   eventId?: string;
@@ -127,6 +129,12 @@ export interface Store {
   commitGroup(c: GroupCommit): Promise<CommitResult>;
   /** Group conversations whose open question closes at or before `now`. */
   groupsDue(now: Date, limit: number): Promise<ConversationKey[]>;
+  /**
+   * Group conversations whose weekly team quiz starts at or before `now` (nextQuizAt), earliest
+   * first. Only finds them: the runtime starts each quiz with a version-checked commit that moves
+   * nextQuizAt on, so that one process wins.
+   */
+  groupQuizzesDue(now: Date, limit: number): Promise<ConversationKey[]>;
   /**
    * Records one member's answer to one question: 'recorded', 'already_answered' when this member
    * answered this question before, or 'duplicate' when this very event was recorded before. The
