@@ -115,7 +115,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     ticking = true;
     try {
       for (const d of [...(await bot.closeDueGroupQuestions()), ...(await bot.startDueScheduledQuizzes())]) {
-        await deliver(d).catch((err) => onError(err, { where: 'group-close-delivery', channel: d.address.channel }));
+        await deliver(d).catch((err) => onError(err, { where: 'group-delivery', channel: d.address.channel }));
       }
     } catch (err) {
       onError(err, { where: 'group-tick' });

@@ -153,6 +153,7 @@ describe('Telegram command menus', () => {
     expect(groupCommands('es')).toEqual([
       { command: 'quiz', description: 'Inicia un cuestionario por equipos' },
       { command: 'leaderboard', description: 'Muestra las puntuaciones' },
+      { command: 'schedule', description: 'Programa un cuestionario semanal (por ejemplo: vie 15:00)' },
     ]);
   });
 });

@@ -125,7 +125,7 @@ describe('Telegram channel: a learner in a private chat (long polling)', () => {
     const frPrivate = menus.find((m) => m.scope.type === 'all_private_chats' && m.language_code === 'fr')!;
     expect(frPrivate.commands.map((c) => c.command)).toEqual(expect.arrayContaining(['start', 'help', 'next', 'quiz', 'review', 'remind', 'mydata']));
     expect(frPrivate.commands.find((c) => c.command === 'next')!.description).toMatch(/^Reprendre/);
-    expect(menus.find((m) => m.scope.type === 'all_group_chats' && !m.language_code)!.commands.map((c) => c.command)).toEqual(['quiz', 'leaderboard']);
+    expect(menus.find((m) => m.scope.type === 'all_group_chats' && !m.language_code)!.commands.map((c) => c.command)).toEqual(['quiz', 'leaderboard', 'schedule']);
 
     await deliver(h, fake.message(ana, '/start'));
     const welcome = fake.lastTo(ana.id);

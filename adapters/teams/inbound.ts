@@ -36,7 +36,7 @@ export interface ReferenceLike {
 }
 
 /** Words that are commands when typed alone or first, with or without a slash ("next", "/quiz 3"). */
-export const TEAMS_COMMANDS: ReadonlySet<string> = new Set<string>([...LEARNER_COMMANDS, 'leaderboard']);
+export const TEAMS_COMMANDS: ReadonlySet<string> = new Set<string>([...LEARNER_COMMANDS, 'leaderboard', 'schedule']);
 
 /** Removes the bot's @mention (`<at>Bot</at>`) from a channel message. */
 export function stripBotMention(activity: ActivityLike): string {
