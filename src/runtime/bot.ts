@@ -30,7 +30,7 @@ import { isLang, type Lang } from '../engine/state.js';
 import type { Address, Inbound, LearnerKey, Outbound } from '../messages.js';
 import { plain } from '../messages.js';
 import { nextNudgeAt, type NudgePolicy, DEFAULT_NUDGE_POLICY } from '../scheduling/nudges.js';
-import type { ConversationKey, Store } from '../store/store.js';
+import type { ConversationKey, GroupRecord, ScoreRow, Store } from '../store/store.js';
 import { KeyedMutex } from './mutex.js';
 import type { Metrics } from '../metrics.js';
 
@@ -54,6 +54,9 @@ export interface BotOptions {
   onError: ErrorSink;
   metrics?: Metrics;
 }
+
+/** What a group update decides: finish now, or write this state (then return `then`). */
+type GroupStep<T> = { done: T } | { write: { state: GroupState; address: Address; scores?: ScoreRow[]; eventId?: string }; then: T };
 
 /** Thrown when a write keeps conflicting (a pathological burst for one learner). */
 export class ConcurrencyError extends Error {
@@ -187,27 +190,47 @@ export class LearningBot {
    * written with the group's version check and the event id, then its messages are returned.
    */
   private changeGroup(inbound: Inbound, key: ConversationKey, apply: (state: GroupState, now: Date) => GroupResult): Promise<Outbound[]> {
+    return this.updateGroup<Outbound[]>(key, [], async (record, now) => {
+      const state = record?.state ?? newGroupState(this.groupLang(inbound));
+      const result = apply(state, now);
+      if (result.state === state) {
+        // Nothing changed (a quiz is running, a bad argument, a question): just answer, once.
+        return { done: (await this.store.markProcessed(key.channel, inbound.id, now)) ? result.messages : [] };
+      }
+      return { write: { state: result.state, address: inbound.address, eventId: inbound.id }, then: result.messages };
+    });
+  }
+
+  /**
+   * The one way group records change: under the group's lock in this process, `step` looks at the
+   * current record and either finishes (`done`) or asks for a write, which is made with the version
+   * check (and the event id, when there is one); on a conflict with another process, `step` runs
+   * again on the fresh record. A write refused as a duplicate event returns `onDuplicate`.
+   */
+  private updateGroup<T>(
+    key: ConversationKey,
+    onDuplicate: T,
+    step: (record: GroupRecord | null, now: Date) => Promise<GroupStep<T>> | GroupStep<T>,
+  ): Promise<T> {
     return this.locks.run(`group:${key.channel}:${key.conversationId}`, async () => {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const record = await this.store.getGroup(key);
         const now = this.now();
-        const state = record?.state ?? newGroupState(this.groupLang(inbound));
-        const result = apply(state, now);
-        if (result.state === state) {
-          // Nothing changed (a quiz is running, a bad argument, a question): just answer, once.
-          return (await this.store.markProcessed(key.channel, inbound.id, now)) ? result.messages : [];
-        }
+        const next = await step(record, now);
+        if ('done' in next) return next.done;
+        const { state, address, scores, eventId } = next.write;
         const outcome = await this.store.commitGroup({
           key,
           expectedVersion: record?.version ?? 0,
-          state: result.state,
-          address: inbound.address,
-          ...groupDueTimes(result.state),
-          eventId: inbound.id,
+          state,
+          address,
+          ...groupDueTimes(state),
+          ...(scores ? { scores } : {}),
+          ...(eventId ? { eventId } : {}),
           now,
         });
-        if (outcome === 'duplicate') return [];
-        if (outcome === 'committed') return result.messages;
+        if (outcome === 'duplicate') return onDuplicate;
+        if (outcome === 'committed') return next.then;
       }
       throw new ConcurrencyError(`group:${key.conversationId}`);
     });
@@ -253,26 +276,12 @@ export class LearningBot {
    * win). Returns what to post in the group, or null when someone else closed it.
    */
   async closeGroupQuestion(key: ConversationKey, quizId?: string, question?: number): Promise<Delivery | null> {
-    return this.locks.run(`group:${key.channel}:${key.conversationId}`, async () => {
-      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const record = await this.store.getGroup(key);
-        const quiz = record?.state.quiz;
-        if (!record || !quiz || (quizId !== undefined && (quiz.id !== quizId || quiz.index !== question))) return null;
-        const now = this.now();
-        const answers = await this.store.listGroupAnswers(key, quiz.id, quiz.index);
-        const result = closeQuestion(this.course, record.state, answers, now);
-        const outcome = await this.store.commitGroup({
-          key,
-          expectedVersion: record.version,
-          state: result.state,
-          address: record.address,
-          ...groupDueTimes(result.state),
-          scores: result.scores,
-          now,
-        });
-        if (outcome === 'committed') return { address: record.address, messages: result.messages };
-      }
-      throw new ConcurrencyError(`group:${key.conversationId}`);
+    return this.updateGroup<Delivery | null>(key, null, async (record, now) => {
+      const quiz = record?.state.quiz;
+      if (!record || !quiz || (quizId !== undefined && (quiz.id !== quizId || quiz.index !== question))) return { done: null };
+      const answers = await this.store.listGroupAnswers(key, quiz.id, quiz.index);
+      const result = closeQuestion(this.course, record.state, answers, now);
+      return { write: { state: result.state, address: record.address, scores: result.scores }, then: { address: record.address, messages: result.messages } };
     });
   }
 
@@ -306,25 +315,12 @@ export class LearningBot {
   }
 
   private startScheduledQuiz(key: ConversationKey): Promise<Delivery | null> {
-    return this.locks.run(`group:${key.channel}:${key.conversationId}`, async () => {
-      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const record = await this.store.getGroup(key);
-        if (!record) return null;
-        const now = this.now();
-        const result = startScheduledQuiz(this.course, this.opts.group, record.state, now.getTime().toString(36), now);
-        // Not due (any more): another process started it, or the schedule changed.
-        if (!result) return null;
-        const outcome = await this.store.commitGroup({
-          key,
-          expectedVersion: record.version,
-          state: result.state,
-          address: record.address,
-          ...groupDueTimes(result.state),
-          now,
-        });
-        if (outcome === 'committed') return result.messages.length ? { address: record.address, messages: result.messages } : null;
-      }
-      throw new ConcurrencyError(`group:${key.conversationId}`);
+    return this.updateGroup<Delivery | null>(key, null, (record, now) => {
+      const result = record && startScheduledQuiz(this.course, this.opts.group, record.state, now.getTime().toString(36), now);
+      // Not due (any more): another process started it, or the schedule changed.
+      if (!record || !result) return { done: null };
+      const delivery = result.messages.length ? { address: record.address, messages: result.messages } : null;
+      return { write: { state: result.state, address: record.address }, then: delivery };
     });
   }
 }
