@@ -25,7 +25,7 @@ import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine.js';
 import { DEFAULT_GROUP_OPTIONS } from '../src/engine/group.js';
 import { newLearnerState } from '../src/engine/state.js';
 import { LearningBot } from '../src/runtime/bot.js';
-import { BullNudgeScheduler, Redis, RedisSentMarks } from '../src/scheduling/bullmq.js';
+import { BullNudgeScheduler, Redis, RedisSentMarks, removePrefix } from '../src/scheduling/bullmq.js';
 import { NudgeService } from '../src/scheduling/delivery.js';
 import { formatHhmm } from '../src/scheduling/localtime.js';
 import { SqliteStore } from '../src/store/sqlite.js';
@@ -46,14 +46,7 @@ async function usedMemory(): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(info)![1]);
 }
 
-async function dropPrefix(prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
+const dropPrefix = (prefix: string) => removePrefix(redis, prefix);
 
 /** Writes learners straight into the SQLite file in one transaction (seeding is not measured). */
 function seed(path: string, count: number, from: number, nudgeAt: Date): void {

@@ -36,6 +36,12 @@ export interface BullNudgeOptions {
   scan?: boolean;
   /** Run the delivery workers in this process (default true). */
   deliver?: boolean;
+  /**
+   * How long a running job stays locked to its worker, and how often workers look for jobs whose
+   * worker died (BullMQ's defaults: 30 s each). A killed worker's jobs run again within about their sum.
+   */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
 }
 
 /** Redis connection options for BullMQ from a redis:// URL. */
@@ -110,6 +116,8 @@ export class BullNudgeScheduler {
           connection: this.connection,
           prefix: this.prefix,
           concurrency: opts.concurrency ?? 10,
+          ...(opts.lockDurationMs ? { lockDuration: opts.lockDurationMs } : {}),
+          ...(opts.stalledIntervalMs ? { stalledInterval: opts.stalledIntervalMs } : {}),
           // Evenly spaced (one job per 1/rate s) rather than bursts per window: a burst at the end of
           // one window and another at the start of the next would exceed the platform's limit.
           limiter: { max: 1, duration: Math.ceil(rate.durationMs / rate.max) },
@@ -200,6 +208,16 @@ export class BullNudgeScheduler {
   async obliterate(): Promise<void> {
     for (const q of [this.scanQueue, ...this.deliveryQueues.values()]) await q.obliterate({ force: true });
   }
+}
+
+/** Removes every key under `prefix` (queues and sent marks): for tests, benchmarks and decommissioning. */
+export async function removePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
 }
 
 export { Redis };
