@@ -47,6 +47,9 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
+/** How long processed event ids are kept, to drop platform retries. */
+const PROCESSED_EVENT_DAYS = 7;
+
 export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const { config, logger } = opts;
   const course = loadCourse(opts.lessonsDir);
@@ -125,6 +128,11 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   };
   const timer = config.role !== 'worker' ? setInterval(() => void tick(), opts.tickMs ?? 1000) : undefined;
   timer?.unref();
+  // Forget processed event ids after a week (platform retries come within minutes; MongoDB also expires them by TTL).
+  const prune = setInterval(() => {
+    store.pruneProcessed(new Date(bot.now().getTime() - PROCESSED_EVENT_DAYS * 86_400_000)).catch((err) => onError(err, { where: 'prune-processed' }));
+  }, 3_600_000);
+  prune.unref();
 
   // Channels receive only in web processes; workers use them to send nudges.
   if (config.role !== 'worker') for (const channel of channels.values()) await channel.start();
@@ -161,6 +169,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     deliver,
     async stop() {
       if (timer) clearInterval(timer);
+      clearInterval(prune);
       await nudges?.stop();
       for (const channel of channels.values()) await channel.stop();
       if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
