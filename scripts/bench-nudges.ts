@@ -27,6 +27,7 @@ import { newLearnerState } from '../src/engine/state.js';
 import { LearningBot } from '../src/runtime/bot.js';
 import { BullNudgeScheduler, Redis, RedisSentMarks, removePrefix } from '../src/scheduling/bullmq.js';
 import { NudgeService } from '../src/scheduling/delivery.js';
+import { RedisPacer } from '../src/scheduling/pacer.js';
 import { formatHhmm } from '../src/scheduling/localtime.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 
@@ -156,7 +157,7 @@ async function main(): Promise<void> {
   const bot3 = new LearningBot({ course, store: store3, engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, onError });
   const telegram = new TelegramAdapter({ token: TOKEN, apiRoot }, { bot: bot3, http: express(), logger, onError, now: bot3.now });
   const prefix3 = `${prefix}-d`;
-  const service = new NudgeService({ bot: bot3, deliver: (d) => telegram.send(d.address, d.messages), marks: new RedisSentMarks(redis, prefix3) });
+  const service = new NudgeService({ bot: bot3, deliver: (d) => telegram.send(d.address, d.messages), marks: new RedisSentMarks(redis, prefix3), pacer: new RedisPacer(redis, prefix3, { telegram: { max: RATE, durationMs: 1000 } }) });
   const delivery = new BullNudgeScheduler({ redisUrl: REDIS_URL, prefix: prefix3, bot: bot3, service, onError, channels: ['telegram'], scan: false, concurrency: Number(process.env.CONCURRENCY ?? 10), rates: { telegram: { max: RATE, durationMs: 1000 } } });
   await delivery.scan();
   await delivery.start();

@@ -20,6 +20,7 @@ import { ConsoleAdapter } from '../adapters/console/adapter.js';
 import { BullNudgeScheduler, Redis, RedisSentMarks } from './scheduling/bullmq.js';
 import { MemorySentMarks, NudgeService } from './scheduling/delivery.js';
 import { InProcessScheduler } from './scheduling/in-process.js';
+import { MemoryPacer, RedisPacer } from './scheduling/pacer.js';
 
 export interface AppOptions {
   config: Config;
@@ -138,7 +139,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   if (config.role !== 'worker') for (const channel of channels.values()) await channel.start();
 
   // Nudges: BullMQ workers when Redis is configured, else the in-process scheduler.
-  const service = new NudgeService({ bot, deliver, marks: new MemorySentMarks(), metrics });
+  const service = new NudgeService({ bot, deliver, marks: new MemorySentMarks(), metrics, pacer: new MemoryPacer() });
   let nudges: { stop(): Promise<void> } | undefined;
   if (config.redisUrl && config.role !== 'web') {
     const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
@@ -146,7 +147,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       redisUrl: config.redisUrl,
       prefix: config.queuePrefix,
       bot,
-      service: new NudgeService({ bot, deliver, marks: new RedisSentMarks(redis, config.queuePrefix), metrics }),
+      service: new NudgeService({ bot, deliver, marks: new RedisSentMarks(redis, config.queuePrefix), metrics, pacer: new RedisPacer(redis, config.queuePrefix) }),
       onError,
       channels: [...channels.keys()],
     });

@@ -8,6 +8,7 @@ import { newLearnerState, type LearnerState } from '../src/engine/state.js';
 import { LearningBot } from '../src/runtime/bot.js';
 import { MemorySentMarks, NudgeService } from '../src/scheduling/delivery.js';
 import { InProcessScheduler } from '../src/scheduling/in-process.js';
+import { MemoryPacer } from '../src/scheduling/pacer.js';
 import { nextNudgeAt, DEFAULT_NUDGE_POLICY } from '../src/scheduling/nudges.js';
 import { QUICK_MS, SLOW_MS, dueItems, ratingFor, scheduleAnswer } from '../src/scheduling/review.js';
 import { SqliteStore } from '../src/store/sqlite.js';
@@ -156,8 +157,8 @@ describe('the in-process scheduler', () => {
     let printed = '';
     output.on('data', (d) => (printed += d));
     const consoleChannel = new ConsoleAdapter({ input: new PassThrough(), output, handle: (i) => bot.handle(i), now: clock.now });
-    const service = new NudgeService({ bot, deliver: (d) => consoleChannel.send(d.address, d.messages), marks: new MemorySentMarks() });
-    const scheduler = new InProcessScheduler({ bot, service, onError: (e) => { throw e; }, rates: { console: { max: 1000, durationMs: 1000 } } });
+    const service = new NudgeService({ bot, deliver: (d) => consoleChannel.send(d.address, d.messages), marks: new MemorySentMarks(), pacer: new MemoryPacer() });
+    const scheduler = new InProcessScheduler({ bot, service, onError: (e) => { throw e; } });
     const say = async (line: string) => {
       await consoleChannel.line(line);
     };

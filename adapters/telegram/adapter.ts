@@ -39,7 +39,10 @@ export interface TelegramOptions {
  * about one a second in one private chat (short bursts allowed: a tap often brings 2-3 messages).
  */
 export const DEFAULT_THROTTLE: APIThrottlerOptions = {
-  global: { reservoir: 30, reservoirRefreshAmount: 30, reservoirRefreshInterval: 1000 },
+  // Evenly spaced (one call per 1/30 s) rather than a reservoir of 30 refilled every second: a
+  // reservoir holds calls back when it runs dry and then releases them in a burst, which a strict
+  // limit answers with 429.
+  global: { minTime: Math.ceil(1000 / 30) },
   group: { maxConcurrent: 1, minTime: 1000, reservoir: 20, reservoirRefreshAmount: 20, reservoirRefreshInterval: 60_000 },
   out: { maxConcurrent: 1, reservoir: 4, reservoirIncreaseAmount: 1, reservoirIncreaseInterval: 1000, reservoirIncreaseMaximum: 4 },
 };

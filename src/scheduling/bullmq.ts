@@ -118,9 +118,8 @@ export class BullNudgeScheduler {
           concurrency: opts.concurrency ?? 10,
           ...(opts.lockDurationMs ? { lockDuration: opts.lockDurationMs } : {}),
           ...(opts.stalledIntervalMs ? { stalledInterval: opts.stalledIntervalMs } : {}),
-          // Evenly spaced (one job per 1/rate s) rather than bursts per window: a burst at the end of
-          // one window and another at the start of the next would exceed the platform's limit.
-          limiter: { max: 1, duration: Math.ceil(rate.durationMs / rate.max) },
+          // A coarse bound on fetching; the service's pacer spaces the sends themselves evenly.
+          limiter: { max: rate.max, duration: rate.durationMs },
         });
         worker.on('failed', (job, err) => opts.onError(err, { where: 'nudge-delivery', channel, attempts: job?.attemptsMade }));
         this.workers.push(worker);

@@ -11,6 +11,7 @@ import { PlatformError } from '../errors.js';
 import type { Channel } from '../messages.js';
 import type { Delivery, LearningBot } from '../runtime/bot.js';
 import type { Metrics } from '../metrics.js';
+import type { Pacer } from './pacer.js';
 import { afterNudge, nextNudgeAt, nudgeDue, DEFAULT_NUDGE_POLICY, type NudgeKind, type NudgePolicy } from './nudges.js';
 
 /** One nudge to deliver: who, and the nudge time the scan found (part of the job's identity). */
@@ -52,6 +53,8 @@ export interface NudgeServiceOptions {
   marks: SentMarks;
   policy?: NudgePolicy;
   metrics?: Metrics;
+  /** Paces sends to each platform's limit (see pacer.ts); none: send at once. */
+  pacer?: Pacer;
 }
 
 const MAX_ATTEMPTS = 10;
@@ -98,8 +101,10 @@ export class NudgeService {
         const lastBeforePause = record.state.nudges.unanswered + 1 >= this.policy.maxUnanswered;
         const message = nudgeMessage(bot.course, record.state, due.kind, due.dueCount, lastBeforePause);
         try {
+          await this.opts.pacer?.wait(job.channel);
           await this.opts.deliver({ address: record.address, messages: [message] });
         } catch (err) {
+          if (err instanceof PlatformError && err.status === 429) await this.opts.pacer?.pause(job.channel, (err.retryAfterSec ?? 1) * 1000);
           if (err instanceof PlatformError && err.unreachable) {
             const state = { ...record.state, nudges: { ...record.state.nudges, unreachable: true } };
             const outcome = await bot.store.commitLearner({ ...base(record), state, nudgeAt: null, now });

@@ -1,13 +1,13 @@
 /**
  * The embedded scheduler, used when REDIS_URL is not set: one process finds due learners every
- * `intervalMs` and delivers their nudges itself, at each platform's rate. Same delivery code and
+ * `intervalMs` and delivers their nudges itself, paced by the service's pacer. Same delivery code and
  * same guarantees as the BullMQ scheduler, for a single process.
  */
 import type { Channel } from '../messages.js';
 import { PlatformError } from '../errors.js';
 import type { LearningBot, ErrorSink } from '../runtime/bot.js';
 import type { NudgeJob, NudgeOutcome, NudgeService } from './delivery.js';
-import { CLAIM_LEASE_MS, DELIVERY_RATE } from './limits.js';
+import { CLAIM_LEASE_MS } from './limits.js';
 
 export interface InProcessOptions {
   bot: LearningBot;
@@ -16,16 +16,12 @@ export interface InProcessOptions {
   intervalMs?: number;
   /** Learners claimed per pass. */
   batch?: number;
-  rates?: Partial<typeof DELIVERY_RATE>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class InProcessScheduler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
-  private readonly nextSlot = new Map<Channel, number>();
 
   constructor(private readonly opts: InProcessOptions) {}
 
@@ -33,16 +29,6 @@ export class InProcessScheduler {
     const every = this.opts.intervalMs ?? 30_000;
     this.timer = setInterval(() => void this.runOnce(), every);
     this.timer.unref();
-  }
-
-  /** Waits until this channel may send again (a simple pacing of max per duration). */
-  private async pace(channel: Channel): Promise<void> {
-    const rate = { ...DELIVERY_RATE, ...this.opts.rates }[channel]!;
-    const gap = rate.durationMs / rate.max;
-    const now = Date.now();
-    const slot = Math.max(now, this.nextSlot.get(channel) ?? 0);
-    this.nextSlot.set(channel, slot + gap);
-    if (slot > now) await sleep(slot - now);
   }
 
   /** One pass: claim due learners and deliver their nudges. Returns the outcomes (for tests). */
@@ -56,7 +42,6 @@ export class InProcessScheduler {
       for (const record of claimed) {
         if (this.stopped) break;
         const job: NudgeJob = { channel: record.key.channel, userId: record.key.userId, plannedAt: record.nudgeAt.getTime() };
-        await this.pace(job.channel);
         try {
           outcomes.push(await service.deliver(job));
         } catch (err) {
