@@ -20,3 +20,14 @@ describe('interface text', () => {
     expect(() => t('en', 'no.such.key')).toThrow(/missing interface text/);
   });
 });
+
+describe('day lists', () => {
+  it('read naturally in each language, with no doubled full stop', async () => {
+    const { describeDays } = await import('../src/engine/i18n.js');
+    expect(describeDays('en', [1, 2, 3, 4, 5])).toBe('weekdays');
+    expect(describeDays('en', [0, 1, 2, 3, 4, 5, 6])).toBe('every day');
+    expect(describeDays('en', [1, 3])).toBe('Mon, Wed');
+    expect(describeDays('fr', [1, 3])).toBe('lun, mer');
+    expect(t('fr', 'remind.set', { time: '07:45', tz: 'UTC', days: describeDays('fr', [1, 3]) })).not.toMatch(/\.\./);
+  });
+});

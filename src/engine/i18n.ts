@@ -35,5 +35,5 @@ export function describeDays(lang: Lang, days: number[]): string {
   if (sorted.join() === '1,2,3,4,5') return t(lang, 'days.weekdays');
   if (sorted.length === 7) return t(lang, 'days.every');
   const base = new Date(Date.UTC(2026, 0, 4)); // a Sunday
-  return sorted.map((d) => new Date(base.getTime() + d * 86_400_000).toLocaleDateString(lang, { weekday: 'short', timeZone: 'UTC' })).join(', ');
+  return sorted.map((d) => new Date(base.getTime() + d * 86_400_000).toLocaleDateString(lang, { weekday: 'short', timeZone: 'UTC' }).replace(/\.$/, '')).join(', ');
 }
