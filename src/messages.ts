@@ -77,7 +77,16 @@ export type NoticeReason = 'recorded' | 'already_answered' | 'closed' | 'info';
 
 /** What the bot says. Every variant may carry choices (buttons). */
 export type Outbound =
-  | { kind: 'text'; text: RichText; choices?: Choice[] }
+  | {
+      kind: 'text';
+      text: RichText;
+      choices?: Choice[];
+      /**
+       * Set on a team quiz's reveal: the quiz item whose question just closed, so that a channel
+       * that can edit messages takes the answer buttons off that question.
+       */
+      reveals?: string;
+    }
   | {
       kind: 'card';
       lessonTitle: string;

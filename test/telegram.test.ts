@@ -329,12 +329,17 @@ describe('Telegram channel: team quiz in a group', () => {
     expect(fake.sentTo(team.id)).toHaveLength(2);
 
     // The time limit passes: the app's timer closes the question and sends through the channel.
+    const question1AsPosted = structuredClone(question1!);
+    expect(question1!.message.reply_markup?.inline_keyboard.flat().length).toBeGreaterThan(0);
     h.clock.advance(31_000);
     for (const d of await h.bot.closeDueGroupQuestions()) await h.channel.send(d.address, d.messages);
     const [reveal1, question2] = fake.sentTo(team.id).slice(2);
     expect(reveal1!.message.text).toContain('2 of 3 got it right.');
     expect(reveal1!.message.text).toContain('Right: Ana Silva, Chen');
     expect(question2!.message.text).toContain('question 2 of 2');
+    // The closed question's buttons are gone; the open one keeps its own.
+    expect(question1!.message.reply_markup).toBeUndefined();
+    expect(question2!.message.reply_markup?.inline_keyboard.flat().length).toBeGreaterThan(0);
 
     // Question 2 closes as soon as everyone who joined has answered.
     const right2 = rightOption(question2!.message.text!);
@@ -343,12 +348,14 @@ describe('Telegram channel: team quiz in a group', () => {
     expect(fake.sentTo(team.id)).toHaveLength(4);
     await answer(chen, question2, right2 === 0 ? 1 : 0);
     const [reveal2, final] = fake.sentTo(team.id).slice(4);
+    // Closed early by the last answer (a reply, not the timer): its buttons go too.
+    expect(question2!.message.reply_markup).toBeUndefined();
     expect(reveal2!.message.text).toContain('Right: Ana Silva, Bob <&>');
     expect(reveal2!.html).toContain('Bob &lt;&amp;&gt;');
     expect(final!.message.text).toContain('Team quiz over!');
 
-    // A late tap on the first question gets a toast, not a group message.
-    expect(await answer(chen, question1, right1)).toBe('This question is closed.');
+    // A late tap on the first question (from a client that still shows its buttons) gets a toast, not a group message.
+    expect(await answer(chen, question1AsPosted, right1)).toBe('This question is closed.');
 
     await h.post(fake.message(bob, '/leaderboard', { chat: team }));
     const board = fake.lastTo(team.id).message.text!;

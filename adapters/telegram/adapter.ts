@@ -93,6 +93,8 @@ export class TelegramAdapter implements ChannelAdapter {
   readonly tg: Bot;
   /** For proactive sends: throttled, but a 429 is thrown to the caller instead of waited out. */
   private readonly proactive: Api;
+  /** Per group chat, the team-quiz question whose buttons are live (see {@link post}). */
+  private readonly openQuestions = new Map<string, { messageId: number; itemId: string }>();
   private polling: Promise<void> | undefined;
 
   constructor(
@@ -289,7 +291,7 @@ export class TelegramAdapter implements ChannelAdapter {
         const edit = renderQuizEdit(m);
         if (edit && (await this.edit(api, chatId, source.messageId, edit))) continue;
       }
-      await this.sendOne(api, chatId, renderTelegram(m));
+      await this.post(api, chatId, inGroup, m);
     }
   }
 
@@ -312,19 +314,48 @@ export class TelegramAdapter implements ChannelAdapter {
     }
   }
 
-  private async sendOne(api: Api, chatId: ChatId, m: TelegramMessage): Promise<void> {
-    if (m.type === 'notice') return;
+  /** Sends one rendered message; returns the id of its last part (the one with the buttons). */
+  private async sendOne(api: Api, chatId: ChatId, m: TelegramMessage): Promise<number | undefined> {
+    if (m.type === 'notice') return undefined;
     if (m.type === 'document') {
-      await api.sendDocument(chatId, new InputFile(Buffer.from(m.content, 'utf8'), m.filename));
-      return;
+      return (await api.sendDocument(chatId, new InputFile(Buffer.from(m.content, 'utf8'), m.filename))).message_id;
     }
+    let id: number | undefined;
     for (const [i, part] of m.parts.entries()) {
       const last = i === m.parts.length - 1;
-      await api.sendMessage(chatId, part, {
-        parse_mode: 'HTML',
-        link_preview_options: NO_PREVIEW,
-        ...(last && m.keyboard ? { reply_markup: m.keyboard } : {}),
-      });
+      id = (
+        await api.sendMessage(chatId, part, {
+          parse_mode: 'HTML',
+          link_preview_options: NO_PREVIEW,
+          ...(last && m.keyboard ? { reply_markup: m.keyboard } : {}),
+        })
+      ).message_id;
+    }
+    return id;
+  }
+
+  /**
+   * Posts a message in a chat, keeping track of a group's open team-quiz question: when its reveal
+   * comes, the question's answer buttons are taken off, so nobody taps a closed question. Only the
+   * process that posted the question knows its message id; elsewhere a late tap gets the "closed" toast.
+   */
+  private async post(api: Api, chatId: ChatId, inGroup: boolean, m: Outbound): Promise<void> {
+    if (inGroup && m.kind === 'text' && m.reveals) await this.closeQuestionButtons(api, chatId, m.reveals);
+    const id = await this.sendOne(api, chatId, renderTelegram(m));
+    if (inGroup && m.kind === 'quiz' && id !== undefined) this.openQuestions.set(String(chatId), { messageId: id, itemId: m.itemId });
+  }
+
+  private async closeQuestionButtons(api: Api, chatId: ChatId, itemId: string): Promise<void> {
+    const open = this.openQuestions.get(String(chatId));
+    if (!open || open.itemId !== itemId) return;
+    this.openQuestions.delete(String(chatId));
+    try {
+      await api.editMessageReplyMarkup(chatId, open.messageId, { reply_markup: { inline_keyboard: [] } });
+    } catch (err) {
+      // Already without buttons, or gone: nothing to take off. Anything else is reported; the
+      // reveal is still sent (a late tap on the old buttons gets the "closed" toast anyway).
+      if (err instanceof GrammyError && err.error_code === 400 && /not modified|not found|can't be edited/i.test(err.description)) return;
+      this.ctx.onError(toPlatformError(err, 'editMessageReplyMarkup'), { where: 'telegram-close-question', channel: 'telegram' });
     }
   }
 
@@ -336,12 +367,12 @@ export class TelegramAdapter implements ChannelAdapter {
   async send(address: Address, messages: Outbound[]): Promise<void> {
     const chatId = chatIdOf(address.conversationId);
     for (const m of messages) {
-      const rendered = m.kind === 'notice' ? (address.kind === 'group' ? undefined : renderTelegram({ kind: 'text', text: [{ type: 'paragraph', spans: [{ text: m.text, italic: true }] }] })) : renderTelegram(m);
-      if (!rendered) continue;
+      const message: Outbound | undefined = m.kind === 'notice' ? (address.kind === 'group' ? undefined : { kind: 'text', text: [{ type: 'paragraph', spans: [{ text: m.text, italic: true }] }] }) : m;
+      if (!message) continue;
       try {
-        await this.sendOne(this.proactive, chatId, rendered);
+        await this.post(this.proactive, chatId, address.kind === 'group', message);
       } catch (err) {
-        const failure = toPlatformError(err, rendered.type === 'document' ? 'sendDocument' : 'sendMessage');
+        const failure = toPlatformError(err, message.kind === 'data' ? 'sendDocument' : 'sendMessage');
         this.ctx.logger.warn({ channel: 'telegram', chat: hashId(address.conversationId), status: failure.status, unreachable: failure.unreachable, retryAfterSec: failure.retryAfterSec }, 'proactive send failed');
         throw failure;
       }

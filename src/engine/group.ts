@@ -226,7 +226,7 @@ export function closeQuestion(course: Course, state: GroupState, answers: GroupA
     },
   ];
   if (winners.length) reveal.push({ type: 'paragraph', spans: [{ text: t(lang, 'group.right_names', { names: winners.join(', ') }) }] });
-  const messages: Outbound[] = [{ kind: 'text', text: reveal }];
+  const messages: Outbound[] = [{ kind: 'text', text: reveal, reveals: item.id }];
 
   if (quiz.index + 1 < quiz.itemIds.length) {
     const nextQuiz: GroupQuiz = {

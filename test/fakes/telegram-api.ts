@@ -301,6 +301,20 @@ export class FakeTelegram {
         else delete target.message.reply_markup;
         return { ok: target.message };
       }
+      case 'editMessageReplyMarkup': {
+        const bad = needChat();
+        if (bad) return bad;
+        const target = this.sent.find((m) => m.chatId === chatId && m.messageId === Number(p.message_id));
+        if (!target) return { failure: { error_code: 400, description: 'Bad Request: message to edit not found' } };
+        const markup = p.reply_markup as TgMessage['reply_markup'] | undefined;
+        if (JSON.stringify(markup?.inline_keyboard.flat().length ? markup : null) === JSON.stringify(target.message.reply_markup ?? null)) {
+          return { failure: { error_code: 400, description: 'Bad Request: message is not modified' } };
+        }
+        target.edits += 1;
+        if (markup?.inline_keyboard.flat().length) target.message.reply_markup = markup;
+        else delete target.message.reply_markup;
+        return { ok: target.message };
+      }
       default:
         return { failure: { error_code: 404, description: 'Not Found: method not found' } };
     }
