@@ -255,10 +255,15 @@ describe('Teams channel quiz', () => {
     let from = fake.calls.length;
     await adapter.send(due[0]!.address, due[0]!.messages);
     let sent = fake.since(from);
-    expect(sent.map((c) => [c.kind, c.conversationId])).toEqual([
+    // The closed question's card is updated without its buttons, then the reveal and question 2 follow.
+    expect(sent.map((c) => [c.kind, c.kind === 'update' ? c.activityId : c.conversationId])).toEqual([
+      ['update', question.id],
       ['send', CHANNEL.id],
       ['send', CHANNEL.id],
     ]);
+    expect(cardOf(sent[0]!.body)?.actions ?? []).toEqual([]);
+    expect(textOf(sent[0]!.body)).toContain(itemOf(question).question);
+    sent = sent.slice(1);
     expect(textOf(sent[0]!.body)).toMatch(/Right: Alice/);
     question = sent[1]!;
     item = itemOf(question);
@@ -271,6 +276,7 @@ describe('Teams channel quiz', () => {
     from = fake.calls.length;
     await adapter.send(due[0]!.address, due[0]!.messages);
     sent = fake.since(from);
+    expect(sent[0]).toMatchObject({ kind: 'update', activityId: question.id });
     expect(textOf(sent[sent.length - 1]!.body)).toMatch(/Team quiz over/);
 
     // The leaderboard belongs to the channel: asked from another thread, it has the scores.

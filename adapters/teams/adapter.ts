@@ -48,6 +48,8 @@ export class TeamsAdapter implements ChannelAdapter {
   private readonly opts: TeamsOptions;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly tallies = new Map<string, Tally>();
+  /** Per group conversation, the team-quiz question card whose buttons are live (see postOutbound). */
+  private readonly openQuestions = new Map<string, { activityId: string; quiz: Extract<Outbound, { kind: 'quiz' }> }>();
   private stopping = false;
   private warnedRetryPolicy = false;
 
@@ -135,7 +137,31 @@ export class TeamsAdapter implements ChannelAdapter {
         updated = true;
         continue;
       }
-      for (const r of rendered) await this.post(turn, r);
+      await this.postOutbound(turn, inbound.address, m, rendered);
+    }
+  }
+
+  /**
+   * Posts a neutral message, keeping track of a group's open team-quiz question card: when its
+   * reveal comes, the card is updated without its buttons, so nobody submits to a closed question.
+   * Only the process that posted the card knows its activity id; elsewhere a late submit is refused
+   * quietly by the runtime.
+   */
+  private async postOutbound(turn: TurnContext, address: Address, m: Outbound, rendered = renderTeams(m)): Promise<void> {
+    const group = address.kind === 'group';
+    if (group && m.kind === 'text' && m.reveals) {
+      const open = this.openQuestions.get(address.conversationId);
+      if (open && open.quiz.itemId === m.reveals) {
+        this.openQuestions.delete(address.conversationId);
+        const [closed] = renderTeams({ ...open.quiz, choices: [] });
+        if (closed) await this.tryUpdate(turn, open.activityId, closed);
+      }
+    }
+    let id: string | undefined;
+    for (const r of rendered) id = await this.post(turn, r);
+    if (group && m.kind === 'quiz' && id) {
+      this.openQuestions.set(address.conversationId, { activityId: id, quiz: m });
+      if (this.openQuestions.size > MAX_TALLIES) this.openQuestions.delete(this.openQuestions.keys().next().value!);
     }
   }
 
@@ -211,7 +237,7 @@ export class TeamsAdapter implements ChannelAdapter {
         return next();
       });
       try {
-        for (const m of messages) for (const r of renderTeams(m)) await this.post(turn, r);
+        for (const m of messages) await this.postOutbound(turn, address, m);
       } catch (err) {
         failure = err;
       }
