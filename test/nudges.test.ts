@@ -245,3 +245,13 @@ describe('reminder days', () => {
     expect(bad.nudges.remindAt).toBeNull();
   });
 });
+
+describe('local days', () => {
+  it('find the next local midnight also on a 23-hour day', async () => {
+    const { startOfNextLocalDay } = await import('../src/scheduling/localtime.js');
+    // 01:00 EST on 8 March 2026; clocks go forward at 02:00, so the day has 23 hours and the next
+    // midnight is 00:00 EDT (04:00 UTC), not 05:00 UTC.
+    expect(startOfNextLocalDay(new Date('2026-03-08T06:00:00Z'), 'America/New_York').toISOString()).toBe('2026-03-09T04:00:00.000Z');
+    expect(startOfNextLocalDay(new Date('2026-03-02T21:30:00Z'), 'Africa/Kampala').toISOString()).toBe('2026-03-03T21:00:00.000Z');
+  });
+});

@@ -103,15 +103,16 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await store.isProcessed('telegram', id)).toBe(false);
     });
 
-    it('finds learners due for a nudge, earliest first, and only those', async () => {
+    it('finds learners due for a nudge, earliest first, and only those, with the nudge time that was due', async () => {
       const keys = [0, 1, 2, 3].map((i) => ({ channel: 'console' as const, userId: `${learner.userId}-${i}` }));
       const nudges = [at(30), at(-10), null, at(5)];
       for (const [i, key] of keys.entries())
         await store.commitLearner({ key, expectedVersion: 0, state: newLearnerState(T0, 'en'), address: { ...address, channel: 'console' }, nudgeAt: nudges[i]!, now: T0 });
-      const due = (await store.learnersDue(at(10), 100)).filter((r) => r.key.userId.startsWith(learner.userId));
-      expect(due.map((r) => r.key.userId)).toEqual([keys[1]!.userId, keys[3]!.userId]);
-      const limited = await store.learnersDue(at(10), 1);
-      expect(limited).toHaveLength(1);
+      const mine = <T extends { key: LearnerKey }>(rs: T[]) => rs.filter((r) => r.key.userId.startsWith(`${learner.userId}-`));
+      const first = mine(await store.claimDueLearners(at(10), 1, at(60)));
+      expect(first.map((r) => [r.key.userId, r.nudgeAt.toISOString()])).toEqual([[keys[1]!.userId, at(-10).toISOString()]]);
+      const rest = mine(await store.claimDueLearners(at(10), 100, at(60)));
+      expect(rest.map((r) => [r.key.userId, r.nudgeAt.toISOString()])).toEqual([[keys[3]!.userId, at(5).toISOString()]]);
     });
 
     it('claims due learners once: a second claim before the lease ends finds none of them', async () => {
@@ -216,7 +217,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await store.getLearner(key)).toBeNull();
       const after = await store.exportLearner(key);
       expect(after).toEqual({ learner: null, groupAnswers: [], groupScores: [] });
-      expect((await store.learnersDue(at(10), 1000)).some((r) => r.key.userId === key.userId)).toBe(false);
+      expect((await store.claimDueLearners(at(10), 1000, at(60))).some((r) => r.key.userId === key.userId)).toBe(false);
     });
 
     it('prunes old processed event ids', async () => {

@@ -11,7 +11,8 @@ import { createHash } from 'node:crypto';
 import type { types } from '@slack/bolt';
 import type { Course } from '../../src/content/course.js';
 import { encodeAction } from '../../src/engine/actions.js';
-import { endOfLocalDay, LEARNER_COMMANDS } from '../../src/engine/engine.js';
+import { LEARNER_COMMANDS } from '../../src/engine/engine.js';
+import { startOfNextLocalDay } from '../../src/scheduling/localtime.js';
 import { describeDays, t } from '../../src/engine/i18n.js';
 import type { Lang, LearnerState } from '../../src/engine/state.js';
 import type { Choice, ModuleProgress, Outbound, QuizOption, RichText, Span } from '../../src/messages.js';
@@ -293,7 +294,7 @@ export function homeView(input: HomeInput): HomeView {
   blocks.push({ type: 'divider' }, ...moduleBlocks(modules));
   if (state) {
     const known = Object.fromEntries(Object.entries(state.reviews).filter(([id]) => course.items.has(id)));
-    const endOfDay = endOfLocalDay(now, state.nudges.timezone);
+    const endOfDay = startOfNextLocalDay(now, state.nudges.timezone);
     const week = new Date(endOfDay.getTime() + 6 * 86_400_000);
     const n = state.nudges;
     blocks.push(

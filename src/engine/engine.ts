@@ -12,6 +12,7 @@ import { correctIndices } from '../content/course.js';
 import type { Choice, Inbound, ModuleProgress, Outbound, QuizOption, RichText, Span } from '../messages.js';
 import { plain } from '../messages.js';
 import { dueBy, dueItems, estimatedRetention, nextDue, scheduleAnswer } from '../scheduling/review.js';
+import { localDay, startOfNextLocalDay } from '../scheduling/localtime.js';
 import { encodeAction, decodeAction, type Action } from './actions.js';
 import { LANGUAGE_NAMES, describeDays, t } from './i18n.js';
 import { applyNudgeCommand, isNudgeCommand, nudgeChoice } from './nudge-commands.js';
@@ -562,9 +563,8 @@ function startReview(turn: Turn): void {
 
 function relativeDay(turn: Turn, when: Date): string {
   const tz = turn.s.nudges.timezone;
-  const day = (d: Date) => d.toLocaleDateString('en-CA', { timeZone: tz });
-  if (day(when) === day(turn.now)) return tr(turn, 'time.today');
-  if (day(when) === day(new Date(turn.now.getTime() + 86_400_000))) return tr(turn, 'time.tomorrow');
+  if (localDay(when, tz) === localDay(turn.now, tz)) return tr(turn, 'time.today');
+  if (localDay(when, tz) === localDay(startOfNextLocalDay(turn.now, tz), tz)) return tr(turn, 'time.tomorrow');
   return tr(turn, 'time.on_date', { date: when.toLocaleDateString(turn.s.lang, { timeZone: tz, day: 'numeric', month: 'long' }) });
 }
 
@@ -580,7 +580,7 @@ function showProgress(turn: Turn): void {
     const seen = cards.reduce((n, c) => n + c.seen, 0);
     const right = cards.reduce((n, c) => n + c.right, 0);
     if (seen) summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.accuracy', { right, seen, percent: Math.round((100 * right) / seen) }) }] });
-    const endOfDay = endOfLocalDay(turn.now, turn.s.nudges.timezone);
+    const endOfDay = startOfNextLocalDay(turn.now, turn.s.nudges.timezone);
     const week = new Date(endOfDay.getTime() + 6 * 86_400_000);
     if (cards.length) {
       summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.due', { today: dueBy(turn.s.reviews, endOfDay), week: dueBy(turn.s.reviews, week) }) }] });
@@ -595,14 +595,6 @@ function showProgress(turn: Turn): void {
     summary,
     choices: [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.review'), { type: 'review' }), btn(tr(turn, 'btn.menu'), { type: 'menu' })],
   });
-}
-
-/** The first instant of the next local day in `tz`. */
-export function endOfLocalDay(now: Date, tz: string): Date {
-  const parts = new Intl.DateTimeFormat('en-GB', { timeZone: tz, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).formatToParts(now);
-  const get = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
-  const sinceMidnight = (get('hour') * 3600 + get('minute') * 60 + get('second')) * 1000 + now.getMilliseconds();
-  return new Date(now.getTime() - sinceMidnight + 86_400_000);
 }
 
 function showSettings(turn: Turn): void {

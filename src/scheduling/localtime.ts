@@ -38,6 +38,11 @@ export function localDay(at: Date, tz: string): string {
   return local(at, tz).toISODate()!;
 }
 
+/** The first instant of the next local day in `tz` (correct on days of 23 or 25 hours). */
+export function startOfNextLocalDay(at: Date, tz: string): Date {
+  return local(at, tz).plus({ days: 1 }).startOf('day').toJSDate();
+}
+
 /**
  * The instant of local time `minutes` after midnight on the day of `day` (a local DateTime).
  * A time that does not exist (skipped by a spring-forward change) moves forward to the next valid

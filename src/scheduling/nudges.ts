@@ -7,7 +7,7 @@
  * waits for their end), while snoozed, paused or stopped, or to a learner who cannot be reached.
  */
 import type { LearnerState } from '../engine/state.js';
-import { dueItems, nextDue } from './review.js';
+import { dueItems } from './review.js';
 import { atLocalTime, local, localDay, outsideQuietHours, parseHhmm } from './localtime.js';
 
 export interface NudgePolicy {
@@ -129,4 +129,3 @@ export function afterNudge(s: LearnerState, kind: NudgeKind, now: Date, jobId?: 
   return { ...s, nudges };
 }
 
-export { nextDue };

@@ -195,14 +195,6 @@ export class MongoStore implements Store {
     }
   }
 
-  async learnersDue(now: Date, limit: number): Promise<LearnerRecord[]> {
-    const docs = await this.m.Learner.find({ nudgeAt: { $exists: true, $lte: now } })
-      .sort({ nudgeAt: 1 })
-      .limit(limit)
-      .lean();
-    return docs.map(toLearnerRecord);
-  }
-
   /**
    * Reads the due learners, then claims each with a compare-and-set on the nudgeAt it read: when two
    * workers scan at once, each learner's update matches for one of them only, and a learner whose

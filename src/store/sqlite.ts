@@ -144,7 +144,6 @@ export class SqliteStore implements Store {
         'SELECT channel, user_id, nudge_at FROM learners WHERE nudge_at IS NOT NULL AND nudge_at <= ? ORDER BY nudge_at LIMIT ?',
       ),
       setNudgeAt: db.prepare('UPDATE learners SET nudge_at = ? WHERE channel = ? AND user_id = ?'),
-      learnersDue: db.prepare<[number, number], LearnerRow>('SELECT * FROM learners WHERE nudge_at IS NOT NULL AND nudge_at <= ? ORDER BY nudge_at LIMIT ?'),
       getGroup: db.prepare<[string, string], { version: number; state: string; address: string }>(
         'SELECT version, state, address FROM groups WHERE channel = ? AND conversation_id = ?',
       ),
@@ -212,10 +211,6 @@ export class SqliteStore implements Store {
 
   async markProcessed(channel: Channel, eventId: string, now: Date): Promise<boolean> {
     return this.stmt.markProcessed.run(channel, eventId, now.getTime()).changes === 1;
-  }
-
-  async learnersDue(now: Date, limit: number): Promise<LearnerRecord[]> {
-    return this.stmt.learnersDue.all(now.getTime(), limit).map(toLearner);
   }
 
   async claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<DueLearner[]> {

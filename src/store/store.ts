@@ -111,8 +111,6 @@ export interface Store {
   isProcessed(channel: Channel, eventId: string): Promise<boolean>;
   /** Records an event as applied, for events that change no state. False if it already was. */
   markProcessed(channel: Channel, eventId: string, now: Date): Promise<boolean>;
-  /** Learners whose nudgeAt is at or before `now`, earliest first; cost grows with the result, not the table. */
-  learnersDue(now: Date, limit: number): Promise<LearnerRecord[]>;
   /**
    * Claims learners due for a nudge: returns those whose nudgeAt is at or before `now` (earliest
    * first, at most `limit`) and moves their nudgeAt to `leaseUntil` in the same step, so that the
