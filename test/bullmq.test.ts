@@ -17,7 +17,7 @@ import { LearningBot } from '../src/runtime/bot.js';
 import { BullNudgeScheduler, Redis, RedisSentMarks, removePrefix } from '../src/scheduling/bullmq.js';
 import { NudgeService } from '../src/scheduling/delivery.js';
 import { RedisPacer } from '../src/scheduling/pacer.js';
-import { formatHhmm } from '../src/scheduling/localtime.js';
+import { formatHhmm } from '../src/learning/localtime.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { FakeTelegram } from './fakes/telegram-api.js';
 import { fixtureCourse } from './helpers.js';

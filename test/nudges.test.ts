@@ -9,8 +9,8 @@ import { LearningBot } from '../src/runtime/bot.js';
 import { MemorySentMarks, NudgeService } from '../src/scheduling/delivery.js';
 import { InProcessScheduler } from '../src/scheduling/in-process.js';
 import { MemoryPacer } from '../src/scheduling/pacer.js';
-import { nextNudgeAt, DEFAULT_NUDGE_POLICY } from '../src/scheduling/nudges.js';
-import { QUICK_MS, SLOW_MS, dueItems, ratingFor, scheduleAnswer } from '../src/scheduling/review.js';
+import { nextNudgeAt, DEFAULT_NUDGE_POLICY } from '../src/learning/nudges.js';
+import { QUICK_MS, SLOW_MS, dueItems, ratingFor, scheduleAnswer } from '../src/learning/review.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { InboundEvent } from '../src/messages.js';
 import { TestClock, choice, command, fixtureCourse, inbound } from './helpers.js';
@@ -248,7 +248,7 @@ describe('reminder days', () => {
 
 describe('local days', () => {
   it('find the next local midnight also on a 23-hour day', async () => {
-    const { startOfNextLocalDay } = await import('../src/scheduling/localtime.js');
+    const { startOfNextLocalDay } = await import('../src/learning/localtime.js');
     // 01:00 EST on 8 March 2026; clocks go forward at 02:00, so the day has 23 hours and the next
     // midnight is 00:00 EDT (04:00 UTC), not 05:00 UTC.
     expect(startOfNextLocalDay(new Date('2026-03-08T06:00:00Z'), 'America/New_York').toISOString()).toBe('2026-03-09T04:00:00.000Z');

@@ -12,12 +12,12 @@ import type { types } from '@slack/bolt';
 import type { Course } from '../../src/content/course.js';
 import { encodeAction } from '../../src/engine/actions.js';
 import { LEARNER_COMMANDS } from '../../src/engine/engine.js';
-import { startOfNextLocalDay } from '../../src/scheduling/localtime.js';
+import { startOfNextLocalDay } from '../../src/learning/localtime.js';
 import { describeDays, t } from '../../src/engine/i18n.js';
 import type { Lang, LearnerState } from '../../src/engine/state.js';
 import type { Choice, ModuleProgress, Outbound, QuizOption, RichText, Span } from '../../src/messages.js';
 import { toPlainText } from '../../src/messages.js';
-import { dueBy } from '../../src/scheduling/review.js';
+import { dueBy } from '../../src/learning/review.js';
 
 export type KnownBlock = types.KnownBlock;
 export type HomeView = types.HomeView;

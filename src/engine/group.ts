@@ -14,7 +14,7 @@ import { quizOptions } from './engine.js';
 import { parseDays } from './nudge-commands.js';
 import type { Lang } from './state.js';
 import type { GroupAnswer, ScoreRow } from '../store/store.js';
-import { atLocalTime, canonicalTimeZone, formatHhmm, isValidTimeZone, local, parseHhmm } from '../scheduling/localtime.js';
+import { atLocalTime, canonicalTimeZone, formatHhmm, isValidTimeZone, local, parseHhmm } from '../learning/localtime.js';
 
 export interface GroupQuiz {
   id: string;

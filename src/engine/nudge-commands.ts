@@ -5,7 +5,7 @@
 import type { Action } from './actions.js';
 import { describeDays, t } from './i18n.js';
 import type { LearnerState } from './state.js';
-import { atLocalTime, formatHhmm, isValidTimeZone, local, parseHhmm } from '../scheduling/localtime.js';
+import { atLocalTime, formatHhmm, isValidTimeZone, local, parseHhmm } from '../learning/localtime.js';
 
 const COMMANDS = ['remind', 'timezone', 'snooze', 'pause', 'resume'] as const;
 

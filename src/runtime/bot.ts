@@ -29,7 +29,7 @@ import { t } from '../engine/i18n.js';
 import { isLang, type Lang } from '../engine/state.js';
 import type { Address, Inbound, LearnerKey, Outbound } from '../messages.js';
 import { plain } from '../messages.js';
-import { nextNudgeAt, type NudgePolicy, DEFAULT_NUDGE_POLICY } from '../scheduling/nudges.js';
+import { nextNudgeAt, type NudgePolicy, DEFAULT_NUDGE_POLICY } from '../learning/nudges.js';
 import type { ConversationKey, GroupRecord, ScoreRow, Store } from '../store/store.js';
 import { KeyedMutex } from './mutex.js';
 import type { Metrics } from '../metrics.js';

@@ -14,7 +14,7 @@ import { PlatformError } from '../errors.js';
 import type { Channel } from '../messages.js';
 import type { ErrorSink, LearningBot } from '../runtime/bot.js';
 import { nudgeJobId, type NudgeJob, type NudgeService, type SentMarks } from './delivery.js';
-import type { NudgeKind } from './nudges.js';
+import type { NudgeKind } from '../learning/nudges.js';
 import { CLAIM_LEASE_MS, DELIVERY_RATE } from './limits.js';
 
 export interface BullNudgeOptions {

@@ -12,7 +12,7 @@ import type { Channel } from '../messages.js';
 import type { Delivery, LearningBot } from '../runtime/bot.js';
 import type { Metrics } from '../metrics.js';
 import type { Pacer } from './pacer.js';
-import { afterNudge, nextNudgeAt, nudgeDue, DEFAULT_NUDGE_POLICY, type NudgeKind, type NudgePolicy } from './nudges.js';
+import { afterNudge, nextNudgeAt, nudgeDue, DEFAULT_NUDGE_POLICY, type NudgeKind, type NudgePolicy } from '../learning/nudges.js';
 
 /** One nudge to deliver: who, and the nudge time the scan found (part of the job's identity). */
 export interface NudgeJob {
