@@ -66,6 +66,8 @@ export function renderConsole(m: Outbound, style: ConsoleStyle): { text: string;
     case 'data':
       lines.push(m.json);
       break;
+    case 'close':
+      break;
   }
   const line = choicesLine(choices);
   if (line) lines.push(line);

@@ -174,6 +174,8 @@ function fallback(m: Outbound): string {
         return m.text;
       case 'data':
         return m.filename;
+      case 'close':
+        return `${m.shown.heading}\n${m.shown.question}`;
     }
   })();
   return truncate(text, FALLBACK_MAX);
@@ -219,6 +221,8 @@ export function renderMessage(m: Outbound, ctx: RenderContext): SlackMessage {
     case 'data':
       blocks.push(...sections(`📎 ${escapeMrkdwn(m.filename)}`));
       break;
+    case 'close':
+      return renderClosedQuestion(m.shown, ctx);
   }
   return { text: fallback(m), blocks };
 }
@@ -242,7 +246,7 @@ function feedbackBlocks(m: Extract<Outbound, { kind: 'feedback' }>, ctx: RenderC
  * the options with the right ones marked, then the feedback and its buttons.
  */
 export function renderAnsweredQuiz(m: Extract<Outbound, { kind: 'feedback' }>, ctx: RenderContext): SlackMessage {
-  const right = new Set(m.answer.map((a) => a.split('.')[0]!.trim()));
+  const right = new Set(m.right.map((i) => m.options[i]?.key ?? ''));
   return {
     text: fallback(m),
     blocks: [

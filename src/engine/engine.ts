@@ -331,6 +331,7 @@ function showCard(turn: Turn): void {
   if (p.kind !== 'card') return;
   const lesson = turn.course.lessons.get(p.lessonId)!;
   const last = p.index === lesson.cards.length - 1;
+  turn.s.lastLearnedAt = turn.now.toISOString();
   turn.out.push({
     kind: 'card',
     lessonTitle: lesson.title,
@@ -379,7 +380,7 @@ export function quizOptions(lang: Lang, item: QuizItem, selected: number[] = [])
   }));
 }
 
-function showQuestion(turn: Turn): void {
+function showQuestion(turn: Turn, redraw = false): void {
   const p = turn.s.position;
   if (p.kind !== 'quiz') return;
   const item = turn.course.items.get(p.itemIds[p.index]!)!;
@@ -397,6 +398,7 @@ function showQuestion(turn: Turn): void {
     options,
     multiple: item.type === 'multiple',
     choices,
+    ...(redraw && turn.fromButton ? { edit: 'source' as const } : {}),
   });
 }
 
@@ -409,7 +411,7 @@ function answer(turn: Turn, itemId: string, option: number): void {
     // Ticking toggles; the answer is given with Submit.
     const selected = p.selected.includes(option) ? p.selected.filter((o) => o !== option) : [...p.selected, option].sort();
     turn.s.position = { ...p, selected };
-    return showQuestion(turn);
+    return showQuestion(turn, true);
   }
   grade(turn, item, [option]);
 }
@@ -427,9 +429,13 @@ function grade(turn: Turn, item: QuizItem, picked: number[]): void {
   const right = correctIndices(item);
   const correct = right.length === picked.length && right.every((i) => picked.includes(i));
   const elapsedMs = turn.now.getTime() - new Date(p.shownAt).getTime();
-  turn.s.reviews[item.id] = scheduleAnswer(turn.s.reviews[item.id], { correct, elapsedMs, wrongTries: p.wrongTries }, turn.now, turn.opts.retention);
+  // Wrong tries on this item since it was last answered right (this run's and earlier ones): a right
+  // answer after one is rated Hard.
+  const wrongTries = p.wrongTries + (turn.s.reviews[item.id]?.wrongTries ?? 0);
+  turn.s.reviews[item.id] = scheduleAnswer(turn.s.reviews[item.id], { correct, elapsedMs, wrongTries }, turn.now, turn.opts.retention);
+  turn.s.lastLearnedAt = turn.now.toISOString();
   const last = p.index === p.itemIds.length - 1;
-  turn.s.position = { ...p, answered: { correct }, correct: p.correct + (correct ? 1 : 0) };
+  turn.s.position = { ...p, answered: { correct }, correct: p.correct + (correct ? 1 : 0), wrongTries: correct ? p.wrongTries : p.wrongTries + 1 };
   const options = quizOptions(lang(turn), item, picked);
   turn.out.push({
     kind: 'feedback',
@@ -438,7 +444,9 @@ function grade(turn: Turn, item: QuizItem, picked: number[]): void {
     answer: right.map((i) => `${options[i]!.key}. ${options[i]!.text}`),
     answerLabel: tr(turn, right.length > 1 ? 'feedback.answers' : 'feedback.answer'),
     explanation: item.explanation,
-    answersSource: turn.fromButton,
+    right,
+    picked,
+    ...(turn.fromButton ? { edit: 'source' as const } : {}),
     question: item.question,
     options,
     choices: [btn(tr(turn, last ? 'btn.results' : 'btn.next_question'), { type: 'continue', itemId: item.id })],

@@ -8,7 +8,7 @@
  *   limiter covers a whole queue). A 429 puts the queue to sleep for the platform's retry-after;
  *   an unreachable learner is marked, not retried; other failures retry with backoff.
  */
-import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { PlatformError } from '../errors.js';
 import type { Channel } from '../messages.js';
