@@ -55,6 +55,8 @@ function render(m: Outbound): string {
       return m.text;
     case 'data':
       return m.json;
+    case 'close':
+      return '';
   }
 }
 
@@ -84,7 +86,7 @@ describe('the dialog engine', () => {
     // Right answer: B.
     s.tap('B');
     const right = s.last!.messages[0]!;
-    expect(right).toMatchObject({ kind: 'feedback', correct: true, answer: ['B. Right B'], explanation: 'B is right because the fixture says so.', answersSource: true });
+    expect(right).toMatchObject({ kind: 'feedback', correct: true, answer: ['B. Right B'], explanation: 'B is right because the fixture says so.', right: [1], picked: [1], edit: 'source' });
     s.tap('Next question');
     // True/false shows localised True and False.
     expect(s.choices().map((c) => c.label)).toEqual(['True', 'False']);

@@ -8,7 +8,7 @@
  */
 import type { LearnerState } from '../engine/state.js';
 import { dueItems } from './review.js';
-import { atLocalTime, local, localDay, outsideQuietHours, parseHhmm } from './localtime.js';
+import { atLocalTime, local, localDay, outsideQuietHours, parseHhmm, startOfNextLocalDay } from './localtime.js';
 
 export interface NudgePolicy {
   /** Review nudges a day, at most (default 1). */
@@ -83,12 +83,13 @@ function allowedAt(s: LearnerState, at: Date, policy: NudgePolicy): Date {
 /**
  * The reminder occurrence still owed to the learner: the first one after every occurrence already
  * served (or predating the reminder's setting), not older than {@link MAX_REMINDER_DELAY_MS}, and,
- * unless the learner snoozed it, not before they last learned (a card read or an item answered
- * satisfies the reminder; a command that changes settings does not).
+ * unless the learner snoozed it, not on a local day they already learned on (a card read or an item
+ * answered satisfies that day's reminder; a command that changes settings does not).
  */
 function pendingReminder(s: LearnerState, now: Date): Date | undefined {
   let after = Math.max(reminderFloor(s), now.getTime() - MAX_REMINDER_DELAY_MS);
-  if (!s.nudges.snoozedUntil && s.lastLearnedAt) after = Math.max(after, new Date(s.lastLearnedAt).getTime());
+  // Learning on a local day (a card read, an item answered) satisfies that day's reminder.
+  if (!s.nudges.snoozedUntil && s.lastLearnedAt) after = Math.max(after, startOfNextLocalDay(new Date(s.lastLearnedAt), s.nudges.timezone).getTime() - 1);
   return nextReminder(s, new Date(after));
 }
 
