@@ -72,7 +72,7 @@ async function setup(opts: { workers?: boolean; rate?: number } = {}) {
   const errors: unknown[] = [];
   const onError = (err: unknown) => errors.push(err);
   const bot = new LearningBot({ course: fixtureCourse(), store, engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, onError });
-  const telegram = new TelegramAdapter({ token: fake.token, apiRoot: fake.apiRoot }, { bot, http: express(), logger, onError, now: bot.now });
+  const telegram = new TelegramAdapter({ token: fake.token, apiRoot: fake.apiRoot }, { port: bot, http: express(), logger, now: bot.now });
   const service = new NudgeService({ bot, deliver: (d) => telegram.send(d.address, d.messages), marks: new RedisSentMarks(redis, prefix), pacer: new RedisPacer(redis, prefix, { telegram: { max: opts.rate ?? 100, durationMs: 1000 } }) });
   const scheduler = new BullNudgeScheduler({
     redisUrl,

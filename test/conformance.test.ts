@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleAdapter } from '../adapters/console/adapter.js';
 import { createSlackChannel, type SlackAdapter } from '../adapters/slack/index.js';
 import { createTeamsChannel, type TeamsAdapter } from '../adapters/teams/index.js';
-import { DEFAULT_RETRY as TEAMS_DEFAULT_RETRY } from '../adapters/teams/delivery.js';
+import { ConversationPacer, DEFAULT_RETRY as TEAMS_DEFAULT_RETRY } from '../adapters/teams/delivery.js';
 import { createTelegramChannel, type TelegramAdapter } from '../adapters/telegram/index.js';
 import type { ChannelContext } from '../src/channel.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine.js';
@@ -201,14 +201,13 @@ class TelegramDriver implements Driver {
 
   async start(): Promise<void> {
     await this.fake.start();
-    const onError = (err: unknown, context: Record<string, unknown>) => this.errors.push({ err, context });
     const http = createHttpApp([]);
-    const ctx: ChannelContext = { bot: this.bot, http, logger: createLogger('silent'), onError, now };
+    const ctx: ChannelContext = { port: this.bot, http, logger: createLogger('silent'), now };
     this.channel = createTelegramChannel(
       { token: this.fake.token, apiRoot: this.fake.apiRoot, webhookUrl: TG_WEBHOOK_URL, webhookSecret: TG_SECRET },
       ctx,
-      { throttle: TG_FAST_THROTTLE, retry: { maxRetryAttempts: 2, maxDelaySeconds: 5 } },
-    ) as TelegramAdapter;
+      { throttle: TG_FAST_THROTTLE, retry: { attempts: 3, baseMs: 5 } },
+    );
     this.server = await listen(http, 0, '127.0.0.1');
     await this.channel.start();
   }
@@ -329,20 +328,11 @@ class SlackDriver implements Driver {
   async start(): Promise<void> {
     await this.fake.start();
     this.fake.users.set(SLACK_USER, { id: SLACK_USER, name: 'ana', displayName: 'Ana', locale: 'en-US' });
-    const onError = (err: unknown, context: Record<string, unknown>) => this.errors.push({ err, context });
     const http = createHttpApp([]);
     this.adapter = createSlackChannel(
-      {
-        botToken: SLACK_TOKEN,
-        signingSecret: SLACK_SECRET,
-        command: '/digit4sd',
-        apiUrl: this.fake.apiUrl,
-        processBeforeResponse: true,
-        replyRetry: { retries: 2, minTimeout: 10, maxTimeout: 50 },
-        pushRetry: { retries: 0 },
-      },
-      { bot: this.bot, http, logger: pino({ level: 'silent' }), onError, now },
-    ) as SlackAdapter;
+      { botToken: SLACK_TOKEN, signingSecret: SLACK_SECRET, command: '/digit4sd', apiUrl: this.fake.apiUrl, processBeforeResponse: true, retry: { attempts: 3, baseMs: 5 } },
+      { port: this.bot, http, logger: pino({ level: 'silent' }), now },
+    );
     this.server = await listen(http, 0, '127.0.0.1');
     this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     await this.adapter.start();
@@ -484,10 +474,10 @@ class TeamsDriver implements Driver {
 
   async start(): Promise<void> {
     await this.fake.start();
-    const onError = (err: unknown, context: Record<string, unknown>) => this.errors.push({ err, context });
     const http = createHttpApp([]);
-    const ctx: ChannelContext = { bot: this.bot, http, logger: createLogger('silent'), onError, now };
-    this.adapter = createTeamsChannel({ appType: 'MultiTenant' }, ctx, { retry: { ...TEAMS_DEFAULT_RETRY, baseMs: 5 } }) as TeamsAdapter;
+    const ctx: ChannelContext = { port: this.bot, http, logger: createLogger('silent'), now };
+    // The script runs on a frozen clock: pacing keeps to wall time.
+    this.adapter = createTeamsChannel({ appType: 'MultiTenant' }, ctx, { retry: { ...TEAMS_DEFAULT_RETRY, baseMs: 5 }, pacer: new ConversationPacer() });
     await this.adapter.start();
     this.server = await listen(http, 0, '127.0.0.1');
     this.botUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/api/messages`;
