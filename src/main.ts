@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const lessonsDir = config.lessonsDir ?? shippedLessonsDir();
   let app;
   try {
-    app = await startApp({ config, logger, lessonsDir, stdin: process.stdin, stdout: process.stdout, ansi: !!process.stdout.isTTY });
+    app = await startApp({ config, logger, lessonsDir, stdin: process.stdin, stdout: process.stdout, ansi: !!process.stdout.isTTY, consoleWidth: () => process.stdout.columns });
   } catch (err) {
     if (err instanceof ContentError) {
       console.error(err.message);
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   if (app.console) {
-    if (process.stdin.isTTY) process.stdout.write('DIGIT4SD Learning Bot: type /start to begin, a number to pick a choice, Ctrl-D to quit.\n');
+    if (process.stdin.isTTY) process.stdout.write('DiGIT4SD Learning Bot: type a number to pick a choice, or a /command (/help lists them). Ctrl-D quits.\n');
     await app.console.line('/start');
     await app.console.finished();
     await shutdown('end of input');

@@ -441,7 +441,7 @@ class SlackDriver implements Driver {
 
 // ---- Teams ------------------------------------------------------------------------------------
 
-const TEAMS_BOT = { id: '28:bot-id', name: 'DIGIT4SD' };
+const TEAMS_BOT = { id: '28:bot-id', name: 'DiGIT4SD' };
 const TEAMS_USER = { id: '29:alice', name: 'Alice' };
 const TEAMS_CONVERSATION = { id: 'a:personal-alice', conversationType: 'personal', tenantId: 'tenant-1' };
 
@@ -584,9 +584,9 @@ describe.each(CHANNELS)('the scripted lesson on $name', ({ make }) => {
     await d.stop();
   });
 
-  it('1. start: a welcome that names DIGIT4SD and 3-minute lessons, with two buttons', async () => {
+  it('1. start: a welcome that names DiGIT4SD and 3-minute lessons, with two buttons', async () => {
     await d.command('start');
-    expect(shown(d)).toContain('DIGIT4SD');
+    expect(shown(d)).toContain('DiGIT4SD');
     expect(shown(d)).toContain('3 minutes');
     expect(d.lastButtons()).toEqual(['Begin module 1', 'Pick a module']);
   });

@@ -84,7 +84,7 @@ describe('npm start on a fresh machine', () => {
     const lessonSteps = ['1', '1', '1', '1', '1', '1', '1', '1', '1', '4', '1', '1', '1'];
     const first = await runBot(lessonSteps, dataDir, { LESSONS_DIR: FIXTURE_DIR });
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/Welcome to DIGIT4SD Learning/);
+    expect(first.stdout).toMatch(/Welcome to DiGIT4SD Learning/);
     expect(first.stdout).toMatch(/\[1\] Begin module 1 {2}\[2\] Pick a module/);
     expect(first.stdout).toMatch(/Question 1 of \d/);
     expect(first.stdout).toMatch(/(Right!|Not quite\.)/);

@@ -62,7 +62,7 @@ describe('the dialog engine', () => {
   it('welcomes a newcomer with what the course is, how long a lesson takes, and two ways in', () => {
     const s = new Session();
     s.send(command('start'));
-    expect(s.text()).toMatch(/DIGIT4SD/);
+    expect(s.text()).toMatch(/DiGIT4SD/);
     expect(s.text()).toMatch(/about 3 minutes/);
     expect(s.choices().map((c) => c.label)).toEqual(['Begin module 1', 'Pick a module']);
   });

@@ -249,7 +249,7 @@ describe('Slack channel over HTTP', () => {
   it('teaches a lesson in a direct message, editing answered questions in place', async () => {
     await sendEvent(dmEvent('U1', 'hello'));
     const welcome = lastPost('DU1');
-    expect(welcome.text).toContain('Welcome to DIGIT4SD Learning');
+    expect(welcome.text).toContain('Welcome to DiGIT4SD Learning');
     expect(h.fake.of('users.info')[0]!.args).toMatchObject({ user: 'U1', include_locale: 'true' });
 
     await click('U1', welcome, 'Begin module 1');

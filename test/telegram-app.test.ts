@@ -39,7 +39,7 @@ describe('Telegram channel in the app', () => {
     const start = fake.message(ana, '/start');
     fake.push(start);
     await fake.handled(start.update_id);
-    expect(fake.lastTo(ana.id).message.text).toContain('Bienvenue dans la formation DIGIT4SD');
+    expect(fake.lastTo(ana.id).message.text).toContain('Bienvenue dans la formation DiGIT4SD');
 
     const quiz = fake.message(ana, '/quiz 1', { chat: group });
     fake.push(quiz);

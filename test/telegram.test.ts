@@ -129,7 +129,7 @@ describe('Telegram channel: a learner in a private chat (long polling)', () => {
 
     await deliver(h, fake.message(ana, '/start'));
     const welcome = fake.lastTo(ana.id);
-    expect(welcome.html).toContain('<b>Welcome to DIGIT4SD Learning</b>');
+    expect(welcome.html).toContain('<b>Welcome to DiGIT4SD Learning</b>');
     expect(welcome.html).toContain('<i>Digital Government Implementation Toolkit for Sustainable Development</i>');
     expect(buttons(h, ana.id)).toEqual(['Begin module 1', 'Pick a module']);
 
@@ -280,7 +280,7 @@ describe('Telegram channel: webhook mode', () => {
     expect(await h.bot.store.isProcessed('telegram', `tg-${start.update_id}`)).toBe(false);
 
     expect(await h.post(start)).toBe(200);
-    expect(h.fake.lastTo(ana.id).html).toContain('Welcome to DIGIT4SD Learning');
+    expect(h.fake.lastTo(ana.id).html).toContain('Welcome to DiGIT4SD Learning');
     // Telegram's retry of the same update sends nothing twice.
     expect(await h.post(start)).toBe(200);
     expect(h.fake.callsOf('sendMessage')).toHaveLength(1);
