@@ -333,8 +333,8 @@ describe('Slack channel over HTTP', () => {
     expect(view.type).toBe('home');
     expect(shown(view)).toContain('Basics');
     expect(shown(view)).toContain('1/2');
-    expect(shown(view)).toContain('Reviews due today');
-    expect(shown(view)).toContain('Daily reminder: off');
+    expect(shown(view)).toContain('Reviews due now');
+    expect(shown(view)).toContain('Reminder: off');
     expect(buttons(view).map((b) => b.label)).toContain('Continue');
 
     // Continue from the Home tab: the lesson goes on in the direct message.

@@ -49,7 +49,7 @@ describe('Telegram channel in the app', () => {
     await fake.until(() => fake.sentTo(group.id).length >= 4, 10_000, 'the question to close');
     const texts = fake.sentTo(group.id).map((m) => m.message.text ?? '');
     expect(texts[2]).toMatch(/^Réponse/);
-    expect(texts[3]).toContain("Fin du quiz d'équipe");
+    expect(texts[3]).toContain('Fin du quiz d’équipe');
     expect(fake.problems).toEqual([]);
   });
 });
