@@ -3,7 +3,9 @@ import { handleLearnerEvent, DEFAULT_ENGINE_OPTIONS, type TurnResult } from '../
 import { decodeAction, encodeAction } from '../src/engine/actions.js';
 import type { LearnerState } from '../src/engine/state.js';
 import type { Choice, InboundEvent, Outbound } from '../src/messages.js';
-import { toPlainText } from '../src/messages.js';
+import { toPlainText, type RichText } from '../src/messages.js';
+import { DEFAULT_NUDGE_POLICY, nudgeDue } from '../src/scheduling/nudges.js';
+import { nudgeMessage } from '../src/engine/nudge-message.js';
 import { choice, command, fixtureCourse, inbound, text } from './helpers.js';
 
 const course = fixtureCourse();
@@ -329,6 +331,10 @@ describe('screens that say the right thing (issue 10)', () => {
     const counted = dueNow(s.text());
     expect(counted).toBe(4);
     expect(s.text()).not.toMatch(/retention/i);
+    // A review nudge at that moment counts the same items and says so in the same words.
+    const nudge = nudgeDue({ ...s.state!, nudges: { ...s.state!.nudges, quietStart: '23:59', quietEnd: '00:00' } }, s.now, { ...DEFAULT_NUDGE_POLICY, quietAfterActivityMs: 0 }, course.items);
+    expect(nudge?.dueCount).toBe(counted);
+    expect(toPlainText((nudgeMessage(course, s.state!, 'review', nudge!.dueCount, false) as { text: RichText }).text)).toMatch(new RegExp(`^${counted} items are due for review`));
     s.send(command('review'));
     expect(s.text()).toMatch(new RegExp(`^${counted} items to review`));
     // Days later, retention means something and is shown.

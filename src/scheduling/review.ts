@@ -128,8 +128,8 @@ export interface ReviewStatus {
 export interface ReviewStatusOptions {
   /** The learner's IANA time zone, for "today". */
   timezone: string;
-  /** FSRS desired retention. */
-  retention: number;
+  /** FSRS desired retention (default 0.9); only the retention estimate depends on it. */
+  retention?: number;
   /** Only items the course still has count (a lesson may have been removed). */
   known?: { has(id: string): boolean };
 }
@@ -143,7 +143,7 @@ export function reviewStatus(reviews: Record<string, ReviewCard>, now: Date, opt
   const later = Object.fromEntries(Object.entries(cards).filter(([, c]) => new Date(c.due) > now));
   const aDayAgo = now.getTime() - 86_400_000;
   const settled = Object.values(cards).some((c) => c.last_review && new Date(c.last_review).getTime() <= aDayAgo);
-  const retention = settled ? estimatedRetention(cards, now, opts.retention) : undefined;
+  const retention = settled ? estimatedRetention(cards, now, opts.retention ?? 0.9) : undefined;
   const nextDueAt = nextDue(later);
   return {
     dueNow,
