@@ -367,6 +367,14 @@ describe('Slack channel over HTTP', () => {
     expect(shown(lastPost('DU1'))).toContain('1. Basics');
   });
 
+  it('answers /mydata with a short summary in the chat and the full JSON as an uploaded file', async () => {
+    await sendEvent(dmEvent('U1', 'hello'));
+    await sendEvent(dmEvent('U1', 'mydata'));
+    expect(shown(lastPost('DU1'))).toMatch(/Everything stored about you, in short/);
+    expect(h.fake.of('files.getUploadURLExternal').at(-1)!.args).toMatchObject({ filename: 'digit4sd-mydata.json' });
+    expect(h.fake.of('files.completeUploadExternal').length).toBeGreaterThan(0);
+  });
+
   it('processes a retried event and a repeated interaction once', async () => {
     const event = dmEvent('U1', 'hello', 'EvRetry1');
     await sendEvent(event);

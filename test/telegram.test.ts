@@ -231,6 +231,7 @@ describe('Telegram channel: a learner in a private chat (long polling)', () => {
     await deliver(h, h.fake.message(chen, '/start l2'));
     expect(h.fake.lastTo(chen.id).html).toMatch(/^<b>Lesson two<\/b> · 1\/3/);
     await deliver(h, h.fake.message(chen, '/mydata'));
+    expect(h.fake.sentTo(chen.id).some((m) => /Everything stored about you, in short/.test(m.html))).toBe(true);
     const doc = h.fake.callsOf('sendDocument')[0]!;
     expect(doc.payload.document_filename).toBe('digit4sd-mydata.json');
     expect(JSON.parse(String(doc.payload.document)).learner.userId).toBe(String(chen.id));
