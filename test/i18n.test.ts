@@ -37,7 +37,7 @@ function samples(vars: Map<string, Use>): Record<string, string | number>[] {
 const PLURAL_ONLY: Record<Lang, RegExp> = {
   en: /(?<![\d/]|sur |de |of )\b1 (items|lessons|questions|modules|seconds|pts|answers|reviews)\b/,
   fr: /(?<![\d/]|sur |de |of )\b1 (leçons|éléments|questions|modules|secondes|bonnes|pts|ont)\b|sur 1 leçons/,
-  es: /(?<![\d/]|sur |de |of )\b1 (lecciones|elementos|preguntas|módulos|segundos|correctas|pts|acertaron)\b/,
+  es: /(?<![\d/]|sur |de |of )\b1 (lecciones|elementos|preguntas|módulos|segundos|correctas|pts|acertaron)\b|unos 1 /,
 };
 
 /** English words that have no business in a French or Spanish text (commands and the toolkit's English title aside). */
@@ -114,7 +114,7 @@ describe('interface text', () => {
     expect(t('en', 'review.intro', { count: 1, minutes: 1 })).toBe('1 item to review, about 1 min.');
     expect(t('fr', 'welcome.how', { modules: 1, lessons: 1 })).toMatch(/^1 module, 1 leçon\./);
     expect(t('fr', 'group.right_count', { right: 1, total: 5 })).toBe('1 sur 5 a trouvé la bonne réponse.');
-    expect(t('es', 'review.intro', { count: 2, minutes: 1 })).toBe('2 elementos para repasar, unos 1 min.');
+    expect(t('es', 'review.intro', { count: 2, minutes: 1 })).toBe('2 elementos para repasar, alrededor de 1 min.');
     expect(t('fr', 'lang.set')).not.toBe(t('en', 'lang.set'));
     expect(() => t('en', 'no.such.key')).toThrow(/missing interface text/);
   });
