@@ -35,7 +35,7 @@ export interface ConsoleOptions {
 }
 
 /** Parses a typed line into an event, given the choices on screen. */
-export function parseConsoleLine(line: string, choices: Choice[]): InboundEvent | undefined {
+export function parseConsoleLine(line: string, choices: Choice[]): InboundEvent {
   const text = line.trim();
   // An empty line still reaches the bot, which says what it can do.
   if (!text) return { type: 'text', text: '' };
@@ -90,7 +90,6 @@ export class ConsoleAdapter implements ChannelAdapter {
   /** Handles one typed line; resolves when its answer is printed. */
   async line(line: string): Promise<void> {
     const event = parseConsoleLine(line, this.choices);
-    if (!event) return;
     const inbound: Inbound = {
       id: `console-${this.session}-${++this.seq}`,
       learner: { channel: 'console', userId: this.address.conversationId },
