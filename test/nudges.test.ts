@@ -259,7 +259,7 @@ describe('the in-process scheduler', () => {
     t.clear();
     await t.say('/lang fr');
     await t.say('/remind 14:05 daily');
-    expect(t.printed()).toMatch(/Prochain rappel : demain à 14:05\./);
+    expect(t.printed()).toMatch(/Prochain rappel\u00a0: demain à 14:05\./);
   });
 
   it('keeps running when a claim fails: the error is reported, nothing is thrown, and the next pass delivers', async () => {

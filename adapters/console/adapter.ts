@@ -20,6 +20,15 @@ export interface ConsoleOptions {
   /** The learner's id; one console learner per data folder by default. */
   userId?: string;
   ansi?: boolean;
+  /** The terminal's width in columns, asked before each message (default 80). */
+  width?: () => number | undefined;
+  /**
+   * Where a learner's data export (/mydata) is written as a file; its path is printed. Without it,
+   * the JSON is printed in the chat.
+   */
+  dataDir?: string;
+  /** Show a prompt when the bot waits for input (default true). */
+  prompt?: boolean;
   now?: () => Date;
   /** Called when the input ends (Ctrl-D, or the end of a pipe). */
   onEnd?: () => void;
@@ -35,7 +44,13 @@ export class ConsoleAdapter implements ChannelAdapter {
 
   constructor(private readonly opts: ConsoleOptions) {
     this.address = { channel: 'console', conversationId: opts.userId ?? 'console', kind: 'direct' };
-    this.delivery = new ConsoleDelivery(opts.output, { ansi: opts.ansi ?? false });
+    this.delivery = new ConsoleDelivery({
+      output: opts.output,
+      ansi: opts.ansi ?? false,
+      ...(opts.width ? { width: opts.width } : {}),
+      ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+      ...(opts.prompt !== undefined ? { prompt: opts.prompt } : {}),
+    });
     this.session = this.now().getTime().toString(36);
   }
 
@@ -44,15 +59,14 @@ export class ConsoleAdapter implements ChannelAdapter {
   }
 
   async send(_address: Address, messages: Outbound[]): Promise<void> {
-    this.delivery.deliver(messages);
+    await this.delivery.deliver(messages);
   }
 
   /** Handles one typed line; resolves when its answer is printed. */
   async line(line: string): Promise<void> {
     const event = parseConsoleLine(line, this.delivery.choices);
-    if (!event) return;
     const inbound = consoleInbound(`console-${this.session}-${++this.seq}`, this.address, event, this.now());
-    this.delivery.deliver(await this.opts.handle(inbound));
+    await this.delivery.deliver(await this.opts.handle(inbound));
   }
 
   /** Reads lines until the input ends; each line is answered before the next is read. */
@@ -60,6 +74,7 @@ export class ConsoleAdapter implements ChannelAdapter {
     const rl = createInterface({ input: this.opts.input, terminal: false });
     this.closed = (async () => {
       for await (const line of rl) await this.line(line);
+      if (this.opts.prompt !== false) this.opts.output.write('\n');
       this.opts.onEnd?.();
     })();
   }

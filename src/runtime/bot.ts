@@ -251,7 +251,7 @@ export class LearningBot implements BotPort {
       const state = record.state;
       if (state.nudges.lastNudgeJob === jobId) return { done: 'sent' };
       let sent = await marks.get(jobId);
-      const due = sent ? undefined : nudgeDue(state, now, this.policy);
+      const due = sent ? undefined : nudgeDue(state, now, this.policy, this.course.items);
       if (!sent && !due) return { state, nudgeAt: nextNudgeAt(state, now, this.policy), then: 'skipped' };
       if (!sent && due) {
         const lastBeforePause = state.nudges.unanswered + 1 >= this.policy.maxUnanswered;
