@@ -240,3 +240,21 @@ describe('--stats', () => {
     }
   });
 });
+
+describe('the format documentation', () => {
+  it('has a complete English example and a French translation that pass the checker, parity included', () => {
+    const readme = readFileSync(join(process.cwd(), 'lessons/README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```markdown\n([\s\S]*?)```/g)].map((m) => m[1]!.replace(/ {2,}# .*$/gm, ''));
+    expect(blocks).toHaveLength(2);
+    const dir = join(tmp, 'readme');
+    cpSync(FIXTURE_DIR, dir, { recursive: true });
+    writeFileSync(join(dir, 'm2/03-egdi.md'), blocks[0]!);
+    writeFileSync(join(dir, 'm2/03-egdi.fr.md'), blocks[1]!);
+    const result = checkCourse(dir, dir);
+    expect(result.problems).toEqual([]);
+    expect(result.warnings).toEqual([{ file: 'm2/03-egdi.md', line: 1, message: 'no Spanish translation: add 03-egdi.es.md beside this file' }]);
+    const fr = result.course!.lesson('m2-egdi', 'fr')!;
+    expect(fr.takeaway).toMatch(/^L'EGDI fait la moyenne/);
+    expect(fr.items.map((i) => i.id)).toEqual(['m2-egdi-q1', 'm2-egdi-q2', 'm2-egdi-q3', 'm2-egdi-q4']);
+  });
+});
