@@ -19,6 +19,8 @@ const EN_DIFFERENT: [string, string][] = [
   ['How is the EGDI calculated from its three indices?', 'Which index of the EGDI measures human capital?'],
   ['Which country ranked first in every edition of the Survey from 2018 to 2024?', 'How many countries does the UN E-Government Survey cover?'],
   ['What is the main purpose of the DiGIT4SD toolkit?', 'Who created UN-OHRLLS, and when?'],
+  // The same template about another Survey edition asks about another fact.
+  ['Which countries were the top three in the 2018 Survey?', 'Which countries were the top three in the 2024 Survey?'],
 ];
 /** Other questions of the course, so that word weights are those of a real course. */
 const EN_BACKGROUND = [

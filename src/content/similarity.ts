@@ -10,8 +10,9 @@
  * so a reworded question ("Since 2008, how often has the Survey been published?" / "How often has
  * the UN E-Government Survey been published since 2008?") scores high, while two questions on one
  * topic that ask different things ("What does indicator 17.8.1 measure?" / "Which agency is the
- * custodian of indicator 17.8.1?") score low. Tuned on the English course of November 2026 and in
- * `test/similarity.test.ts`.
+ * custodian of indicator 17.8.1?") score low. Two questions about different years ("the top three
+ * in the 2018 Survey" / "in the 2024 Survey") ask about different facts and are never near-duplicates.
+ * Tuned on the English course of November 2026 and in `test/similarity.test.ts`.
  */
 import { stemmer as englishStem } from '@orama/stemmers/english';
 import { stemmer as frenchStem } from '@orama/stemmers/french';
@@ -55,6 +56,17 @@ export function jaccard(a: Set<string>, b: Set<string>, weight: (token: string) 
   return union ? common / union : 1;
 }
 
+/** The years (1900-2099) a text mentions. */
+function years(text: string): Set<string> {
+  return new Set(text.match(/\b(?:19|20)\d\d\b/g) ?? []);
+}
+
+/** Whether two texts both name years, and none in common: then they ask about different facts. */
+export function aboutDifferentYears(a: string, b: string): boolean {
+  const [ya, yb] = [years(a), years(b)];
+  return ya.size > 0 && yb.size > 0 && ![...ya].some((y) => yb.has(y));
+}
+
 /** Inverse document frequency weights, log(1 + N / df), of the words of a set of texts. */
 export function idfWeights(docs: Set<string>[]): (token: string) => number {
   const df = new Map<string, number>();
@@ -68,6 +80,7 @@ export function idfWeights(docs: Set<string>[]): (token: string) => number {
  * content words), with word weights from `corpus` (the questions of the course) when given.
  */
 export function questionSimilarity(a: string, b: string, lang: CourseLang, corpus: string[] = []): number {
+  if (aboutDifferentYears(a, b)) return 0;
   const [ta, tb] = [contentTokens(a, lang), contentTokens(b, lang)];
   return jaccard(ta, tb, idfWeights([ta, tb, ...corpus.map((q) => contentTokens(q, lang))]));
 }
@@ -96,7 +109,7 @@ export function nearDuplicates(questions: LocatedQuestion[], lang: CourseLang, t
   const found: NearDuplicate[] = [];
   for (let i = 0; i < questions.length; i++)
     for (let j = i + 1; j < questions.length; j++) {
-      if (questions[i]!.id === questions[j]!.id) continue;
+      if (questions[i]!.id === questions[j]!.id || aboutDifferentYears(questions[i]!.text, questions[j]!.text)) continue;
       const similarity = jaccard(tokens[i]!, tokens[j]!, weight);
       if (similarity >= threshold) found.push({ a: questions[i]!, b: questions[j]!, similarity });
     }
