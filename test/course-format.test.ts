@@ -85,11 +85,13 @@ describe('the takeaway', () => {
       replaceIn(d, 'm1/01-l1.md', '## quiz l1-q4 single', `## takeaway\n\nToo early.\n\n## quiz l1-q4 single`);
       replaceIn(d, 'm1/02-l2.md', 'Lesson two is about a river', `${'long '.repeat(70)}`);
       replaceIn(d, 'm2/01-l3.md', 'The market of lesson three', '- a list item\n\nThe market of lesson three');
+      replaceIn(d, 'm1/01-l1.fr.md', 'La leçon un montre', 'La leçon un **montre**');
     });
     const { problems } = checkCourse(dir, dir);
     expect(problems).toContainEqual({ file: 'm1/01-l1.md', line: lineOf(dir, 'm1/01-l1.md', '## quiz l1-q4'), message: expect.stringMatching(/the takeaway \(line \d+\) comes last/) });
     expect(problems).toContainEqual({ file: 'm1/02-l2.md', line: lineOf(dir, 'm1/02-l2.md', '## takeaway'), message: expect.stringMatching(/takeaway is \d+ characters; the limit is 300/) });
     expect(problems).toContainEqual({ file: 'm2/01-l3.md', line: lineOf(dir, 'm2/01-l3.md', '- a list item'), message: expect.stringMatching(/a takeaway is one or two plain sentences/) });
+    expect(problems).toContainEqual({ file: 'm1/01-l1.fr.md', line: lineOf(dir, 'm1/01-l1.fr.md', '## takeaway'), message: expect.stringMatching(/a takeaway is plain text: no \*\*bold\*\*/) });
   });
 });
 

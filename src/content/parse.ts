@@ -251,6 +251,8 @@ export function parseLesson(file: string, source: string, lang: CourseLang = 'en
         else if (t) text.push(t);
       }
       const takeaway = text.join(' ');
+      const { spans } = parseInline(takeaway);
+      if (spans.some((sp) => sp.bold || sp.italic || sp.href)) report(s.line, 'a takeaway is plain text: no **bold**, *italic* or links (it is shown in /progress as it is)');
       if (!takeaway) report(s.line, 'the takeaway is empty: write the one or two sentences the learner should keep');
       else if (takeaway.length > LIMITS.takeawayChars) report(s.line, `takeaway is ${takeaway.length} characters; the limit is ${LIMITS.takeawayChars}`);
       else lesson.takeaway = takeaway;
