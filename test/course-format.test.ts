@@ -229,6 +229,8 @@ describe('--stats', () => {
     expect(plain.stderr + plain.stdout).toMatch(/all valid/);
     expect(plain.status).toBe(0);
     expect(plain.stdout).not.toMatch(/right-answer positions/);
+    // ... but it says which figures are over their limits.
+    expect(plain.stderr).toMatch(/8 figures over the limit \(en: right-answer positions in single-choice items; en: absolute words per option; en: multiple-answer stems that give the count away; en: computed minutes per lesson; fr: .*\): npm run lessons:check -- --stats shows them/);
     for (const run of [
       spawnSync(tsx, ['src/content/check-cli.ts', dir, '--stats'], { encoding: 'utf8', env }),
       spawnSync(tsx, ['src/content/check-cli.ts', dir], { encoding: 'utf8', env: { ...env, npm_config_stats: 'true' } }),

@@ -19,7 +19,13 @@ const dir = resolve(args.find((a) => !a.startsWith('-')) ?? 'lessons');
 const result = checkCourse(dir);
 for (const w of result.warnings) console.error(formatProblem({ ...w, message: `warning: ${w.message}` }));
 for (const p of result.problems) console.error(formatProblem(p));
-if (stats) console.log(formatStats(courseStats(result)));
+const figures = courseStats(result);
+if (stats) console.log(formatStats(figures));
+else {
+  // Without --stats, say which figures are over their limits, so that an author knows to look.
+  const over = figures.flatMap((f) => f.figures.filter((x) => !x.holds).map((x) => `${f.lang}: ${x.name.replace(/ \([^)]*\)/, '')}`));
+  if (over.length) console.error(`${over.length} figure${over.length === 1 ? '' : 's'} over the limit (${over.join('; ')}): npm run lessons:check -- --stats shows them.`);
+}
 const { course, problems, warnings } = result;
 const warned = warnings.length ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : '';
 if (!course) {
