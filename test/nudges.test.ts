@@ -5,6 +5,7 @@ import { ConsoleAdapter } from '../adapters/console/adapter.js';
 import { DEFAULT_ENGINE_OPTIONS, handleLearnerEvent } from '../src/engine/engine.js';
 import { DEFAULT_GROUP_OPTIONS } from '../src/engine/group.js';
 import { encodeAction } from '../src/engine/actions.js';
+import { RenderError } from '../src/errors.js';
 import { newLearnerState, type LearnerState } from '../src/engine/state.js';
 import { LearningBot } from '../src/runtime/bot.js';
 import { MemorySentMarks, NudgeService } from '../src/scheduling/delivery.js';
@@ -288,6 +289,33 @@ describe('the in-process scheduler', () => {
     }
     expect(errors.filter((e) => e.context.where === 'nudge-scan').map((e) => (e.err as Error).message)).toEqual(['database is locked', 'database is locked', 'database is locked']);
     expect(await scheduler.runOnce()).toEqual([]);
+  });
+
+  it('does not retry a nudge that cannot be rendered: reported once, recorded as spent, the scheduler goes on', async () => {
+    const clock = new TestClock(new Date('2026-03-02T05:00:00Z'));
+    const store = new SqliteStore(':memory:');
+    const errors: { err: unknown; context: Record<string, unknown> }[] = [];
+    const onError = (err: unknown, context: Record<string, unknown>) => void errors.push({ err, context });
+    const bot = new LearningBot({ course, store, engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, now: clock.now, onError });
+    let attempts = 0;
+    const service = new NudgeService({
+      bot,
+      deliver: async () => {
+        attempts++;
+        throw new RenderError('telegram', 'text', new Error('a button label over the limit'));
+      },
+      marks: new MemorySentMarks(),
+    });
+    const scheduler = new InProcessScheduler({ bot, service, onError });
+    await bot.handle(inbound(command('remind', '09:00'), { user: 'ana' }));
+    clock.set('2026-03-02T09:00:30Z');
+    expect(await scheduler.runOnce()).toEqual(['failed']);
+    expect(attempts).toBe(1);
+    expect(errors).toEqual([{ err: expect.any(RenderError), context: expect.objectContaining({ where: 'nudge-delivery', retryable: false }) }]);
+    // Not retried: later passes the same day find nothing to send.
+    clock.set('2026-03-02T10:30:00Z');
+    expect(await scheduler.runOnce()).toEqual([]);
+    expect(attempts).toBe(1);
   });
 
   it('snoozes from the nudge\'s own button', async () => {
