@@ -21,6 +21,8 @@ import { BullNudgeScheduler, Redis, RedisSentMarks } from './scheduling/bullmq.j
 import { MemorySentMarks, NudgeService } from './scheduling/delivery.js';
 import { InProcessScheduler } from './scheduling/in-process.js';
 import { MemoryPacer, RedisPacer } from './scheduling/pacer.js';
+import { InboxWorker } from './runtime/inbox.js';
+import { OutboxSender } from './scheduling/outbox.js';
 
 export interface AppOptions {
   config: Config;
@@ -84,6 +86,16 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
   const http = createHttpApp(checks, metrics.registry);
   bot.connect((address, messages) => deliver({ address, messages }));
+  // The durable inbox and outbox (embedded store): channels that accept events into the inbox
+  // acknowledge them once they are on disk; a worker applies them, and replies leave from the outbox.
+  let inbox: InboxWorker | undefined;
+  let outbox: OutboxSender | undefined;
+  if (!config.mongodbUri && config.role !== 'worker') {
+    inbox = new InboxWorker({ bot, store, onError });
+    outbox = new OutboxSender({ store, channel: (c) => channels.get(c), onError, now: bot.now });
+    const [i, o] = [inbox, outbox];
+    bot.enableDurable(() => i.kick(), () => o.kick());
+  }
   const ctx: ChannelContext = { port: bot, http, logger, now: bot.now, ...(opts.sleep ? { sleep: opts.sleep } : {}) };
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)
@@ -141,6 +153,9 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   }, 3_600_000);
   prune.unref();
 
+  // Events accepted before a crash are applied, and owed replies sent, before new ones come in.
+  inbox?.start();
+  outbox?.start();
   // Channels receive only in web processes; workers use them to send nudges.
   if (config.role !== 'worker') for (const channel of channels.values()) await channel.start();
 
@@ -178,8 +193,11 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       if (timer) clearInterval(timer);
       clearInterval(prune);
       await nudges?.stop();
-      await bot.settled();
+      // Stop receiving first, then finish applying what was accepted and sending what is owed.
       for (const channel of channels.values()) await channel.stop();
+      await inbox?.stop();
+      await outbox?.stop();
+      await bot.settled();
       if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
       await store.close();
     },

@@ -12,6 +12,7 @@ import type { Express } from 'express';
 import type { Logger } from './logger.js';
 import type { Address, Channel, Outbound } from './messages.js';
 import type { BotPort } from './runtime/bot.js';
+import type { ReplyTarget } from './runtime/durable.js';
 
 export interface ChannelAdapter {
   readonly channel: Channel;
@@ -21,6 +22,11 @@ export interface ChannelAdapter {
    * platform refuses.
    */
   send(address: Address, messages: Outbound[]): Promise<void>;
+  /**
+   * Sends a reply from the durable outbox, answering in place where `target` says how (the tapped
+   * message, a callback to stop). Channels that accept events into the inbox implement it.
+   */
+  deliver?(address: Address, messages: Outbound[], target?: ReplyTarget): Promise<void>;
   /** Starts receiving (polling, sockets); webhook routes are mounted on the shared HTTP server. */
   start(): Promise<void>;
   /** Stops receiving and finishes what is in flight. */

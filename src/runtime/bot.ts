@@ -37,8 +37,9 @@ import { afterNudge, nextNudgeAt, nudgeDue, DEFAULT_NUDGE_POLICY, type NudgeKind
 import type { Address, Channel, Inbound, LearnerKey, Outbound } from '../messages.js';
 import { plain } from '../messages.js';
 import type { Metrics } from '../metrics.js';
-import type { ConversationKey, GroupRecord, LearnerRecord, Store } from '../store/store.js';
+import type { ConversationKey, GroupRecord, LearnerRecord, OutboxInsert, Store } from '../store/store.js';
 import { KeyedMutex } from './mutex.js';
+import { encodeInbox, laneOf, outboxRows, type ReplyTarget } from './durable.js';
 
 /** Messages for one conversation, to be sent by its channel. */
 export interface Delivery {
@@ -64,6 +65,12 @@ export interface BotPort {
   /** The learner's state, read-only (Slack's App Home shows progress from it). */
   peek(key: LearnerKey): Promise<LearnerState | null>;
   readonly course: Course;
+  /**
+   * Present when the durable inbox runs: records the event (deduplicated by its id) for the inbox
+   * worker to apply, and returns once it is on disk, so that the adapter may acknowledge it. The
+   * reply then comes through the outbox and the channel's `deliver`, with `target`.
+   */
+  accept?: (inbound: Inbound, target?: ReplyTarget) => Promise<void>;
 }
 
 /** A nudge due for one learner: who, and the nudge time the scan found (part of its identity). */
@@ -117,6 +124,8 @@ export class LearningBot implements BotPort {
   private readonly sending = new KeyedMutex();
   private readonly inFlight = new Set<Promise<unknown>>();
   private sender: Sender | undefined;
+  private accepted: (() => void) | undefined;
+  private written: (() => void) | undefined;
   readonly now: () => Date;
   readonly report: ErrorSink;
 
@@ -135,6 +144,45 @@ export class LearningBot implements BotPort {
   /** Connects the channels' proactive delivery (owed group posts go out through it). */
   connect(send: Sender): void {
     this.sender = send;
+  }
+
+  /**
+   * Turns on the durable inbox and outbox: adapters `accept` events into the store, `onAccepted`
+   * wakes the inbox worker, `onOutbox` wakes the outbox sender after a commit that wrote rows.
+   */
+  enableDurable(onAccepted: () => void, onOutbox: () => void): void {
+    this.accepted = onAccepted;
+    this.written = onOutbox;
+    this.accept = async (inbound: Inbound, target?: ReplyTarget): Promise<void> => {
+      await this.store.inboxAdd({ channel: inbound.learner.channel, eventId: inbound.id, lane: laneOf(inbound), payload: encodeInbox(inbound, target), receivedAt: this.now() });
+      this.accepted?.();
+    };
+  }
+
+  accept?: (inbound: Inbound, target?: ReplyTarget) => Promise<void>;
+
+  /**
+   * Applies an accepted event: the reply is written to the outbox in the same commit as the state
+   * change (or, for an event that changes nothing, with its processed mark). Throws when it could
+   * not be applied (the inbox keeps it for a retry); the learner is sent an apology.
+   */
+  async apply(inbound: Inbound, target?: ReplyTarget): Promise<void> {
+    const channel = inbound.learner.channel;
+    this.opts.metrics?.messagesIn.inc({ channel });
+    const durable = { target };
+    try {
+      if (inbound.address.kind === 'group') await this.handleGroup(inbound, durable);
+      else await this.handleLearner(inbound, durable);
+      this.written?.();
+    } catch (err) {
+      this.opts.onError(err, { where: 'apply', channel, eventId: inbound.id, event: inbound.event.type });
+      const lang: Lang = isLang(inbound.languageHint?.slice(0, 2)) ? (inbound.languageHint!.slice(0, 2) as Lang) : 'en';
+      await this.store
+        .outboxAdd(outboxRows(inbound.address, [{ kind: 'text', text: plain(t(lang, 'error.generic')) }], target), this.now())
+        .then(() => this.written?.())
+        .catch((e: unknown) => this.opts.onError(e, { where: 'apply-apology', channel }));
+      throw err;
+    }
   }
 
   /** Waits for the group posts being delivered in the background (tests, shutdown). */
@@ -175,7 +223,7 @@ export class LearningBot implements BotPort {
     return `learner:${key.channel}:${key.userId}`;
   }
 
-  private handleLearner(inbound: Inbound): Promise<Outbound[]> {
+  private handleLearner(inbound: Inbound, durable?: { target?: ReplyTarget | undefined }): Promise<Outbound[]> {
     const { learner } = inbound;
     return this.locks.run(this.learnerLock(learner), async () => {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -183,6 +231,7 @@ export class LearningBot implements BotPort {
         const record = await this.store.getLearner(learner);
         const now = this.now();
         const result = handleLearnerEvent(this.course, this.opts.engine, { state: record?.state ?? null, inbound, now });
+        const effectsLater = result.effects.length > 0;
         const outcome = await this.store.commitLearner({
           key: learner,
           expectedVersion: record?.version ?? 0,
@@ -190,6 +239,8 @@ export class LearningBot implements BotPort {
           address: inbound.address,
           nudgeAt: nextNudgeAt(result.state, now, this.policy),
           eventId: inbound.id,
+          // With effects (an export, an erasure) the reply goes after them, in one row.
+          ...(durable && !effectsLater ? { outbox: outboxRows(inbound.address, result.messages, durable.target) } : {}),
           now,
         });
         if (outcome === 'duplicate') return [];
@@ -202,6 +253,7 @@ export class LearningBot implements BotPort {
             messages.push({ kind: 'data', filename: 'digit4sd-mydata.json', json: JSON.stringify(data, null, 2) });
           }
         }
+        if (durable && effectsLater) await this.store.outboxAdd(outboxRows(inbound.address, messages, durable.target), this.now());
         return messages;
       }
       throw new ConcurrencyError(this.learnerLock(learner));
@@ -282,9 +334,9 @@ export class LearningBot implements BotPort {
     return `group:${key.channel}:${key.conversationId}`;
   }
 
-  private handleGroup(inbound: Inbound): Promise<Outbound[]> {
+  private handleGroup(inbound: Inbound, durable?: { target?: ReplyTarget | undefined }): Promise<Outbound[]> {
     const key: ConversationKey = { channel: inbound.address.channel, conversationId: inbound.address.conversationId };
-    return this.groupTurn(key, { type: 'inbound', inbound }, inbound);
+    return this.groupTurn(key, { type: 'inbound', inbound }, inbound, durable);
   }
 
   /**
@@ -292,7 +344,9 @@ export class LearningBot implements BotPort {
    * question's answers, run the engine, apply its effects (an answer's insert, the leaderboard),
    * write the state with the version check, then deliver what the group is owed.
    */
-  private async groupTurn(key: ConversationKey, event: GroupEvent, inbound?: Inbound): Promise<Outbound[]> {
+  private async groupTurn(key: ConversationKey, event: GroupEvent, inbound?: Inbound, durable?: { target?: ReplyTarget | undefined }): Promise<Outbound[]> {
+    /** The reply's outbox row, in durable mode, written with whichever write marks the event applied. */
+    const owe = (messages: Outbound[]): OutboxInsert[] | undefined => (durable && inbound ? outboxRows(inbound.address, messages, durable.target) : undefined);
     const reply = await this.locks.run(this.groupLock(key), async () => {
       let decided: Outbound[] | undefined;
       let ev = event;
@@ -307,21 +361,25 @@ export class LearningBot implements BotPort {
         let out = decided ?? r.reply;
         let answerStored = false;
         for (const effect of r.effects) {
+          if (effect.type === 'leaderboard') out = [...out, leaderboardMessage(r.state.lang, await this.store.leaderboard(key, 20))];
+        }
+        for (const effect of r.effects) {
           if (effect.type === 'record_answer' && eventId) {
-            const stored = await this.store.recordGroupAnswer({ key, ...effect, at: now, eventId });
+            const outbox = owe(out);
+            const stored = await this.store.recordGroupAnswer({ key, ...effect, at: now, eventId, ...(outbox ? { outbox } : {}) });
             if (stored === 'duplicate') return [];
             if (stored === 'already_answered') {
               // Another process took this member's answer first; the event counts as applied.
-              await this.store.markProcessed(key.channel, eventId, now);
-              return [{ kind: 'notice', text: t(r.state.lang, 'group.already'), reason: 'already_answered' } satisfies Outbound];
+              const already: Outbound[] = [{ kind: 'notice', text: t(r.state.lang, 'group.already'), reason: 'already_answered' }];
+              await this.store.markProcessed(key.channel, eventId, now, owe(already));
+              return already;
             }
             answerStored = true;
           }
-          if (effect.type === 'leaderboard') out = [...out, leaderboardMessage(r.state.lang, await this.store.leaderboard(key, 20))];
         }
         if (!r.changed) {
-          // Read-only: mark the event applied, so that a retry sends nothing twice.
-          if (eventId && !answerStored && !(await this.store.markProcessed(key.channel, eventId, now))) return [];
+          // Read-only: mark the event applied (with its reply, in durable mode), so that a retry sends nothing twice.
+          if (eventId && !answerStored && !(await this.store.markProcessed(key.channel, eventId, now, owe(out)))) return [];
           return out;
         }
         const address = inbound?.address ?? record?.address;
@@ -333,7 +391,7 @@ export class LearningBot implements BotPort {
           address,
           ...groupDueTimes(r.state),
           ...(r.scores.length ? { scores: r.scores } : {}),
-          ...(eventId && !answerStored ? { eventId } : {}),
+          ...(eventId && !answerStored ? { eventId, ...(owe(out) ? { outbox: owe(out)! } : {}) } : {}),
           now,
         });
         if (outcome === 'duplicate') return [];

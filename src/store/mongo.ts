@@ -66,6 +66,10 @@ import type {
   LearnerExport,
   LearnerRecord,
   DueLearner,
+  InboxInsert,
+  InboxRow,
+  OutboxInsert,
+  OutboxRow,
   ScoreRow,
   Store,
 } from './store.js';
@@ -172,6 +176,7 @@ export class MongoStore implements Store {
       if (res.matchedCount === 0) return this.refused(await this.m.Learner.findOne(filter, { recentEvents: 1 }).lean(), c.eventId);
     }
     if (c.eventId) await this.markProcessed(c.key.channel, c.eventId, c.now);
+    await this.outboxAdd(c.outbox ?? [], c.now);
     return 'committed';
   }
 
@@ -184,9 +189,10 @@ export class MongoStore implements Store {
     return (await this.m.ProcessedEvent.exists({ channel, eventId })) !== null;
   }
 
-  async markProcessed(channel: Channel, eventId: string, now: Date): Promise<boolean> {
+  async markProcessed(channel: Channel, eventId: string, now: Date, outbox?: OutboxInsert[]): Promise<boolean> {
     try {
       const res = await this.m.ProcessedEvent.updateOne({ channel, eventId }, { $setOnInsert: { at: now } }, { upsert: true });
+      if (res.upsertedCount === 1 && outbox?.length) await this.outboxAdd(outbox, now);
       return res.upsertedCount === 1;
     } catch (err) {
       // Two processes upserting the same new id at once: one inserts, the other hits the unique index.
@@ -276,6 +282,7 @@ export class MongoStore implements Store {
     }
     if (c.eventId) await this.markProcessed(c.key.channel, c.eventId, c.now);
     if (pending) await this.settleScores(c.key, pending);
+    await this.outboxAdd(c.outbox ?? [], c.now);
     return 'committed';
   }
 
@@ -350,7 +357,7 @@ export class MongoStore implements Store {
       await this.markProcessed(a.key.channel, a.eventId, a.at);
       return existing?.eventId === a.eventId ? 'duplicate' : 'already_answered';
     }
-    await this.markProcessed(a.key.channel, a.eventId, a.at);
+    await this.markProcessed(a.key.channel, a.eventId, a.at, a.outbox);
     return 'recorded';
   }
 
@@ -367,6 +374,72 @@ export class MongoStore implements Store {
     await this.settlePending(key);
     const docs = await this.m.GroupScore.find(groupFilter(key)).sort({ points: -1, correct: -1, displayName: 1 }).limit(limit).lean();
     return docs.map(toScoreRow);
+  }
+
+  // ---- the durable inbox and outbox ----
+  // Plain collections (no mongoose schema): `inbox` unique on {channel, eventId}, `outbox` ordered by a
+  // counter. Outbox rows are written right after the conditional write they belong to; unlike the
+  // embedded store this is not one atomic step yet (see the README's known limits).
+
+  private col(name: 'inbox' | 'outbox' | 'counters') {
+    const db = this.conn.db;
+    if (!db) throw new Error('the MongoDB connection is not open');
+    return db.collection(name);
+  }
+
+  private async nextSeq(name: string, n: number): Promise<number> {
+    const doc = await this.col('counters').findOneAndUpdate({ _id: name as never }, { $inc: { seq: n } }, { upsert: true, returnDocument: 'after' });
+    return (doc?.seq as number) - n + 1;
+  }
+
+  async inboxAdd(item: InboxInsert): Promise<boolean> {
+    const inbox = this.col('inbox');
+    await inbox.createIndex({ channel: 1, eventId: 1 }, { unique: true, name: 'inbox_key' });
+    const seq = await this.nextSeq('inbox', 1);
+    try {
+      await inbox.insertOne({ seq, ...item, availableAt: item.receivedAt, attempts: 0, appliedAt: null });
+      return true;
+    } catch (err) {
+      if (isDuplicateKey(err)) return false;
+      throw err;
+    }
+  }
+
+  async inboxPending(now: Date, limit: number): Promise<InboxRow[]> {
+    const docs = await this.col('inbox').find({ appliedAt: null, receivedAt: { $lte: now } }).sort({ seq: 1 }).limit(limit).toArray();
+    return docs.map((d) => ({ seq: d.seq, channel: d.channel, eventId: d.eventId, lane: d.lane, payload: d.payload, receivedAt: d.receivedAt, availableAt: d.availableAt, attempts: d.attempts }));
+  }
+
+  async inboxApplied(seq: number, now: Date): Promise<void> {
+    await this.col('inbox').updateOne({ seq }, { $set: { appliedAt: now } });
+  }
+
+  async inboxRetry(seq: number, at: Date): Promise<void> {
+    await this.col('inbox').updateOne({ seq }, { $set: { availableAt: at }, $inc: { attempts: 1 } });
+  }
+
+  async outboxAdd(rows: OutboxInsert[], now: Date): Promise<void> {
+    if (!rows.length) return;
+    const first = await this.nextSeq('outbox', rows.length);
+    await this.col('outbox').insertMany(rows.map((r, i) => ({ id: first + i, ...r, createdAt: now, availableAt: now, attempts: 0, doneAt: null })));
+  }
+
+  async outboxDue(now: Date, limit: number): Promise<OutboxRow[]> {
+    const docs = await this.col('outbox').find({ doneAt: null, createdAt: { $lte: now } }).sort({ id: 1 }).limit(limit).toArray();
+    return docs.map((d) => ({ id: d.id, channel: d.channel, conversationId: d.conversationId, payload: d.payload, createdAt: d.createdAt, availableAt: d.availableAt, attempts: d.attempts }));
+  }
+
+  async outboxClaim(row: OutboxRow, until: Date): Promise<boolean> {
+    const res = await this.col('outbox').updateOne({ id: row.id, doneAt: null, availableAt: row.availableAt }, { $set: { availableAt: until } });
+    return res.modifiedCount === 1;
+  }
+
+  async outboxDone(id: number, now: Date): Promise<void> {
+    await this.col('outbox').updateOne({ id }, { $set: { doneAt: now } });
+  }
+
+  async outboxRetry(id: number, at: Date): Promise<void> {
+    await this.col('outbox').updateOne({ id }, { $set: { availableAt: at }, $inc: { attempts: 1 } });
   }
 
   async pruneProcessed(before: Date): Promise<number> {

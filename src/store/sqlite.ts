@@ -20,6 +20,10 @@ import type {
   LearnerCommit,
   LearnerExport,
   LearnerRecord,
+  InboxInsert,
+  InboxRow,
+  OutboxInsert,
+  OutboxRow,
   ScoreRow,
   Store,
 } from './store.js';
@@ -78,6 +82,30 @@ CREATE TABLE IF NOT EXISTS group_scores (
   PRIMARY KEY (channel, conversation_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS group_scores_user ON group_scores (channel, user_id);
+CREATE TABLE IF NOT EXISTS inbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  channel TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  lane TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  available_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  applied_at INTEGER,
+  UNIQUE (channel, event_id)
+);
+CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (seq) WHERE applied_at IS NULL;
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  channel TEXT NOT NULL,
+  conversation_id TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  available_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  done_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (id) WHERE done_at IS NULL;
 `;
 
 /**
@@ -174,6 +202,23 @@ export class SqliteStore implements Store {
         'SELECT user_id, display_name, points, answered, correct FROM group_scores WHERE channel = ? AND conversation_id = ? ORDER BY points DESC, correct DESC, display_name LIMIT ?',
       ),
       pruneProcessed: db.prepare('DELETE FROM processed_events WHERE at < ?'),
+      inboxAdd: db.prepare(
+        'INSERT INTO inbox (channel, event_id, lane, payload, received_at, available_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
+      inboxPending: db.prepare<[number, number], { seq: number; channel: Channel; event_id: string; lane: string; payload: string; received_at: number; available_at: number; attempts: number }>(
+        'SELECT seq, channel, event_id, lane, payload, received_at, available_at, attempts FROM inbox WHERE applied_at IS NULL AND received_at <= ? ORDER BY seq LIMIT ?',
+      ),
+      inboxApplied: db.prepare('UPDATE inbox SET applied_at = ? WHERE seq = ?'),
+      inboxRetry: db.prepare('UPDATE inbox SET available_at = ?, attempts = attempts + 1 WHERE seq = ?'),
+      outboxAdd: db.prepare('INSERT INTO outbox (channel, conversation_id, payload, created_at, available_at) VALUES (?, ?, ?, ?, ?)'),
+      outboxDue: db.prepare<[number, number], { id: number; channel: Channel; conversation_id: string; payload: string; created_at: number; available_at: number; attempts: number }>(
+        'SELECT id, channel, conversation_id, payload, created_at, available_at, attempts FROM outbox WHERE done_at IS NULL AND created_at <= ? ORDER BY id LIMIT ?',
+      ),
+      outboxClaim: db.prepare('UPDATE outbox SET available_at = ? WHERE id = ? AND done_at IS NULL AND available_at = ?'),
+      outboxDone: db.prepare('UPDATE outbox SET done_at = ? WHERE id = ?'),
+      outboxRetry: db.prepare('UPDATE outbox SET available_at = ?, attempts = attempts + 1 WHERE id = ?'),
+      pruneInbox: db.prepare('DELETE FROM inbox WHERE applied_at IS NOT NULL AND applied_at < ?'),
+      pruneOutbox: db.prepare('DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < ?'),
     };
   }
 
@@ -191,6 +236,7 @@ export class SqliteStore implements Store {
           ? this.stmt.insertLearner.run(c.key.channel, c.key.userId, ...args).changes
           : this.stmt.updateLearner.run(...args, c.key.channel, c.key.userId, c.expectedVersion).changes;
       if (changed === 0) throw new Conflict();
+      this.addOutbox(c.outbox, c.now);
       return 'committed';
     });
   }
@@ -209,8 +255,71 @@ export class SqliteStore implements Store {
     return !!this.stmt.isProcessed.get(channel, eventId);
   }
 
-  async markProcessed(channel: Channel, eventId: string, now: Date): Promise<boolean> {
-    return this.stmt.markProcessed.run(channel, eventId, now.getTime()).changes === 1;
+  async markProcessed(channel: Channel, eventId: string, now: Date, outbox?: OutboxInsert[]): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (this.stmt.markProcessed.run(channel, eventId, now.getTime()).changes === 0) return false;
+      this.addOutbox(outbox, now);
+      return true;
+    }).immediate();
+  }
+
+  /** Writes owed messages; called inside the transaction of the change that produced them. */
+  private addOutbox(rows: OutboxInsert[] | undefined, now: Date): void {
+    for (const r of rows ?? []) this.stmt.outboxAdd.run(r.channel, r.conversationId, r.payload, now.getTime(), now.getTime());
+  }
+
+  async inboxAdd(item: InboxInsert): Promise<boolean> {
+    const at = item.receivedAt.getTime();
+    return this.stmt.inboxAdd.run(item.channel, item.eventId, item.lane, item.payload, at, at).changes === 1;
+  }
+
+  async inboxPending(now: Date, limit: number): Promise<InboxRow[]> {
+    return this.stmt.inboxPending.all(now.getTime(), limit).map((r) => ({
+      seq: r.seq,
+      channel: r.channel,
+      eventId: r.event_id,
+      lane: r.lane,
+      payload: r.payload,
+      receivedAt: new Date(r.received_at),
+      availableAt: new Date(r.available_at),
+      attempts: r.attempts,
+    }));
+  }
+
+  async inboxApplied(seq: number, now: Date): Promise<void> {
+    this.stmt.inboxApplied.run(now.getTime(), seq);
+  }
+
+  async inboxRetry(seq: number, at: Date): Promise<void> {
+    this.stmt.inboxRetry.run(at.getTime(), seq);
+  }
+
+  async outboxAdd(rows: OutboxInsert[], now: Date): Promise<void> {
+    this.db.transaction(() => this.addOutbox(rows, now)).immediate();
+  }
+
+  async outboxDue(now: Date, limit: number): Promise<OutboxRow[]> {
+    return this.stmt.outboxDue.all(now.getTime(), limit).map((r) => ({
+      id: r.id,
+      channel: r.channel,
+      conversationId: r.conversation_id,
+      payload: r.payload,
+      createdAt: new Date(r.created_at),
+      availableAt: new Date(r.available_at),
+      attempts: r.attempts,
+    }));
+  }
+
+  async outboxClaim(row: OutboxRow, until: Date): Promise<boolean> {
+    return this.stmt.outboxClaim.run(until.getTime(), row.id, row.availableAt.getTime()).changes === 1;
+  }
+
+  async outboxDone(id: number, now: Date): Promise<void> {
+    this.stmt.outboxDone.run(now.getTime(), id);
+  }
+
+  async outboxRetry(id: number, at: Date): Promise<void> {
+    this.stmt.outboxRetry.run(at.getTime(), id);
   }
 
   async claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<DueLearner[]> {
@@ -264,6 +373,7 @@ export class SqliteStore implements Store {
           : this.stmt.updateGroup.run(...args, c.key.channel, c.key.conversationId, c.expectedVersion).changes;
       if (changed === 0) throw new Conflict();
       for (const r of c.scores ?? []) this.stmt.addScore.run(c.key.channel, c.key.conversationId, r.userId, r.displayName, r.points, r.answered, r.correct);
+      this.addOutbox(c.outbox, c.now);
       return 'committed';
     });
   }
@@ -280,7 +390,9 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       if (this.stmt.markProcessed.run(a.key.channel, a.eventId, a.at.getTime()).changes === 0) return 'duplicate' as const;
       const inserted = this.stmt.insertAnswer.run(a.key.channel, a.key.conversationId, a.quizId, a.question, a.userId, a.displayName, a.option, a.at.getTime()).changes;
-      return inserted ? ('recorded' as const) : ('already_answered' as const);
+      if (!inserted) return 'already_answered' as const;
+      this.addOutbox(a.outbox, a.at);
+      return 'recorded' as const;
     }).immediate();
   }
 
@@ -303,7 +415,8 @@ export class SqliteStore implements Store {
   }
 
   async pruneProcessed(before: Date): Promise<number> {
-    return this.stmt.pruneProcessed.run(before.getTime()).changes;
+    const t = before.getTime();
+    return this.db.transaction(() => this.stmt.pruneProcessed.run(t).changes + this.stmt.pruneInbox.run(t).changes + this.stmt.pruneOutbox.run(t).changes)();
   }
 
   async ping(): Promise<void> {

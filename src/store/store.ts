@@ -42,6 +42,45 @@ export interface GroupRecord {
   address: Address;
 }
 
+/**
+ * A message (or several) the bot owes a conversation, written in the same commit as the state
+ * change that produced it and sent later by the channel's delivery (the durable outbox). `target`
+ * is what the channel needs to answer in place (the tapped message, a callback to stop a spinner),
+ * as plain JSON.
+ */
+export interface OutboxInsert {
+  channel: Channel;
+  conversationId: string;
+  /** JSON: { address, messages, target? } (see src/runtime/durable.ts). */
+  payload: string;
+}
+
+export interface OutboxRow extends OutboxInsert {
+  id: number;
+  createdAt: Date;
+  /** Not before this time (a retry's backoff, or another sender's claim). */
+  availableAt: Date;
+  attempts: number;
+}
+
+/** An inbound event accepted before the platform's 2xx, not yet applied (the durable inbox). */
+export interface InboxInsert {
+  channel: Channel;
+  /** The platform's id of the event: a second delivery of it is not added again. */
+  eventId: string;
+  /** Events of one lane (a learner, a group) are applied in the order they were accepted. */
+  lane: string;
+  /** JSON: { inbound, target? } (see src/runtime/durable.ts). */
+  payload: string;
+  receivedAt: Date;
+}
+
+export interface InboxRow extends InboxInsert {
+  seq: number;
+  availableAt: Date;
+  attempts: number;
+}
+
 /** Outcome of a conditional write. */
 export type CommitResult = 'committed' | 'conflict' | 'duplicate';
 
@@ -54,6 +93,8 @@ export interface LearnerCommit {
   nudgeAt: Date | null;
   /** The inbound event this write applies; a second write for the same event is a 'duplicate'. */
   eventId?: string;
+  /** Messages owed because of this change, written in the same atomic step. */
+  outbox?: OutboxInsert[];
   now: Date;
 }
 
@@ -69,6 +110,7 @@ export interface GroupCommit {
   /** Score increments written in the same atomic step (a closed question's points). */
   scores?: ScoreRow[];
   eventId?: string;
+  outbox?: OutboxInsert[];
   now: Date;
 }
 
@@ -81,6 +123,8 @@ export interface AnswerInsert {
   option: number;
   at: Date;
   eventId: string;
+  /** The reply owed for this answer, written with it. */
+  outbox?: OutboxInsert[];
 }
 
 /** Everything stored about one learner, for /mydata. */
@@ -96,8 +140,11 @@ export interface Store {
   commitLearner(c: LearnerCommit): Promise<CommitResult>;
   /** Whether an inbound event was already applied (platform retries). */
   isProcessed(channel: Channel, eventId: string): Promise<boolean>;
-  /** Records an event as applied, for events that change no state. False if it already was. */
-  markProcessed(channel: Channel, eventId: string, now: Date): Promise<boolean>;
+  /**
+   * Records an event as applied, for events that change no state, with the reply it owes (in the
+   * same atomic step). False if it already was (and then nothing is written).
+   */
+  markProcessed(channel: Channel, eventId: string, now: Date, outbox?: OutboxInsert[]): Promise<boolean>;
   /**
    * Claims learners due for a nudge: returns those whose nudgeAt is at or before `now` (earliest
    * first, at most `limit`) and moves their nudgeAt to `leaseUntil` in the same step, so that the
@@ -131,6 +178,33 @@ export interface Store {
   /** Adds points atomically (increments, so that concurrent closers cannot lose each other's points). */
   addGroupScores(key: ConversationKey, rows: ScoreRow[]): Promise<void>;
   leaderboard(key: ConversationKey, limit: number): Promise<ScoreRow[]>;
+
+  // ---- the durable inbox and outbox ----
+
+  /** Accepts an inbound event; false when this event (channel and id) was accepted before. */
+  inboxAdd(item: InboxInsert): Promise<boolean>;
+  /**
+   * Unapplied events accepted at or before `now`, in the order they were accepted, whatever their
+   * `availableAt` (the worker keeps a lane waiting behind an event that is not available yet).
+   */
+  inboxPending(now: Date, limit: number): Promise<InboxRow[]>;
+  /** The event is applied (or given up): it is not returned again. */
+  inboxApplied(seq: number, now: Date): Promise<void>;
+  /** The event failed to apply: try again at `at`. */
+  inboxRetry(seq: number, at: Date): Promise<void>;
+  /** Adds owed messages outside a commit (an apology, a data export). */
+  outboxAdd(rows: OutboxInsert[], now: Date): Promise<void>;
+  /**
+   * Unsent rows created at or before `now`, oldest first, whatever their `availableAt` (a sender
+   * keeps a conversation waiting behind a row that is claimed or backing off, so that it keeps order).
+   */
+  outboxDue(now: Date, limit: number): Promise<OutboxRow[]>;
+  /** Claims a row until `until` if it is still as read (one sender wins); false if another took it. */
+  outboxClaim(row: OutboxRow, until: Date): Promise<boolean>;
+  /** The platform accepted the row (or refused it for good): it is not returned again. */
+  outboxDone(id: number, now: Date): Promise<void>;
+  /** Sending failed in a way worth retrying: try again at `at`. */
+  outboxRetry(id: number, at: Date): Promise<void>;
 
   /** Forgets processed event ids older than `before` (retries come within minutes). */
   pruneProcessed(before: Date): Promise<number>;
