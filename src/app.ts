@@ -39,6 +39,8 @@ export interface AppOptions {
   sleep?: (ms: number) => Promise<void>;
   /** How often groups are ticked (due questions closed, owed posts sent), in ms (default 1000). */
   tickMs?: number;
+  /** How long an outbox row claimed by a sender is held before another may take it over, in ms (default 60 s). */
+  outboxLeaseMs?: number;
   /** How often the in-process scheduler looks for due nudges, in ms (default 30 s). */
   nudgeIntervalMs?: number;
 }
@@ -92,7 +94,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   let outbox: OutboxSender | undefined;
   if (!config.mongodbUri && config.role !== 'worker') {
     inbox = new InboxWorker({ bot, store, onError });
-    outbox = new OutboxSender({ store, channel: (c) => channels.get(c), onError, now: bot.now });
+    outbox = new OutboxSender({ store, channel: (c) => channels.get(c), onError, now: bot.now, ...(opts.outboxLeaseMs ? { leaseMs: opts.outboxLeaseMs } : {}) });
     const [i, o] = [inbox, outbox];
     bot.enableDurable(() => i.kick(), () => o.kick());
   }

@@ -230,6 +230,50 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await store.isProcessed('telegram', fresh)).toBe(true);
     });
 
+    it('keeps an inbound event once in the inbox, in order, until it is applied; a retry waits', async () => {
+      const item = (id: string, minute: number) => ({ channel: 'telegram' as const, eventId: `${id}-${learner.userId}`, lane: `learner:${learner.userId}`, payload: `{"id":"${id}"}`, receivedAt: at(minute) });
+      expect(await store.inboxAdd(item('a', 0))).toBe(true);
+      expect(await store.inboxAdd(item('b', 0))).toBe(true);
+      expect(await store.inboxAdd(item('a', 1))).toBe(false); // the platform's redelivery
+      const mine = async (minute: number) => (await store.inboxPending(at(minute), 10_000)).filter((r) => r.lane === `learner:${learner.userId}`);
+      const pending = await mine(0);
+      expect(pending.map((r) => r.payload)).toEqual(['{"id":"a"}', '{"id":"b"}']);
+      expect(pending[0]!.seq).toBeLessThan(pending[1]!.seq);
+      await store.inboxRetry(pending[0]!.seq, at(5));
+      const retried = await mine(1);
+      expect(retried[0]).toMatchObject({ payload: '{"id":"a"}', attempts: 1, availableAt: at(5) });
+      await store.inboxApplied(pending[0]!.seq, at(5));
+      await store.inboxApplied(pending[1]!.seq, at(5));
+      expect(await mine(6)).toEqual([]);
+    });
+
+    it('writes a reply to the outbox in the same step as the change that produced it, and sends each row once', async () => {
+      const reply = { channel: 'telegram' as const, conversationId: address.conversationId, payload: '{"reply":1}' };
+      const state = newLearnerState(T0, 'en');
+      expect(await store.commitLearner({ key: learner, expectedVersion: 0, state, address, nudgeAt: null, eventId: `o1-${learner.userId}`, outbox: [reply], now: T0 })).toBe('committed');
+      // A conflicting write and a duplicate event write nothing to the outbox.
+      expect(await store.commitLearner({ key: learner, expectedVersion: 0, state, address, nudgeAt: null, outbox: [{ ...reply, payload: '{"reply":"conflict"}' }], now: T0 })).toBe('conflict');
+      expect(await store.commitLearner({ key: learner, expectedVersion: 1, state, address, nudgeAt: null, eventId: `o1-${learner.userId}`, outbox: [{ ...reply, payload: '{"reply":"dup"}' }], now: T0 })).toBe('duplicate');
+      // A read-only event's reply goes with its processed mark, once.
+      expect(await store.markProcessed('telegram', `o2-${learner.userId}`, T0, [{ ...reply, payload: '{"reply":2}' }])).toBe(true);
+      expect(await store.markProcessed('telegram', `o2-${learner.userId}`, T0, [{ ...reply, payload: '{"reply":"again"}' }])).toBe(false);
+      await store.outboxAdd([{ ...reply, payload: '{"reply":3}' }], at(1));
+      const mine = async (minute: number) => (await store.outboxDue(at(minute), 10_000)).filter((r) => r.conversationId === address.conversationId);
+      const due = await mine(1);
+      expect(due.map((r) => r.payload)).toEqual(['{"reply":1}', '{"reply":2}', '{"reply":3}']);
+      // One of two senders wins a row; a retry moves it on; done rows are not returned again.
+      expect(await store.outboxClaim(due[0]!, at(2))).toBe(true);
+      expect(await store.outboxClaim(due[0]!, at(2))).toBe(false);
+      await store.outboxDone(due[0]!.id, at(1));
+      await store.outboxRetry(due[1]!.id, at(10));
+      const later = await mine(1);
+      expect(later.map((r) => [r.payload, r.attempts])).toEqual([
+        ['{"reply":2}', 1],
+        ['{"reply":3}', 0],
+      ]);
+      expect(later[0]!.availableAt).toEqual(at(10));
+    });
+
     it('answers a ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

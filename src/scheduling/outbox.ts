@@ -39,6 +39,8 @@ export class OutboxSender {
   private passing: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** Rows this process is sending: a later pass never takes them again, even once their claim has lapsed. */
+  private readonly sending = new Set<number>();
 
   constructor(private readonly opts: OutboxSenderOptions) {}
 
@@ -83,8 +85,9 @@ export class OutboxSender {
     for (const row of queue) {
       if (this.stopped) return;
       const now = this.opts.now();
-      if (row.availableAt > now) return;
+      if (row.availableAt > now || this.sending.has(row.id)) return;
       if (!(await store.outboxClaim(row, new Date(now.getTime() + (this.opts.leaseMs ?? 60_000))))) return;
+      this.sending.add(row.id);
       const channel = this.opts.channel(row.channel);
       try {
         if (!channel) throw new Error(`no ${row.channel} channel is running to send the outbox to`);
@@ -92,8 +95,10 @@ export class OutboxSender {
         if (channel.deliver) await channel.deliver(address, messages, target);
         else await channel.send(address, messages);
         await store.outboxDone(row.id, this.opts.now());
+        this.sending.delete(row.id);
         this.opts.onSent?.(row);
       } catch (err) {
+        this.sending.delete(row.id);
         const retryable = !(err instanceof PlatformError) || err.retryable;
         this.opts.onError(err, { where: 'outbox-send', channel: row.channel, retryable, attempts: row.attempts + 1 });
         if (!retryable) {
