@@ -11,7 +11,7 @@ import type { Course } from './content/course.js';
 import { DEFAULT_ENGINE_OPTIONS } from './engine/engine.js';
 import { DEFAULT_GROUP_OPTIONS } from './engine/group.js';
 import { safeError, type Logger } from './logger.js';
-import type { Channel } from './messages.js';
+import type { Channel, PostedRefs } from './messages.js';
 import { LearningBot, type Delivery } from './runtime/bot.js';
 import { createHttpApp, listen, type ReadinessCheck } from './server.js';
 import { openStore } from './store/open.js';
@@ -52,7 +52,7 @@ export interface RunningApp {
   channels: Map<Channel, ChannelAdapter>;
   console?: ConsoleAdapter;
   /** Delivers proactive messages through the right channel. */
-  deliver(d: Delivery): Promise<void>;
+  deliver(d: Delivery): Promise<PostedRefs | void>;
   stop(): Promise<void>;
 }
 
@@ -78,11 +78,12 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     ...(opts.now ? { now: opts.now } : {}),
   });
   const channels = new Map<Channel, ChannelAdapter>();
-  const deliver = async (d: Delivery) => {
+  const deliver = async (d: Delivery): Promise<PostedRefs | void> => {
     const channel = channels.get(d.address.channel);
     if (!channel) throw new Error(`no ${d.address.channel} channel is running to deliver to`);
-    await channel.send(d.address, d.messages);
+    const refs = await channel.send(d.address, d.messages);
     metrics.messagesOut.inc({ channel: d.address.channel }, d.messages.length);
+    return refs;
   };
 
   const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];

@@ -17,7 +17,7 @@ import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
 import { isLang, type Lang } from '../../src/engine/state.js';
 import { PlatformError } from '../../src/errors.js';
 import { hashId, type Logger } from '../../src/logger.js';
-import type { Address, Outbound } from '../../src/messages.js';
+import type { Address, Outbound, PostedRefs } from '../../src/messages.js';
 import { KeyedMutex } from '../../src/runtime/mutex.js';
 import type { RetryOptions } from '../../src/scheduling/retry.js';
 import { SlackDelivery, toPlatformError } from './delivery.js';
@@ -274,7 +274,7 @@ export class SlackAdapter implements ChannelAdapter {
   }
 
   /** Proactive messages, through the same delivery (and error policy) as replies. */
-  send(address: Address, messages: Outbound[]): Promise<void> {
+  send(address: Address, messages: Outbound[]): Promise<PostedRefs> {
     return this.delivery.send(address, messages);
   }
 

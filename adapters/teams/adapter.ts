@@ -15,7 +15,7 @@ import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
 import type { Config } from '../../src/config.js';
 import { PlatformError } from '../../src/errors.js';
 import { hashId, type Logger } from '../../src/logger.js';
-import type { Address, Outbound } from '../../src/messages.js';
+import type { Address, Outbound, PostedRefs } from '../../src/messages.js';
 import { ConversationPacer, DEFAULT_RETRY, TeamsDelivery, toPlatformError, type RetryOptions, type TeamsConversation } from './delivery.js';
 import { referenceOf, toInbound, type ActivityLike } from './inbound.js';
 
@@ -125,12 +125,13 @@ export class TeamsAdapter implements ChannelAdapter {
    * Sends messages on the bot's own initiative, through a conversation reference rebuilt from the
    * address. Throws a {@link PlatformError} when Teams refuses (after retries).
    */
-  async send(address: Address, messages: Outbound[]): Promise<void> {
+  async send(address: Address, messages: Outbound[]): Promise<PostedRefs> {
     const reference = referenceOf(address);
     if (!reference) {
       throw new PlatformError({ platform: 'teams', method: 'continueConversation', unreachable: true, description: 'the saved address has no conversation reference' });
     }
     let failure: unknown;
+    let refs: PostedRefs = {};
     const work = this.cloud.continueConversationAsync(this.settings.appId ?? '', reference as Partial<ConversationReference> as ConversationReference, async (turn) => {
       // A new message, not a reply to the made-up id of the continuation activity.
       turn.onSendActivities(async (_turn, activities, next) => {
@@ -138,7 +139,7 @@ export class TeamsAdapter implements ChannelAdapter {
         return next();
       });
       try {
-        await this.delivery.deliver(this.conversation(turn), address, messages);
+        refs = await this.delivery.deliver(this.conversation(turn), address, messages);
       } catch (err) {
         failure = err;
       }
@@ -150,6 +151,7 @@ export class TeamsAdapter implements ChannelAdapter {
       throw toPlatformError(err, 'continueConversation');
     }
     if (failure) throw toPlatformError(failure, 'sendActivity');
+    return refs;
   }
 
   async start(): Promise<void> {

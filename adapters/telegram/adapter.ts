@@ -10,7 +10,7 @@ import { apiThrottler, type APIThrottlerOptions } from '@grammyjs/transformer-th
 import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
 import type { Config } from '../../src/config.js';
 import { hashId } from '../../src/logger.js';
-import type { Address, Outbound } from '../../src/messages.js';
+import type { Address, Outbound, PostedRefs } from '../../src/messages.js';
 import type { RetryOptions } from '../../src/scheduling/retry.js';
 import type { ReplyTarget } from '../../src/runtime/durable.js';
 import { commandMenus } from './commands.js';
@@ -181,7 +181,7 @@ export class TelegramAdapter implements ChannelAdapter {
   }
 
   /** Proactive messages, through the same delivery (and error policy) as replies. */
-  send(address: Address, messages: Outbound[]): Promise<void> {
+  send(address: Address, messages: Outbound[]): Promise<PostedRefs> {
     return this.delivery.send(address, messages);
   }
 

@@ -34,7 +34,7 @@ import { nudgeMessage } from '../engine/nudge-message.js';
 import { isLang, type Lang, type LearnerState } from '../engine/state.js';
 import { PlatformError } from '../errors.js';
 import { afterNudge, nextNudgeAt, nudgeDue, DEFAULT_NUDGE_POLICY, type NudgeKind, type NudgePolicy } from '../learning/nudges.js';
-import type { Address, Channel, Inbound, LearnerKey, Outbound } from '../messages.js';
+import type { Address, Channel, Inbound, LearnerKey, Outbound, PostedRefs } from '../messages.js';
 import { plain } from '../messages.js';
 import type { Metrics } from '../metrics.js';
 import type { ConversationKey, GroupRecord, LearnerRecord, OutboxInsert, Store } from '../store/store.js';
@@ -54,7 +54,7 @@ export type ErrorSink = (err: unknown, context: Record<string, unknown>) => void
  * Sends messages to a conversation on the bot's own initiative, through its channel's delivery
  * (paced, retried on retryable failures). Throws a {@link PlatformError} when the platform refuses.
  */
-export type Sender = (address: Address, messages: Outbound[]) => Promise<void>;
+export type Sender = (address: Address, messages: Outbound[]) => Promise<PostedRefs | void>;
 
 /** What a channel adapter may do with the bot: hand it an event, report an error, read a learner for a platform view. */
 export interface BotPort {
@@ -447,16 +447,17 @@ export class LearningBot implements BotPort {
         });
         if (!claimed) return;
         const { post, address } = claimed;
+        let refs: PostedRefs = {};
         try {
           if (!this.sender) throw new Error(`no channel is connected to deliver to ${address.channel}`);
-          await this.sender(address, post.messages);
+          refs = (await this.sender(address, post.messages)) ?? {};
           this.opts.metrics?.messagesOut.inc({ channel: address.channel }, post.messages.length);
         } catch (err) {
           const retryable = !(err instanceof PlatformError) || err.retryable;
           this.opts.onError(err, { where: 'group-delivery', channel: key.channel, retryable });
           if (retryable) return;
         }
-        await this.updateGroup(key, (record) => ({ state: withoutOwed(record.state, post.id), then: undefined }));
+        await this.updateGroup(key, (record) => ({ state: withoutOwed(record.state, post.id, refs), then: undefined }));
       }
     });
   }

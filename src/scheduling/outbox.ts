@@ -16,7 +16,7 @@ import type { OutboxRow, Store } from '../store/store.js';
 
 /** How a channel sends an outbox row: its `deliver` (with the reply target) or its proactive `send`. */
 export interface OutboxChannel {
-  send(address: Address, messages: Outbound[]): Promise<void>;
+  send(address: Address, messages: Outbound[]): Promise<unknown>;
   deliver?(address: Address, messages: Outbound[], target?: ReplyTarget): Promise<void>;
 }
 
