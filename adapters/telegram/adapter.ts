@@ -11,6 +11,7 @@
  * - In groups the bot reacts only to its commands, its buttons and replies to its messages.
  */
 import express from 'express';
+import { timingSafeEqual } from 'node:crypto';
 import { Api, Bot, GrammyError, HttpError, InputFile, webhookCallback, type Context, type Transformer } from 'grammy';
 import type { Message } from 'grammy/types';
 import { autoRetry, type AutoRetryOptions } from '@grammyjs/auto-retry';
@@ -122,7 +123,14 @@ export class TelegramAdapter implements ChannelAdapter {
     if (!secret) throw new Error('TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL');
     const path = new URL(url).pathname || '/';
     const callback = webhookCallback(this.tg, 'express', { secretToken: secret });
-    this.ctx.http.post(path, express.json({ limit: '1mb' }), async (req, res) => {
+    const expected = Buffer.from(secret);
+    // Authenticate before parsing: a request without the secret is refused before its body is read.
+    const authenticate: express.RequestHandler = (req, res, next) => {
+      const given = Buffer.from(req.get('X-Telegram-Bot-Api-Secret-Token') ?? '');
+      if (given.length === expected.length && timingSafeEqual(given, expected)) return next();
+      res.status(401).end();
+    };
+    this.ctx.http.post(path, authenticate, express.json({ limit: '1mb' }), async (req, res) => {
       try {
         await callback(req, res);
       } catch (err) {
