@@ -396,6 +396,9 @@ describe('Teams authentication', () => {
     expect(serviceUrlAllowed('http://localhost:3978/x/y', ['http://localhost:3978/x'])).toBe(true);
     expect(serviceUrlAllowed('http://localhost:3978/xy', ['http://localhost:3978/x'])).toBe(false);
     expect(serviceUrlAllowed('http://localhost:3979/', ['http://localhost:3978'])).toBe(false);
+    expect(serviceUrlAllowed('http://localhost:49706/', ['http://localhost:*'])).toBe(true);
+    expect(serviceUrlAllowed('http://localhost.attacker.example:49706/', ['http://localhost:*'])).toBe(false);
+    expect(serviceUrlAllowed('https://user:pw@smba.trafficmanager.net/', [])).toBe(false);
     expect(serviceUrlAllowed(undefined, [])).toBe(false);
   });
 });

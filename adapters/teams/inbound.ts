@@ -154,7 +154,10 @@ const BOT_FRAMEWORK_HOSTS = [
   /^smba\.infra\.(gov|dod)\.teams\.microsoft\.us$/,
 ];
 
-/** Whether replies may go to `serviceUrl`: a Bot Framework host over https, or under one of `extra`. */
+/**
+ * Whether replies may go to `serviceUrl`: a Bot Framework host over https, or under one of `extra`
+ * (an origin with an optional path; `http://localhost:*` allows any port, as the Emulator picks one).
+ */
 export function serviceUrlAllowed(serviceUrl: string | undefined, extra: readonly string[]): boolean {
   let url: URL;
   try {
@@ -162,9 +165,12 @@ export function serviceUrlAllowed(serviceUrl: string | undefined, extra: readonl
   } catch {
     return false;
   }
-  if (url.protocol === 'https:' && !url.username && !url.password && BOT_FRAMEWORK_HOSTS.some((h) => h.test(url.hostname))) return true;
+  if (url.username || url.password) return false;
+  if (url.protocol === 'https:' && BOT_FRAMEWORK_HOSTS.some((h) => h.test(url.hostname))) return true;
   return extra.some((allowed) => {
-    const base = new URL(allowed);
-    return url.origin === base.origin && `${url.pathname}/`.startsWith(base.pathname.replace(/\/?$/, '/'));
+    const anyPort = /^[a-z]+:\/\/[^/]+:\*(\/|$)/i.test(allowed);
+    const base = new URL(anyPort ? allowed.replace(/:\*(?=\/|$)/, '') : allowed);
+    const sameServer = anyPort ? url.protocol === base.protocol && url.hostname === base.hostname : url.origin === base.origin;
+    return sameServer && `${url.pathname}/`.startsWith(base.pathname.replace(/\/?$/, '/'));
   });
 }
