@@ -16,12 +16,14 @@ import { loadConfig } from '../src/config.js';
 import { createLogger, hashId, setLogHashKey } from '../src/logger.js';
 import { LOG_HASH_KEY_FILE, loadLogHashKey } from '../src/hash-key.js';
 import { FakeTelegram } from './fakes/telegram-api.js';
+import { FakeSlackApi } from './fakes/slack-api.js';
 import { FIXTURE_DIR } from './helpers.js';
 
 const SECRET = 'webhook-secret-123';
 const BODY = '{"update_id": 1, "message": {"text": "Amina Diallo, ministry of finance", "from": {"id": 987654321}}, broken';
 
 let fake: FakeTelegram;
+let slack: FakeSlackApi;
 let app: RunningApp;
 let base: string;
 let dataDir: string;
@@ -32,12 +34,17 @@ beforeAll(async () => {
   process.env.NODE_ENV = 'development';
   fake = new FakeTelegram();
   await fake.start();
+  slack = new FakeSlackApi();
+  await slack.start();
   dataDir = mkdtempSync(join(tmpdir(), 'digit4sd-http-'));
   const config = loadConfig({
     TELEGRAM_BOT_TOKEN: fake.token,
     TELEGRAM_API_ROOT: fake.apiRoot,
     TELEGRAM_WEBHOOK_URL: 'https://bot.example.org/tg/hook',
     TELEGRAM_WEBHOOK_SECRET: SECRET,
+    SLACK_BOT_TOKEN: 'xoxb-test-token',
+    SLACK_SIGNING_SECRET: 'slack-signing-secret',
+    SLACK_API_URL: slack.apiUrl,
     PORT: '0',
     DATA_DIR: dataDir,
   });
@@ -48,6 +55,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await app.stop();
   await fake.stop();
+  await slack.stop();
   rmSync(dataDir, { recursive: true, force: true });
   process.env.NODE_ENV = savedEnv;
 });
@@ -65,6 +73,13 @@ describe('the HTTP server', () => {
     expect(await res.text()).toBe('');
     const wrong = await post('/tg/hook', BODY, { 'X-Telegram-Bot-Api-Secret-Token': 'webhook-secret-124' });
     expect(wrong.status).toBe(401);
+    expect(logLines.join('')).not.toMatch(/Amina|987654321|broken/);
+  });
+
+  it('refuses a Slack request without a valid signature before reading its body, and logs nothing of it', async () => {
+    const res = await post('/slack/events', BODY, { 'X-Slack-Signature': 'v0=00', 'X-Slack-Request-Timestamp': String(Math.floor(Date.now() / 1000)) });
+    expect(res.status).toBe(401);
+    expect(await res.text()).not.toMatch(/Amina|at |\//);
     expect(logLines.join('')).not.toMatch(/Amina|987654321|broken/);
   });
 

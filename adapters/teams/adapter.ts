@@ -321,7 +321,7 @@ export class TeamsAdapter implements ChannelAdapter {
   async start(): Promise<void> {
     if (!this.settings.appId) {
       this.log.warn(
-        `TEAMS CHANNEL IS UNAUTHENTICATED: MICROSOFT_APP_ID is not set, so ${this.opts.path} accepts ANY request from anyone. ` +
+        `TEAMS CHANNEL IS UNAUTHENTICATED: MICROSOFT_APP_ID is not set, so ${this.opts.path} accepts any request that names a Bot Framework service URL (or one in TEAMS_ALLOWED_SERVICE_URLS), from anyone. ` +
           'This is for local testing with the Bot Framework Emulator only. Set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD before exposing this server.',
       );
     } else {
