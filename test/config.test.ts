@@ -77,4 +77,11 @@ describe('configuration', () => {
     expect(err.message).not.toContain('short-secret');
     expect(err.message).toMatch(/TEAMS_ALLOWED_SERVICE_URLS: must be http:\/\/ or https:\/\/ URLs/);
   });
+
+  it('takes the console width from COLUMNS, and names it when it is not a width', () => {
+    expect(loadConfig({ COLUMNS: '40' }).columns).toBe(40);
+    expect(loadConfig({}).columns).toBeUndefined();
+    expect(() => loadConfig({ COLUMNS: 'wide' })).toThrow(/COLUMNS: .*Fix: set COLUMNS to the terminal width/);
+    expect(() => loadConfig({ COLUMNS: '5' })).toThrow(/COLUMNS/);
+  });
 });
