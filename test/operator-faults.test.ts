@@ -120,6 +120,19 @@ describe('Redis away', () => {
   }, 60_000);
 });
 
+describe('SIGTERM', () => {
+  it('ends the process within 10 s while it still waits for a Redis that never came', async () => {
+    const [redisPort, port] = [await freePort(), await freePort()];
+    const bot = startBot({ REDIS_URL: `redis://127.0.0.1:${redisPort}`, DATA_DIR: join(tmp, 'never'), PORT: String(port), CONSOLE: 'false', QUEUE_PREFIX: `faults-${process.pid}-b` });
+    await until(() => bot.out.stdout.includes('REDIS_URL'), 20_000, 'the Redis log line');
+    const signalled = Date.now();
+    bot.child.kill('SIGTERM');
+    await exited(bot.child);
+    expect(Date.now() - signalled).toBeLessThan(10_000);
+    expect(bot.out.stdout).toMatch(/shutting down/);
+  }, 40_000);
+});
+
 describe('DATA_DIR unusable', () => {
   const file = join(tmp, 'a-file');
   writeFileSync(file, 'not a folder');
