@@ -180,7 +180,7 @@ export class TeamsAdapter implements ChannelAdapter {
       await this.reply(turn, inbound, replies);
     } catch (err) {
       // The event is already applied: a redelivery would be dropped, so report rather than fail the request.
-      this.ctx.onError(err, { where: 'teams-reply', eventId: inbound.id, user: hashId(inbound.learner.userId), conversation: hashId(inbound.address.conversationId) });
+      this.ctx.onError(err, { where: 'teams-reply', eventId: hashId(inbound.id), user: hashId(inbound.learner.userId), conversation: hashId(inbound.address.conversationId) });
     }
   }
 
