@@ -170,13 +170,16 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     checks.push({
       name: 'redis',
       check: async () => {
-        if (redis.status !== 'ready') throw new Error(`not connected to REDIS_URL (${redis.status})`);
+        // While reconnecting, say so at once; while first connecting, the ping waits (within the check's timeout).
+        if (['reconnecting', 'close', 'end'].includes(redis.status)) throw new Error(`not connected to REDIS_URL (${redis.status})`);
         await redis.ping();
       },
     });
     metrics.trackQueueDepth(async () => (redis.status === 'ready' ? bull.depth() : {}));
-    // Not awaited: with Redis away it waits for it, and the rest of the bot runs meanwhile.
-    bull.start().catch((err) => onError(err, { where: 'nudge-start' }));
+    // With Redis there, start-up waits for the scheduler; with Redis away, the scheduler waits for it
+    // in the background and the rest of the bot runs meanwhile.
+    const starting = bull.start().catch((err) => onError(err, { where: 'nudge-start' }));
+    await Promise.race([starting, status.firstFailure]);
     nudges = { stop: async () => (await bull.close(5_000), redis.disconnect()) };
   } else if (!config.redisUrl) {
     const inProcess = new InProcessScheduler({ bot, service, onError, ...(opts.nudgeIntervalMs ? { intervalMs: opts.nudgeIntervalMs } : {}) });

@@ -24,6 +24,11 @@ export function redactUrl(url: string): string {
 export class RedisStatus {
   private down = false;
   private readonly shown: string;
+  private signalDown: () => void = () => {};
+  /** Settles at the first error heard: start-up waits for Redis only until then. */
+  readonly firstFailure = new Promise<void>((resolve) => {
+    this.signalDown = resolve;
+  });
 
   constructor(
     url: string,
@@ -50,6 +55,7 @@ export class RedisStatus {
   failed(err: Error): void {
     if (this.down) return;
     this.down = true;
+    this.signalDown();
     const code = (err as NodeJS.ErrnoException).code ?? err.name;
     this.logger.error(
       { where: 'redis', redis: this.shown, code },
