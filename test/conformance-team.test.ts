@@ -361,7 +361,7 @@ class TeamsTeam implements TeamDriver {
   async start(): Promise<void> {
     await this.fake.start();
     const http = createHttpApp([]);
-    this.channel = createTeamsChannel({ appType: 'MultiTenant' }, contextFor(this.bot, this.clock, http));
+    this.channel = createTeamsChannel({ appType: 'MultiTenant', allowedServiceUrls: [this.fake.url] }, contextFor(this.bot, this.clock, http));
     this.bot.connect((address, messages) => this.channel.send(address, messages));
     await this.channel.start();
     this.server = await listen(http, 0, '127.0.0.1');

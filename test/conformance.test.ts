@@ -482,7 +482,7 @@ class TeamsDriver implements Driver {
     const http = createHttpApp([]);
     const ctx: ChannelContext = { port: this.bot, http, logger: createLogger('silent'), now };
     // The script runs on a frozen clock: pacing keeps to wall time.
-    this.adapter = createTeamsChannel({ appType: 'MultiTenant' }, ctx, { retry: { ...TEAMS_DEFAULT_RETRY, baseMs: 5 }, pacer: new ConversationPacer() });
+    this.adapter = createTeamsChannel({ appType: 'MultiTenant', allowedServiceUrls: [this.fake.url] }, ctx, { retry: { ...TEAMS_DEFAULT_RETRY, baseMs: 5 }, pacer: new ConversationPacer() });
     await this.adapter.start();
     this.server = await listen(http, 0, '127.0.0.1');
     this.botUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/api/messages`;

@@ -4,11 +4,15 @@
  * and `delivery.ts` carries out the reply (and proactive sends), throttled to Telegram's limits
  * (transformer-throttler) and retried by the one error policy.
  */
+import { timingSafeEqual } from 'node:crypto';
 import express from 'express';
 import { Bot, webhookCallback, type Context, type Transformer } from 'grammy';
 import { apiThrottler, type APIThrottlerOptions } from '@grammyjs/transformer-throttler';
 import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
 import type { Config } from '../../src/config.js';
+import { decodeAction } from '../../src/engine/actions.js';
+import { t } from '../../src/engine/i18n.js';
+import { isLang } from '../../src/engine/state.js';
 import { hashId } from '../../src/logger.js';
 import type { Address, Outbound, PostedRefs } from '../../src/messages.js';
 import type { RetryOptions } from '../../src/scheduling/retry.js';
@@ -42,12 +46,18 @@ export const DEFAULT_THROTTLE: APIThrottlerOptions = {
 
 const ALLOWED_UPDATES = ['message', 'callback_query'] as const;
 
+/** How long a group membership check is trusted, and how many are kept. */
+const MEMBER_CACHE_MS = 10 * 60_000;
+const MEMBER_CACHE_SIZE = 10_000;
+
 export class TelegramAdapter implements ChannelAdapter {
   readonly channel = 'telegram' as const;
   /** The grammY bot (its `api` is throttled). */
   readonly tg: Bot;
   readonly delivery: TelegramDelivery;
   private polling: Promise<void> | undefined;
+  /** Group membership as getChatMember last said it, per chat and user (see {@link isMember}). */
+  private readonly members = new Map<string, { member: boolean; until: number }>();
 
   constructor(
     private readonly settings: TelegramSettings,
@@ -72,7 +82,14 @@ export class TelegramAdapter implements ChannelAdapter {
     if (!secret) throw new Error('TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL');
     const path = new URL(url).pathname || '/';
     const callback = webhookCallback(this.tg, 'express', { secretToken: secret });
-    this.ctx.http.post(path, express.json({ limit: '1mb' }), async (req, res) => {
+    const expected = Buffer.from(secret);
+    // Authenticate before parsing: a request without the secret is refused before its body is read.
+    const authenticate: express.RequestHandler = (req, res, next) => {
+      const given = Buffer.from(req.get('X-Telegram-Bot-Api-Secret-Token') ?? '');
+      if (given.length === expected.length && timingSafeEqual(given, expected)) return next();
+      res.status(401).end();
+    };
+    this.ctx.http.post(path, authenticate, express.json({ limit: '1mb' }), async (req, res) => {
       try {
         await callback(req, res);
       } catch (err) {
@@ -155,6 +172,16 @@ export class TelegramAdapter implements ChannelAdapter {
     try {
       const inbound = callbackInbound(c.update.update_id, q, this.ctx.now());
       if (!inbound || !q.message) return;
+      // A team-quiz answer from someone outside a public group (who can see its messages without
+      // joining): refused, nothing recorded. Private groups are seen only by members, so only
+      // public ones (those with a username) cost a getChatMember call.
+      const chat = q.message.chat;
+      if (chat.type !== 'private' && 'username' in chat && chat.username && decodeAction(q.data ?? '')?.type === 'group_answer' && !(await this.isMember(chat.id, q.from.id))) {
+        const lang = q.from.language_code?.slice(0, 2);
+        answered = true;
+        await this.answer(q.id, t(isLang(lang) ? lang : 'en', 'group.not_member'));
+        return;
+      }
       this.ctx.logger.debug({ channel: 'telegram', update: c.update.update_id, user: hashId(inbound.learner.userId), event: 'choice' }, 'update');
       if (this.ctx.port.accept) {
         // The outbox answers the callback (its toast) with the reply.
@@ -169,6 +196,28 @@ export class TelegramAdapter implements ChannelAdapter {
       await this.delivery.deliver(q.message.chat.id, inbound.address.kind === 'group', out, q.message.message_id);
     } finally {
       if (!answered) await this.answer(q.id, '');
+    }
+  }
+
+  /**
+   * Whether a user is a member of a group, as Telegram's getChatMember says (cached for
+   * {@link MEMBER_CACHE_MS}, so that a team quiz costs one call per member). When Telegram cannot
+   * say, the failure is reported and the user is let through: refusing needs Telegram's word.
+   */
+  private async isMember(chatId: number, userId: number): Promise<boolean> {
+    const key = `${chatId}:${userId}`;
+    const now = this.ctx.now().getTime();
+    const cached = this.members.get(key);
+    if (cached && cached.until > now) return cached.member;
+    try {
+      const m = await this.tg.api.getChatMember(chatId, userId);
+      const member = m.status === 'creator' || m.status === 'administrator' || m.status === 'member' || (m.status === 'restricted' && m.is_member);
+      if (this.members.size >= MEMBER_CACHE_SIZE) this.members.delete(this.members.keys().next().value!);
+      this.members.set(key, { member, until: now + MEMBER_CACHE_MS });
+      return member;
+    } catch (err) {
+      this.ctx.port.report(toPlatformError(err, 'getChatMember'), { where: 'telegram-member-check', channel: 'telegram', chat: hashId(String(chatId)) });
+      return true;
     }
   }
 

@@ -36,6 +36,7 @@ import { PlatformError } from '../errors.js';
 import { afterNudge, nextNudgeAt, nudgeDue, DEFAULT_NUDGE_POLICY, type NudgeKind, type NudgePolicy } from '../learning/nudges.js';
 import type { Address, Channel, Inbound, LearnerKey, Outbound, PostedRefs } from '../messages.js';
 import { plain } from '../messages.js';
+import { hashId } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { ConversationKey, GroupRecord, LearnerRecord, OutboxInsert, Store } from '../store/store.js';
 import { KeyedMutex } from './mutex.js';
@@ -208,7 +209,8 @@ export class LearningBot implements BotPort {
       this.opts.metrics?.messagesOut.inc({ channel }, out.length);
       return out;
     } catch (err) {
-      this.opts.onError(err, { where: 'handle', channel: inbound.learner.channel, eventId: inbound.id, event: inbound.event.type });
+      // Hashed: some platforms' event ids carry a user id (Slack's button events).
+      this.opts.onError(err, { where: 'handle', channel: inbound.learner.channel, eventId: hashId(inbound.id), event: inbound.event.type });
       const lang: Lang = isLang(inbound.languageHint?.slice(0, 2)) ? (inbound.languageHint!.slice(0, 2) as Lang) : 'en';
       return [{ kind: 'text', text: plain(t(lang, 'error.generic')) }];
     } finally {
