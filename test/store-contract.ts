@@ -328,6 +328,16 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(later[0]!.availableAt).toEqual(at(10));
     });
 
+    it('erases a forgotten learner\'s unapplied events and owed replies', async () => {
+      await store.commitLearner({ key: learner, expectedVersion: 0, state: newLearnerState(T0, 'en'), address, nudgeAt: null, now: T0 });
+      const lane = `learner:${learner.channel}:${learner.userId}`;
+      await store.inboxAdd({ channel: 'telegram', eventId: `f1-${learner.userId}`, lane, payload: '{"text":"secret"}', receivedAt: T0 });
+      await store.outboxAdd([{ channel: 'telegram', conversationId: address.conversationId, payload: '{"reply":"secret"}' }], T0);
+      await store.forgetLearner(learner);
+      expect((await store.inboxPending(at(1), 10_000)).filter((r) => r.lane === lane)).toEqual([]);
+      expect((await store.outboxDue(at(1), 10_000)).filter((r) => r.conversationId === address.conversationId)).toEqual([]);
+    });
+
     it('answers a ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

@@ -267,6 +267,12 @@ export class MongoStore implements Store {
   }
 
   async forgetLearner(key: LearnerKey): Promise<void> {
+    // Owed replies to the learner's own conversation and events not yet applied go too (the reply
+    // to /forget itself is written after this).
+    const own = await this.m.Learner.findOne(learnerFilter(key), { address: 1 }).lean();
+    const conversationId = (own?.address as { conversationId?: string } | undefined)?.conversationId;
+    if (conversationId) await this.col('outbox').deleteMany({ channel: key.channel, conversationId });
+    await this.col('inbox').deleteMany({ lane: `learner:${key.channel}:${key.userId}` });
     for (const conversationId of await this.groupsWithMember(key)) {
       const group: ConversationKey = { channel: key.channel, conversationId };
       // Points still pending in the group document carry the member's id: add them first.
@@ -509,8 +515,9 @@ export class MongoStore implements Store {
     return docs.map((d) => ({ seq: d.seq, channel: d.channel, eventId: d.eventId, lane: d.lane, payload: d.payload, receivedAt: d.receivedAt, availableAt: d.availableAt, attempts: d.attempts }));
   }
 
-  async inboxApplied(seq: number, now: Date): Promise<void> {
-    await this.col('inbox').updateOne({ seq }, { $set: { appliedAt: now } });
+  async inboxApplied(seq: number, _now: Date): Promise<void> {
+    // Deleted at once: it holds the message; a redelivery is recognised by the processed-event id.
+    await this.col('inbox').deleteOne({ seq });
   }
 
   async inboxRetry(seq: number, at: Date): Promise<void> {
@@ -533,8 +540,8 @@ export class MongoStore implements Store {
     return res.modifiedCount === 1;
   }
 
-  async outboxDone(id: number, now: Date): Promise<void> {
-    await this.col('outbox').updateOne({ id }, { $set: { doneAt: now } });
+  async outboxDone(id: number, _now: Date): Promise<void> {
+    await this.col('outbox').deleteOne({ id });
   }
 
   async outboxRetry(id: number, at: Date): Promise<void> {

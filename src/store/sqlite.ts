@@ -225,14 +225,16 @@ export class SqliteStore implements Store {
       inboxPending: db.prepare<[number, number], { seq: number; channel: Channel; event_id: string; lane: string; payload: string; received_at: number; available_at: number; attempts: number }>(
         'SELECT seq, channel, event_id, lane, payload, received_at, available_at, attempts FROM inbox WHERE applied_at IS NULL AND received_at <= ? ORDER BY seq LIMIT ?',
       ),
-      inboxApplied: db.prepare('UPDATE inbox SET applied_at = ? WHERE seq = ?'),
+      // Applied events and sent replies are deleted at once: they hold message texts and ids, and a
+      // platform's redelivery is recognised by the (keyed) processed-event id.
+      inboxApplied: db.prepare<[number, number]>('DELETE FROM inbox WHERE seq = ? OR (applied_at IS NOT NULL AND applied_at < ?)'),
       inboxRetry: db.prepare('UPDATE inbox SET available_at = ?, attempts = attempts + 1 WHERE seq = ?'),
       outboxAdd: db.prepare('INSERT INTO outbox (channel, conversation_id, payload, created_at, available_at) VALUES (?, ?, ?, ?, ?)'),
       outboxDue: db.prepare<[number, number], { id: number; channel: Channel; conversation_id: string; payload: string; created_at: number; available_at: number; attempts: number }>(
         'SELECT id, channel, conversation_id, payload, created_at, available_at, attempts FROM outbox WHERE done_at IS NULL AND created_at <= ? ORDER BY id LIMIT ?',
       ),
       outboxClaim: db.prepare('UPDATE outbox SET available_at = ? WHERE id = ? AND done_at IS NULL AND available_at = ?'),
-      outboxDone: db.prepare('UPDATE outbox SET done_at = ? WHERE id = ?'),
+      outboxDone: db.prepare<[number]>('DELETE FROM outbox WHERE id = ?'),
       outboxRetry: db.prepare('UPDATE outbox SET available_at = ?, attempts = attempts + 1 WHERE id = ?'),
       pruneInbox: db.prepare('DELETE FROM inbox WHERE applied_at IS NOT NULL AND applied_at < ?'),
       pruneOutbox: db.prepare('DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < ?'),
@@ -319,7 +321,7 @@ export class SqliteStore implements Store {
   }
 
   async inboxApplied(seq: number, now: Date): Promise<void> {
-    this.stmt.inboxApplied.run(now.getTime(), seq);
+    this.stmt.inboxApplied.run(seq, now.getTime());
   }
 
   async inboxRetry(seq: number, at: Date): Promise<void> {
@@ -346,8 +348,8 @@ export class SqliteStore implements Store {
     return this.stmt.outboxClaim.run(until.getTime(), row.id, row.availableAt.getTime()).changes === 1;
   }
 
-  async outboxDone(id: number, now: Date): Promise<void> {
-    this.stmt.outboxDone.run(now.getTime(), id);
+  async outboxDone(id: number, _now: Date): Promise<void> {
+    this.stmt.outboxDone.run(id);
   }
 
   async outboxRetry(id: number, at: Date): Promise<void> {
@@ -382,6 +384,11 @@ export class SqliteStore implements Store {
         // A new version, so that a process holding the old state writes nothing over the erasure.
         if (erased !== state) this.db.prepare('UPDATE groups SET state = ?, version = version + 1 WHERE channel = ? AND conversation_id = ?').run(JSON.stringify(erased), channel, conversationId);
       }
+      // Owed replies to the learner's own conversation and events not yet applied go too (the reply
+      // to /forget itself is written after this).
+      const learner = this.stmt.getLearner.get(channel, userId);
+      if (learner) this.db.prepare('DELETE FROM outbox WHERE channel = ? AND conversation_id = ?').run(channel, (JSON.parse(learner.address) as Address).conversationId);
+      this.db.prepare('DELETE FROM inbox WHERE lane = ?').run(`learner:${channel}:${userId}`);
       const erase = ['DELETE FROM learners WHERE channel = ? AND user_id = ?'];
       for (const sql of erase) this.db.prepare(sql).run(channel, userId);
     }).immediate();
