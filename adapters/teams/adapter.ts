@@ -16,6 +16,7 @@ import type { Config } from '../../src/config.js';
 import { PlatformError } from '../../src/errors.js';
 import { hashId, type Logger } from '../../src/logger.js';
 import type { Address, Outbound, PostedRefs } from '../../src/messages.js';
+import type { ReplyTarget } from '../../src/runtime/durable.js';
 import { ConversationPacer, DEFAULT_RETRY, TeamsDelivery, toPlatformError, type RetryOptions, type TeamsConversation } from './delivery.js';
 import { referenceOf, serviceUrlAllowed, toInbound, type ActivityLike } from './inbound.js';
 
@@ -179,6 +180,13 @@ export class TeamsAdapter implements ChannelAdapter {
     const activity = turn.activity as ActivityLike;
     const inbound = toInbound(activity, this.ctx.now());
     if (!inbound) return;
+    if (this.ctx.port.accept) {
+      // Durable: the activity is in the inbox before Teams gets its 200 (a failure fails the request,
+      // so the Bot Framework retries); the reply follows from the outbox, as a proactive message.
+      const replyToId = turn.activity.replyToId;
+      await this.ctx.port.accept(inbound, replyToId ? { replyToId } : undefined);
+      return;
+    }
     try {
       const replies = await this.ctx.port.handle(inbound);
       await this.delivery.deliver(this.conversation(turn), inbound.address, replies, turn.activity.replyToId);
@@ -192,7 +200,16 @@ export class TeamsAdapter implements ChannelAdapter {
    * Sends messages on the bot's own initiative, through a conversation reference rebuilt from the
    * address. Throws a {@link PlatformError} when Teams refuses (after retries).
    */
-  async send(address: Address, messages: Outbound[]): Promise<PostedRefs> {
+  send(address: Address, messages: Outbound[]): Promise<PostedRefs> {
+    return this.proactive(address, messages);
+  }
+
+  /** A reply from the durable outbox: a proactive message, updating the card whose button was pressed. */
+  async deliver(address: Address, messages: Outbound[], target?: ReplyTarget): Promise<void> {
+    await this.proactive(address, messages, typeof target?.replyToId === 'string' ? target.replyToId : undefined);
+  }
+
+  private async proactive(address: Address, messages: Outbound[], replyToId?: string): Promise<PostedRefs> {
     const reference = referenceOf(address);
     if (!reference) {
       throw new PlatformError({ platform: 'teams', method: 'continueConversation', unreachable: true, description: 'the saved address has no conversation reference' });
@@ -206,7 +223,7 @@ export class TeamsAdapter implements ChannelAdapter {
         return next();
       });
       try {
-        refs = await this.delivery.deliver(this.conversation(turn), address, messages);
+        refs = await this.delivery.deliver(this.conversation(turn), address, messages, replyToId);
       } catch (err) {
         failure = err;
       }
