@@ -2,7 +2,7 @@
  * The Slack channel, on Bolt for JS. Bolt's receiver is the transport: over HTTP it is an
  * ExpressReceiver mounted on the shared HTTP app at `/slack/events` (events, interactivity and the
  * slash command on one URL, every request's signature verified), or Socket Mode when an app-level
- * token is set. This file turns Slack's payloads into {@link Inbound} events and sends what the
+ * token is set (`socket-mode.ts`: an event's envelope is acknowledged once its work is done). This file turns Slack's payloads into {@link Inbound} events and sends what the
  * bot answers; `render.ts` builds the Block Kit.
  *
  * - Direct messages with the bot are the learner's private conversation: the whole course.
@@ -11,7 +11,7 @@
  *   each member answers by button and gets a private (ephemeral) confirmation.
  * - The App Home tab shows the learner's progress and a Continue button.
  */
-import { App, ExpressReceiver, LogLevel, SocketModeReceiver, webApi } from '@slack/bolt';
+import { App, ExpressReceiver, LogLevel, webApi } from '@slack/bolt';
 import type { AllMiddlewareArgs, BlockAction, ButtonAction, Logger as BoltLogger, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
 import { decodeAction, type Action } from '../../src/engine/actions.js';
@@ -22,6 +22,7 @@ import { hashId, type Logger } from '../../src/logger.js';
 import type { Address, Inbound, InboundEvent, Outbound } from '../../src/messages.js';
 import { KeyedMutex } from '../../src/runtime/mutex.js';
 import { ACTION_PREFIX, homeView, renderAnsweredQuiz, renderClosedQuestion, renderMessage, type RenderContext, type SlackMessage } from './render.js';
+import { AckAfterWorkReceiver, envelopeOf, type SocketEnvelope } from './socket-mode.js';
 
 type WebClient = InstanceType<typeof webApi.WebClient>;
 type RetryOptions = NonNullable<ConstructorParameters<typeof webApi.WebClient>[1]>['retryConfig'];
@@ -57,6 +58,11 @@ export interface SlackSettings {
   receive?: boolean;
   /** Seconds a second tap on the same button of the same message is ignored (double taps). Default 5. */
   doubleTapSec?: number;
+  /**
+   * Socket Mode: milliseconds to wait for a pong before reconnecting, and before each reconnection
+   * (default 5000, the SDK's).
+   */
+  socketPingTimeoutMs?: number;
 }
 
 /** Slack errors after which a learner or channel cannot be reached any more. */
@@ -165,7 +171,13 @@ export class SlackAdapter implements ChannelAdapter {
     });
     this.socketMode = !!settings.appToken;
     const receiver = settings.appToken
-      ? new SocketModeReceiver({ appToken: settings.appToken, logger, installerOptions: { clientOptions: { slackApiUrl } } })
+      ? new AckAfterWorkReceiver({
+          appToken: settings.appToken,
+          logger,
+          slackApiUrl,
+          ...(settings.socketPingTimeoutMs !== undefined ? { clientPingTimeoutMs: settings.socketPingTimeoutMs } : {}),
+          onError: ctx.onError,
+        })
       : new ExpressReceiver({
           signingSecret: settings.signingSecret,
           logger,
@@ -178,7 +190,6 @@ export class SlackAdapter implements ChannelAdapter {
       receiver,
       logger,
       clientOptions,
-      ...(settings.appToken ? { socketMode: true, appToken: settings.appToken } : {}),
       ...(settings.botId && settings.botUserId ? { botId: settings.botId, botUserId: settings.botUserId, tokenVerificationEnabled: false } : {}),
     });
     this.app.error(async (err) => {
@@ -191,16 +202,23 @@ export class SlackAdapter implements ChannelAdapter {
     return this.app.client;
   }
 
-  /** Runs a handler's work, reports its errors with context, and lets stop() wait for it. */
-  private track(where: string, context: Record<string, unknown>, work: () => Promise<void>): Promise<void> {
-    const p = work().catch((err) => this.ctx.onError(err, { where, channel: 'slack', ...context }));
+  /**
+   * Runs a handler's work, reports its errors with context, and lets stop() wait for it. In Socket
+   * Mode an event's envelope is acknowledged once this work is done; failed, it is left
+   * unacknowledged and Slack delivers it again.
+   */
+  private track(where: string, context: Record<string, unknown>, work: () => Promise<void>, envelope?: SocketEnvelope): Promise<void> {
+    const p = work().catch((err) => {
+      envelope?.markFailed();
+      this.ctx.onError(err, { where, channel: 'slack', ...context });
+    });
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
     return p;
   }
 
   private listen(): void {
-    this.app.event('message', async ({ event, body }) => {
+    this.app.event('message', async ({ event, body, context }) => {
       const e = event as { channel_type?: string; subtype?: string; bot_id?: string; user?: string; text?: string; channel: string; ts: string };
       if (e.channel_type !== 'im' || e.subtype || e.bot_id || !e.user) return;
       const parsed = parseDirectText(e.text ?? '');
@@ -211,22 +229,22 @@ export class SlackAdapter implements ChannelAdapter {
         const who = await this.who(userId);
         const inbound = this.inbound(b.event_id, userId, { conversationId: e.channel, kind: 'direct', teamId: b.team_id }, parsed, new Date(Number(e.ts) * 1000), who);
         await this.order.run(`dm:${userId}`, async () => this.deliver(e.channel, userId, 'direct', await this.ctx.bot.handle(inbound), this.client));
-      });
+      }, envelopeOf(context));
     });
 
-    this.app.event('app_mention', async ({ event, body }) => {
+    this.app.event('app_mention', async ({ event, body, context }) => {
       const b = body as { event_id: string; team_id?: string };
       const userId = event.user;
       if (!userId) return;
       await this.track('slack-mention', { eventId: b.event_id }, async () => {
         const inbound = this.inbound(b.event_id, userId, { conversationId: event.channel, kind: 'group', teamId: b.team_id }, { type: 'text', text: event.text }, new Date(Number(event.ts) * 1000), await this.who(userId));
         await this.deliver(event.channel, userId, 'group', await this.ctx.bot.handle(inbound), this.client);
-      });
+      }, envelopeOf(context));
     });
 
-    this.app.event('app_home_opened', async ({ event }) => {
+    this.app.event('app_home_opened', async ({ event, context }) => {
       if (event.tab !== 'home') return;
-      await this.track('slack-home', { user: hashId(event.user) }, () => this.publishHome(event.user, this.client));
+      await this.track('slack-home', { user: hashId(event.user) }, () => this.publishHome(event.user, this.client), envelopeOf(context));
     });
 
     this.app.command(this.settings.command, async (args) => {
