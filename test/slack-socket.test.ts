@@ -139,8 +139,17 @@ interface Harness {
 
 let h: Harness;
 
-async function setup(socketOpts: FakeSlackSocketOptions = {}, store = new SqliteStore(':memory:'), fakes?: { api: FakeSlackApi; socket: FakeSlackSocket }): Promise<Harness> {
-  const { api, socket } = fakes ?? (await startFakes(socketOpts));
+interface SetupOptions {
+  socket?: FakeSlackSocketOptions;
+  /** Milliseconds before the client reconnects (and its pong deadline); default the SDK's 5000. */
+  reconnectMs?: number;
+  store?: SqliteStore;
+  fakes?: { api: FakeSlackApi; socket: FakeSlackSocket };
+}
+
+async function setup(opts: SetupOptions = {}): Promise<Harness> {
+  const { api, socket } = opts.fakes ?? (await startFakes(opts.socket));
+  const store = opts.store ?? new SqliteStore(':memory:');
   const errors: Harness['errors'] = [];
   const onError = (err: unknown, context: Record<string, unknown>) => errors.push({ err, context });
   const now = () => new Date();
@@ -153,8 +162,7 @@ async function setup(socketOpts: FakeSlackSocketOptions = {}, store = new Sqlite
     apiUrl: api.apiUrl,
     replyRetry: { retries: 0 },
     pushRetry: { retries: 0 },
-    // Reconnect one second after Slack asks (the SDK's default is five).
-    socketPingTimeoutMs: 1000,
+    ...(opts.reconnectMs ? { socketPingTimeoutMs: opts.reconnectMs } : {}),
     doubleTapSec: 0,
   };
   const adapter = createSlackChannel(settings, { bot, http: createHttpApp([]), logger: pino({ level: 'silent' }), onError, now }) as SlackAdapter;
@@ -257,7 +265,7 @@ describe('Slack channel in Socket Mode, through a fake of Slack\'s WebSocket', (
   });
 
   it('applies an event once when Slack delivers its envelope again after the acknowledgement deadline', async () => {
-    h = await setup({ ackDeadlineMs: 300 });
+    h = await setup({ socket: { ackDeadlineMs: 1000 } });
     // The first delivery is slow (its users.info call is held), so Slack sends it again.
     const slow = h.api.holdNext('users.info');
     const hello = h.socket.event(dmEvent('U1', 'hello'));
@@ -308,7 +316,7 @@ describe('Slack channel in Socket Mode, through a fake of Slack\'s WebSocket', (
   });
 
   it('reconnects when Slack asks (refresh_requested, then warning) with a new URL each time, and loses no envelope sent meanwhile', async () => {
-    h = await setup();
+    h = await setup({ reconnectMs: 2000 });
     const first = h.socket.disconnect('refresh_requested');
     // Sent while the app reconnects: it waits for the new connection.
     const hello = h.socket.event(dmEvent('U1', 'hello'));
@@ -336,7 +344,7 @@ describe('Slack channel in Socket Mode, through a fake of Slack\'s WebSocket', (
   });
 
   it('keeps an event whose connection dropped while it was in hand: applied and answered once, acknowledged', async () => {
-    h = await setup({ ackDeadlineMs: 500 });
+    h = await setup({ socket: { ackDeadlineMs: 500 }, reconnectMs: 2000 });
     const held = h.api.holdNext('users.info');
     const hello = h.socket.event(dmEvent('U1', 'hello'));
     await held.reached;
@@ -354,7 +362,7 @@ describe('Slack channel in Socket Mode, through a fake of Slack\'s WebSocket', (
   });
 
   it('leaves an event unacknowledged when its work failed, so that Slack delivers it again', async () => {
-    h = await setup({ ackDeadlineMs: 300 });
+    h = await setup({ socket: { ackDeadlineMs: 1000 } });
     h.api.failNext('chat.postMessage', { error: 'internal_error' });
     const hello = h.socket.event(dmEvent('U1', 'hello'));
     await h.socket.until('the second delivery', () => hello.deliveries.length === 2);
@@ -373,10 +381,10 @@ describe('Slack channel in Socket Mode, through a fake of Slack\'s WebSocket', (
   });
 
   it('on stop, finishes and acknowledges the event in hand, and leaves a later one for the next process', async () => {
-    const fakes = await startFakes({ ackDeadlineMs: 500 });
+    const fakes = await startFakes({ ackDeadlineMs: 1000 });
     const dir = mkdtempSync(join(tmpdir(), 'slack-socket-stop-'));
     const path = join(dir, 'bot.sqlite');
-    h = await setup({}, new SqliteStore(path), fakes);
+    h = await setup({ store: new SqliteStore(path), fakes });
     const held = h.api.holdNext('users.info');
     const first = h.socket.event(dmEvent('U1', 'hello'));
     await held.reached;
@@ -394,7 +402,7 @@ describe('Slack channel in Socket Mode, through a fake of Slack\'s WebSocket', (
 
     // The next process gets it again and applies it.
     const errors = h.errors;
-    h = await setup({}, new SqliteStore(path), fakes);
+    h = await setup({ store: new SqliteStore(path), fakes });
     await h.socket.until('the later acknowledgement', () => h.socket.acksOf(later).length === 1);
     await h.api.until('the later welcome', () => postsIn(h.api, 'DU2')[0]);
     await settle();
