@@ -50,13 +50,6 @@ const HELD_TYPES = new Set(['events_api']);
 export class SocketEnvelope {
   private failed = false;
 
-  constructor(
-    readonly envelopeId: string,
-    readonly type: string,
-    /** How many times Slack delivered it before (0 the first time). */
-    readonly retryAttempt: number,
-  ) {}
-
   /** The work for this envelope failed: leave it unacknowledged, so that Slack delivers it again. */
   markFailed(): void {
     this.failed = true;
@@ -125,7 +118,7 @@ export class AckAfterWorkReceiver implements Receiver {
 
   private async dispatch(args: SlackEventArgs): Promise<void> {
     const held = HELD_TYPES.has(args.type);
-    const envelope = new SocketEnvelope(args.envelope_id, args.type, args.retry_num ?? 0);
+    const envelope = new SocketEnvelope();
     let acked = false;
     const ack = async (response?: Record<string, unknown>) => {
       if (acked) return;
