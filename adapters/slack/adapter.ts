@@ -2,8 +2,9 @@
  * The Slack channel, on Bolt for JS. Bolt's receiver is the transport: over HTTP it is an
  * ExpressReceiver mounted on the shared HTTP app at `/slack/events` (events, interactivity and the
  * slash command on one URL, every request's signature verified), or Socket Mode when an app-level
- * token is set (`socket-mode.ts`: an event's envelope is acknowledged once its work is done). This file turns Slack's payloads into {@link Inbound} events and sends what the
- * bot answers; `render.ts` builds the Block Kit.
+ * token is set (`socket-mode.ts`: an event's envelope is acknowledged once its work is done). This
+ * file turns Slack's payloads into {@link Inbound} events and sends what the bot answers;
+ * `render.ts` builds the Block Kit.
  *
  * - Direct messages with the bot are the learner's private conversation: the whole course.
  * - In channels, the slash command runs team quizzes (`/digit4sd quiz m2 5`, `/digit4sd leaderboard`,
