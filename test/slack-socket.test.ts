@@ -160,12 +160,13 @@ async function setup(opts: SetupOptions = {}): Promise<Harness> {
     appToken: api.appToken,
     command: '/digit4sd',
     apiUrl: api.apiUrl,
-    replyRetry: { retries: 0 },
-    pushRetry: { retries: 0 },
+    // One attempt per call: a failure shows at once.
+    retry: { attempts: 1 },
     ...(opts.reconnectMs ? { socketPingTimeoutMs: opts.reconnectMs } : {}),
     doubleTapSec: 0,
   };
-  const adapter = createSlackChannel(settings, { bot, http: createHttpApp([]), logger: pino({ level: 'silent' }), onError, now }) as SlackAdapter;
+  const adapter = createSlackChannel(settings, { port: bot, http: createHttpApp([]), logger: pino({ level: 'silent' }), now }) as SlackAdapter;
+  bot.connect((address, messages) => adapter.send(address, messages));
   await adapter.start();
   return { api, socket, bot, adapter, errors };
 }
