@@ -42,7 +42,7 @@ export interface AppOptions {
   sleep?: (ms: number) => Promise<void>;
   /** How often groups are ticked (due questions closed, owed posts sent), in ms (default 1000). */
   tickMs?: number;
-  /** How long an outbox row claimed by a sender is held before another may take it over, in ms (default 60 s). */
+  /** How long an outbox row claimed by a sender is held before another may take it over, in ms (default 5 s, renewed while sending). */
   outboxLeaseMs?: number;
   /** How often the in-process scheduler looks for due nudges, in ms (default 30 s). */
   nudgeIntervalMs?: number;

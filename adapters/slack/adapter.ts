@@ -18,7 +18,7 @@ import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
 import { isLang, type Lang } from '../../src/engine/state.js';
 import { PlatformError } from '../../src/errors.js';
 import { hashId, type Logger } from '../../src/logger.js';
-import type { Address, Outbound, PostedRefs } from '../../src/messages.js';
+import type { Address, Inbound, Outbound, PostedRefs } from '../../src/messages.js';
 import { KeyedMutex } from '../../src/runtime/mutex.js';
 import type { RetryOptions } from '../../src/scheduling/retry.js';
 import type { ReplyTarget } from '../../src/runtime/durable.js';
@@ -168,6 +168,19 @@ export class SlackAdapter implements ChannelAdapter {
     return p;
   }
 
+  /**
+   * Durable: the event goes into the inbox before Slack is answered. If that fails, the request fails
+   * (HTTP 500) or the Socket Mode envelope stays unacknowledged, so that Slack delivers it again.
+   */
+  private async acceptOrFail(inbound: Inbound, target: ReplyTarget, envelope: SocketEnvelope | undefined): Promise<void> {
+    try {
+      await this.ctx.port.accept!(inbound, target);
+    } catch (err) {
+      envelope?.markFailed();
+      throw err;
+    }
+  }
+
   private listen(): void {
     this.app.event('message', async ({ event, body, context }) => {
       const e = event as { channel_type?: string; subtype?: string; bot_id?: string; user?: string; text?: string; channel: string; ts: string };
@@ -179,7 +192,7 @@ export class SlackAdapter implements ChannelAdapter {
       if (this.ctx.port.accept) {
         // Durable: accepted into the inbox before Slack's 200 (a failure fails the request, so Slack retries).
         const inbound = slackInbound(b.event_id, userId, { conversationId: e.channel, kind: 'direct', teamId: b.team_id }, parsed, new Date(Number(e.ts) * 1000), await this.who(userId));
-        await this.ctx.port.accept(inbound, { user: userId });
+        await this.acceptOrFail(inbound, { user: userId }, envelopeOf(context));
         return;
       }
       await this.track('slack-dm', { user: hashId(userId), eventId: b.event_id }, async () => {
@@ -195,7 +208,7 @@ export class SlackAdapter implements ChannelAdapter {
       if (!userId) return;
       if (this.ctx.port.accept) {
         const inbound = slackInbound(b.event_id, userId, { conversationId: event.channel, kind: 'group', teamId: b.team_id }, { type: 'text', text: event.text }, new Date(Number(event.ts) * 1000), await this.who(userId));
-        await this.ctx.port.accept(inbound, { user: userId });
+        await this.acceptOrFail(inbound, { user: userId }, envelopeOf(context));
         return;
       }
       await this.track('slack-mention', { eventId: b.event_id }, async () => {

@@ -25,7 +25,11 @@ export interface OutboxSenderOptions {
   channel: (c: Channel) => OutboxChannel | undefined;
   onError: ErrorSink;
   now: () => Date;
-  /** How long a claimed row is held before another sender may take it (default 60 s). */
+  /**
+   * How long a claim holds before another sender may take the row (default 5 s). The sender renews
+   * it while it is still sending (a long retry-after), so a short lease only means that a row a
+   * crashed process had claimed is taken over within seconds.
+   */
   leaseMs?: number;
   pollMs?: number;
   /** First backoff after a retryable failure, doubled per attempt up to 10 minutes (default 2 s). */
@@ -86,18 +90,32 @@ export class OutboxSender {
       if (this.stopped) return;
       const now = this.opts.now();
       if (row.availableAt > now || this.sending.has(row.id)) return;
-      if (!(await store.outboxClaim(row, new Date(now.getTime() + (this.opts.leaseMs ?? 60_000))))) return;
+      const leaseMs = this.opts.leaseMs ?? 5_000;
+      let claimedUntil = new Date(now.getTime() + leaseMs);
+      if (!(await store.outboxClaim(row, claimedUntil))) return;
       this.sending.add(row.id);
+      // Renew the claim while the send is in progress.
+      const renew = setInterval(() => {
+        const until = new Date(this.opts.now().getTime() + leaseMs);
+        void store
+          .outboxClaim({ ...row, availableAt: claimedUntil }, until)
+          .then((ok) => {
+            if (ok) claimedUntil = until;
+          })
+          .catch((err: unknown) => this.opts.onError(err, { where: 'outbox-renew', channel: row.channel }));
+      }, Math.max(50, Math.floor(leaseMs / 3)));
       const channel = this.opts.channel(row.channel);
       try {
         if (!channel) throw new Error(`no ${row.channel} channel is running to send the outbox to`);
         const { address, messages, target } = decodeOutbox(row.payload);
         if (channel.deliver) await channel.deliver(address, messages, target);
         else await channel.send(address, messages);
+        clearInterval(renew);
         await store.outboxDone(row.id, this.opts.now());
         this.sending.delete(row.id);
         this.opts.onSent?.(row);
       } catch (err) {
+        clearInterval(renew);
         this.sending.delete(row.id);
         const retryable = !(err instanceof PlatformError) || err.retryable;
         this.opts.onError(err, { where: 'outbox-send', channel: row.channel, retryable, attempts: row.attempts + 1 });
