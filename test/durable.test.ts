@@ -98,17 +98,24 @@ describe('the durable inbox and outbox', () => {
     }
     expect(acknowledged.size).toBe(200);
 
-    // Every learner gets exactly one reply per update: /help, /settings and /progress answer with one message each.
+    // Every update gets its reply (/help, /settings and /progress answer with one message each).
     await fake.until(() => learners.every((u) => fake.sentTo(u.id).length >= commands.length), 60_000, 'every reply');
     // Then nothing more comes within a bounded window.
-    const sent = fake.sentTo(learners[0]!.id).length;
+    const total = () => learners.reduce((n, u) => n + fake.sentTo(u.id).length, 0);
+    const sent = total();
     await new Promise((r) => setTimeout(r, 1500));
-    expect(fake.sentTo(learners[0]!.id)).toHaveLength(sent);
+    expect(total()).toBe(sent);
+    // Each reply is applied and written once. A reply the platform accepted in the instant between
+    // its send and its "sent" mark (the kill) goes again after the restart: at most one per
+    // conversation (one send in flight per conversation), as no platform API takes an idempotency key.
+    let repeats = 0;
     for (const u of learners) {
       const texts = fake.sentTo(u.id).map((m) => m.message.text ?? '');
-      expect(texts, `learner ${u.id}`).toHaveLength(commands.length);
-      expect(texts.filter((t) => /How to use this bot/.test(t)), `learner ${u.id}`).toHaveLength(2);
+      expect(texts.filter((t) => /How to use this bot/.test(t)).length, `learner ${u.id}`).toBeGreaterThanOrEqual(2);
+      expect(texts.length - commands.length, `learner ${u.id}`).toBeLessThanOrEqual(1);
+      repeats += texts.length - commands.length;
     }
+    expect(repeats).toBeLessThanOrEqual(learners.length);
     expect(fake.problems).toEqual([]);
   }, 120_000);
 
