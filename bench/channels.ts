@@ -97,7 +97,7 @@ function request(platform: Platform, port: number, fakeUrl: string, i: number, c
 }
 
 function env(platform: Platform, port: number, fakeUrl: string, dataDir: string): Record<string, string> {
-  const common = { PORT: String(port), DATA_DIR: dataDir, LESSONS_DIR: join(ROOT, 'lessons'), LOG_LEVEL: 'silent', CONSOLE: 'false', NODE_ENV: 'production' };
+  const common = { PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'silent', CONSOLE: 'false', NODE_ENV: 'production' };
   if (platform === 'telegram') {
     return { ...common, TELEGRAM_BOT_TOKEN: TG_TOKEN, TELEGRAM_API_ROOT: fakeUrl, TELEGRAM_WEBHOOK_URL: 'https://bench.invalid/telegram/webhook', TELEGRAM_WEBHOOK_SECRET: TG_SECRET };
   }

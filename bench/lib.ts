@@ -95,7 +95,7 @@ export function freePort(): Promise<number> {
 export function startNode(script: string, env: Record<string, string>, args: string[] = []): ChildProcess & { output: () => string } {
   const child = spawn(process.execPath, [...args, script], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...(process.env.LESSONS_DIR ? { LESSONS_DIR: process.env.LESSONS_DIR } : {}), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -23,6 +23,8 @@ export class PlatformFake {
   lastCallAt = 0;
   private seq = 1000;
   url = '';
+  /** Called on every API call with its method (Telegram, Slack) or path (Teams) and decoded body. */
+  onCall?: (method: string, body: Record<string, unknown>, at: number) => void;
 
   constructor(readonly platform: Platform) {}
 
@@ -82,18 +84,21 @@ export class PlatformFake {
     res.end(json);
   }
 
-  private count(method: string): void {
+  private count(method: string, body: Record<string, unknown> = {}): void {
     this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
+    this.onCall?.(method, body, performance.now());
   }
 
   private telegram(path: string, p: Record<string, unknown>): unknown {
     const method = path.split('/').pop() ?? '';
-    this.count(method);
+    this.count(method, p);
     const date = Math.floor(Date.now() / 1000);
     const chat = { id: Number(p.chat_id ?? 0), type: Number(p.chat_id) < 0 ? 'group' : 'private' };
     switch (method) {
       case 'getMe':
-        return { ok: true, result: { id: 1, is_bot: true, first_name: 'Bench', username: 'bench_bot' } };
+        return { ok: true, result: { id: 1, is_bot: true, first_name: 'Bench', username: 'bench_bot', can_join_groups: true, can_read_all_group_messages: false, supports_inline_queries: false } };
+      case 'getChatMemberCount':
+        return { ok: true, result: Number(process.env.GROUP_MEMBERS ?? 1001) };
       case 'sendMessage':
       case 'sendDocument':
         this.delivered(String(p.chat_id));
@@ -108,7 +113,7 @@ export class PlatformFake {
 
   private slack(path: string, a: Record<string, unknown>): unknown {
     const method = path.replace(/^\/api\//, '');
-    this.count(method);
+    this.count(method, a);
     const ts = `1700000000.${String(++this.seq).padStart(6, '0')}`;
     switch (method) {
       case 'auth.test':
