@@ -39,17 +39,19 @@ describe('Telegram channel in the app', () => {
     const start = fake.message(ana, '/start');
     fake.push(start);
     await fake.handled(start.update_id);
-    expect(fake.lastTo(ana.id).message.text).toContain('Bienvenue dans la formation DIGIT4SD');
+    expect(fake.lastTo(ana.id).message.text).toContain('Bienvenue dans la formation DiGIT4SD');
 
     const quiz = fake.message(ana, '/quiz 1', { chat: group });
     fake.push(quiz);
     await fake.handled(quiz.update_id);
+    // The quiz's introduction and question are posts the group is owed: they follow the update.
+    await fake.until(() => fake.sentTo(group.id).length >= 2, 10_000, 'the quiz to be posted');
     expect(fake.sentTo(group.id)).toHaveLength(2);
     clock.advance(11_000);
     await fake.until(() => fake.sentTo(group.id).length >= 4, 10_000, 'the question to close');
     const texts = fake.sentTo(group.id).map((m) => m.message.text ?? '');
     expect(texts[2]).toMatch(/^Réponse/);
-    expect(texts[3]).toContain("Fin du quiz d'équipe");
+    expect(texts[3]).toContain('Fin du quiz d’équipe');
     expect(fake.problems).toEqual([]);
   });
 });

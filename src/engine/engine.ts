@@ -7,12 +7,12 @@
  * const { state, messages } = handleLearnerEvent(course, options, { state: null, inbound, now });
  * ```
  */
-import type { Course, Lesson, QuizItem } from '../content/course.js';
+import type { Course, CourseView, Lesson, QuizItem } from '../content/course.js';
 import { correctIndices } from '../content/course.js';
 import type { Choice, Inbound, ModuleProgress, Outbound, QuizOption, RichText, Span } from '../messages.js';
 import { plain } from '../messages.js';
-import { dueBy, dueItems, estimatedRetention, nextDue, scheduleAnswer } from '../scheduling/review.js';
-import { localDay, startOfNextLocalDay } from '../scheduling/localtime.js';
+import { reviewStatus, scheduleAnswer, type ReviewStatus } from '../learning/review.js';
+import { local, localDay, startOfNextLocalDay } from '../learning/localtime.js';
 import { encodeAction, decodeAction, type Action } from './actions.js';
 import { LANGUAGE_NAMES, describeDays, t } from './i18n.js';
 import { applyNudgeCommand, isNudgeCommand, nudgeChoice } from './nudge-commands.js';
@@ -54,7 +54,10 @@ export const LEARNER_COMMANDS = [
 
 /** Per-turn working context. */
 interface Turn {
-  course: Course;
+  /** The course in the learner's language (lessons without a translation in English). */
+  course: CourseView;
+  /** The whole course, to change the view when the learner changes language. */
+  full: Course;
   opts: EngineOptions;
   now: Date;
   s: LearnerState;
@@ -63,6 +66,9 @@ interface Turn {
   /** Whether the event was a button on an earlier message (for in-place edits). */
   fromButton: boolean;
 }
+
+/** The file name of a learner's data export (/mydata). */
+export const MYDATA_FILENAME = 'digit4sd-mydata.json';
 
 const btn = (label: string, action: Action): Choice => ({ label, data: encodeAction(action) });
 
@@ -87,7 +93,7 @@ export function handleLearnerEvent(course: Course, opts: EngineOptions, input: L
   if (inbound.displayName) base.displayName = inbound.displayName;
   // Any message from the learner counts as a reply to nudges.
   base.nudges.unanswered = 0;
-  const turn: Turn = { course, opts, now, s: base, out: [], effects: [], fromButton: inbound.event.type === 'choice' };
+  const turn: Turn = { course: course.in(base.lang), full: course, opts, now, s: base, out: [], effects: [], fromButton: inbound.event.type === 'choice' };
   const ev = inbound.event;
 
   if (ev.type === 'command') {
@@ -110,6 +116,8 @@ function handleCommand(turn: Turn, command: string, args: string, isNew: boolean
     case 'start':
       turn.s.stopped = false;
       if (args && turn.course.lessons.has(args)) return startLesson(turn, args);
+      // A link to a lesson that does not exist (any more): say so, then the welcome.
+      if (args) say(turn, tr(turn, 'lesson.unknown', { id: args }));
       return welcome(turn, isNew);
     case 'help':
       return help(turn);
@@ -128,7 +136,14 @@ function handleCommand(turn: Turn, command: string, args: string, isNew: boolean
     case 'lang':
       return setLanguage(turn, args);
     case 'mydata':
-      say(turn, tr(turn, 'mydata.intro'));
+      say(turn, tr(turn, 'mydata.summary', {
+        lang: LANGUAGE_NAMES[turn.s.lang],
+        tz: turn.s.nudges.timezone,
+        lessons: Object.keys(turn.s.lessons).length,
+        items: Object.keys(turn.s.reviews).length,
+        reminder: turn.s.nudges.remindAt ?? 'off',
+        file: MYDATA_FILENAME,
+      }));
       turn.effects.push({ type: 'export' });
       return;
     case 'forget':
@@ -181,6 +196,8 @@ function handleAction(turn: Turn, a: Action): void {
       return startReview(turn);
     case 'progress':
       return showProgress(turn);
+    case 'learned':
+      return showLearned(turn, a.page);
     case 'help':
       return help(turn);
     case 'settings':
@@ -207,6 +224,7 @@ function handleAction(turn: Turn, a: Action): void {
 
 function handleText(turn: Turn, text: string, isNew: boolean): void {
   if (isNew) return welcome(turn, true);
+  if (!text) return say(turn, tr(turn, 'empty.text'), positionChoices(turn));
   if (turn.s.confirmingForget) {
     turn.s.confirmingForget = false;
     return say(turn, tr(turn, 'forget.kept'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
@@ -246,7 +264,7 @@ function welcome(turn: Turn, isNew: boolean): void {
   const text: RichText = [
     { type: 'paragraph', spans: [{ text: tr(turn, 'welcome.title'), bold: true }] },
     ...inlineParagraph(tr(turn, 'welcome.body')),
-    { type: 'paragraph', spans: [{ text: tr(turn, 'welcome.how', { modules: course.modules.length, lessons: course.sequence.length }) }] },
+    { type: 'paragraph', spans: [{ text: tr(turn, 'welcome.how', { modules: course.modules.length, lessons: course.sequence.length, minutes: typicalMinutes(course) }) }] },
   ];
   if (!isNew && started) text.push({ type: 'paragraph', spans: [{ text: tr(turn, 'welcome.back', { done, total: course.sequence.length }) }] });
   const first = course.modules[0]!;
@@ -255,6 +273,12 @@ function welcome(turn: Turn, isNew: boolean): void {
       ? [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.pick_module'), { type: 'menu' })]
       : [btn(tr(turn, 'btn.begin'), { type: 'start_module', moduleId: first.id }), btn(tr(turn, 'btn.pick_module'), { type: 'menu' })];
   turn.out.push({ kind: 'text', text, choices });
+}
+
+/** The median of the lessons' computed minutes: what "a lesson takes about N minutes" says. */
+export function typicalMinutes(course: CourseView): number {
+  const minutes = course.sequence.map((l) => l.minutes).sort((a, b) => a - b);
+  return minutes[Math.floor(minutes.length / 2)] ?? 1;
 }
 
 /** Interface strings may use *italic* and **bold** too. */
@@ -331,12 +355,15 @@ function showCard(turn: Turn): void {
   if (p.kind !== 'card') return;
   const lesson = turn.course.lessons.get(p.lessonId)!;
   const last = p.index === lesson.cards.length - 1;
+  turn.s.lastLearnedAt = turn.now.toISOString();
+  // Where a lesson begins, the learner sees how long it takes.
+  const body: RichText = p.index === 0 ? [{ type: 'paragraph', spans: [{ text: tr(turn, 'lesson.about_minutes', { minutes: lesson.minutes }), italic: true }] }, ...lesson.cards[0]!] : lesson.cards[p.index]!;
   turn.out.push({
     kind: 'card',
     lessonTitle: lesson.title,
     index: p.index + 1,
     total: lesson.cards.length,
-    body: lesson.cards[p.index]!,
+    body,
     choices: [
       btn(tr(turn, last ? 'btn.start_quiz' : 'btn.next'), { type: 'next_card', lessonId: lesson.id, card: p.index }),
       btn(tr(turn, 'btn.menu'), { type: 'menu' }),
@@ -370,16 +397,20 @@ function startQuiz(turn: Turn, run: { mode: QuizRun['mode']; lessonId?: string; 
   showQuestion(turn);
 }
 
+/** The standard end of a multiple-answer stem in each course language: no need to add the hint then. */
+const PICK_ALL = /all that apply|plusieurs réponses possibles|varias respuestas correctas/i;
+
 /** How a quiz item's options look to the learner, in the learner's language. */
 export function quizOptions(lang: Lang, item: QuizItem, selected: number[] = []): QuizOption[] {
   return item.options.map((o, i) => ({
     key: String.fromCharCode(65 + i),
-    text: item.type === 'truefalse' ? t(lang, o.text.toLowerCase() === 'true' ? 'quiz.true' : 'quiz.false') : o.text,
+    // True/false options are always "true" then "false" (the checker enforces it in every language).
+    text: item.type === 'truefalse' ? t(lang, i === 0 ? 'quiz.true' : 'quiz.false') : o.text,
     ...(item.type === 'multiple' ? { ticked: selected.includes(i) } : {}),
   }));
 }
 
-function showQuestion(turn: Turn): void {
+function showQuestion(turn: Turn, redraw = false): void {
   const p = turn.s.position;
   if (p.kind !== 'quiz') return;
   const item = turn.course.items.get(p.itemIds[p.index]!)!;
@@ -393,10 +424,11 @@ function showQuestion(turn: Turn): void {
     kind: 'quiz',
     itemId: item.id,
     heading: tr(turn, headingKey, { index: p.index + 1, total: p.itemIds.length }),
-    question: item.type === 'multiple' && !/all that apply/i.test(item.question) ? `${item.question}\n${tr(turn, 'quiz.pick_all')}` : item.question,
+    question: item.type === 'multiple' && !PICK_ALL.test(item.question) ? `${item.question}\n${tr(turn, 'quiz.pick_all')}` : item.question,
     options,
     multiple: item.type === 'multiple',
     choices,
+    ...(redraw && turn.fromButton ? { edit: 'source' as const } : {}),
   });
 }
 
@@ -409,7 +441,7 @@ function answer(turn: Turn, itemId: string, option: number): void {
     // Ticking toggles; the answer is given with Submit.
     const selected = p.selected.includes(option) ? p.selected.filter((o) => o !== option) : [...p.selected, option].sort();
     turn.s.position = { ...p, selected };
-    return showQuestion(turn);
+    return showQuestion(turn, true);
   }
   grade(turn, item, [option]);
 }
@@ -427,18 +459,34 @@ function grade(turn: Turn, item: QuizItem, picked: number[]): void {
   const right = correctIndices(item);
   const correct = right.length === picked.length && right.every((i) => picked.includes(i));
   const elapsedMs = turn.now.getTime() - new Date(p.shownAt).getTime();
-  turn.s.reviews[item.id] = scheduleAnswer(turn.s.reviews[item.id], { correct, elapsedMs, wrongTries: p.wrongTries }, turn.now, turn.opts.retention);
+  // Wrong tries on this item since it was last answered right (this run's and earlier ones): a right
+  // answer after one is rated Hard.
+  const wrongTries = p.wrongTries + (turn.s.reviews[item.id]?.wrongTries ?? 0);
+  turn.s.reviews[item.id] = scheduleAnswer(turn.s.reviews[item.id], { correct, elapsedMs, wrongTries }, turn.now, turn.opts.retention);
+  turn.s.lastLearnedAt = turn.now.toISOString();
   const last = p.index === p.itemIds.length - 1;
-  turn.s.position = { ...p, answered: { correct }, correct: p.correct + (correct ? 1 : 0) };
+  turn.s.position = { ...p, answered: { correct }, correct: p.correct + (correct ? 1 : 0), wrongTries: correct ? p.wrongTries : p.wrongTries + 1 };
   const options = quizOptions(lang(turn), item, picked);
+  const explanation: string[] = [];
+  if (item.type === 'multiple' && !correct) {
+    // Say which ticks were wrong and which right options were left out, before the explanation.
+    const list = (indices: number[]) => indices.map((i) => options[i]!.key).join(', ');
+    const wrongPicks = picked.filter((i) => !right.includes(i));
+    const missed = right.filter((i) => !picked.includes(i));
+    if (wrongPicks.length) explanation.push(tr(turn, 'feedback.wrong_picks', { picks: list(wrongPicks) }));
+    if (missed.length) explanation.push(tr(turn, 'feedback.missed', { picks: list(missed) }));
+  }
+  explanation.push(item.explanation);
   turn.out.push({
     kind: 'feedback',
     correct,
     heading: tr(turn, correct ? 'feedback.right' : 'feedback.wrong'),
     answer: right.map((i) => `${options[i]!.key}. ${options[i]!.text}`),
     answerLabel: tr(turn, right.length > 1 ? 'feedback.answers' : 'feedback.answer'),
-    explanation: item.explanation,
-    answersSource: turn.fromButton,
+    explanation: explanation.join('\n'),
+    right,
+    picked,
+    ...(turn.fromButton ? { edit: 'source' as const } : {}),
     question: item.question,
     options,
     choices: [btn(tr(turn, last ? 'btn.results' : 'btn.next_question'), { type: 'continue', itemId: item.id })],
@@ -464,20 +512,25 @@ function finishQuiz(turn: Turn): void {
     turn.s.lessons[lesson.id] = { status: 'done', lastScore: { correct: p.correct, total }, completedAt: turn.now.toISOString() };
     const lines = [tr(turn, 'lesson.done', { title: lesson.title, correct: p.correct, total })];
     if (p.correct === total) lines.push(tr(turn, 'lesson.done_perfect', { correct: p.correct, total }));
+    const score = lines.splice(0);
     const module = turn.course.module(lesson.moduleId)!;
     if (module.lessons.every((l) => turn.s.lessons[l.id]?.status === 'done'))
       lines.push(tr(turn, 'lesson.module_done', { n: turn.course.modules.indexOf(module) + 1, title: module.title }));
     const next = nextLessonFor(turn);
     const choices: Choice[] = [];
     if (next) {
-      lines.push(tr(turn, 'lesson.next_up', { title: next.title }));
+      lines.push(tr(turn, 'lesson.next_up', { title: next.title, minutes: next.minutes }));
       choices.push(btn(tr(turn, 'btn.next_lesson', { title: truncate(next.title, 40) }), { type: 'lesson', lessonId: next.id }));
     } else {
       lines.push(tr(turn, 'course.done'));
       choices.push(btn(tr(turn, 'btn.review'), { type: 'review' }));
     }
     choices.push(btn(tr(turn, 'btn.menu'), { type: 'menu' }), btn(tr(turn, 'btn.progress'), { type: 'progress' }));
-    return say(turn, lines.join('\n'), choices);
+    // The score, then the one thing to keep, then what comes next.
+    const text: RichText = [...plain(score.join('\n'))];
+    if (lesson.takeaway) text.push({ type: 'paragraph', spans: [{ text: `${tr(turn, 'lesson.takeaway')} `, bold: true }, { text: lesson.takeaway }] });
+    text.push(...plain(lines.join('\n')));
+    return say(turn, text, choices);
   }
   const key = p.mode === 'review' ? 'review.done' : 'practice.done';
   say(turn, tr(turn, key, { correct: p.correct, total }), [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.progress'), { type: 'progress' })]);
@@ -542,10 +595,14 @@ export function minutesFor(items: number): number {
   return Math.max(1, Math.round(items / 4));
 }
 
+/** The learner's review counts and retention, as every view shows them. */
+function reviewsOf(turn: Turn): ReviewStatus {
+  return reviewStatus(turn.s.reviews, turn.now, { timezone: turn.s.nudges.timezone, retention: turn.opts.retention, known: turn.course.items });
+}
+
 function startReview(turn: Turn): void {
-  const known = new Set(turn.course.items.keys());
-  const reviews = Object.fromEntries(Object.entries(turn.s.reviews).filter(([id]) => known.has(id)));
-  const due = dueItems(reviews, turn.now).slice(0, turn.opts.reviewSize);
+  const status = reviewsOf(turn);
+  const due = status.dueNow.slice(0, turn.opts.reviewSize);
   if (due.length) {
     say(turn, tr(turn, 'review.intro', { count: due.length, minutes: minutesFor(due.length) }));
     return startQuiz(turn, { mode: 'review', itemIds: due });
@@ -556,16 +613,21 @@ function startReview(turn: Turn): void {
     say(turn, tr(turn, 'review.new_items', { count: fresh.length }));
     return startQuiz(turn, { mode: 'review', itemIds: fresh });
   }
-  const next = nextDue(reviews);
+  const next = status.nextDue;
   if (!next) return say(turn, tr(turn, 'review.nothing_yet'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
   say(turn, tr(turn, 'review.none', { when: relativeDay(turn, next) }), [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.practice'), { type: 'practice' })]);
 }
 
+/** "today at 15:40", "tomorrow at 09:10" or "on 3 December at 09:10", in the learner's time zone. */
 function relativeDay(turn: Turn, when: Date): string {
   const tz = turn.s.nudges.timezone;
-  if (localDay(when, tz) === localDay(turn.now, tz)) return tr(turn, 'time.today');
-  if (localDay(when, tz) === localDay(startOfNextLocalDay(turn.now, tz), tz)) return tr(turn, 'time.tomorrow');
-  return tr(turn, 'time.on_date', { date: when.toLocaleDateString(turn.s.lang, { timeZone: tz, day: 'numeric', month: 'long' }) });
+  const day =
+    localDay(when, tz) === localDay(turn.now, tz)
+      ? tr(turn, 'time.today')
+      : localDay(when, tz) === localDay(startOfNextLocalDay(turn.now, tz), tz)
+        ? tr(turn, 'time.tomorrow')
+        : tr(turn, 'time.on_date', { date: when.toLocaleDateString(turn.s.lang, { timeZone: tz, day: 'numeric', month: 'long' }) });
+  return tr(turn, 'time.day_at', { day, time: local(when, tz).toFormat('HH:mm') });
 }
 
 function showProgress(turn: Turn): void {
@@ -580,21 +642,52 @@ function showProgress(turn: Turn): void {
     const seen = cards.reduce((n, c) => n + c.seen, 0);
     const right = cards.reduce((n, c) => n + c.right, 0);
     if (seen) summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.accuracy', { right, seen, percent: Math.round((100 * right) / seen) }) }] });
-    const endOfDay = startOfNextLocalDay(turn.now, turn.s.nudges.timezone);
-    const week = new Date(endOfDay.getTime() + 6 * 86_400_000);
     if (cards.length) {
-      summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.due', { today: dueBy(turn.s.reviews, endOfDay), week: dueBy(turn.s.reviews, week) }) }] });
-      const r = estimatedRetention(turn.s.reviews, turn.now, turn.opts.retention);
-      if (r !== undefined) summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.retention', { percent: Math.round(r * 100) }) }] });
+      const status = reviewsOf(turn);
+      summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.due', { now: status.dueNow.length, later: status.laterToday, week: status.nextSevenDays }) }] });
+      if (status.retention !== undefined) summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.retention', { percent: Math.round(status.retention * 100) }) }] });
     }
   }
-  turn.out.push({
-    kind: 'progress',
-    heading: tr(turn, 'progress.title'),
-    modules,
-    summary,
-    choices: [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.review'), { type: 'review' }), btn(tr(turn, 'btn.menu'), { type: 'menu' })],
-  });
+  // What you have learned: the takeaways of the last few finished lessons, newest first.
+  const learned = learnedTakeaways(turn);
+  const choices = [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.review'), { type: 'review' }), btn(tr(turn, 'btn.menu'), { type: 'menu' })];
+  if (learned.length) {
+    summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.learned'), bold: true }] });
+    for (const l of learned.slice(-PROGRESS_TAKEAWAYS).reverse()) summary.push({ type: 'bullet', spans: [{ text: l.takeaway! }] });
+    if (learned.length > PROGRESS_TAKEAWAYS) choices.splice(1, 0, btn(tr(turn, 'btn.all_learned', { count: learned.length }), { type: 'learned', page: 0 }));
+  }
+  turn.out.push({ kind: 'progress', heading: tr(turn, 'progress.title'), modules, summary, choices });
+}
+
+/** Takeaways shown in /progress; the rest are a tap away. */
+export const PROGRESS_TAKEAWAYS = 3;
+/** Takeaways on one page of the full list (short enough for one phone message on every channel). */
+export const LEARNED_PAGE = 8;
+
+/** Finished lessons that have a takeaway, in the order they were finished (in the learner's language). */
+function learnedTakeaways(turn: Turn): Lesson[] {
+  return turn.course.sequence
+    .filter((l) => l.takeaway && turn.s.lessons[l.id]?.status === 'done')
+    .map((l, i) => ({ l, i, at: turn.s.lessons[l.id]!.completedAt ?? '' }))
+    .sort((a, b) => a.at.localeCompare(b.at) || a.i - b.i)
+    .map((x) => x.l);
+}
+
+/** Every takeaway of the finished lessons, in course order, a page at a time. */
+function showLearned(turn: Turn, page: number): void {
+  const done = turn.course.sequence.filter((l) => l.takeaway && turn.s.lessons[l.id]?.status === 'done');
+  if (!done.length) return say(turn, tr(turn, 'learned.none'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+  const pages = Math.ceil(done.length / LEARNED_PAGE);
+  const p = Math.min(Math.max(0, page), pages - 1);
+  const shown = done.slice(p * LEARNED_PAGE, (p + 1) * LEARNED_PAGE);
+  const text: RichText = [
+    { type: 'paragraph', spans: [{ text: tr(turn, 'learned.title', { from: p * LEARNED_PAGE + 1, to: p * LEARNED_PAGE + shown.length, total: done.length }), bold: true }] },
+    ...shown.map((l) => ({ type: 'bullet' as const, spans: [{ text: `${l.title}: `, bold: true }, { text: l.takeaway! }] })),
+  ];
+  const choices: Choice[] = [];
+  if (p + 1 < pages) choices.push(btn(tr(turn, 'btn.more'), { type: 'learned', page: p + 1 }));
+  choices.push(btn(tr(turn, 'btn.progress'), { type: 'progress' }), btn(tr(turn, 'btn.continue'), { type: 'resume' }));
+  turn.out.push({ kind: 'text', text, choices });
 }
 
 function showSettings(turn: Turn): void {
@@ -618,7 +711,14 @@ function setLanguage(turn: Turn, code: string): void {
   if (isLang(wanted)) {
     turn.s.lang = wanted;
     turn.s.langChosen = true;
-    return say(turn, tr(turn, 'lang.set'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+    turn.course = turn.full.in(wanted);
+    say(turn, tr(turn, 'lang.set'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+    // Mid-lesson, carry on at the same card or question, now in the new language (positions are ids
+    // and indices, the same in every language).
+    const p = turn.s.position;
+    if (p.kind === 'card') showCard(turn);
+    else if (p.kind === 'quiz' && !p.answered) showQuestion(turn);
+    return;
   }
   const choices = LANGS.map((l) => btn(LANGUAGE_NAMES[l], { type: 'lang', lang: l }));
   say(turn, code.trim() ? tr(turn, 'lang.unknown', { code: code.trim() }) : tr(turn, 'lang.pick'), choices);
