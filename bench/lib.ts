@@ -93,7 +93,9 @@ export function freePort(): Promise<number> {
 
 /** Starts `node <script>` (a file under dist/) with the given environment; its output is kept for errors. */
 export function startNode(script: string, env: Record<string, string>, args: string[] = []): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, [...args, script], {
+  // BENCH_PROFILE=<dir>: write a CPU profile of each started process there (node --cpu-prof).
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, ...args, script], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...(process.env.LESSONS_DIR ? { LESSONS_DIR: process.env.LESSONS_DIR } : {}), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
