@@ -125,6 +125,7 @@ export class LearningBot {
           nudgeAt: nextNudgeAt(result.state, now, this.policy),
           eventId: inbound.id,
           now,
+          ...(result.activity.length ? { activity: result.activity } : {}),
         });
         if (outcome === 'duplicate') return [];
         if (outcome === 'conflict') continue;

@@ -106,3 +106,8 @@ export function estimatedRetention(reviews: Record<string, ReviewCard>, now: Dat
   const sum = cards.reduce((s, c) => s + f.get_retrievability(toCard(c, now), now, false), 0);
   return sum / cards.length;
 }
+
+/** FSRS's predicted probability of recalling an item at `now` (its retrievability). */
+export function recallProbability(card: ReviewCard, now: Date, retention: number): number {
+  return scheduler(retention).get_retrievability(toCard(card, now), now, false);
+}

@@ -9,6 +9,21 @@ import { dirname } from 'node:path';
 import type { Address, Channel, LearnerKey } from '../messages.js';
 import type { LearnerState } from '../engine/state.js';
 import type { GroupState } from '../engine/group.js';
+import type { ActivityRecord } from '../engine/activity.js';
+import { fromActivityRow, toActivityRow, type ActivityRow } from './activity-rows.js';
+import type {
+  DashboardFilter,
+  DurationBucketRow,
+  ItemOptionRow,
+  ItemStatRow,
+  LearnerCountRow,
+  LessonFunnelRow,
+  NudgeRow,
+  PeriodRow,
+  RecallRow,
+  StopPointRow,
+  TeamQuizRow,
+} from './dashboard.js';
 import type {
   AnswerInsert,
   CommitResult,
@@ -78,7 +93,45 @@ CREATE TABLE IF NOT EXISTS group_scores (
   PRIMARY KEY (channel, conversation_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS group_scores_user ON group_scores (channel, user_id);
+CREATE INDEX IF NOT EXISTS group_answers_at ON group_answers (at);
+CREATE TABLE IF NOT EXISTS activity (
+  id INTEGER PRIMARY KEY,
+  channel TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  lang TEXT NOT NULL,
+  country TEXT,
+  org TEXT,
+  lesson_id TEXT,
+  item_id TEXT,
+  mode TEXT,
+  options TEXT,
+  correct INTEGER,
+  first INTEGER,
+  duration_ms INTEGER,
+  predicted REAL,
+  days_since REAL,
+  score INTEGER,
+  total INTEGER,
+  event TEXT,
+  local_hour INTEGER
+);
+CREATE INDEX IF NOT EXISTS activity_user ON activity (channel, user_id);
+CREATE INDEX IF NOT EXISTS activity_type_at ON activity (type, at);
 `;
+
+/**
+ * Learner fields the dashboard filters and counts by, read from the state JSON by SQLite itself
+ * (virtual generated columns: nothing to keep in step on write), with an index on the last seen time.
+ */
+const GENERATED_COLUMNS = [
+  { column: 'g_lang', expr: "json_extract(state, '$.lang')" },
+  { column: 'g_country', expr: "json_extract(state, '$.country')" },
+  { column: 'g_org', expr: "json_extract(state, '$.org')" },
+  { column: 'g_created', expr: "json_extract(state, '$.createdAt')" },
+  { column: 'g_last_seen', expr: "json_extract(state, '$.lastSeenAt')" },
+] as const;
 
 /**
  * Columns added after the first release: a file created before gets them at open. Their indexes
@@ -87,7 +140,65 @@ CREATE INDEX IF NOT EXISTS group_scores_user ON group_scores (channel, user_id);
 const ADDED_COLUMNS = [{ table: 'groups', column: 'next_quiz_at', type: 'INTEGER' }] as const;
 const LATER_INDEXES = `
 CREATE INDEX IF NOT EXISTS groups_next_quiz_at ON groups (next_quiz_at) WHERE next_quiz_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS learners_last_seen ON learners (g_last_seen);
 `;
+
+const DAY_MS = 86_400_000;
+const dayString = (day: number) => new Date(day * DAY_MS).toISOString().slice(0, 10);
+
+/** The WHERE clause of a dashboard filter on the activity table (or another with the same column names). */
+function activityWhere(f: DashboardFilter, profile = true): { sql: string; params: (string | number)[] } {
+  const parts = ['at >= ?', 'at < ?'];
+  const params: (string | number)[] = [f.from.getTime(), f.to.getTime()];
+  const add = (column: string, value: string | undefined) => {
+    if (value === undefined) return;
+    parts.push(`${column} = ?`);
+    params.push(value);
+  };
+  add('channel', f.channel);
+  if (profile) {
+    add('lang', f.lang);
+    add('country', f.country);
+    add('org', f.org);
+  }
+  return { sql: parts.join(' AND '), params };
+}
+
+/** The WHERE clause of a dashboard filter on learners: seen in the period, with these dimensions. */
+function learnerWhere(f: DashboardFilter): { sql: string; params: (string | number)[] } {
+  const parts = ['g_last_seen >= ?', 'g_created < ?'];
+  const params: (string | number)[] = [f.from.toISOString(), f.to.toISOString()];
+  const add = (column: string, value: string | undefined) => {
+    if (value === undefined) return;
+    parts.push(`${column} = ?`);
+    params.push(value);
+  };
+  add('channel', f.channel);
+  add('g_lang', f.lang);
+  add('g_country', f.country);
+  add('g_org', f.org);
+  return { sql: parts.join(' AND '), params };
+}
+
+interface ActivityDbRow {
+  at: number;
+  type: ActivityRow['type'];
+  lesson_id: string | null;
+  item_id: string | null;
+  mode: ActivityRow['mode'];
+  options: string | null;
+  correct: number | null;
+  first: number | null;
+  duration_ms: number | null;
+  predicted: number | null;
+  days_since: number | null;
+  score: number | null;
+  total: number | null;
+  event: ActivityRow['event'];
+  local_hour: number | null;
+}
+
+const bit = (b: boolean | null) => (b === null ? null : b ? 1 : 0);
 
 interface LearnerRow {
   channel: Channel;
@@ -127,6 +238,10 @@ export class SqliteStore implements Store {
         const columns = this.db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
         if (!columns.some((c) => c.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
       }
+      // table_xinfo lists generated columns too (table_info hides them).
+      const learnerColumns = this.db.prepare<[], { name: string }>('PRAGMA table_xinfo(learners)').all();
+      for (const { column, expr } of GENERATED_COLUMNS)
+        if (!learnerColumns.some((c) => c.name === column)) this.db.exec(`ALTER TABLE learners ADD COLUMN ${column} TEXT GENERATED ALWAYS AS (${expr}) VIRTUAL`);
       this.db.exec(LATER_INDEXES);
     }).immediate();
     const db = this.db;
@@ -174,6 +289,10 @@ export class SqliteStore implements Store {
         'SELECT user_id, display_name, points, answered, correct FROM group_scores WHERE channel = ? AND conversation_id = ? ORDER BY points DESC, correct DESC, display_name LIMIT ?',
       ),
       pruneProcessed: db.prepare('DELETE FROM processed_events WHERE at < ?'),
+      insertActivity: db.prepare(
+        `INSERT INTO activity (channel, user_id, at, type, lang, country, org, lesson_id, item_id, mode, options, correct, first, duration_ms, predicted, days_since, score, total, event, local_hour)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
     };
   }
 
@@ -191,8 +310,16 @@ export class SqliteStore implements Store {
           ? this.stmt.insertLearner.run(c.key.channel, c.key.userId, ...args).changes
           : this.stmt.updateLearner.run(...args, c.key.channel, c.key.userId, c.expectedVersion).changes;
       if (changed === 0) throw new Conflict();
+      for (const record of c.activity ?? []) this.insertActivity(toActivityRow(c.key.channel, c.key.userId, c.state, record));
       return 'committed';
     });
+  }
+
+  private insertActivity(r: ActivityRow): void {
+    this.stmt.insertActivity.run(
+      r.channel, r.userId, r.at.getTime(), r.type, r.lang, r.country, r.org, r.lessonId, r.itemId, r.mode, r.options,
+      bit(r.correct), bit(r.first), r.durationMs, r.predicted, r.daysSince, r.score, r.total, r.event, r.localHour,
+    );
   }
 
   /** Runs a conditional write in one immediate transaction; a version mismatch rolls it back. */
@@ -226,6 +353,7 @@ export class SqliteStore implements Store {
       this.db.prepare('DELETE FROM learners WHERE channel = ? AND user_id = ?').run(key.channel, key.userId);
       this.db.prepare('DELETE FROM group_answers WHERE channel = ? AND user_id = ?').run(key.channel, key.userId);
       this.db.prepare('DELETE FROM group_scores WHERE channel = ? AND user_id = ?').run(key.channel, key.userId);
+      this.db.prepare('DELETE FROM activity WHERE channel = ? AND user_id = ?').run(key.channel, key.userId);
     })();
   }
 
@@ -241,8 +369,13 @@ export class SqliteStore implements Store {
         'SELECT conversation_id, points, answered, correct FROM group_scores WHERE channel = ? AND user_id = ?',
       )
       .all(key.channel, key.userId);
+    const activity = this.db
+      .prepare<[string, string], ActivityDbRow>('SELECT * FROM activity WHERE channel = ? AND user_id = ? ORDER BY at, id')
+      .all(key.channel, key.userId)
+      .map(fromDbRow);
     const learner = row ? toLearner(row) : null;
     return {
+      activity,
       learner: learner && { channel: key.channel, userId: key.userId, address: learner.address, state: learner.state, updatedAt: learner.updatedAt.toISOString() },
       groupAnswers: answers.map((a) => ({ conversationId: a.conversation_id, quizId: a.quiz_id, question: a.question, option: a.option, at: new Date(a.at).toISOString() })),
       groupScores: scores.map((s) => ({ conversationId: s.conversation_id, points: s.points, answered: s.answered, correct: s.correct })),
@@ -306,6 +439,123 @@ export class SqliteStore implements Store {
     return this.stmt.pruneProcessed.run(before.getTime()).changes;
   }
 
+  // ---- Dashboard reads ----
+
+  private all<T>(sql: string, params: (string | number)[]): T[] {
+    return this.db.prepare<(string | number)[], T>(sql).all(...params);
+  }
+
+  async learnerCounts(f: DashboardFilter): Promise<LearnerCountRow[]> {
+    const w = learnerWhere(f);
+    return this.all<LearnerCountRow>(
+      `SELECT channel, g_lang AS lang, g_country AS country, g_org AS org, COUNT(*) AS learners FROM learners WHERE ${w.sql} GROUP BY channel, g_lang, g_country, g_org`,
+      w.params,
+    );
+  }
+
+  async activityByPeriod(f: DashboardFilter, period: 'day' | 'week'): Promise<PeriodRow[]> {
+    const w = activityWhere(f);
+    // Epoch day 0 was a Thursday: a day's Monday is day - (day + 3) % 7.
+    const bucket = period === 'day' ? 'at / 86400000' : '(at / 86400000) - ((at / 86400000) + 3) % 7';
+    // Only what the learner did counts as active (a nudge sent or found unreachable does not).
+    const rows = this.all<{ p: number; learners: number; lessonsCompleted: number; answers: number }>(
+      `SELECT p, COUNT(*) AS learners, SUM(lc) AS lessonsCompleted, SUM(ans) AS answers FROM (
+         SELECT ${bucket} AS p, channel, user_id, SUM(type = 'lesson_completed') AS lc, SUM(type = 'item_answered') AS ans
+         FROM activity WHERE ${w.sql} AND (type <> 'nudge' OR event NOT IN ('sent', 'unreachable'))
+         GROUP BY p, channel, user_id
+       ) GROUP BY p ORDER BY p`,
+      w.params,
+    );
+    return rows.map((r) => ({ period: dayString(r.p), learners: r.learners, lessonsCompleted: r.lessonsCompleted, answers: r.answers }));
+  }
+
+  async lessonFunnel(f: DashboardFilter): Promise<{ lessons: LessonFunnelRow[]; durations: DurationBucketRow[] }> {
+    const w = activityWhere(f);
+    const lessons = this.all<LessonFunnelRow>(
+      `SELECT lesson_id AS lessonId, SUM(type = 'lesson_started') AS started, SUM(type = 'lesson_completed' AND first = 1) AS completed,
+         COALESCE(SUM(CASE WHEN type = 'lesson_completed' AND first = 1 THEN score END), 0) AS firstScoreSum,
+         COALESCE(SUM(CASE WHEN type = 'lesson_completed' AND first = 1 THEN total END), 0) AS firstScoreTotal
+       FROM activity WHERE type IN ('lesson_started', 'lesson_completed') AND ${w.sql} GROUP BY lesson_id`,
+      w.params,
+    );
+    const durations = this.all<DurationBucketRow>(
+      `SELECT lesson_id AS lessonId, CASE WHEN m < 120 THEN m WHEN m < 4320 THEN (m / 60) * 60 ELSE (m / 1440) * 1440 END AS minutes, COUNT(*) AS count
+       FROM (SELECT lesson_id, duration_ms / 60000 AS m FROM activity WHERE type = 'lesson_completed' AND first = 1 AND duration_ms IS NOT NULL AND ${w.sql})
+       GROUP BY lessonId, minutes`,
+      w.params,
+    );
+    return { lessons, durations };
+  }
+
+  async stopPoints(f: DashboardFilter, silentSince: Date): Promise<StopPointRow[]> {
+    const w = learnerWhere(f);
+    return this.all<StopPointRow>(
+      `SELECT kind, lessonId, card, itemId, COUNT(*) AS learners FROM (
+         SELECT json_extract(state, '$.position.kind') AS kind, json_extract(state, '$.position.lessonId') AS lessonId,
+           CASE json_extract(state, '$.position.kind') WHEN 'card' THEN json_extract(state, '$.position.index') END AS card,
+           CASE json_extract(state, '$.position.kind') WHEN 'quiz' THEN json_extract(state, '$.position.itemIds[' || json_extract(state, '$.position.index') || ']') END AS itemId
+         FROM learners WHERE ${w.sql} AND g_last_seen < ?
+       ) GROUP BY kind, lessonId, card, itemId`,
+      [...w.params, silentSince.toISOString()],
+    );
+  }
+
+  async itemStats(f: DashboardFilter): Promise<{ items: ItemStatRow[]; options: ItemOptionRow[] }> {
+    const w = activityWhere(f);
+    const counts = this.all<{ itemId: string; lessonId: string; attempts: number; firstTries: number; firstTryCorrect: number }>(
+      `SELECT item_id AS itemId, MIN(lesson_id) AS lessonId, COUNT(*) AS attempts, SUM(first) AS firstTries, SUM(first * correct) AS firstTryCorrect
+       FROM activity WHERE type = 'item_answered' AND ${w.sql} GROUP BY item_id`,
+      w.params,
+    );
+    // Point-biserial sums: x = this first answer right, y = the learner's share right of their other first answers.
+    const sums = this.all<{ itemId: string; n: number; sx: number; sy: number; sxy: number; syy: number }>(
+      `WITH ft AS (SELECT channel, user_id, item_id, correct FROM activity WHERE type = 'item_answered' AND first = 1 AND ${w.sql}),
+       lr AS (SELECT channel, user_id, SUM(correct) AS r, COUNT(*) AS k FROM ft GROUP BY channel, user_id HAVING COUNT(*) >= 2),
+       xy AS (SELECT ft.item_id AS item_id, ft.correct AS x, (lr.r - ft.correct) * 1.0 / (lr.k - 1) AS y FROM ft JOIN lr ON lr.channel = ft.channel AND lr.user_id = ft.user_id)
+       SELECT item_id AS itemId, COUNT(*) AS n, SUM(x) AS sx, SUM(y) AS sy, SUM(x * y) AS sxy, SUM(y * y) AS syy FROM xy GROUP BY item_id`,
+      w.params,
+    );
+    const byItem = new Map(sums.map((r) => [r.itemId, r]));
+    const items = counts.map((c) => {
+      const s = byItem.get(c.itemId);
+      return { ...c, n: s?.n ?? 0, sx: s?.sx ?? 0, sy: s?.sy ?? 0, sxy: s?.sxy ?? 0, syy: s?.syy ?? 0 };
+    });
+    const options = this.all<ItemOptionRow>(
+      `SELECT item_id AS itemId, options, COUNT(*) AS count FROM activity WHERE type = 'item_answered' AND first = 1 AND ${w.sql} GROUP BY item_id, options`,
+      w.params,
+    );
+    return { items, options };
+  }
+
+  async recallLog(f: DashboardFilter): Promise<RecallRow[]> {
+    const w = activityWhere(f);
+    return this.all<RecallRow>(
+      `SELECT CAST(days_since AS INTEGER) AS days, ROUND(predicted, 2) AS predicted, COUNT(*) AS n, SUM(correct) AS right
+       FROM activity WHERE type = 'item_answered' AND predicted IS NOT NULL AND ${w.sql} GROUP BY 1, 2 ORDER BY 1, 2`,
+      w.params,
+    );
+  }
+
+  async nudgeStats(f: DashboardFilter): Promise<NudgeRow[]> {
+    const w = activityWhere(f);
+    return this.all<NudgeRow>(
+      `SELECT event, local_hour AS localHour, COUNT(*) AS count FROM activity WHERE type = 'nudge' AND ${w.sql} GROUP BY event, local_hour ORDER BY local_hour`,
+      w.params,
+    );
+  }
+
+  async teamQuizzes(f: DashboardFilter): Promise<TeamQuizRow[]> {
+    const w = activityWhere(f, false);
+    const rows = this.all<{ channel: Channel; d: number; quizzes: number; players: number; answers: number }>(
+      `SELECT channel, d, COUNT(*) AS quizzes, SUM(players) AS players, SUM(answers) AS answers FROM (
+         SELECT channel, MIN(at) / 86400000 AS d, COUNT(DISTINCT user_id) AS players, COUNT(*) AS answers
+         FROM group_answers WHERE ${w.sql} GROUP BY channel, conversation_id, quiz_id
+       ) GROUP BY channel, d ORDER BY d, channel`,
+      w.params,
+    );
+    return rows.map((r) => ({ channel: r.channel, day: dayString(r.d), quizzes: r.quizzes, players: r.players, answers: r.answers }));
+  }
+
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
   }
@@ -317,3 +567,23 @@ export class SqliteStore implements Store {
 
 /** Thrown inside a transaction to roll it back on a version conflict. */
 class Conflict extends Error {}
+
+function fromDbRow(r: ActivityDbRow): ActivityRecord {
+  return fromActivityRow({
+    at: new Date(r.at),
+    type: r.type,
+    lessonId: r.lesson_id,
+    itemId: r.item_id,
+    mode: r.mode,
+    options: r.options,
+    correct: r.correct === null ? null : r.correct === 1,
+    first: r.first === null ? null : r.first === 1,
+    durationMs: r.duration_ms,
+    predicted: r.predicted,
+    daysSince: r.days_since,
+    score: r.score,
+    total: r.total,
+    event: r.event,
+    localHour: r.local_hour,
+  });
+}

@@ -10,6 +10,8 @@
 import type { Address, Channel, LearnerKey } from '../messages.js';
 import type { LearnerState } from '../engine/state.js';
 import type { GroupState } from '../engine/group.js';
+import type { ActivityRecord } from '../engine/activity.js';
+import type { DashboardReads } from './dashboard.js';
 
 export interface LearnerRecord {
   key: LearnerKey;
@@ -68,6 +70,8 @@ export interface LearnerCommit {
   /** The inbound event this write applies; a second write for the same event is a 'duplicate'. */
   eventId?: string;
   now: Date;
+  /** What the learner did (the engine's records), written in the same atomic step as the state. */
+  activity?: ActivityRecord[];
 }
 
 export interface GroupCommit {
@@ -101,9 +105,11 @@ export interface LearnerExport {
   learner: { channel: Channel; userId: string; address: Address; state: LearnerState; updatedAt: string } | null;
   groupAnswers: { conversationId: string; quizId: string; question: number; option: number; at: string }[];
   groupScores: { conversationId: string; points: number; answered: number; correct: number }[];
+  /** The learner's activity records, oldest first. */
+  activity: ActivityRecord[];
 }
 
-export interface Store {
+export interface Store extends DashboardReads {
   getLearner(key: LearnerKey): Promise<LearnerRecord | null>;
   /** Writes a learner's state if its version is unchanged and the event is new, atomically. */
   commitLearner(c: LearnerCommit): Promise<CommitResult>;
@@ -119,7 +125,7 @@ export interface Store {
    * the learner's version (a concurrent event's write simply recomputes nudgeAt).
    */
   claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<DueLearner[]>;
-  /** Erases a learner: state, group answers and scores. */
+  /** Erases a learner: state, activity records, group answers and scores. */
   forgetLearner(key: LearnerKey): Promise<void>;
   exportLearner(key: LearnerKey): Promise<LearnerExport>;
 
