@@ -216,7 +216,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       await store.forgetLearner(key);
       expect(await store.getLearner(key)).toBeNull();
       const after = await store.exportLearner(key);
-      expect(after).toEqual({ learner: null, groupAnswers: [], groupScores: [] });
+      expect(after).toEqual({ learner: null, groupAnswers: [], groupScores: [], activity: [] });
       expect((await store.claimDueLearners(at(10), 1000, at(60))).some((r) => r.key.userId === key.userId)).toBe(false);
     });
 

@@ -532,13 +532,13 @@ function finishQuiz(turn: Turn): void {
       choices.push(btn(tr(turn, 'btn.review'), { type: 'review' }));
     }
     choices.push(btn(tr(turn, 'btn.menu'), { type: 'menu' }), btn(tr(turn, 'btn.progress'), { type: 'progress' }));
-    say(turn, lines.join('\n'), choices);
-    // Once, after the first lesson: the two optional profile questions.
+    // Once, after the first lesson: the two optional profile questions (going on skips them).
     if (!turn.s.profileAsked) {
       turn.s.profileAsked = true;
-      say(turn, tr(turn, 'profile.ask'), [btn(tr(turn, 'btn.profile_country'), { type: 'profile', field: 'country' }), btn(tr(turn, 'btn.profile_skip'), { type: 'profile', field: 'skip' })]);
+      lines.push('', tr(turn, 'profile.ask'));
+      choices.push(btn(tr(turn, 'btn.profile_country'), { type: 'profile', field: 'country' }));
     }
-    return;
+    return say(turn, lines.join('\n'), choices);
   }
   const key = p.mode === 'review' ? 'review.done' : 'practice.done';
   say(turn, tr(turn, key, { correct: p.correct, total }), [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.progress'), { type: 'progress' })]);
