@@ -14,6 +14,8 @@ export interface QuizItem {
   question: string;
   options: { text: string; correct: boolean }[];
   explanation: string;
+  /** The line of the item's "## quiz" heading in its lesson file (set by the loader). */
+  line?: number;
 }
 
 export interface Lesson {
@@ -25,6 +27,8 @@ export interface Lesson {
   sources: string[];
   cards: RichText[];
   items: QuizItem[];
+  /** The lesson's file: as shown in problems (relative) and its absolute path (set by the loader). */
+  source?: { file: string; path: string };
 }
 
 export interface Module {

@@ -80,6 +80,12 @@ export function checkCourse(dir: string, displayRoot = process.cwd()): { course?
     problems.push(...parsed.problems);
     const lesson = parsed.lesson;
     if (!lesson) continue;
+    // Where each lesson and item is written, so that the dashboard can point an author to the line.
+    lesson.source = { file, path };
+    for (const item of lesson.items) {
+      const line = parsed.itemLines.get(item.id);
+      if (line !== undefined) item.line = line;
+    }
     const prior = lessonFiles.get(lesson.id);
     if (prior) problems.push({ file, line: 2, message: `duplicate lesson id "${lesson.id}" (also in ${prior.file})` });
     else lessonFiles.set(lesson.id, { file, lesson });
