@@ -15,6 +15,7 @@ import type { Channel } from './messages.js';
 import { LearningBot, type Delivery } from './runtime/bot.js';
 import { createHttpApp, listen, type ReadinessCheck } from './server.js';
 import { openStore } from './store/open.js';
+import { createAdminApp } from './web/admin.js';
 import { Metrics } from './metrics.js';
 import { ConsoleAdapter } from '../adapters/console/adapter.js';
 import { BullNudgeScheduler, Redis, RedisSentMarks } from './scheduling/bullmq.js';
@@ -80,6 +81,15 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
   const http = createHttpApp(checks, metrics.registry);
   const ctx: ChannelContext = { bot, http, logger, onError, now: bot.now };
+  // The programme dashboard (read-only) on web processes, when a login is configured.
+  if (config.role !== 'worker') {
+    if (config.admin) {
+      const login = config.admin.kind === 'token' ? { kind: 'token' as const, token: config.admin.token } : { kind: 'users' as const, users: config.admin.users };
+      http.use('/admin', createAdminApp({ store, course, login, now: bot.now, onError, ...(config.trustProxy !== undefined ? { trustProxy: config.trustProxy } : {}) }));
+    } else {
+      http.use('/admin', (_req, res) => void res.status(404).type('text/plain').send('The dashboard is off: set ADMIN_TOKEN or ADMIN_USERS to turn it on (see the README).'));
+    }
+  }
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)
   if (config.slack) channels.set('slack', (await import('../adapters/slack/index.js')).createSlackChannel({ ...config.slack, receive: config.role !== 'worker' }, ctx));
