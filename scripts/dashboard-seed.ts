@@ -124,7 +124,7 @@ export async function seedDashboard(store: Store, course: Course, opts: SeedOpti
         position = { kind: 'card', lessonId: lesson.id, index: leaveAtCard };
         break;
       }
-      t += lesson.cards.length * (30_000 + r() * 60_000);
+      t += Math.round(lesson.cards.length * (30_000 + r() * 60_000));
       let correct = 0;
       let left = false;
       for (const [i, item] of lesson.items.entries()) {
@@ -148,9 +148,10 @@ export async function seedDashboard(store: Store, course: Course, opts: SeedOpti
       for (const [itemId, s] of seen) {
         if (r() > 0.25) continue;
         const days = (t - s.at) / DAY + r() * 6;
+        if (days <= 0) continue;
         const predicted = Math.pow(1 + days / (9 * s.stability), -1);
         const recalled = r() < Math.min(0.99, predicted * (0.9 + 0.15 * sigmoid(ability)));
-        const when = t + days * DAY;
+        const when = s.at + days * DAY;
         if (when >= opts.now.getTime()) continue;
         activity.push({
           type: 'item_answered',
@@ -168,7 +169,7 @@ export async function seedDashboard(store: Store, course: Course, opts: SeedOpti
         seen.set(itemId, { at: when, stability: recalled ? s.stability * 2.5 : s.stability * 0.5 });
       }
       // A reminder or two between lessons.
-      const gap = (0.3 + r() * 3) * DAY;
+      const gap = Math.round((0.3 + r() * 3) * DAY);
       if (r() < 0.6) {
         const sentAt = t + gap * 0.8;
         if (sentAt < opts.now.getTime()) {

@@ -54,9 +54,9 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in a browser', () => {
   async function loggedIn(viewport = { width: 1366, height: 768 }): Promise<{ context: BrowserContext; page: Page }> {
     const context = await browser.newContext({ viewport, acceptDownloads: true });
     const page = await context.newPage();
-    await page.goto(`${base}/admin/login?lang=en`);
+    await page.goto(`${base}/admin/login?ui=en`);
     await page.fill('input[name=password]', TOKEN);
-    await Promise.all([page.waitForURL(/\/admin\?lang=en$/), page.click('button[type=submit]')]);
+    await Promise.all([page.waitForURL(/\/admin\?ui=en$/), page.click('button[type=submit]')]);
     return { context, page };
   }
 
@@ -92,7 +92,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in a browser', () => {
   it('refuses a wrong token in the browser and stays on the login page', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.goto(`${base}/admin/login?lang=en`);
+    await page.goto(`${base}/admin/login?ui=en`);
     await page.fill('input[name=password]', 'not-the-token-at-all');
     const [response] = await Promise.all([page.waitForResponse((r) => r.url().includes('/admin/login') && r.request().method() === 'POST'), page.click('button[type=submit]')]);
     expect(response.status()).toBe(401);
@@ -129,7 +129,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in a browser', () => {
 
   it('shows the questions to fix first, each linking to its lesson file and line', async () => {
     const { context, page } = await loggedIn();
-    await page.goto(`${base}/admin/items?lang=en`);
+    await page.goto(`${base}/admin/items?ui=en`);
     const flagged = page.locator('section[data-table="items-to-fix"] tbody tr');
     expect(await flagged.count()).toBeGreaterThanOrEqual(3);
     const first = await flagged.first().innerText();
@@ -148,7 +148,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in a browser', () => {
   it('exports every table of every page as CSV', async () => {
     const { context, page } = await loggedIn();
     for (const path of ['/admin', '/admin/funnel', '/admin/items', '/admin/retention', '/admin/reminders', '/admin/team']) {
-      await page.goto(`${base}${path}?lang=en`);
+      await page.goto(`${base}${path}?ui=en`);
       const links = await page.locator('a.csv').evaluateAll((as) => as.map((a) => (a as unknown as { href: string }).href));
       expect(links.length).toBeGreaterThan(0);
       for (const href of links) {
@@ -174,7 +174,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in a browser', () => {
     for (const [device, viewport] of [['laptop', { width: 1366, height: 768 }], ['phone', { width: 390, height: 844 }]] as const) {
       const { context, page } = await loggedIn(viewport);
       for (const [name, path, chart] of pages) {
-        await page.goto(`${base}${path}?lang=en`);
+        await page.goto(`${base}${path}?ui=en`);
         const marks = await chartMarks(page, chart);
         expect(marks.points, `${name} chart`).toBeGreaterThan(0);
         expect(marks.pixels, `${name} chart`).toBeGreaterThan(500);
@@ -183,14 +183,15 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in a browser', () => {
         expect(overflow, `${name} at ${device} width`).toBeLessThanOrEqual(0);
         const file = join(SHOTS, `${name}-${device}.png`);
         await page.screenshot({ path: file, fullPage: true });
+        await page.screenshot({ path: join(SHOTS, `${name}-${device}-top.png`) });
         expect(statSync(file).size).toBeGreaterThan(10_000);
       }
-      await page.goto(`${base}/admin/items?lang=fr`);
+      await page.goto(`${base}/admin/items?ui=fr`);
       await page.screenshot({ path: join(SHOTS, `items-fr-${device}.png`), fullPage: true });
       await context.close();
       const anon = await browser.newContext({ viewport });
       const login = await anon.newPage();
-      await login.goto(`${base}/admin/login?lang=es`);
+      await login.goto(`${base}/admin/login?ui=es`);
       await expect(login.locator('h1').innerText()).resolves.toBe('Acceso al panel del programa');
       await login.screenshot({ path: join(SHOTS, `login-${device}.png`), fullPage: true });
       await anon.close();

@@ -480,7 +480,7 @@ export class SqliteStore implements Store {
     );
     const durations = this.all<DurationBucketRow>(
       `SELECT lesson_id AS lessonId, CASE WHEN m < 120 THEN m WHEN m < 4320 THEN (m / 60) * 60 ELSE (m / 1440) * 1440 END AS minutes, COUNT(*) AS count
-       FROM (SELECT lesson_id, duration_ms / 60000 AS m FROM activity WHERE type = 'lesson_completed' AND first = 1 AND duration_ms IS NOT NULL AND ${w.sql})
+       FROM (SELECT lesson_id, CAST(duration_ms / 60000 AS INTEGER) AS m FROM activity WHERE type = 'lesson_completed' AND first = 1 AND duration_ms IS NOT NULL AND ${w.sql})
        GROUP BY lessonId, minutes`,
       w.params,
     );

@@ -98,7 +98,8 @@ function parseQuery(q: Request['query'], now: Date, defaultDays: number): Parsed
 }
 
 function pageLang(req: Request): Lang {
-  const q = typeof req.query.lang === 'string' ? req.query.lang : undefined;
+  // `ui` is the pages' language; `lang` is the learners' language filter.
+  const q = typeof req.query.ui === 'string' ? req.query.ui : undefined;
   if (isLang(q)) return q;
   const accepted = req.acceptsLanguages(...LANGS);
   return isLang(accepted || undefined) ? (accepted as Lang) : 'en';
@@ -128,7 +129,7 @@ function layout(lang: Lang, title: string, body: string, opts: { nav?: { current
   const logout = opts.nav
     ? `<form method="post" action="/admin/logout" class="logout"><button type="submit">${escapeHtml(wt(lang, 'nav.logout'))}</button></form>`
     : '';
-  const langs = LANGS.map((l) => (l === lang ? `<strong>${l.toUpperCase()}</strong>` : `<a href="?lang=${l}" hreflang="${l}">${l.toUpperCase()}</a>`)).join(' ');
+  const langs = LANGS.map((l) => (l === lang ? `<strong>${l.toUpperCase()}</strong>` : `<a href="?ui=${l}" hreflang="${l}">${l.toUpperCase()}</a>`)).join(' ');
   const charts = opts.charts?.length
     ? `<script type="application/json" id="chart-specs">${JSON.stringify(opts.charts).replace(/</g, '\\u003c')}</script><script src="/admin/assets/chart.umd.min.js"></script><script src="/admin/assets/admin.js"></script>`
     : '';
@@ -163,7 +164,7 @@ ${select('country', 'filter.country', options.countries.map((c) => ({ value: c, 
 ${select('org', 'filter.org', options.orgs.map((o) => ({ value: o, label: o })), q.params.org)}
 <label><span>${escapeHtml(wt(lang, 'filter.from'))}</span><input type="date" name="from" value="${q.from}"></label>
 <label><span>${escapeHtml(wt(lang, 'filter.to'))}</span><input type="date" name="to" value="${q.to}"></label>
-<input type="hidden" name="lang" value="${lang}">
+<input type="hidden" name="ui" value="${lang}">
 <button type="submit">${escapeHtml(wt(lang, 'filter.apply'))}</button>
 </form>`;
 }
@@ -221,7 +222,7 @@ export function createAdminApp(opts: AdminOptions): Express {
 <label><span>${escapeHtml(wt(lang, 'login.password'))}</span><input name="password" type="password" autocomplete="current-password" required></label>`
         : `<label><span>${escapeHtml(wt(lang, 'login.token'))}</span><input name="password" type="password" autocomplete="current-password" required autofocus></label>`;
     const body = `<section class="card login"><h1>${escapeHtml(wt(lang, 'login.title'))}</h1>${message ? `<p class="note warn" role="alert">${escapeHtml(message)}</p>` : ''}
-<form method="post" action="/admin/login?lang=${lang}">${fields}<button type="submit">${escapeHtml(wt(lang, 'login.submit'))}</button></form></section>`;
+<form method="post" action="/admin/login?ui=${lang}">${fields}<button type="submit">${escapeHtml(wt(lang, 'login.submit'))}</button></form></section>`;
     res.status(status).type('html').send(layout(lang, wt(lang, 'login.title'), body));
   };
 
@@ -246,7 +247,7 @@ export function createAdminApp(opts: AdminOptions): Express {
       }
       throttle.success(address);
       res.cookie(COOKIE, sessions.issue(user, now()), { httpOnly: true, sameSite: 'strict', secure: req.secure, path: '/admin', maxAge: sessions.ttlMs });
-      res.redirect(303, `/admin?lang=${lang}`);
+      res.redirect(303, `/admin?ui=${lang}`);
     } catch (err) {
       next(err);
     }
@@ -261,7 +262,7 @@ export function createAdminApp(opts: AdminOptions): Express {
   app.use((req, res, next) => {
     const user = sessions.verify(readCookie(req, COOKIE), now());
     if (user) return next();
-    if (req.method === 'GET' && !req.path.startsWith('/csv') && !req.path.startsWith('/assets')) return res.redirect(303, `/admin/login${req.query.lang ? `?lang=${encodeURIComponent(String(req.query.lang))}` : ''}`);
+    if (req.method === 'GET' && !req.path.startsWith('/csv') && !req.path.startsWith('/assets')) return res.redirect(303, `/admin/login${req.query.ui ? `?ui=${encodeURIComponent(String(req.query.ui))}` : ''}`);
     res.status(401).type('text/plain').send('Sign in at /admin/login first.');
   });
 
@@ -287,7 +288,7 @@ export function createAdminApp(opts: AdminOptions): Express {
     app.get(PAGE_PATHS[page].slice('/admin'.length) || '/', withQuery(async (_req, res, q, lang) => {
       const ctx = { store: opts.store, course: opts.course, filter: q.filter, lang, now: now() };
       const [model, options] = await Promise.all([buildPage(page, ctx), filterOptions(opts.store, q.filter)]);
-      const query = queryString({ ...q.params, from: q.from, to: q.to, lang });
+      const query = queryString({ ...q.params, from: q.from, to: q.to, ui: lang });
       const charts = model.blocks.flatMap((b) => (b.kind === 'chart' ? [b.chart] : []));
       const body = `<h1>${escapeHtml(wt(lang, PAGE_TITLES[page]))}</h1>${filterForm(lang, q, options)}${renderBlocks(model.blocks, page, query, lang)}`;
       res.type('html').send(layout(lang, wt(lang, PAGE_TITLES[page]), body, { nav: { current: page, query }, charts }));
@@ -323,8 +324,8 @@ export function createAdminApp(opts: AdminOptions): Express {
       const code = lines
         .map((l, i) => `<span id="L${i + 1}" class="line${flagged.has(i + 1) ? ' item' : ''}"><a class="ln" href="#L${i + 1}">${i + 1}</a>${escapeHtml(l) || ' '}</span>`)
         .join('\n');
-      const body = `<p><a href="/admin/items?lang=${lang}">← ${escapeHtml(wt(lang, 'source.back'))}</a></p><h1>${escapeHtml(wt(lang, 'source.title', { file: lesson.source.file }))}</h1><pre class="source">${code}</pre>`;
-      res.type('html').send(layout(lang, lesson.source.file, body, { nav: { current: null, query: `?lang=${lang}` } }));
+      const body = `<p><a href="/admin/items?ui=${lang}">← ${escapeHtml(wt(lang, 'source.back'))}</a></p><h1>${escapeHtml(wt(lang, 'source.title', { file: lesson.source.file }))}</h1><pre class="source">${code}</pre>`;
+      res.type('html').send(layout(lang, lesson.source.file, body, { nav: { current: null, query: `?ui=${lang}` } }));
     } catch (err) {
       next(err);
     }

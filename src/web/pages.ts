@@ -376,15 +376,15 @@ async function retentionPage(ctx: PageContext): Promise<Block[]> {
       rows: r.bins,
       ...(c.reviews ? {} : { empty: wt(lang, 'retention.none') }),
     }),
-    table<{ measure: string; value: number | null }>({
+    table<{ measure: string; value: number | null; count?: boolean }>({
       name: 'calibration',
       title: wt(lang, 'retention.calibration'),
       columns: [
-        { header: wt(lang, 'col.value'), value: (x) => x.measure },
-        { header: '', value: (x) => round4(x.value), html: (x) => f.dec(x.value), numeric: true },
+        { header: wt(lang, 'col.measure'), value: (x) => x.measure },
+        { header: wt(lang, 'col.result'), value: (x) => round4(x.value), html: (x) => (x.count ? f.n(x.value) : f.dec(x.value)), numeric: true },
       ],
       rows: [
-        { measure: wt(lang, 'col.reviews'), value: c.reviews },
+        { measure: wt(lang, 'col.reviews'), value: c.reviews, count: true },
         { measure: wt(lang, 'retention.log_loss'), value: c.logLoss },
         { measure: wt(lang, 'retention.rmse'), value: c.rmse },
       ],

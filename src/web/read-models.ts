@@ -31,9 +31,11 @@ export interface ItemFlagOptions {
   easyRate: number;
   /** A first-try rate at or below this: nearly everyone gets it wrong. */
   hardRate: number;
+  /** A discrimination below this is flagged (a little below 0 is often sampling noise). */
+  negativeBelow: number;
 }
 
-export const DEFAULT_ITEM_FLAGS: ItemFlagOptions = { minFirstTries: 20, easyRate: 0.95, hardRate: 0.2 };
+export const DEFAULT_ITEM_FLAGS: ItemFlagOptions = { minFirstTries: 20, easyRate: 0.95, hardRate: 0.2, negativeBelow: -0.1 };
 
 // ---- Population and overview ----
 
@@ -232,6 +234,7 @@ export interface ItemRow {
 /** Pearson's correlation from sums (x is 0 or 1, so Σx² = Σx); null when either variable is constant. */
 export function pointBiserial(s: { n: number; sx: number; sy: number; sxy: number; syy: number }): number | null {
   const { n, sx, sy, sxy, syy } = s;
+  // (population variances times n²; x is 0 or 1)
   const vx = n * sx - sx * sx;
   const vy = n * syy - sy * sy;
   if (n < 2 || vx <= 1e-12 || vy <= 1e-12) return null;
@@ -250,7 +253,7 @@ export function optionLabel(options: string): string {
 function flagsFor(row: Omit<ItemRow, 'flags'>, opts: ItemFlagOptions): ItemFlag[] {
   if (row.firstTries < opts.minFirstTries || row.firstTryRate === null) return [];
   const flags: ItemFlag[] = [];
-  if (row.discrimination !== null && row.discrimination < 0) flags.push('negative_discrimination');
+  if (row.discrimination !== null && row.discrimination < opts.negativeBelow) flags.push('negative_discrimination');
   if (row.topWrong && row.topWrong.count > row.rightCount) flags.push('wrong_option_preferred');
   if (row.firstTryRate <= opts.hardRate) flags.push('too_hard');
   if (row.firstTryRate >= opts.easyRate) flags.push('too_easy');
@@ -350,12 +353,13 @@ export function calibration(rows: RecallRow[]): Calibration {
   let loss = 0;
   const bins = new Map<number, { n: number; p: number; y: number }>();
   for (const r of rows) {
+    // Predictions are probabilities; a store never holds others, but a bad one must not skew the bins.
     const p = clampP(r.predicted);
     loss -= r.right * Math.log(p) + (r.n - r.right) * Math.log(1 - p);
-    const b = Math.min(19, Math.floor(r.predicted * 20));
+    const b = Math.min(19, Math.floor(p * 20));
     const bin = bins.get(b) ?? { n: 0, p: 0, y: 0 };
     bin.n += r.n;
-    bin.p += r.predicted * r.n;
+    bin.p += p * r.n;
     bin.y += r.right;
     bins.set(b, bin);
   }
