@@ -101,7 +101,7 @@ export async function seedDashboard(store: Store, course: Course, opts: SeedOpti
     const created = new Date(opts.from.getTime() + r() * span * 0.9);
     const tzOffset = Math.floor(r() * 12) - 4;
     const ability = normal(r);
-    const stickiness = 0.78 + 0.2 * sigmoid(ability);
+    const stickiness = 0.55 + 0.4 * sigmoid(ability);
     const activity: ActivityRecord[] = [];
     const state: LearnerState = newLearnerState(created, lang);
     if (country) state.country = country;
@@ -146,7 +146,7 @@ export async function seedDashboard(store: Store, course: Course, opts: SeedOpti
       state.lessons[lesson.id] = { status: 'done', startedAt: new Date(startedAt).toISOString(), completedAt: at(), lastScore: { correct, total: lesson.items.length } };
       // Reviews of earlier items, at FSRS-like predicted recall.
       for (const [itemId, s] of seen) {
-        if (r() > 0.25) continue;
+        if (r() > 0.15) continue;
         const days = (t - s.at) / DAY + r() * 6;
         if (days <= 0) continue;
         const predicted = Math.pow(1 + days / (9 * s.stability), -1);

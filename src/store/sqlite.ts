@@ -95,7 +95,6 @@ CREATE TABLE IF NOT EXISTS group_scores (
 CREATE INDEX IF NOT EXISTS group_scores_user ON group_scores (channel, user_id);
 CREATE INDEX IF NOT EXISTS group_answers_at ON group_answers (at);
 CREATE TABLE IF NOT EXISTS activity (
-  id INTEGER PRIMARY KEY,
   channel TEXT NOT NULL,
   user_id TEXT NOT NULL,
   at INTEGER NOT NULL,
@@ -115,10 +114,14 @@ CREATE TABLE IF NOT EXISTS activity (
   score INTEGER,
   total INTEGER,
   event TEXT,
-  local_hour INTEGER
-);
+  local_hour INTEGER,
+  -- The learner's version this record was committed with, and its place in that commit.
+  version INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  -- Clustered by type and time: every dashboard read is a range of one type over a period.
+  PRIMARY KEY (type, at, channel, user_id, version, seq)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS activity_user ON activity (channel, user_id);
-CREATE INDEX IF NOT EXISTS activity_type_at ON activity (type, at);
 `;
 
 /**
@@ -155,7 +158,8 @@ function activityWhere(f: DashboardFilter, profile = true): { sql: string; param
     parts.push(`${column} = ?`);
     params.push(value);
   };
-  add('channel', f.channel);
+  // "+" keeps SQLite from reading a whole channel through the per-learner index instead of the period's range.
+  add('+channel', f.channel);
   if (profile) {
     add('lang', f.lang);
     add('country', f.country);
@@ -290,8 +294,8 @@ export class SqliteStore implements Store {
       ),
       pruneProcessed: db.prepare('DELETE FROM processed_events WHERE at < ?'),
       insertActivity: db.prepare(
-        `INSERT INTO activity (channel, user_id, at, type, lang, country, org, lesson_id, item_id, mode, options, correct, first, duration_ms, predicted, days_since, score, total, event, local_hour)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO activity (channel, user_id, at, type, lang, country, org, lesson_id, item_id, mode, options, correct, first, duration_ms, predicted, days_since, score, total, event, local_hour, version, seq)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
     };
   }
@@ -310,15 +314,15 @@ export class SqliteStore implements Store {
           ? this.stmt.insertLearner.run(c.key.channel, c.key.userId, ...args).changes
           : this.stmt.updateLearner.run(...args, c.key.channel, c.key.userId, c.expectedVersion).changes;
       if (changed === 0) throw new Conflict();
-      for (const record of c.activity ?? []) this.insertActivity(toActivityRow(c.key.channel, c.key.userId, c.state, record));
+      (c.activity ?? []).forEach((record, seq) => this.insertActivity(toActivityRow(c.key.channel, c.key.userId, c.state, record), c.expectedVersion + 1, seq));
       return 'committed';
     });
   }
 
-  private insertActivity(r: ActivityRow): void {
+  private insertActivity(r: ActivityRow, version: number, seq: number): void {
     this.stmt.insertActivity.run(
       r.channel, r.userId, r.at.getTime(), r.type, r.lang, r.country, r.org, r.lessonId, r.itemId, r.mode, r.options,
-      bit(r.correct), bit(r.first), r.durationMs, r.predicted, r.daysSince, r.score, r.total, r.event, r.localHour,
+      bit(r.correct), bit(r.first), r.durationMs, r.predicted, r.daysSince, r.score, r.total, r.event, r.localHour, version, seq,
     );
   }
 
@@ -370,7 +374,7 @@ export class SqliteStore implements Store {
       )
       .all(key.channel, key.userId);
     const activity = this.db
-      .prepare<[string, string], ActivityDbRow>('SELECT * FROM activity WHERE channel = ? AND user_id = ? ORDER BY at, id')
+      .prepare<[string, string], ActivityDbRow>('SELECT * FROM activity WHERE channel = ? AND user_id = ? ORDER BY at, version, seq')
       .all(key.channel, key.userId)
       .map(fromDbRow);
     const learner = row ? toLearner(row) : null;

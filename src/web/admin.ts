@@ -20,7 +20,7 @@ import { countryName } from '../engine/profile.js';
 import type { DashboardFilter, DashboardReads } from '../store/dashboard.js';
 import { CHANNELS } from '../store/mongo-schemas.js';
 import { checkLogin, LoginThrottle, Sessions, type AdminLogin, type ThrottleOptions } from './auth.js';
-import { PAGES, PAGE_PATHS, PAGE_TITLES, buildPage, escapeHtml, toCsv, type Block, type ChartSpec, type PageName, type Table } from './pages.js';
+import { PAGES, PAGE_PATHS, PAGE_TITLES, buildPage, escapeHtml, toCsv, type Block, type ChartSpec, type PageContext, type PageModel, type PageName, type Table } from './pages.js';
 import { filterOptions } from './read-models.js';
 import { wt, type WebTextKey } from './texts.js';
 
@@ -34,6 +34,11 @@ export interface AdminOptions {
   throttle?: ThrottleOptions;
   /** Days shown when no period is chosen. */
   defaultDays?: number;
+  /**
+   * How long a page's numbers are reused for the same filters (CSV exports of what was just shown,
+   * several trainers opening the same view), in seconds. Default 60; 0 turns it off.
+   */
+  cacheSeconds?: number;
   /** Reports errors (the HTTP error handler of the app answers the request). */
   onError?: (err: unknown, context: Record<string, unknown>) => void;
 }
@@ -205,6 +210,24 @@ export function createAdminApp(opts: AdminOptions): Express {
   const sessions = new Sessions(opts.login.kind === 'token' ? `token:${opts.login.token}` : `users:${opts.login.users.map((u) => `${u.name}:${u.hash}`).join(',')}`);
   const throttle = new LoginThrottle(opts.throttle);
   const defaultDays = opts.defaultDays ?? 30;
+  const cacheMs = (opts.cacheSeconds ?? 60) * 1000;
+
+  // A short-lived cache of computed pages and filter options, by page, language and filters.
+  const cache = new Map<string, { until: number; value: Promise<unknown> }>();
+  function cached<T>(key: unknown[], compute: () => Promise<T>): Promise<T> {
+    if (!cacheMs) return compute();
+    const k = JSON.stringify(key);
+    const t = now().getTime();
+    const hit = cache.get(k);
+    if (hit && hit.until > t) return hit.value as Promise<T>;
+    const value = compute();
+    cache.set(k, { until: t + cacheMs, value });
+    value.catch(() => cache.delete(k));
+    if (cache.size > 200) cache.delete(cache.keys().next().value!);
+    return value;
+  }
+  const cachedPage = (name: PageName, ctx: PageContext): Promise<PageModel> => cached([name, ctx.lang, ctx.filter], () => buildPage(name, ctx));
+  const options = (f: DashboardFilter) => cached(['options', f.from, f.to], () => filterOptions(opts.store, f));
 
   app.use((_req, res, next) => {
     res.set(SECURITY_HEADERS);
@@ -287,10 +310,10 @@ export function createAdminApp(opts: AdminOptions): Express {
   for (const page of PAGES) {
     app.get(PAGE_PATHS[page].slice('/admin'.length) || '/', withQuery(async (_req, res, q, lang) => {
       const ctx = { store: opts.store, course: opts.course, filter: q.filter, lang, now: now() };
-      const [model, options] = await Promise.all([buildPage(page, ctx), filterOptions(opts.store, q.filter)]);
+      const [model, filterValues] = await Promise.all([cachedPage(page, ctx), options(q.filter)]);
       const query = queryString({ ...q.params, from: q.from, to: q.to, ui: lang });
       const charts = model.blocks.flatMap((b) => (b.kind === 'chart' ? [b.chart] : []));
-      const body = `<h1>${escapeHtml(wt(lang, PAGE_TITLES[page]))}</h1>${filterForm(lang, q, options)}${renderBlocks(model.blocks, page, query, lang)}`;
+      const body = `<h1>${escapeHtml(wt(lang, PAGE_TITLES[page]))}</h1>${filterForm(lang, q, filterValues)}${renderBlocks(model.blocks, page, query, lang)}`;
       res.type('html').send(layout(lang, wt(lang, PAGE_TITLES[page]), body, { nav: { current: page, query }, charts }));
     }));
   }
@@ -301,7 +324,7 @@ export function createAdminApp(opts: AdminOptions): Express {
       res.status(404).type('text/plain').send(wt(lang, 'not_found'));
       return;
     }
-    const model = await buildPage(page, { store: opts.store, course: opts.course, filter: q.filter, lang, now: now() });
+    const model = await cachedPage(page, { store: opts.store, course: opts.course, filter: q.filter, lang, now: now() });
     const t = model.blocks.flatMap((b) => (b.kind === 'table' ? [b.table] : [])).find((x) => x.name === req.params.table);
     if (!t) {
       res.status(404).type('text/plain').send(wt(lang, 'not_found'));
