@@ -13,6 +13,13 @@ import type { Delivery, LearningBot } from '../runtime/bot.js';
 import type { Metrics } from '../metrics.js';
 import type { Pacer } from './pacer.js';
 import { afterNudge, nextNudgeAt, nudgeDue, DEFAULT_NUDGE_POLICY, type NudgeKind, type NudgePolicy } from './nudges.js';
+import { local } from './localtime.js';
+import type { ActivityRecord, NudgeEvent } from '../engine/activity.js';
+
+/** The dashboard's record of a nudge, at the hour of the learner's local day (written with the state). */
+function nudgeRecord(event: NudgeEvent, now: Date, timezone: string): ActivityRecord[] {
+  return [{ type: 'nudge', at: now.toISOString(), event, localHour: local(now, timezone).hour }];
+}
 
 /** One nudge to deliver: who, and the nudge time the scan found (part of the job's identity). */
 export interface NudgeJob {
@@ -107,7 +114,7 @@ export class NudgeService {
           if (err instanceof PlatformError && err.status === 429) await this.opts.pacer?.pause(job.channel, (err.retryAfterSec ?? 1) * 1000);
           if (err instanceof PlatformError && err.unreachable) {
             const state = { ...record.state, nudges: { ...record.state.nudges, unreachable: true } };
-            const outcome = await bot.store.commitLearner({ ...base(record), state, nudgeAt: null, now });
+            const outcome = await bot.store.commitLearner({ ...base(record), state, nudgeAt: null, now, activity: nudgeRecord('unreachable', now, state.nudges.timezone) });
             if (outcome === 'conflict') continue;
             return 'unreachable';
           }
@@ -117,7 +124,7 @@ export class NudgeService {
         sent = due.kind;
       }
       const state = afterNudge(record.state, sent!, now, jobId);
-      const outcome = await bot.store.commitLearner({ ...base(record), state, nudgeAt: nextNudgeAt(state, now, this.policy), now });
+      const outcome = await bot.store.commitLearner({ ...base(record), state, nudgeAt: nextNudgeAt(state, now, this.policy), now, activity: nudgeRecord('sent', now, state.nudges.timezone) });
       if (outcome === 'conflict') continue;
       return 'sent';
     }
