@@ -31,6 +31,8 @@ export interface AppOptions {
   stdin?: Readable;
   stdout?: Writable;
   ansi?: boolean;
+  /** The console's width in columns, asked before each message (default: the COLUMNS setting, else 80). */
+  consoleWidth?: () => number | undefined;
   now?: () => Date;
   /** How often due group questions are closed, in ms (default 1000). */
   tickMs?: number;
@@ -117,6 +119,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       output: opts.stdout,
       handle: (i) => bot.handle(i),
       ansi: opts.ansi ?? false,
+      width: () => opts.consoleWidth?.() || config.columns || 80,
+      dataDir: config.dataDir,
       ...(opts.now ? { now: opts.now } : {}),
     });
     channels.set('console', consoleAdapter);

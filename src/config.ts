@@ -41,6 +41,7 @@ const FIX: Record<string, string> = {
   DESIRED_RETENTION: 'set DESIRED_RETENTION to a number between 0.7 and 0.99, for example 0.9',
   GROUP_QUESTION_SECONDS: 'set GROUP_QUESTION_SECONDS to a whole number of seconds between 10 and 600',
   CONSOLE: 'set CONSOLE to true or false',
+  COLUMNS: 'set COLUMNS to the terminal width in columns (a whole number from 20 to 1000), or unset it for 80',
   TELEGRAM_BOT_TOKEN: 'set TELEGRAM_BOT_TOKEN to the token @BotFather gave you (digits, a colon, then letters)',
   TELEGRAM_WEBHOOK_URL: 'set TELEGRAM_WEBHOOK_URL to the public https:// URL Telegram should call, or unset it to use long polling',
   TELEGRAM_WEBHOOK_SECRET: 'set TELEGRAM_WEBHOOK_SECRET to 1-256 characters of A-Z, a-z, 0-9, _ and - (required with TELEGRAM_WEBHOOK_URL)',
@@ -91,6 +92,7 @@ const schema = z
     DESIRED_RETENTION: z.coerce.number().min(0.7).max(0.99).default(0.9),
     GROUP_QUESTION_SECONDS: z.coerce.number().int().min(10).max(600).default(30),
     CONSOLE: bool.optional(),
+    COLUMNS: z.coerce.number().int().min(20).max(1000).optional(),
     TELEGRAM_BOT_TOKEN: optionalString.refine((v) => v === undefined || /^\d+:[\w-]+$/.test(v), 'does not look like a bot token'),
     TELEGRAM_WEBHOOK_URL: httpUrl,
     TELEGRAM_WEBHOOK_SECRET: optionalString.refine((v) => v === undefined || /^[\w-]{1,256}$/.test(v), 'may contain only A-Z, a-z, 0-9, _ and -'),
@@ -136,6 +138,8 @@ export interface Config {
   groupQuestionSeconds: number;
   /** Whether to run the terminal chat. */
   console: boolean;
+  /** The console chat's width when the output is not a terminal that knows its own (COLUMNS). */
+  columns?: number;
   telegram?: { token: string; webhookUrl?: string; webhookSecret?: string; apiRoot?: string };
   slack?: { botToken: string; signingSecret: string; appToken?: string; apiUrl?: string; command: string };
   teams?: { appId?: string; appPassword?: string; appType: Env['MICROSOFT_APP_TYPE']; tenantId?: string };
@@ -211,6 +215,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     retention: e.DESIRED_RETENTION,
     groupQuestionSeconds: e.GROUP_QUESTION_SECONDS,
     console: e.CONSOLE ?? (!anyChannel && e.ROLE !== 'worker'),
+    ...(e.COLUMNS ? { columns: e.COLUMNS } : {}),
     ...(telegram ? { telegram } : {}),
     ...(slack ? { slack } : {}),
     ...(teams ? { teams } : {}),

@@ -2,6 +2,7 @@
  * Entry point: `npm start`. Reads the configuration and the course (stopping with a clear message
  * if either is wrong), starts the bot, and shuts down cleanly on SIGINT/SIGTERM.
  */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startApp } from './app.js';
@@ -9,6 +10,15 @@ import { ConfigError, loadConfig } from './config.js';
 import { ContentError } from './content/load.js';
 import { createLogger } from './logger.js';
 import pino from 'pino';
+
+/**
+ * The course shipped with the code: `lessons/` at the project root, found from this file whether it
+ * runs from `src/main.ts` (tsx) or from the compiled `dist/src/main.js`.
+ */
+function shippedLessonsDir(): string {
+  const candidates = ['../lessons', '../../lessons'].map((rel) => resolve(fileURLToPath(new URL(rel, import.meta.url))));
+  return candidates.find((dir) => existsSync(resolve(dir, 'modules.yml'))) ?? candidates[0]!;
+}
 
 async function main(): Promise<void> {
   let config;
@@ -26,10 +36,10 @@ async function main(): Promise<void> {
   const logger = config.console
     ? createLogger(['trace', 'debug', 'info'].includes(config.logLevel) ? 'warn' : config.logLevel, pino.destination(2))
     : createLogger(config.logLevel);
-  const lessonsDir = config.lessonsDir ?? resolve(fileURLToPath(new URL('../lessons', import.meta.url)));
+  const lessonsDir = config.lessonsDir ?? shippedLessonsDir();
   let app;
   try {
-    app = await startApp({ config, logger, lessonsDir, stdin: process.stdin, stdout: process.stdout, ansi: !!process.stdout.isTTY });
+    app = await startApp({ config, logger, lessonsDir, stdin: process.stdin, stdout: process.stdout, ansi: !!process.stdout.isTTY, consoleWidth: () => process.stdout.columns });
   } catch (err) {
     if (err instanceof ContentError) {
       console.error(err.message);
@@ -49,7 +59,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   if (app.console) {
-    if (process.stdin.isTTY) process.stdout.write('DIGIT4SD Learning Bot: type /start to begin, a number to pick a choice, Ctrl-D to quit.\n');
+    if (process.stdin.isTTY) process.stdout.write('DiGIT4SD Learning Bot: type a number to pick a choice, or a /command (/help lists them). Ctrl-D quits.\n');
     await app.console.line('/start');
     await app.console.finished();
     await shutdown('end of input');

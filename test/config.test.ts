@@ -59,4 +59,11 @@ describe('configuration', () => {
     expect(c.slack).toMatchObject({ botToken: 'xoxb-1', signingSecret: 'sig', apiUrl: 'https://slack-gov.com/api/', command: '/digit4sd' });
     expect(c.teams).toEqual({ appType: 'MultiTenant' });
   });
+
+  it('takes the console width from COLUMNS, and names it when it is not a width', () => {
+    expect(loadConfig({ COLUMNS: '40' }).columns).toBe(40);
+    expect(loadConfig({}).columns).toBeUndefined();
+    expect(() => loadConfig({ COLUMNS: 'wide' })).toThrow(/COLUMNS: .*Fix: set COLUMNS to the terminal width/);
+    expect(() => loadConfig({ COLUMNS: '5' })).toThrow(/COLUMNS/);
+  });
 });

@@ -141,7 +141,8 @@ class ConsoleDriver implements Driver {
       .slice(from)
       .split(/\n\s*\n/)
       .map((m) => m.trim())
-      .filter(Boolean);
+      // The prompt ("[1-3] ›") is not a message.
+      .filter((m) => m && !/^(\[\d+(-\d+)?\] )?›$/.test(m));
     this.screen.record(messages.map((m) => ({ key: `c${++this.seq}`, shown: consoleShown(m), ref: undefined })));
   }
 
@@ -171,13 +172,17 @@ class ConsoleDriver implements Driver {
   }
 }
 
-/** A printed console message: its text, and the choices of its "[1] Next  [2] Menu" line. */
+/**
+ * A printed console message: its text, and its choices, on one "[1] Next  [2] Menu" line or one per
+ * line ("[1] Next", "[2] Menu") when they do not fit on one.
+ */
 function consoleShown(printed: string): Shown {
   const lines = printed.split('\n');
-  const last = lines[lines.length - 1] ?? '';
-  if (!/^\[1\] /.test(last)) return { text: printed, buttons: [] };
-  const buttons = [...last.matchAll(/\[(\d+)\] (.*?)(?= {2}\[\d+\] |$)/g)].map((m) => m[2]!);
-  return { text: lines.slice(0, -1).join('\n'), buttons };
+  let first = lines.length;
+  while (first > 0 && /^\[\d+\] /.test(lines[first - 1]!)) first--;
+  if (first === lines.length || !/^\[1\] /.test(lines[first]!)) return { text: printed, buttons: [] };
+  const buttons = lines.slice(first).flatMap((line) => [...line.matchAll(/\[(\d+)\] (.*?)(?= {2}\[\d+\] |$)/g)].map((m) => m[2]!));
+  return { text: lines.slice(0, first).join('\n'), buttons };
 }
 
 // ---- Telegram ---------------------------------------------------------------------------------
@@ -441,7 +446,7 @@ class SlackDriver implements Driver {
 
 // ---- Teams ------------------------------------------------------------------------------------
 
-const TEAMS_BOT = { id: '28:bot-id', name: 'DIGIT4SD' };
+const TEAMS_BOT = { id: '28:bot-id', name: 'DiGIT4SD' };
 const TEAMS_USER = { id: '29:alice', name: 'Alice' };
 const TEAMS_CONVERSATION = { id: 'a:personal-alice', conversationType: 'personal', tenantId: 'tenant-1' };
 
@@ -584,9 +589,9 @@ describe.each(CHANNELS)('the scripted lesson on $name', ({ make }) => {
     await d.stop();
   });
 
-  it('1. start: a welcome that names DIGIT4SD and 3-minute lessons, with two buttons', async () => {
+  it('1. start: a welcome that names DiGIT4SD and 3-minute lessons, with two buttons', async () => {
     await d.command('start');
-    expect(shown(d)).toContain('DIGIT4SD');
+    expect(shown(d)).toContain('DiGIT4SD');
     expect(shown(d)).toContain('3 minutes');
     expect(d.lastButtons()).toEqual(['Begin module 1', 'Pick a module']);
   });

@@ -5,12 +5,15 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConsoleLine } from '../adapters/console/adapter.js';
-import { renderConsole } from '../adapters/console/render.js';
+import { consolePrompt, renderConsole, wrapText } from '../adapters/console/render.js';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import stringWidth from 'string-width';
 import { startApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { ContentError } from '../src/content/load.js';
 import { createLogger } from '../src/logger.js';
 import { FIXTURE_DIR } from './helpers.js';
+import { toPlainText, type RichText } from '../src/messages.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'digit4sd-console-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -30,8 +33,46 @@ describe('console rendering and input', () => {
     expect(parseConsoleLine('1', choices)).toEqual({ type: 'choice', data: '1|n|l1|0' });
     expect(parseConsoleLine('7', choices)).toEqual({ type: 'text', text: '7' });
     expect(parseConsoleLine('/remind 08:30', choices)).toEqual({ type: 'command', command: 'remind', args: '08:30' });
-    expect(parseConsoleLine('  ', choices)).toBeUndefined();
+    expect(parseConsoleLine('  ', choices)).toEqual({ type: 'text', text: '' });
     expect(parseConsoleLine('hello', choices)).toEqual({ type: 'text', text: 'hello' });
+  });
+});
+
+describe('console layout on narrow and wide terminals', () => {
+  const long: RichText = [
+    { type: 'paragraph', spans: [{ text: 'This short course teaches the UN DESA Digital Government Implementation Toolkit: how digital government can help your country reach its SDG targets.' }] },
+    { type: 'bullet', spans: [{ text: 'a bullet point long enough to wrap onto a second line at forty columns' }] },
+  ];
+  const labels = ['Begin module 1', 'Pick a module', 'Continue where you left off'];
+  const choices = labels.map((label, i) => ({ label, data: String(i) }));
+
+  for (const width of [40, 80]) {
+    it(`wraps at word boundaries at ${width} columns, and never splits a word`, () => {
+      const { text } = renderConsole({ kind: 'text', text: long, choices }, { ansi: false, width });
+      const words = new Set(toPlainText(long).split(/\s+/));
+      for (const line of text.split('\n')) {
+        expect(stringWidth(line), line).toBeLessThanOrEqual(width);
+        for (const word of line.trim().split(/\s+/)) if (!/^(\[\d\]|•)$/.test(word)) expect(labels.join(' ').split(' ').includes(word) || words.has(word), `"${word}" in "${line}"`).toBe(true);
+      }
+    });
+  }
+
+  it('puts choices on one line when they fit, else one per line, labels whole', () => {
+    const wide = renderConsole({ kind: 'text', text: [], choices }, { ansi: false, width: 80 }).text;
+    expect(wide).toBe('\n[1] Begin module 1  [2] Pick a module  [3] Continue where you left off');
+    const narrow = renderConsole({ kind: 'text', text: [], choices }, { ansi: false, width: 40 }).text;
+    expect(narrow).toBe('\n[1] Begin module 1\n[2] Pick a module\n[3] Continue where you left off');
+  });
+
+  it('hangs wrapped bullet lines under the bullet, and leaves long links whole', () => {
+    expect(wrapText('  • one two three four five six seven eight nine ten', 20)).toBe('  • one two three\n    four five six\n    seven eight nine\n    ten');
+    const url = 'https://example.org/a/very/long/path/that/cannot/break';
+    expect(wrapText(`see ${url} now`, 30).split('\n')).toContain(url);
+  });
+
+  it('shows a prompt with the numbers that pick a choice', () => {
+    expect(consolePrompt(choices)).toBe('[1-3] › ');
+    expect(consolePrompt([])).toBe('› ');
   });
 });
 
@@ -84,7 +125,7 @@ describe('npm start on a fresh machine', () => {
     const lessonSteps = ['1', '1', '1', '1', '1', '1', '1', '1', '1', '4', '1', '1', '1'];
     const first = await runBot(lessonSteps, dataDir, { LESSONS_DIR: FIXTURE_DIR });
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/Welcome to DIGIT4SD Learning/);
+    expect(first.stdout).toMatch(/Welcome to DiGIT4SD Learning/);
     expect(first.stdout).toMatch(/\[1\] Begin module 1 {2}\[2\] Pick a module/);
     expect(first.stdout).toMatch(/Question 1 of \d/);
     expect(first.stdout).toMatch(/(Right!|Not quite\.)/);
@@ -94,6 +135,35 @@ describe('npm start on a fresh machine', () => {
     expect(second.code).toBe(0);
     expect(second.stdout).toMatch(/Welcome back! You have finished 1 of \d+ lessons\./);
     expect(second.stdout).toMatch(/Lessons finished: 1 of/);
+  }, 60_000);
+
+  it('greets a new learner as new, answers an empty line, wraps to COLUMNS, shows a prompt and no buttons to tap', async () => {
+    const dataDir = join(tmp, 'newcomer');
+    const run = await runBot(['', 'blah', '/help'], dataDir, { LESSONS_DIR: FIXTURE_DIR, COLUMNS: '40' });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/Welcome to DiGIT4SD Learning/);
+    expect(run.stdout).not.toMatch(/Welcome back/);
+    expect(run.stdout).toMatch(/Your message was empty/);
+    expect(run.stdout).not.toMatch(/tap/i);
+    expect(run.stdout).toMatch(/\[1-2\] › /);
+    for (const line of run.stdout.split('\n')) expect(stringWidth(line), line).toBeLessThanOrEqual(40);
+    // A learner who began a lesson but finished none is welcomed back without "finished 0".
+    const again = await runBot(['1', '/start'], dataDir, { LESSONS_DIR: FIXTURE_DIR });
+    expect(again.stdout).not.toMatch(/finished 0/);
+    expect(again.stdout).toMatch(/Welcome back! Your first lesson is waiting/);
+  }, 60_000);
+
+  it('writes /mydata to a file in DATA_DIR and prints its path, with a summary in the chat', async () => {
+    const dataDir = join(tmp, 'mydata');
+    const run = await runBot(['/mydata'], dataDir, { LESSONS_DIR: FIXTURE_DIR });
+    expect(run.code).toBe(0);
+    const path = join(dataDir, 'digit4sd-mydata.json');
+    expect(run.stdout).toContain(`📄 ${path}`);
+    expect(run.stdout).toMatch(/Everything stored about you, in short/);
+    expect(run.stdout).not.toMatch(/"reviews"/);
+    expect(existsSync(path)).toBe(true);
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toBeTypeOf('object');
+    expect(statSync(path).mode & 0o077).toBe(0);
   }, 60_000);
 
   it('stops with a message naming the variable when a setting is wrong', async () => {

@@ -87,7 +87,7 @@ describe('the course checker', () => {
   });
 });
 
-describe('the shipped DIGIT4SD course', () => {
+describe('the shipped DiGIT4SD course', () => {
   const course = loadCourse(LESSONS_DIR);
 
   it('has the six modules in order, at least 24 lessons and 150 quiz items', () => {

@@ -3,7 +3,9 @@ import { handleLearnerEvent, DEFAULT_ENGINE_OPTIONS, type TurnResult } from '../
 import { decodeAction, encodeAction } from '../src/engine/actions.js';
 import type { LearnerState } from '../src/engine/state.js';
 import type { Choice, InboundEvent, Outbound } from '../src/messages.js';
-import { toPlainText } from '../src/messages.js';
+import { toPlainText, type RichText } from '../src/messages.js';
+import { DEFAULT_NUDGE_POLICY, nudgeDue } from '../src/scheduling/nudges.js';
+import { nudgeMessage } from '../src/engine/nudge-message.js';
 import { choice, command, fixtureCourse, inbound, text } from './helpers.js';
 
 const course = fixtureCourse();
@@ -62,7 +64,7 @@ describe('the dialog engine', () => {
   it('welcomes a newcomer with what the course is, how long a lesson takes, and two ways in', () => {
     const s = new Session();
     s.send(command('start'));
-    expect(s.text()).toMatch(/DIGIT4SD/);
+    expect(s.text()).toMatch(/DiGIT4SD/);
     expect(s.text()).toMatch(/about 3 minutes/);
     expect(s.choices().map((c) => c.label)).toEqual(['Begin module 1', 'Pick a module']);
   });
@@ -206,7 +208,7 @@ describe('the dialog engine', () => {
     if (p.kind !== 'progress') return;
     expect(p.modules[0]).toMatchObject({ moduleId: 'm1', lessonsDone: 0, lessonsTotal: 2, status: 'in_progress' });
     expect(s.text()).toMatch(/Quiz answers right: 1 of 1 \(100%\)/);
-    expect(s.text()).toMatch(/Reviews due today: 1/);
+    expect(s.text()).toMatch(/Reviews due now: 0 · later today: 1 · in the next 7 days: 1/);
   });
 
   it('switches the interface language with /lang, and offers a choice for an unknown one', () => {
@@ -280,5 +282,119 @@ describe('button data', () => {
     }
     expect(decodeAction('2|m')).toBeUndefined();
     expect(decodeAction('1|a|x|notanumber')).toBeUndefined();
+  });
+});
+
+describe('screens that say the right thing (issue 10)', () => {
+  /** Takes lesson l1 up to the multiple-answer question's feedback, ticking `ticks` there (A and B: partly right). */
+  function takeLessonOne(s: Session, ticks = ['A', 'B']): void {
+    s.send(command('start', 'l1'));
+    s.tap('Next');
+    s.tap('Next');
+    s.tap('Start the quiz');
+    s.tap('B');
+    s.tap('Next question');
+    s.tap('True');
+    s.tap('Next question');
+    for (const key of ticks) s.tap(`☐ ${key}`);
+    s.tap('Submit answer');
+  }
+
+  it('after a partly right multiple-answer question, says which ticks were wrong and which right options were missed', () => {
+    const s = new Session();
+    takeLessonOne(s);
+    const feedback = s.last!.messages[0]!;
+    expect(feedback).toMatchObject({ kind: 'feedback', correct: false });
+    expect(s.text()).toMatch(/Ticked but wrong: B\./);
+    expect(s.text()).toMatch(/Right but not ticked: C\./);
+    expect(s.text()).toMatch(/A and C are right/);
+  });
+
+  it('counts due items and retention the same way in /progress and /review, right after the first lesson and later', () => {
+    const s = new Session();
+    takeLessonOne(s, ['A', 'C']);
+    s.tap('Next question');
+    s.tap('A');
+    s.tap('See my score');
+    expect(s.text()).toMatch(/Lesson complete: Lesson one\. You got 4 of 4 right\./);
+    // Straight after the lesson: nothing is due yet, and both views say so.
+    s.send(command('progress'));
+    const dueNow = (text: string) => Number(/Reviews due now: (\d+)/.exec(text)?.[1]);
+    expect(dueNow(s.text())).toBe(0);
+    expect(s.text()).toMatch(/later today: 4/);
+    expect(s.text()).not.toMatch(/retention/i);
+    s.send(command('review'));
+    expect(s.text()).toMatch(/^Nothing to review right now\. The next item is due today at \d\d:\d\d\.$/);
+    // An hour later the items of the learning steps are due: /progress counts what /review serves.
+    s.now = new Date(s.now.getTime() + 3_600_000);
+    s.send(command('progress'));
+    const counted = dueNow(s.text());
+    expect(counted).toBe(4);
+    expect(s.text()).not.toMatch(/retention/i);
+    // A review nudge at that moment counts the same items and says so in the same words.
+    const nudge = nudgeDue({ ...s.state!, nudges: { ...s.state!.nudges, quietStart: '23:59', quietEnd: '00:00' } }, s.now, { ...DEFAULT_NUDGE_POLICY, quietAfterActivityMs: 0 }, course.items);
+    expect(nudge?.dueCount).toBe(counted);
+    expect(toPlainText((nudgeMessage(course, s.state!, 'review', nudge!.dueCount, false) as { text: RichText }).text)).toMatch(new RegExp(`^${counted} items are due for review`));
+    s.send(command('review'));
+    expect(s.text()).toMatch(new RegExp(`^${counted} items to review`));
+    // Days later, retention means something and is shown.
+    s.send(command('menu'));
+    s.now = new Date(s.now.getTime() + 3 * 86_400_000);
+    s.send(command('progress'));
+    expect(s.text()).toMatch(/Estimated retention: \d+%/);
+  });
+
+  it('says that a lesson asked for with /start does not exist, then welcomes', () => {
+    const s = new Session();
+    s.send(command('start', 'nosuch-lesson'));
+    expect(s.text()).toMatch(/^There is no lesson "nosuch-lesson"\. Here is the start of the course instead\.\nWelcome to DiGIT4SD Learning/);
+  });
+
+  it('greets a new learner as new, and one who has started but finished nothing without "finished 0"', () => {
+    const s = new Session();
+    s.send(command('start'));
+    expect(s.text()).not.toMatch(/Welcome back/);
+    s.tap('Begin module 1');
+    s.send(command('start'));
+    expect(s.text()).toMatch(/Welcome back! Your first lesson is waiting/);
+    expect(s.text()).not.toMatch(/finished 0/);
+  });
+
+  it('answers /resume with no reminder set by saying so', () => {
+    const s = new Session();
+    s.send(command('start'));
+    s.send(command('pause'));
+    s.send(command('resume'));
+    expect(s.text()).toMatch(/No reminder is set/);
+    expect(s.text()).not.toMatch(/Reminders are back on/);
+    s.send(command('remind', '08:30 daily'));
+    expect(s.text()).toMatch(/^Reminder set for 08:30 \(UTC\), every day\./);
+    s.send(command('resume'));
+    expect(s.text()).toBe('Reminders are back on: 08:30 (UTC), every day.');
+  });
+
+  it('answers an empty message', () => {
+    const s = new Session();
+    s.send(command('start'));
+    s.send(text(''));
+    expect(s.text()).toMatch(/Your message was empty/);
+    expect(s.choices().length).toBeGreaterThan(0);
+  });
+
+  it('sums up the stored data in the chat before the full export', () => {
+    const s = new Session();
+    takeLessonOne(s);
+    s.send(command('mydata'));
+    expect(s.text()).toMatch(/language English, time zone UTC, 1 lesson started or finished, 3 quiz items with their review schedule, reminder off\. .*digit4sd-mydata\.json/);
+    expect(s.last!.effects).toEqual([{ type: 'export' }]);
+  });
+
+  it('speaks of options to choose, never of buttons to tap', () => {
+    const s = new Session();
+    s.send(command('start'));
+    s.send(text('blah'));
+    expect(s.text()).not.toMatch(/tap/i);
+    s.send(command('help'));
+    expect(s.text()).not.toMatch(/tap/i);
   });
 });

@@ -58,7 +58,7 @@ describe('the /schedule reply and state', () => {
   it('answers in the group language and leaves the state alone when nothing changes', () => {
     const fr = newGroupState('fr');
     const set = scheduleGroupQuiz(fr, 'ven 15:00 Europe/Paris', MONDAY);
-    expect(textOf(set.messages)).toBe("Quiz d'équipe hebdomadaire : chaque vendredi à 15:00 (Europe/Paris). Le prochain commence le 6 mars.");
+    expect(textOf(set.messages)).toBe('Quiz d’équipe hebdomadaire\u00a0: chaque vendredi à 15:00 (Europe/Paris). Le prochain commence le 6 mars.');
     for (const args of ['', 'someday', 'fri 15:00 Mars/Olympus', 'off']) expect(scheduleGroupQuiz(fr, args, MONDAY).state, args).toBe(fr);
     expect(scheduleGroupQuiz(set.state, 'off', MONDAY).state.schedule).toBeNull();
   });

@@ -112,7 +112,7 @@ describe('the runtime', () => {
     broken.mockRestore();
     // The platform's retry now succeeds.
     const retry = await bot.handle(event);
-    expect(plainOf(retry)).toMatch(/DIGIT4SD/);
+    expect(plainOf(retry)).toMatch(/DiGIT4SD/);
   });
 });
 

@@ -249,7 +249,7 @@ describe('Slack channel over HTTP', () => {
   it('teaches a lesson in a direct message, editing answered questions in place', async () => {
     await sendEvent(dmEvent('U1', 'hello'));
     const welcome = lastPost('DU1');
-    expect(welcome.text).toContain('Welcome to DIGIT4SD Learning');
+    expect(welcome.text).toContain('Welcome to DiGIT4SD Learning');
     expect(h.fake.of('users.info')[0]!.args).toMatchObject({ user: 'U1', include_locale: 'true' });
 
     await click('U1', welcome, 'Begin module 1');
@@ -333,8 +333,8 @@ describe('Slack channel over HTTP', () => {
     expect(view.type).toBe('home');
     expect(shown(view)).toContain('Basics');
     expect(shown(view)).toContain('1/2');
-    expect(shown(view)).toContain('Reviews due today');
-    expect(shown(view)).toContain('Daily reminder: off');
+    expect(shown(view)).toContain('Reviews due now');
+    expect(shown(view)).toContain('Reminder: off');
     expect(buttons(view).map((b) => b.label)).toContain('Continue');
 
     // Continue from the Home tab: the lesson goes on in the direct message.
@@ -365,6 +365,14 @@ describe('Slack channel over HTTP', () => {
     await slash('U1', 'DU1', 'menu');
     expect(h.fake.of('conversations.open').at(-1)!.args).toMatchObject({ users: 'U1' });
     expect(shown(lastPost('DU1'))).toContain('1. Basics');
+  });
+
+  it('answers /mydata with a short summary in the chat and the full JSON as an uploaded file', async () => {
+    await sendEvent(dmEvent('U1', 'hello'));
+    await sendEvent(dmEvent('U1', 'mydata'));
+    expect(shown(lastPost('DU1'))).toMatch(/Everything stored about you, in short/);
+    expect(h.fake.of('files.getUploadURLExternal').at(-1)!.args).toMatchObject({ filename: 'digit4sd-mydata.json' });
+    expect(h.fake.of('files.completeUploadExternal').length).toBeGreaterThan(0);
   });
 
   it('processes a retried event and a repeated interaction once', async () => {

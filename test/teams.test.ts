@@ -25,7 +25,7 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { cardOf, FakeConnector, textOf, type ConnectorCall } from './fakes/teams-connector.js';
 
 const course = loadCourse(new URL('./fixtures/course', import.meta.url).pathname);
-const BOT = { id: '28:bot-id', name: 'DIGIT4SD' };
+const BOT = { id: '28:bot-id', name: 'DiGIT4SD' };
 const TENANT = 'tenant-1';
 
 let fake: FakeConnector;
@@ -132,7 +132,7 @@ describe('Teams personal chat', () => {
     expect(more).toEqual([]);
     expect(welcome!.kind).toBe('reply');
     expect(welcome!.conversationId).toBe(PERSONAL.id);
-    expect(cardOf(welcome!.body)?.fallbackText).toMatch(/DIGIT4SD/);
+    expect(cardOf(welcome!.body)?.fallbackText).toMatch(/DiGIT4SD/);
 
     // Begin: the first lesson card, with formatting as TextRuns (no markdown to escape).
     let [card] = await click(ALICE, PERSONAL, welcome!, /begin/i);
@@ -225,8 +225,8 @@ describe('Teams channel quiz', () => {
   };
 
   it('runs a team quiz with an in-place answer tally, proactive closing and a leaderboard', async () => {
-    const mention = { type: 'mention', mentioned: BOT, text: '<at>DIGIT4SD</at>' };
-    const start = await exchange(activity(ALICE, CHANNEL, { text: '<at>DIGIT4SD</at> quiz 2', entities: [mention] }));
+    const mention = { type: 'mention', mentioned: BOT, text: '<at>DiGIT4SD</at>' };
+    const start = await exchange(activity(ALICE, CHANNEL, { text: '<at>DiGIT4SD</at> quiz 2', entities: [mention] }));
     expect(start.map((c) => [c.kind, c.conversationId])).toEqual([
       ['reply', CHANNEL.id],
       ['reply', CHANNEL.id],
@@ -281,7 +281,7 @@ describe('Teams channel quiz', () => {
 
     // The leaderboard belongs to the channel: asked from another thread, it has the scores.
     const otherThread = { ...CHANNEL, id: '19:general@thread.tacv2;messageid=1800' };
-    const [board] = await exchange(activity(BOB, otherThread, { text: '<at>DIGIT4SD</at> leaderboard', entities: [mention] }));
+    const [board] = await exchange(activity(BOB, otherThread, { text: '<at>DiGIT4SD</at> leaderboard', entities: [mention] }));
     expect(board!.conversationId).toBe(otherThread.id);
     const lines = textOf(board!.body);
     expect(lines.indexOf('Alice')).toBeGreaterThan(-1);
@@ -356,7 +356,7 @@ describe('Teams pieces', () => {
     expect(parseText('b')).toEqual({ type: 'text', text: 'b' });
     const now = new Date(clock);
     const inbound = toInbound(
-      { type: 'message', id: '9', serviceUrl: 'https://smba.example', from: { id: 'u', name: 'U' }, recipient: BOT, conversation: { id: 'c', conversationType: 'groupChat' }, text: '<at>DIGIT4SD</at> quiz 3', entities: [{ type: 'mention', mentioned: BOT, text: '<at>DIGIT4SD</at>' }] },
+      { type: 'message', id: '9', serviceUrl: 'https://smba.example', from: { id: 'u', name: 'U' }, recipient: BOT, conversation: { id: 'c', conversationType: 'groupChat' }, text: '<at>DiGIT4SD</at> quiz 3', entities: [{ type: 'mention', mentioned: BOT, text: '<at>DiGIT4SD</at>' }] },
       now,
     );
     expect(inbound).toMatchObject({ id: 'teams-9', address: { kind: 'group', conversationId: 'c' }, event: { type: 'command', command: 'quiz', args: '3' } });

@@ -39,7 +39,7 @@ describe('Telegram channel in the app', () => {
     const start = fake.message(ana, '/start');
     fake.push(start);
     await fake.handled(start.update_id);
-    expect(fake.lastTo(ana.id).message.text).toContain('Bienvenue dans la formation DIGIT4SD');
+    expect(fake.lastTo(ana.id).message.text).toContain('Bienvenue dans la formation DiGIT4SD');
 
     const quiz = fake.message(ana, '/quiz 1', { chat: group });
     fake.push(quiz);
@@ -49,7 +49,7 @@ describe('Telegram channel in the app', () => {
     await fake.until(() => fake.sentTo(group.id).length >= 4, 10_000, 'the question to close');
     const texts = fake.sentTo(group.id).map((m) => m.message.text ?? '');
     expect(texts[2]).toMatch(/^Réponse/);
-    expect(texts[3]).toContain("Fin du quiz d'équipe");
+    expect(texts[3]).toContain('Fin du quiz d’équipe');
     expect(fake.problems).toEqual([]);
   });
 });

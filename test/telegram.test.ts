@@ -129,7 +129,7 @@ describe('Telegram channel: a learner in a private chat (long polling)', () => {
 
     await deliver(h, fake.message(ana, '/start'));
     const welcome = fake.lastTo(ana.id);
-    expect(welcome.html).toContain('<b>Welcome to DIGIT4SD Learning</b>');
+    expect(welcome.html).toContain('<b>Welcome to DiGIT4SD Learning</b>');
     expect(welcome.html).toContain('<i>Digital Government Implementation Toolkit for Sustainable Development</i>');
     expect(buttons(h, ana.id)).toEqual(['Begin module 1', 'Pick a module']);
 
@@ -231,6 +231,7 @@ describe('Telegram channel: a learner in a private chat (long polling)', () => {
     await deliver(h, h.fake.message(chen, '/start l2'));
     expect(h.fake.lastTo(chen.id).html).toMatch(/^<b>Lesson two<\/b> · 1\/3/);
     await deliver(h, h.fake.message(chen, '/mydata'));
+    expect(h.fake.sentTo(chen.id).some((m) => /Everything stored about you, in short/.test(m.html))).toBe(true);
     const doc = h.fake.callsOf('sendDocument')[0]!;
     expect(doc.payload.document_filename).toBe('digit4sd-mydata.json');
     expect(JSON.parse(String(doc.payload.document)).learner.userId).toBe(String(chen.id));
@@ -280,7 +281,7 @@ describe('Telegram channel: webhook mode', () => {
     expect(await h.bot.store.isProcessed('telegram', `tg-${start.update_id}`)).toBe(false);
 
     expect(await h.post(start)).toBe(200);
-    expect(h.fake.lastTo(ana.id).html).toContain('Welcome to DIGIT4SD Learning');
+    expect(h.fake.lastTo(ana.id).html).toContain('Welcome to DiGIT4SD Learning');
     // Telegram's retry of the same update sends nothing twice.
     expect(await h.post(start)).toBe(200);
     expect(h.fake.callsOf('sendMessage')).toHaveLength(1);

@@ -133,7 +133,7 @@ interface UserInfo {
 const USER_CACHE_MS = 60 * 60 * 1000;
 const USER_RETRY_MS = 5 * 60 * 1000;
 
-const NOT_IN_CHANNEL = 'I cannot post in this channel yet. Invite me first (/invite @DIGIT4SD), then try again.';
+const NOT_IN_CHANNEL = 'I cannot post in this channel yet. Invite me first (/invite @DiGIT4SD), then try again.';
 
 export class SlackAdapter implements ChannelAdapter {
   readonly channel = 'slack' as const;

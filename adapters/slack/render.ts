@@ -11,13 +11,12 @@ import { createHash } from 'node:crypto';
 import type { types } from '@slack/bolt';
 import type { Course } from '../../src/content/course.js';
 import { encodeAction } from '../../src/engine/actions.js';
-import { LEARNER_COMMANDS } from '../../src/engine/engine.js';
-import { startOfNextLocalDay } from '../../src/scheduling/localtime.js';
+import { DEFAULT_ENGINE_OPTIONS, LEARNER_COMMANDS } from '../../src/engine/engine.js';
 import { describeDays, t } from '../../src/engine/i18n.js';
 import type { Lang, LearnerState } from '../../src/engine/state.js';
 import type { Choice, ModuleProgress, Outbound, QuizOption, RichText, Span } from '../../src/messages.js';
 import { toPlainText } from '../../src/messages.js';
-import { dueBy } from '../../src/scheduling/review.js';
+import { reviewStatus } from '../../src/scheduling/review.js';
 
 export type KnownBlock = types.KnownBlock;
 export type HomeView = types.HomeView;
@@ -293,13 +292,11 @@ export function homeView(input: HomeInput): HomeView {
   }
   blocks.push({ type: 'divider' }, ...moduleBlocks(modules));
   if (state) {
-    const known = Object.fromEntries(Object.entries(state.reviews).filter(([id]) => course.items.has(id)));
-    const endOfDay = startOfNextLocalDay(now, state.nudges.timezone);
-    const week = new Date(endOfDay.getTime() + 6 * 86_400_000);
+    const status = reviewStatus(state.reviews, now, { timezone: state.nudges.timezone, retention: DEFAULT_ENGINE_OPTIONS.retention, known: course.items });
     const n = state.nudges;
     blocks.push(
       { type: 'divider' },
-      ...sections(tr('progress.due', { today: dueBy(known, endOfDay), week: dueBy(known, week) })),
+      ...sections(tr('progress.due', { now: status.dueNow.length, later: status.laterToday, week: status.nextSevenDays })),
       ...sections(
         [
           `*${tr('settings.title')}*`,

@@ -11,7 +11,7 @@ import type { Course, Lesson, QuizItem } from '../content/course.js';
 import { correctIndices } from '../content/course.js';
 import type { Choice, Inbound, ModuleProgress, Outbound, QuizOption, RichText, Span } from '../messages.js';
 import { plain } from '../messages.js';
-import { dueBy, dueItems, estimatedRetention, nextDue, recallProbability, scheduleAnswer } from '../scheduling/review.js';
+import { recallProbability, reviewStatus, scheduleAnswer, type ReviewStatus } from '../scheduling/review.js';
 import { local, localDay, startOfNextLocalDay } from '../scheduling/localtime.js';
 import type { ActivityRecord, NudgeEvent } from './activity.js';
 import { cleanOrg, countryName, parseCountry } from './profile.js';
@@ -69,6 +69,9 @@ interface Turn {
   fromButton: boolean;
 }
 
+/** The file name of a learner's data export (/mydata). */
+export const MYDATA_FILENAME = 'digit4sd-mydata.json';
+
 const btn = (label: string, action: Action): Choice => ({ label, data: encodeAction(action) });
 
 function lang(turn: Turn): Lang {
@@ -124,6 +127,8 @@ function handleCommand(turn: Turn, command: string, args: string, isNew: boolean
     case 'start':
       turn.s.stopped = false;
       if (args && turn.course.lessons.has(args)) return startLesson(turn, args);
+      // A link to a lesson that does not exist (any more): say so, then the welcome.
+      if (args) say(turn, tr(turn, 'lesson.unknown', { id: args }));
       return welcome(turn, isNew);
     case 'help':
       return help(turn);
@@ -142,7 +147,14 @@ function handleCommand(turn: Turn, command: string, args: string, isNew: boolean
     case 'lang':
       return setLanguage(turn, args);
     case 'mydata':
-      say(turn, tr(turn, 'mydata.intro'));
+      say(turn, tr(turn, 'mydata.summary', {
+        lang: LANGUAGE_NAMES[turn.s.lang],
+        tz: turn.s.nudges.timezone,
+        lessons: Object.keys(turn.s.lessons).length,
+        items: Object.keys(turn.s.reviews).length,
+        reminder: turn.s.nudges.remindAt ?? 'off',
+        file: MYDATA_FILENAME,
+      }));
       turn.effects.push({ type: 'export' });
       return;
     case 'forget':
@@ -230,6 +242,7 @@ function handleAction(turn: Turn, a: Action): void {
 
 function handleText(turn: Turn, text: string, isNew: boolean): void {
   if (isNew) return welcome(turn, true);
+  if (!text) return say(turn, tr(turn, 'empty.text'), positionChoices(turn));
   if (turn.s.confirmingForget) {
     turn.s.confirmingForget = false;
     return say(turn, tr(turn, 'forget.kept'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
@@ -474,13 +487,23 @@ function grade(turn: Turn, item: QuizItem, picked: number[]): void {
   const last = p.index === p.itemIds.length - 1;
   turn.s.position = { ...p, answered: { correct }, correct: p.correct + (correct ? 1 : 0) };
   const options = quizOptions(lang(turn), item, picked);
+  const explanation: string[] = [];
+  if (item.type === 'multiple' && !correct) {
+    // Say which ticks were wrong and which right options were left out, before the explanation.
+    const list = (indices: number[]) => indices.map((i) => options[i]!.key).join(', ');
+    const wrongPicks = picked.filter((i) => !right.includes(i));
+    const missed = right.filter((i) => !picked.includes(i));
+    if (wrongPicks.length) explanation.push(tr(turn, 'feedback.wrong_picks', { picks: list(wrongPicks) }));
+    if (missed.length) explanation.push(tr(turn, 'feedback.missed', { picks: list(missed) }));
+  }
+  explanation.push(item.explanation);
   turn.out.push({
     kind: 'feedback',
     correct,
     heading: tr(turn, correct ? 'feedback.right' : 'feedback.wrong'),
     answer: right.map((i) => `${options[i]!.key}. ${options[i]!.text}`),
     answerLabel: tr(turn, right.length > 1 ? 'feedback.answers' : 'feedback.answer'),
-    explanation: item.explanation,
+    explanation: explanation.join('\n'),
     answersSource: turn.fromButton,
     question: item.question,
     options,
@@ -603,10 +626,14 @@ export function minutesFor(items: number): number {
   return Math.max(1, Math.round(items / 4));
 }
 
+/** The learner's review counts and retention, as every view shows them. */
+function reviewsOf(turn: Turn): ReviewStatus {
+  return reviewStatus(turn.s.reviews, turn.now, { timezone: turn.s.nudges.timezone, retention: turn.opts.retention, known: turn.course.items });
+}
+
 function startReview(turn: Turn): void {
-  const known = new Set(turn.course.items.keys());
-  const reviews = Object.fromEntries(Object.entries(turn.s.reviews).filter(([id]) => known.has(id)));
-  const due = dueItems(reviews, turn.now).slice(0, turn.opts.reviewSize);
+  const status = reviewsOf(turn);
+  const due = status.dueNow.slice(0, turn.opts.reviewSize);
   if (due.length) {
     say(turn, tr(turn, 'review.intro', { count: due.length, minutes: minutesFor(due.length) }));
     return startQuiz(turn, { mode: 'review', itemIds: due });
@@ -617,16 +644,21 @@ function startReview(turn: Turn): void {
     say(turn, tr(turn, 'review.new_items', { count: fresh.length }));
     return startQuiz(turn, { mode: 'review', itemIds: fresh });
   }
-  const next = nextDue(reviews);
+  const next = status.nextDue;
   if (!next) return say(turn, tr(turn, 'review.nothing_yet'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
   say(turn, tr(turn, 'review.none', { when: relativeDay(turn, next) }), [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.practice'), { type: 'practice' })]);
 }
 
+/** "today at 15:40", "tomorrow at 09:10" or "on 3 December at 09:10", in the learner's time zone. */
 function relativeDay(turn: Turn, when: Date): string {
   const tz = turn.s.nudges.timezone;
-  if (localDay(when, tz) === localDay(turn.now, tz)) return tr(turn, 'time.today');
-  if (localDay(when, tz) === localDay(startOfNextLocalDay(turn.now, tz), tz)) return tr(turn, 'time.tomorrow');
-  return tr(turn, 'time.on_date', { date: when.toLocaleDateString(turn.s.lang, { timeZone: tz, day: 'numeric', month: 'long' }) });
+  const day =
+    localDay(when, tz) === localDay(turn.now, tz)
+      ? tr(turn, 'time.today')
+      : localDay(when, tz) === localDay(startOfNextLocalDay(turn.now, tz), tz)
+        ? tr(turn, 'time.tomorrow')
+        : tr(turn, 'time.on_date', { date: when.toLocaleDateString(turn.s.lang, { timeZone: tz, day: 'numeric', month: 'long' }) });
+  return tr(turn, 'time.day_at', { day, time: local(when, tz).toFormat('HH:mm') });
 }
 
 function showProgress(turn: Turn): void {
@@ -641,12 +673,10 @@ function showProgress(turn: Turn): void {
     const seen = cards.reduce((n, c) => n + c.seen, 0);
     const right = cards.reduce((n, c) => n + c.right, 0);
     if (seen) summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.accuracy', { right, seen, percent: Math.round((100 * right) / seen) }) }] });
-    const endOfDay = startOfNextLocalDay(turn.now, turn.s.nudges.timezone);
-    const week = new Date(endOfDay.getTime() + 6 * 86_400_000);
     if (cards.length) {
-      summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.due', { today: dueBy(turn.s.reviews, endOfDay), week: dueBy(turn.s.reviews, week) }) }] });
-      const r = estimatedRetention(turn.s.reviews, turn.now, turn.opts.retention);
-      if (r !== undefined) summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.retention', { percent: Math.round(r * 100) }) }] });
+      const status = reviewsOf(turn);
+      summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.due', { now: status.dueNow.length, later: status.laterToday, week: status.nextSevenDays }) }] });
+      if (status.retention !== undefined) summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.retention', { percent: Math.round(status.retention * 100) }) }] });
     }
   }
   turn.out.push({

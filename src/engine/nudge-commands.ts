@@ -94,7 +94,9 @@ export function applyNudgeCommand(s: LearnerState, command: string, args: string
       n.unanswered = 0;
       s.stopped = false;
       delete n.snoozedUntil;
-      return { text: tr('resume.done') };
+      // Review nudges come back either way; a reminder only if one is set.
+      if (!n.remindAt) return { text: tr('resume.no_reminder') };
+      return { text: tr('resume.done', { time: n.remindAt, tz: n.timezone, days: describeDays(s.lang, n.remindDays) }) };
   }
 }
 

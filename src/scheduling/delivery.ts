@@ -97,7 +97,7 @@ export class NudgeService {
       const now = bot.now();
       if (record.state.nudges.lastNudgeJob === jobId) return 'sent';
       let sent = await this.opts.marks.get(jobId);
-      const due = sent ? undefined : nudgeDue(record.state, now, this.policy);
+      const due = sent ? undefined : nudgeDue(record.state, now, this.policy, bot.course.items);
       if (!sent && !due) {
         // Nothing to send now (settings changed, or already delivered): just plan the next one.
         const outcome = await bot.store.commitLearner({ ...base(record), state: record.state, nudgeAt: nextNudgeAt(record.state, now, this.policy), now });

@@ -7,7 +7,7 @@
  * waits for their end), while snoozed, paused or stopped, or to a learner who cannot be reached.
  */
 import type { LearnerState } from '../engine/state.js';
-import { dueItems } from './review.js';
+import { dueItems, reviewStatus, type ReviewStatusOptions } from './review.js';
 import { atLocalTime, local, localDay, outsideQuietHours, parseHhmm } from './localtime.js';
 
 export interface NudgePolicy {
@@ -110,9 +110,15 @@ export type NudgeKind = 'reminder' | 'review';
  * What to send a learner whose nudge time has come: the reminder (with the due count folded in)
  * or a review nudge. Undefined when nothing should be sent now (settings changed, or already sent).
  */
-export function nudgeDue(s: LearnerState, now: Date, policy: NudgePolicy = DEFAULT_NUDGE_POLICY): { kind: NudgeKind; dueCount: number } | undefined {
+export function nudgeDue(
+  s: LearnerState,
+  now: Date,
+  policy: NudgePolicy = DEFAULT_NUDGE_POLICY,
+  /** The course's items: only these count as due, as in /review and /progress. */
+  known?: ReviewStatusOptions['known'],
+): { kind: NudgeKind; dueCount: number } | undefined {
   if (!nudgesAllowed(s, policy)) return undefined;
-  const dueCount = dueItems(s.reviews, now).length;
+  const dueCount = reviewStatus(s.reviews, now, { timezone: s.nudges.timezone, ...(known ? { known } : {}) }).dueNow.length;
   const reminder = pendingReminder(s, now);
   if (reminder && allowedAt(s, reminder, policy) <= now) return { kind: 'reminder', dueCount };
   const review = nextReviewNudge(s, now, policy);

@@ -10,6 +10,7 @@
  */
 import { createEmptyCard, fsrs, generatorParameters, Rating, type Card, type FSRS, type Grade } from 'ts-fsrs';
 import type { ReviewCard } from '../engine/state.js';
+import { startOfNextLocalDay } from './localtime.js';
 
 /** An answer quicker than this (on an item seen before) is rated Easy. */
 export const QUICK_MS = 15_000;
@@ -105,6 +106,52 @@ export function estimatedRetention(reviews: Record<string, ReviewCard>, now: Dat
   const f = scheduler(retention);
   const sum = cards.reduce((s, c) => s + f.get_retrievability(toCard(c, now), now, false), 0);
   return sum / cards.length;
+}
+
+/** Where a learner's reviews stand: the one computation behind /progress, /review, nudges and App Home. */
+export interface ReviewStatus {
+  /** Items due now, most overdue first: what /review serves. */
+  dueNow: string[];
+  /** Items not due yet that fall due before the end of the learner's local day. */
+  laterToday: number;
+  /** Items due now or before the end of the sixth local day after today (the next 7 days). */
+  nextSevenDays: number;
+  /** When the earliest item not yet due falls due. */
+  nextDue?: Date;
+  /**
+   * Mean probability of recall (FSRS retrievability), only once it says something: when at least
+   * one item was last answered a day or more ago. Right after a lesson every item is at 100%.
+   */
+  retention?: number;
+}
+
+export interface ReviewStatusOptions {
+  /** The learner's IANA time zone, for "today". */
+  timezone: string;
+  /** FSRS desired retention (default 0.9); only the retention estimate depends on it. */
+  retention?: number;
+  /** Only items the course still has count (a lesson may have been removed). */
+  known?: { has(id: string): boolean };
+}
+
+/** Counts due items and estimates retention, the same way for every view. */
+export function reviewStatus(reviews: Record<string, ReviewCard>, now: Date, opts: ReviewStatusOptions): ReviewStatus {
+  const cards = Object.fromEntries(Object.entries(reviews).filter(([id]) => !opts.known || opts.known.has(id)));
+  const dueNow = dueItems(cards, now);
+  const endOfDay = startOfNextLocalDay(now, opts.timezone);
+  const weekEnd = new Date(endOfDay.getTime() + 6 * 86_400_000);
+  const later = Object.fromEntries(Object.entries(cards).filter(([, c]) => new Date(c.due) > now));
+  const aDayAgo = now.getTime() - 86_400_000;
+  const settled = Object.values(cards).some((c) => c.last_review && new Date(c.last_review).getTime() <= aDayAgo);
+  const retention = settled ? estimatedRetention(cards, now, opts.retention ?? 0.9) : undefined;
+  const nextDueAt = nextDue(later);
+  return {
+    dueNow,
+    laterToday: dueBy(later, endOfDay),
+    nextSevenDays: dueBy(cards, weekEnd),
+    ...(nextDueAt ? { nextDue: nextDueAt } : {}),
+    ...(retention !== undefined ? { retention } : {}),
+  };
 }
 
 /** FSRS's predicted probability of recalling an item at `now` (its retrievability). */

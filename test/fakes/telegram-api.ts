@@ -76,7 +76,7 @@ export function visibleText(html: string): string {
 
 export class FakeTelegram {
   readonly token = '123456789:AAFake-Token_for_tests';
-  readonly bot: TgUser = { id: 123456789, is_bot: true, first_name: 'DIGIT4SD Bot', username: 'digit4sd_test_bot' };
+  readonly bot: TgUser = { id: 123456789, is_bot: true, first_name: 'DiGIT4SD Bot', username: 'digit4sd_test_bot' };
   readonly calls: ApiCall[] = [];
   readonly sent: SentMessage[] = [];
   /** Requests Telegram would have refused as malformed (bad HTML); a test expects none. */
