@@ -10,7 +10,7 @@ import { FIXTURE_DIR, LESSONS_DIR } from './helpers.js';
 const tmp = mkdtempSync(join(tmpdir(), 'digit4sd-content-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const lessonWith = (body: string, front = 'id: t1\nmodule: m1\norder: 1\ntitle: T\nminutes: 3\nsources:\n  - "S: https://example.org"') => `---\n${front}\n---\n${body}`;
+const lessonWith = (body: string, front = 'id: t1\nmodule: m1\norder: 1\ntitle: T\nsources:\n  - "S: https://example.org"') => `---\n${front}\n---\n${body}`;
 const cards = '## card\n\nOne.\n\n## card\n\nTwo.\n\n## card\n\nThree.\n';
 const item = (id: string, opts = '- [x] Yes\n- [ ] No', expl = '> Because.') => `\n## quiz ${id} single\n\nQuestion ${id}?\n\n${opts}\n\n${expl}\n`;
 const fourItems = ['a', 'b', 'c', 'd'].map((x) => item(`t1-${x}`)).join('');
@@ -35,19 +35,19 @@ describe('a lesson file', () => {
   });
 
   const cases: [string, string, number, RegExp][] = [
-    ['an item without a right option', lessonWith(cards + item('t1-z', '- [ ] Yes\n- [ ] No') + fourItems), 22, /no right option/],
-    ['a single item with two right options', lessonWith(cards + item('t1-z', '- [x] Yes\n- [x] No') + fourItems), 22, /marks 2 right options/],
-    ['a missing explanation', lessonWith(cards + item('t1-z', '- [x] Yes\n- [ ] No', '') + fourItems), 22, /no explanation/],
-    ['a card too long for a phone', lessonWith(`## card\n\n${'word '.repeat(150)}\n\n` + cards + fourItems), 10, /keep it under 600/],
-    ['a link that is not https', lessonWith('## card\n\nSee [this](http://example.org).\n\n' + cards + fourItems), 12, /must be a full https/],
-    ['a duplicate item id', lessonWith(cards + item('t1-a') + fourItems), 31, /duplicate quiz item id "t1-a" \(first at line 22\)/],
-    ['an unknown heading', lessonWith(cards + '### notes\n' + fourItems), 21, /unknown heading/],
-    ['too few cards', lessonWith('## card\n\nOnly.\n' + fourItems), 10, /1 cards; it needs 3 to 6/],
-    ['too few items', lessonWith(cards + item('t1-a')), 10, /1 quiz items; it needs at least 4/],
-    ['a missing front matter field', lessonWith(cards + fourItems, 'id: t1\nmodule: m1\norder: 1\nminutes: 3\nsources: ["S"]'), 1, /"title" is missing/],
-    ['a bad id', lessonWith(cards + fourItems, 'id: T 1!\nmodule: m1\norder: 1\ntitle: T\nminutes: 3\nsources: ["S"]'), 2, /"id" may contain only/],
-    ['a malformed option', lessonWith(cards + item('t1-z', '- [x] Yes\n- No') + fourItems), 27, /an option is/],
-    ['a true/false item with other options', lessonWith(cards + '\n## quiz t1-z truefalse\n\nQ?\n\n- [x] Yes\n- [ ] No\n\n> E.\n' + fourItems), 22, /exactly two options/],
+    ['an item without a right option', lessonWith(cards + item('t1-z', '- [ ] Yes\n- [ ] No') + fourItems), 21, /no right option/],
+    ['a single item with two right options', lessonWith(cards + item('t1-z', '- [x] Yes\n- [x] No') + fourItems), 21, /marks 2 right options/],
+    ['a missing explanation', lessonWith(cards + item('t1-z', '- [x] Yes\n- [ ] No', '') + fourItems), 21, /no explanation/],
+    ['a card too long for a phone', lessonWith(`## card\n\n${'word '.repeat(150)}\n\n` + cards + fourItems), 9, /keep it under 600/],
+    ['a link that is not https', lessonWith('## card\n\nSee [this](http://example.org).\n\n' + cards + fourItems), 11, /must be a full https/],
+    ['a duplicate item id', lessonWith(cards + item('t1-a') + fourItems), 30, /duplicate quiz item id "t1-a" \(first at line 21\)/],
+    ['an unknown heading', lessonWith(cards + '### notes\n' + fourItems), 20, /unknown heading/],
+    ['too few cards', lessonWith('## card\n\nOnly.\n' + fourItems), 9, /1 cards; it needs 3 to 6/],
+    ['too few items', lessonWith(cards + item('t1-a')), 9, /1 quiz items; it needs at least 4/],
+    ['a missing front matter field', lessonWith(cards + fourItems, 'id: t1\nmodule: m1\norder: 1\nsources: ["S"]'), 1, /"title" is missing/],
+    ['a bad id', lessonWith(cards + fourItems, 'id: T 1!\nmodule: m1\norder: 1\ntitle: T\nsources: ["S"]'), 2, /"id" may contain only/],
+    ['a malformed option', lessonWith(cards + item('t1-z', '- [x] Yes\n- No') + fourItems), 26, /an option is/],
+    ['a true/false item with other options', lessonWith(cards + '\n## quiz t1-z truefalse\n\nQ?\n\n- [x] Yes\n- [ ] No\n\n> E.\n' + fourItems), 21, /exactly two options/],
   ];
   for (const [what, source, line, message] of cases) {
     it(`reports ${what} with its line`, () => {
@@ -68,7 +68,7 @@ describe('the course checker', () => {
     const { course, problems } = checkCourse(dir, dir);
     expect(course).toBeUndefined();
     expect(problems).toContainEqual({ file: 'm2/09-copy.md', line: 2, message: expect.stringMatching(/duplicate lesson id "l1"/) });
-    expect(problems).toContainEqual({ file: 'm2/09-copy.md', line: 26, message: expect.stringMatching(/duplicate quiz item id "l1-q1" \(also in m1\/01-l1.md\)/) });
+    expect(problems).toContainEqual({ file: 'm2/09-copy.md', line: 25, message: expect.stringMatching(/duplicate quiz item id "l1-q1" \(also in m1\/01-l1.md\)/) });
     expect(problems).toContainEqual({ file: 'm2/10-lost.md', line: 3, message: expect.stringMatching(/unknown module "m9"/) });
     expect(() => loadCourse(dir)).toThrow(ContentError);
   });

@@ -112,7 +112,8 @@ describe('interface text', () => {
   it('fills placeholders, picks plural forms, and throws on an unknown key', () => {
     expect(t('en', 'lesson.done', { title: 'X', correct: 3, total: 4 })).toBe('Lesson complete: X. You got 3 of 4 right.');
     expect(t('en', 'review.intro', { count: 1, minutes: 1 })).toBe('1 item to review, about 1 min.');
-    expect(t('fr', 'welcome.how', { modules: 1, lessons: 1 })).toMatch(/^1 module, 1 leçon\./);
+    expect(t('fr', 'welcome.how', { modules: 1, lessons: 1, minutes: 1 })).toMatch(/^1 module, 1 leçon\. Une leçon dure environ 1 minute\u00a0:/);
+    expect(t('es', 'welcome.how', { modules: 6, lessons: 37, minutes: 5 })).toMatch(/^6 módulos, 37 lecciones\. Cada lección dura unos 5 minutos:/);
     expect(t('fr', 'group.right_count', { right: 1, total: 5 })).toBe('1 sur 5 a trouvé la bonne réponse.');
     expect(t('es', 'review.intro', { count: 2, minutes: 1 })).toBe('2 elementos para repasar, alrededor de 1 min.');
     expect(t('fr', 'lang.set')).not.toBe(t('en', 'lang.set'));
@@ -121,7 +122,7 @@ describe('interface text', () => {
 
   it('never doubles the punctuation after a title that ends a sentence', () => {
     expect(t('en', 'lesson.done', { title: 'Why a digital government toolkit?', correct: 4, total: 7 })).toBe('Lesson complete: Why a digital government toolkit? You got 4 of 7 right.');
-    expect(t('en', 'lesson.next_up', { title: 'Ready!' })).toBe('Up next: Ready!');
+    expect(t('en', 'lesson.next_up', { title: 'Ready!', minutes: 5 })).toBe('Up next: Ready! (about 5 min).');
   });
 });
 

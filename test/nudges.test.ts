@@ -175,7 +175,7 @@ describe('the in-process scheduler', () => {
     // The scan comes a little after the minute: the reminder is still owed.
     t.clock.set('2026-03-02T07:30:25Z');
     expect(await t.scheduler.runOnce()).toEqual(['sent']);
-    expect(t.printed()).toMatch(/Time for today's lesson: Lesson one \(about 3 min\)/);
+    expect(t.printed()).toMatch(/Time for today's lesson: Lesson one \(about 2 min\)/);
     expect(t.printed()).toMatch(/\[1\] Start now {2}\[2\] In 1 hour {2}\[3\] Tomorrow {2}\[4\] Stop reminders/);
     // The dashboard's record of it, written with the state: sent at 08 in the learner's local day.
     const nudges = async () => (await t.store.exportLearner({ channel: 'console', userId: 'console' })).activity.filter((a) => a.type === 'nudge');

@@ -585,7 +585,9 @@ describe('Slack rendering and parsing', () => {
     const view = homeView({ course, state: null, now: new Date(), lang: 'fr', command: '/digit4sd' });
     const labels = buttons(view as unknown as Posted).map((b) => b.label);
     expect(labels).toHaveLength(1);
-    expect(shown(view as unknown as Posted)).toContain('Basics');
+    // Module titles in the learner's language, and the lessons' computed time.
+    expect(shown(view as unknown as Posted)).toContain('Notions de base');
+    expect(shown(view as unknown as Posted)).toContain('environ 2 minutes');
   });
 });
 

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import type { types } from '@slack/bolt';
 import type { Course } from '../../src/content/course.js';
 import { encodeAction } from '../../src/engine/actions.js';
-import { DEFAULT_ENGINE_OPTIONS, LEARNER_COMMANDS } from '../../src/engine/engine.js';
+import { DEFAULT_ENGINE_OPTIONS, LEARNER_COMMANDS, typicalMinutes } from '../../src/engine/engine.js';
 import { describeDays, t } from '../../src/engine/i18n.js';
 import type { Lang, LearnerState } from '../../src/engine/state.js';
 import type { Choice, ModuleProgress, Outbound, QuizOption, RichText, Span } from '../../src/messages.js';
@@ -272,8 +272,10 @@ export interface HomeInput {
 
 /** The App Home view: progress per module, items due, reminder settings and a Continue button. */
 export function homeView(input: HomeInput): HomeView {
-  const { course, state, now } = input;
+  const { state, now } = input;
   const lang = state?.lang ?? input.lang;
+  // Module titles and lesson times in the learner's language.
+  const course = input.course.in(lang);
   const ctx: RenderContext = { where: 'direct', command: input.command };
   const tr = (key: string, vars?: Record<string, string | number>) => escapeMrkdwn(slackCommands(t(lang, key, vars), ctx));
   const blocks: KnownBlock[] = [{ type: 'header', text: { type: 'plain_text', text: t(lang, 'welcome.title'), emoji: true } }];
@@ -284,7 +286,7 @@ export function homeView(input: HomeInput): HomeView {
   });
   const done = modules.reduce((n, m) => n + m.lessonsDone, 0);
   if (!state || !Object.keys(state.lessons).length) {
-    blocks.push(...sections(tr('welcome.how', { modules: course.modules.length, lessons: course.sequence.length })));
+    blocks.push(...sections(tr('welcome.how', { modules: course.modules.length, lessons: course.sequence.length, minutes: typicalMinutes(course) })));
     blocks.push(...actionsBlocks([{ label: t(lang, 'btn.begin'), data: encodeAction({ type: 'start_module', moduleId: course.modules[0]!.id }) }], ctx, 'home'));
   } else {
     blocks.push(...sections(`*${tr('progress.title')}*\n${tr('progress.lessons', { done, total: course.sequence.length })}`));

@@ -20,6 +20,8 @@ export type Action =
   | { type: 'practice' }
   | { type: 'review' }
   | { type: 'progress' }
+  /** The full list of takeaways of finished lessons, a page at a time. */
+  | { type: 'learned'; page: number }
   | { type: 'help' }
   | { type: 'settings' }
   | { type: 'lang'; lang: string }
@@ -60,6 +62,8 @@ export function encodeAction(a: Action): string {
         return ['rv'];
       case 'progress':
         return ['p'];
+      case 'learned':
+        return ['lr', a.page];
       case 'help':
         return ['h'];
       case 'settings':
@@ -113,6 +117,8 @@ export function decodeAction(data: string): Action | undefined {
       return { type: 'review' };
     case 'p':
       return { type: 'progress' };
+    case 'lr':
+      return int(a) !== undefined ? { type: 'learned', page: int(a)! } : undefined;
     case 'h':
       return { type: 'help' };
     case 'st':

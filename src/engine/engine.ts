@@ -7,7 +7,7 @@
  * const { state, messages } = handleLearnerEvent(course, options, { state: null, inbound, now });
  * ```
  */
-import type { Course, Lesson, QuizItem } from '../content/course.js';
+import type { Course, CourseView, Lesson, QuizItem } from '../content/course.js';
 import { correctIndices } from '../content/course.js';
 import type { Choice, Inbound, ModuleProgress, Outbound, QuizOption, RichText, Span } from '../messages.js';
 import { plain } from '../messages.js';
@@ -58,7 +58,10 @@ export const LEARNER_COMMANDS = [
 
 /** Per-turn working context. */
 interface Turn {
-  course: Course;
+  /** The course in the learner's language (lessons without a translation in English). */
+  course: CourseView;
+  /** The whole course, to change the view when the learner changes language. */
+  full: Course;
   opts: EngineOptions;
   now: Date;
   s: LearnerState;
@@ -93,7 +96,7 @@ export function handleLearnerEvent(course: Course, opts: EngineOptions, input: L
   const base = input.state ? (structuredClone(input.state) as LearnerState) : newLearnerState(now, isLang(hint) ? hint : 'en', inbound.displayName);
   base.lastSeenAt = now.toISOString();
   if (inbound.displayName) base.displayName = inbound.displayName;
-  const turn: Turn = { course, opts, now, s: base, out: [], effects: [], activity: [], fromButton: inbound.event.type === 'choice' };
+  const turn: Turn = { course: course.in(base.lang), full: course, opts, now, s: base, out: [], effects: [], activity: [], fromButton: inbound.event.type === 'choice' };
   // Any message from the learner counts as a reply to nudges; one within the hour is counted as answering it.
   const lastNudge = base.nudges.lastNudgeAt ? new Date(base.nudges.lastNudgeAt) : undefined;
   if (base.nudges.unanswered > 0 && lastNudge && now.getTime() - lastNudge.getTime() <= 3_600_000)
@@ -213,6 +216,8 @@ function handleAction(turn: Turn, a: Action): void {
       return startReview(turn);
     case 'progress':
       return showProgress(turn);
+    case 'learned':
+      return showLearned(turn, a.page);
     case 'help':
       return help(turn);
     case 'settings':
@@ -283,7 +288,7 @@ function welcome(turn: Turn, isNew: boolean): void {
   const text: RichText = [
     { type: 'paragraph', spans: [{ text: tr(turn, 'welcome.title'), bold: true }] },
     ...inlineParagraph(tr(turn, 'welcome.body')),
-    { type: 'paragraph', spans: [{ text: tr(turn, 'welcome.how', { modules: course.modules.length, lessons: course.sequence.length }) }] },
+    { type: 'paragraph', spans: [{ text: tr(turn, 'welcome.how', { modules: course.modules.length, lessons: course.sequence.length, minutes: typicalMinutes(course) }) }] },
   ];
   if (!isNew && started) text.push({ type: 'paragraph', spans: [{ text: tr(turn, 'welcome.back', { done, total: course.sequence.length }) }] });
   const first = course.modules[0]!;
@@ -292,6 +297,12 @@ function welcome(turn: Turn, isNew: boolean): void {
       ? [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.pick_module'), { type: 'menu' })]
       : [btn(tr(turn, 'btn.begin'), { type: 'start_module', moduleId: first.id }), btn(tr(turn, 'btn.pick_module'), { type: 'menu' })];
   turn.out.push({ kind: 'text', text, choices });
+}
+
+/** The median of the lessons' computed minutes: what "a lesson takes about N minutes" says. */
+export function typicalMinutes(course: CourseView): number {
+  const minutes = course.sequence.map((l) => l.minutes).sort((a, b) => a - b);
+  return minutes[Math.floor(minutes.length / 2)] ?? 1;
 }
 
 /** Interface strings may use *italic* and **bold** too. */
@@ -369,12 +380,14 @@ function showCard(turn: Turn): void {
   if (p.kind !== 'card') return;
   const lesson = turn.course.lessons.get(p.lessonId)!;
   const last = p.index === lesson.cards.length - 1;
+  // Where a lesson begins, the learner sees how long it takes.
+  const body: RichText = p.index === 0 ? [{ type: 'paragraph', spans: [{ text: tr(turn, 'lesson.about_minutes', { minutes: lesson.minutes }), italic: true }] }, ...lesson.cards[0]!] : lesson.cards[p.index]!;
   turn.out.push({
     kind: 'card',
     lessonTitle: lesson.title,
     index: p.index + 1,
     total: lesson.cards.length,
-    body: lesson.cards[p.index]!,
+    body,
     choices: [
       btn(tr(turn, last ? 'btn.start_quiz' : 'btn.next'), { type: 'next_card', lessonId: lesson.id, card: p.index }),
       btn(tr(turn, 'btn.menu'), { type: 'menu' }),
@@ -408,11 +421,15 @@ function startQuiz(turn: Turn, run: { mode: QuizRun['mode']; lessonId?: string; 
   showQuestion(turn);
 }
 
+/** The standard end of a multiple-answer stem in each course language: no need to add the hint then. */
+const PICK_ALL = /all that apply|plusieurs réponses possibles|varias respuestas correctas/i;
+
 /** How a quiz item's options look to the learner, in the learner's language. */
 export function quizOptions(lang: Lang, item: QuizItem, selected: number[] = []): QuizOption[] {
   return item.options.map((o, i) => ({
     key: String.fromCharCode(65 + i),
-    text: item.type === 'truefalse' ? t(lang, o.text.toLowerCase() === 'true' ? 'quiz.true' : 'quiz.false') : o.text,
+    // True/false options are always "true" then "false" (the checker enforces it in every language).
+    text: item.type === 'truefalse' ? t(lang, i === 0 ? 'quiz.true' : 'quiz.false') : o.text,
     ...(item.type === 'multiple' ? { ticked: selected.includes(i) } : {}),
   }));
 }
@@ -431,7 +448,7 @@ function showQuestion(turn: Turn): void {
     kind: 'quiz',
     itemId: item.id,
     heading: tr(turn, headingKey, { index: p.index + 1, total: p.itemIds.length }),
-    question: item.type === 'multiple' && !/all that apply/i.test(item.question) ? `${item.question}\n${tr(turn, 'quiz.pick_all')}` : item.question,
+    question: item.type === 'multiple' && !PICK_ALL.test(item.question) ? `${item.question}\n${tr(turn, 'quiz.pick_all')}` : item.question,
     options,
     multiple: item.type === 'multiple',
     choices,
@@ -542,26 +559,31 @@ function finishQuiz(turn: Turn): void {
     turn.s.lessons[lesson.id] = { status: 'done', lastScore: { correct: p.correct, total }, completedAt: turn.now.toISOString(), ...(startedAt ? { startedAt } : {}) };
     const lines = [tr(turn, 'lesson.done', { title: lesson.title, correct: p.correct, total })];
     if (p.correct === total) lines.push(tr(turn, 'lesson.done_perfect', { correct: p.correct, total }));
+    const score = lines.splice(0);
     const module = turn.course.module(lesson.moduleId)!;
     if (module.lessons.every((l) => turn.s.lessons[l.id]?.status === 'done'))
       lines.push(tr(turn, 'lesson.module_done', { n: turn.course.modules.indexOf(module) + 1, title: module.title }));
     const next = nextLessonFor(turn);
     const choices: Choice[] = [];
     if (next) {
-      lines.push(tr(turn, 'lesson.next_up', { title: next.title }));
+      lines.push(tr(turn, 'lesson.next_up', { title: next.title, minutes: next.minutes }));
       choices.push(btn(tr(turn, 'btn.next_lesson', { title: truncate(next.title, 40) }), { type: 'lesson', lessonId: next.id }));
     } else {
       lines.push(tr(turn, 'course.done'));
       choices.push(btn(tr(turn, 'btn.review'), { type: 'review' }));
     }
     choices.push(btn(tr(turn, 'btn.menu'), { type: 'menu' }), btn(tr(turn, 'btn.progress'), { type: 'progress' }));
+    // The score, then the one thing to keep, then what comes next.
+    const text: RichText = [...plain(score.join('\n'))];
+    if (lesson.takeaway) text.push({ type: 'paragraph', spans: [{ text: `${tr(turn, 'lesson.takeaway')} `, bold: true }, { text: lesson.takeaway }] });
+    text.push(...plain(lines.join('\n')));
     // Once, after the first lesson: the two optional profile questions (going on skips them).
     if (!turn.s.profileAsked) {
       turn.s.profileAsked = true;
-      lines.push('', tr(turn, 'profile.ask'));
+      text.push(...plain(tr(turn, 'profile.ask')));
       choices.push(btn(tr(turn, 'btn.profile_country'), { type: 'profile', field: 'country' }));
     }
-    return say(turn, lines.join('\n'), choices);
+    return say(turn, text, choices);
   }
   const key = p.mode === 'review' ? 'review.done' : 'practice.done';
   say(turn, tr(turn, key, { correct: p.correct, total }), [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.progress'), { type: 'progress' })]);
@@ -679,13 +701,46 @@ function showProgress(turn: Turn): void {
       if (status.retention !== undefined) summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.retention', { percent: Math.round(status.retention * 100) }) }] });
     }
   }
-  turn.out.push({
-    kind: 'progress',
-    heading: tr(turn, 'progress.title'),
-    modules,
-    summary,
-    choices: [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.review'), { type: 'review' }), btn(tr(turn, 'btn.menu'), { type: 'menu' })],
-  });
+  // What you have learned: the takeaways of the last few finished lessons, newest first.
+  const learned = learnedTakeaways(turn);
+  const choices = [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.review'), { type: 'review' }), btn(tr(turn, 'btn.menu'), { type: 'menu' })];
+  if (learned.length) {
+    summary.push({ type: 'paragraph', spans: [{ text: tr(turn, 'progress.learned'), bold: true }] });
+    for (const l of learned.slice(-PROGRESS_TAKEAWAYS).reverse()) summary.push({ type: 'bullet', spans: [{ text: l.takeaway! }] });
+    if (learned.length > PROGRESS_TAKEAWAYS) choices.splice(1, 0, btn(tr(turn, 'btn.all_learned', { count: learned.length }), { type: 'learned', page: 0 }));
+  }
+  turn.out.push({ kind: 'progress', heading: tr(turn, 'progress.title'), modules, summary, choices });
+}
+
+/** Takeaways shown in /progress; the rest are a tap away. */
+export const PROGRESS_TAKEAWAYS = 3;
+/** Takeaways on one page of the full list (short enough for one phone message on every channel). */
+export const LEARNED_PAGE = 8;
+
+/** Finished lessons that have a takeaway, in the order they were finished (in the learner's language). */
+function learnedTakeaways(turn: Turn): Lesson[] {
+  return turn.course.sequence
+    .filter((l) => l.takeaway && turn.s.lessons[l.id]?.status === 'done')
+    .map((l, i) => ({ l, i, at: turn.s.lessons[l.id]!.completedAt ?? '' }))
+    .sort((a, b) => a.at.localeCompare(b.at) || a.i - b.i)
+    .map((x) => x.l);
+}
+
+/** Every takeaway of the finished lessons, in course order, a page at a time. */
+function showLearned(turn: Turn, page: number): void {
+  const done = turn.course.sequence.filter((l) => l.takeaway && turn.s.lessons[l.id]?.status === 'done');
+  if (!done.length) return say(turn, tr(turn, 'learned.none'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+  const pages = Math.ceil(done.length / LEARNED_PAGE);
+  const p = Math.min(Math.max(0, page), pages - 1);
+  const shown = done.slice(p * LEARNED_PAGE, (p + 1) * LEARNED_PAGE);
+  const text: RichText = [
+    { type: 'paragraph', spans: [{ text: tr(turn, 'learned.title', { from: p * LEARNED_PAGE + 1, to: p * LEARNED_PAGE + shown.length, total: done.length }), bold: true }] },
+    ...shown.map((l) => ({ type: 'bullet' as const, spans: [{ text: `${l.title}: `, bold: true }, { text: l.takeaway! }] })),
+  ];
+  const choices: Choice[] = [];
+  if (p + 1 < pages) choices.push(btn(tr(turn, 'btn.more'), { type: 'learned', page: p + 1 }));
+  choices.push(btn(tr(turn, 'btn.progress'), { type: 'progress' }), btn(tr(turn, 'btn.continue'), { type: 'resume' }));
+  turn.out.push({ kind: 'text', text, choices });
 }
 
 function showSettings(turn: Turn): void {
@@ -713,7 +768,14 @@ function setLanguage(turn: Turn, code: string): void {
   if (isLang(wanted)) {
     turn.s.lang = wanted;
     turn.s.langChosen = true;
-    return say(turn, tr(turn, 'lang.set'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+    turn.course = turn.full.in(wanted);
+    say(turn, tr(turn, 'lang.set'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+    // Mid-lesson, carry on at the same card or question, now in the new language (positions are ids
+    // and indices, the same in every language).
+    const p = turn.s.position;
+    if (p.kind === 'card') showCard(turn);
+    else if (p.kind === 'quiz' && !p.answered) showQuestion(turn);
+    return;
   }
   const choices = LANGS.map((l) => btn(LANGUAGE_NAMES[l], { type: 'lang', lang: l }));
   say(turn, code.trim() ? tr(turn, 'lang.unknown', { code: code.trim() }) : tr(turn, 'lang.pick'), choices);

@@ -15,7 +15,9 @@ export function nudgeMessage(course: Course, s: LearnerState, kind: NudgeKind, d
   const tr = (key: string, vars?: Record<string, string | number>) => t(s.lang, key, vars);
   const lines: string[] = [];
   if (kind === 'reminder') {
-    const next = course.sequence.find((l) => s.lessons[l.id]?.status === 'in_progress') ?? course.sequence.find((l) => s.lessons[l.id]?.status !== 'done');
+    // The lesson's title and minutes in the learner's language.
+    const view = course.in(s.lang);
+    const next = view.sequence.find((l) => s.lessons[l.id]?.status === 'in_progress') ?? view.sequence.find((l) => s.lessons[l.id]?.status !== 'done');
     lines.push(next ? tr('nudge.reminder', { title: next.title, minutes: next.minutes }) : tr('nudge.reminder_done'));
   }
   if (dueCount > 0) lines.push(tr('nudge.review', { count: dueCount, minutes: minutesFor(dueCount) }));
