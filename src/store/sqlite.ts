@@ -125,16 +125,26 @@ CREATE INDEX IF NOT EXISTS activity_user ON activity (channel, user_id);
 `;
 
 /**
- * Learner fields the dashboard filters and counts by, read from the state JSON by SQLite itself
- * (virtual generated columns: nothing to keep in step on write), with an index on the last seen time.
+ * Learner fields the dashboard filters and counts by, copied from the state by every write of it
+ * (so that a dashboard read never parses 100,000 state documents), with one covering index.
  */
-const GENERATED_COLUMNS = [
-  { column: 'g_lang', expr: "json_extract(state, '$.lang')" },
-  { column: 'g_country', expr: "json_extract(state, '$.country')" },
-  { column: 'g_org', expr: "json_extract(state, '$.org')" },
-  { column: 'g_created', expr: "json_extract(state, '$.createdAt')" },
-  { column: 'g_last_seen', expr: "json_extract(state, '$.lastSeenAt')" },
-] as const;
+const DASH_COLUMNS = ['d_lang', 'd_country', 'd_org', 'd_created', 'd_last_seen', 'd_stop_kind', 'd_stop_lesson', 'd_stop_card', 'd_stop_item'] as const;
+
+/** The values of {@link DASH_COLUMNS} for a state: its dimensions, and where the learner is (for where they stop). */
+function dashValues(s: LearnerState): (string | number | null)[] {
+  const p = s.position;
+  return [
+    s.lang,
+    s.country ?? null,
+    s.org ?? null,
+    s.createdAt,
+    s.lastSeenAt,
+    p.kind,
+    p.kind === 'idle' ? null : (p.lessonId ?? null),
+    p.kind === 'card' ? p.index : null,
+    p.kind === 'quiz' ? (p.itemIds[p.index] ?? null) : null,
+  ];
+}
 
 /**
  * Columns added after the first release: a file created before gets them at open. Their indexes
@@ -143,7 +153,7 @@ const GENERATED_COLUMNS = [
 const ADDED_COLUMNS = [{ table: 'groups', column: 'next_quiz_at', type: 'INTEGER' }] as const;
 const LATER_INDEXES = `
 CREATE INDEX IF NOT EXISTS groups_next_quiz_at ON groups (next_quiz_at) WHERE next_quiz_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS learners_last_seen ON learners (g_last_seen);
+CREATE INDEX IF NOT EXISTS learners_dashboard ON learners (d_last_seen, d_created, channel, d_lang, d_country, d_org, d_stop_kind, d_stop_lesson, d_stop_card, d_stop_item);
 `;
 
 const DAY_MS = 86_400_000;
@@ -170,7 +180,7 @@ function activityWhere(f: DashboardFilter, profile = true): { sql: string; param
 
 /** The WHERE clause of a dashboard filter on learners: seen in the period, with these dimensions. */
 function learnerWhere(f: DashboardFilter): { sql: string; params: (string | number)[] } {
-  const parts = ['g_last_seen >= ?', 'g_created < ?'];
+  const parts = ['d_last_seen >= ?', 'd_created < ?'];
   const params: (string | number)[] = [f.from.toISOString(), f.to.toISOString()];
   const add = (column: string, value: string | undefined) => {
     if (value === undefined) return;
@@ -178,9 +188,9 @@ function learnerWhere(f: DashboardFilter): { sql: string; params: (string | numb
     params.push(value);
   };
   add('channel', f.channel);
-  add('g_lang', f.lang);
-  add('g_country', f.country);
-  add('g_org', f.org);
+  add('d_lang', f.lang);
+  add('d_country', f.country);
+  add('d_org', f.org);
   return { sql: parts.join(' AND '), params };
 }
 
@@ -242,20 +252,27 @@ export class SqliteStore implements Store {
         const columns = this.db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
         if (!columns.some((c) => c.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
       }
-      // table_xinfo lists generated columns too (table_info hides them).
-      const learnerColumns = this.db.prepare<[], { name: string }>('PRAGMA table_xinfo(learners)').all();
-      for (const { column, expr } of GENERATED_COLUMNS)
-        if (!learnerColumns.some((c) => c.name === column)) this.db.exec(`ALTER TABLE learners ADD COLUMN ${column} TEXT GENERATED ALWAYS AS (${expr}) VIRTUAL`);
+      const learnerColumns = this.db.prepare<[], { name: string }>('PRAGMA table_info(learners)').all();
+      const missing = DASH_COLUMNS.filter((column) => !learnerColumns.some((c) => c.name === column));
+      for (const column of missing) this.db.exec(`ALTER TABLE learners ADD COLUMN ${column} ${column === 'd_stop_card' ? 'INTEGER' : 'TEXT'}`);
+      if (missing.length) {
+        // A file from before the dashboard: fill the columns from each state once.
+        const fill = this.db.prepare(`UPDATE learners SET ${DASH_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE channel = ? AND user_id = ?`);
+        for (const r of this.db.prepare<[], { channel: string; user_id: string; state: string }>('SELECT channel, user_id, state FROM learners').iterate())
+          fill.run(...dashValues(JSON.parse(r.state) as LearnerState), r.channel, r.user_id);
+      }
       this.db.exec(LATER_INDEXES);
     }).immediate();
     const db = this.db;
     this.stmt = {
       getLearner: db.prepare<[string, string], LearnerRow>('SELECT * FROM learners WHERE channel = ? AND user_id = ?'),
       insertLearner: db.prepare(
-        'INSERT INTO learners (channel, user_id, version, state, address, updated_at, nudge_at) VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+        `INSERT INTO learners (channel, user_id, version, state, address, updated_at, nudge_at, ${DASH_COLUMNS.join(', ')})
+         VALUES (?, ?, 1, ?, ?, ?, ?, ${DASH_COLUMNS.map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`,
       ),
       updateLearner: db.prepare(
-        'UPDATE learners SET version = version + 1, state = ?, address = ?, updated_at = ?, nudge_at = ? WHERE channel = ? AND user_id = ? AND version = ?',
+        `UPDATE learners SET version = version + 1, state = ?, address = ?, updated_at = ?, nudge_at = ?, ${DASH_COLUMNS.map((c) => `${c} = ?`).join(', ')}
+         WHERE channel = ? AND user_id = ? AND version = ?`,
       ),
       isProcessed: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM processed_events WHERE channel = ? AND event_id = ?'),
       markProcessed: db.prepare('INSERT INTO processed_events (channel, event_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
@@ -308,7 +325,7 @@ export class SqliteStore implements Store {
   async commitLearner(c: LearnerCommit): Promise<CommitResult> {
     return this.conditional(() => {
       if (c.eventId && this.stmt.markProcessed.run(c.key.channel, c.eventId, c.now.getTime()).changes === 0) return 'duplicate';
-      const args = [JSON.stringify(c.state), JSON.stringify(c.address), c.now.getTime(), c.nudgeAt?.getTime() ?? null] as const;
+      const args = [JSON.stringify(c.state), JSON.stringify(c.address), c.now.getTime(), c.nudgeAt?.getTime() ?? null, ...dashValues(c.state)] as const;
       const changed =
         c.expectedVersion === 0
           ? this.stmt.insertLearner.run(c.key.channel, c.key.userId, ...args).changes
@@ -452,7 +469,7 @@ export class SqliteStore implements Store {
   async learnerCounts(f: DashboardFilter): Promise<LearnerCountRow[]> {
     const w = learnerWhere(f);
     return this.all<LearnerCountRow>(
-      `SELECT channel, g_lang AS lang, g_country AS country, g_org AS org, COUNT(*) AS learners FROM learners WHERE ${w.sql} GROUP BY channel, g_lang, g_country, g_org`,
+      `SELECT channel, d_lang AS lang, d_country AS country, d_org AS org, COUNT(*) AS learners FROM learners WHERE ${w.sql} GROUP BY channel, d_lang, d_country, d_org`,
       w.params,
     );
   }
@@ -494,12 +511,8 @@ export class SqliteStore implements Store {
   async stopPoints(f: DashboardFilter, silentSince: Date): Promise<StopPointRow[]> {
     const w = learnerWhere(f);
     return this.all<StopPointRow>(
-      `SELECT kind, lessonId, card, itemId, COUNT(*) AS learners FROM (
-         SELECT json_extract(state, '$.position.kind') AS kind, json_extract(state, '$.position.lessonId') AS lessonId,
-           CASE json_extract(state, '$.position.kind') WHEN 'card' THEN json_extract(state, '$.position.index') END AS card,
-           CASE json_extract(state, '$.position.kind') WHEN 'quiz' THEN json_extract(state, '$.position.itemIds[' || json_extract(state, '$.position.index') || ']') END AS itemId
-         FROM learners WHERE ${w.sql} AND g_last_seen < ?
-       ) GROUP BY kind, lessonId, card, itemId`,
+      `SELECT d_stop_kind AS kind, d_stop_lesson AS lessonId, d_stop_card AS card, d_stop_item AS itemId, COUNT(*) AS learners
+       FROM learners WHERE ${w.sql} AND d_last_seen < ? GROUP BY d_stop_kind, d_stop_lesson, d_stop_card, d_stop_item`,
       [...w.params, silentSince.toISOString()],
     );
   }
