@@ -11,6 +11,7 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { createAdminApp } from '../src/web/admin.js';
 import { checkLogin, hashPassword, isPasswordHash, LoginThrottle, Sessions, verifyPassword } from '../src/web/auth.js';
 import { fixtureCourse } from './helpers.js';
+import { newLearnerState } from '../src/engine/state.js';
 
 const T0 = new Date('2026-11-30T12:00:00Z');
 
@@ -130,5 +131,51 @@ describe('dashboard login over HTTP', () => {
     const res = await fetch(`${base}/admin?from=2026-13-45`, { headers: { cookie } });
     expect(res.status).toBe(400);
     expect(await res.text()).toMatch(/The filter is not valid: from: /);
+  });
+});
+
+describe('dashboard page cache', () => {
+  it('serves a page computed less than a minute ago as is, then an older one at once while it computes a fresh one', async () => {
+    const store = new SqliteStore(':memory:');
+    let reads = 0;
+    const counting = new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (prop === 'nudgeStats') return (...args: unknown[]) => (reads++, (value as (...a: unknown[]) => unknown).apply(target, args));
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    let clock = T0.getTime();
+    const app = createHttpApp([]);
+    app.use('/admin', createAdminApp({ store: counting, course: fixtureCourse(), login: { kind: 'token', token: 'cache-test-token-123456' }, now: () => new Date(clock) }));
+    const server = await listen(app, 0, '127.0.0.1');
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const login = await fetch(`${base}/admin/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'password=cache-test-token-123456' });
+      const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+      const get = async (path: string) => expect((await fetch(`${base}${path}`, { headers: { cookie } })).status).toBe(200);
+      // Five learners, so that the page is not suppressed and reads its reminders.
+      for (let i = 0; i < 5; i++) {
+        const key = { channel: 'telegram' as const, userId: `c${i}` };
+        await store.commitLearner({ key, expectedVersion: 0, state: { ...newLearnerState(new Date(clock - 86_400_000), 'en'), lastSeenAt: new Date(clock).toISOString() }, address: { channel: 'telegram', conversationId: key.userId, kind: 'direct' }, nudgeAt: null, now: new Date(clock) });
+      }
+      await get('/admin/reminders');
+      expect(reads).toBe(1);
+      await get('/admin/reminders');
+      await get('/admin/csv/reminders/reminders-by-hour');
+      expect(reads).toBe(1);
+      clock += 61_000;
+      await get('/admin/reminders');
+      // Served from the earlier result; the fresh one was started in the background.
+      expect(reads).toBe(2);
+      await get('/admin/reminders');
+      expect(reads).toBe(2);
+      // Other filters are other pages.
+      await get('/admin/reminders?lang=en');
+      expect(reads).toBe(3);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await store.close();
+    }
   });
 });

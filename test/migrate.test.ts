@@ -52,7 +52,7 @@ const groupState: GroupState = {
 beforeAll(async () => {
   const s = new SqliteStore(path);
   await s.commitLearner({ key: ana, expectedVersion: 0, state: newLearnerState(T0, 'en'), address: { channel: 'telegram', conversationId: '1001', kind: 'direct' }, nudgeAt: null, eventId: 'tg-1', now: T0 });
-  await s.commitLearner({ key: ana, expectedVersion: 1, state: anaState(), address: { channel: 'telegram', conversationId: '1001', kind: 'direct' }, nudgeAt: new Date(T0.getTime() + 3_600_000), eventId: 'tg-2', now: T0 });
+  await s.commitLearner({ key: ana, expectedVersion: 1, state: anaState(), address: { channel: 'telegram', conversationId: '1001', kind: 'direct' }, nudgeAt: new Date(T0.getTime() + 3_600_000), eventId: 'tg-2', now: T0, activity: [{ type: 'lesson_started', at: T0.toISOString(), lessonId: 'l2' }, { type: 'item_answered', at: T0.toISOString(), itemId: 'l1-q1', lessonId: 'l1', mode: 'review', options: [1], correct: true, firstTry: false, durationMs: 4000, predictedRecall: 0.87, daysSinceSeen: 2.5 }] });
   await s.commitLearner({ key: ben, expectedVersion: 0, state: newLearnerState(T0, 'es', 'Ben'), address: { channel: 'slack', conversationId: 'D1', kind: 'direct', ref: { team: 'T1' } }, nudgeAt: null, now: T0 });
   await s.markProcessed('slack', 'ev-read-only', T0);
   await s.commitGroup({ key: group, expectedVersion: 0, state: groupState, address: groupAddress, closesAt: new Date(T0.getTime() + 30_000), nextQuizAt: new Date(groupState.schedule!.next), eventId: 'sl-quiz', now: T0 });
@@ -91,6 +91,11 @@ describe('migration: reading the embedded store', () => {
       expect(learners.map((d) => toLearnerRecord(d))).toEqual([await sqlite.getLearner(ben), await sqlite.getLearner(ana)].sort((a, b) => a!.key.channel.localeCompare(b!.key.channel)));
       expect(learners.find((d) => d.userId === ana.userId)).toMatchObject({ version: 2, recentEvents: [] });
       expect(ofKind(items, 'group').map((d) => toGroupRecord(d))).toEqual([await sqlite.getGroup(group)]);
+      // Activity records keep a stable id (learner, version, place in the commit) and every field.
+      expect(ofKind(items, 'activity')).toEqual([
+        { _id: `telegram:2:0:${ana.userId}`, channel: 'telegram', userId: ana.userId, at: T0, type: 'lesson_started', lang: 'fr', lessonId: 'l2' },
+        { _id: `telegram:2:1:${ana.userId}`, channel: 'telegram', userId: ana.userId, at: T0, type: 'item_answered', lang: 'fr', lessonId: 'l1', itemId: 'l1-q1', mode: 'review', options: '1', correct: true, first: false, durationMs: 4000, predicted: 0.87, daysSince: 2.5 },
+      ]);
       expect(ofKind(items, 'group')[0]!.closesAt).toEqual(new Date(T0.getTime() + 30_000));
       expect(ofKind(items, 'group')[0]!.nextQuizAt).toEqual(new Date('2026-03-06T14:00:00Z'));
       expect(ofKind(items, 'answer').map(toGroupAnswer)).toEqual(await sqlite.listGroupAnswers(group, 'qz', 0));
@@ -103,7 +108,7 @@ describe('migration: reading the embedded store', () => {
   });
 
   it('yields documents that pass the MongoDB schemas', async () => {
-    const model = { learner: models.Learner, processed: models.ProcessedEvent, group: models.Group, answer: models.GroupAnswer, score: models.GroupScore } as const;
+    const model = { learner: models.Learner, processed: models.ProcessedEvent, group: models.Group, answer: models.GroupAnswer, score: models.GroupScore, activity: models.Activity } as const;
     for (const item of readAll()) await expect(new model[item.kind](item.doc).validate(), `${item.kind} document`).resolves.toBeUndefined();
   });
 
@@ -116,7 +121,7 @@ describe('migration: reading the embedded store', () => {
     const badPath = join(dir, 'bad.sqlite');
     await new SqliteStore(badPath).close();
     const raw = new Database(badPath);
-    raw.prepare("INSERT INTO learners VALUES ('fax', 'u', 1, '{}', '{}', 0, NULL)").run();
+    raw.prepare("INSERT INTO learners (channel, user_id, version, state, address, updated_at, nudge_at) VALUES ('fax', 'u', 1, '{}', '{}', 0, NULL)").run();
     raw.prepare("INSERT INTO groups VALUES ('slack', 'g', 1, '{not json', '{}', NULL, NULL)").run();
     raw.close();
     const db = openSqliteSource(badPath);

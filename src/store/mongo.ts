@@ -622,11 +622,13 @@ export class MongoStore implements Store {
     const processed: ProcessedEventDoc[] = [];
     const answers: GroupAnswerDoc[] = [];
     const scores: GroupScoreDoc[] = [];
+    const activity: ActivityDoc[] = [];
     for (const item of items) {
       if (item.kind === 'learner') learners.push(item.doc);
       else if (item.kind === 'group') groups.push(item.doc);
       else if (item.kind === 'processed') processed.push(item.doc);
       else if (item.kind === 'answer') answers.push(item.doc);
+      else if (item.kind === 'activity') activity.push(item.doc);
       else scores.push(item.doc);
     }
     const opts = { ordered: false } as const;
@@ -673,6 +675,8 @@ export class MongoStore implements Store {
           opts,
         ),
       );
+    if (activity.length)
+      await run(() => this.m.Activity.bulkWrite(activity.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } })), opts));
     return { written: items.length - keptNewer, keptNewer };
   }
 

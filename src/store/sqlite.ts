@@ -517,31 +517,61 @@ export class SqliteStore implements Store {
     );
   }
 
+  /**
+   * One sequential pass over the period's answers (the table is clustered by type and time), in
+   * JavaScript: counts, options chosen, and the point-biserial sums, without sorting or joining
+   * millions of rows in temporary B-trees (measured: several times faster at 100,000 learners).
+   */
   async itemStats(f: DashboardFilter): Promise<{ items: ItemStatRow[]; options: ItemOptionRow[] }> {
     const w = activityWhere(f);
-    const counts = this.all<{ itemId: string; lessonId: string; attempts: number; firstTries: number; firstTryCorrect: number }>(
-      `SELECT item_id AS itemId, MIN(lesson_id) AS lessonId, COUNT(*) AS attempts, SUM(first) AS firstTries, SUM(first * correct) AS firstTryCorrect
-       FROM activity WHERE type = 'item_answered' AND ${w.sql} GROUP BY item_id`,
-      w.params,
-    );
-    // Point-biserial sums: x = this first answer right, y = the learner's share right of their other first answers.
-    const sums = this.all<{ itemId: string; n: number; sx: number; sy: number; sxy: number; syy: number }>(
-      `WITH ft AS (SELECT channel, user_id, item_id, correct FROM activity WHERE type = 'item_answered' AND first = 1 AND ${w.sql}),
-       lr AS (SELECT channel, user_id, SUM(correct) AS r, COUNT(*) AS k FROM ft GROUP BY channel, user_id HAVING COUNT(*) >= 2),
-       xy AS (SELECT ft.item_id AS item_id, ft.correct AS x, (lr.r - ft.correct) * 1.0 / (lr.k - 1) AS y FROM ft JOIN lr ON lr.channel = ft.channel AND lr.user_id = ft.user_id)
-       SELECT item_id AS itemId, COUNT(*) AS n, SUM(x) AS sx, SUM(y) AS sy, SUM(x * y) AS sxy, SUM(y * y) AS syy FROM xy GROUP BY item_id`,
-      w.params,
-    );
-    const byItem = new Map(sums.map((r) => [r.itemId, r]));
-    const items = counts.map((c) => {
-      const s = byItem.get(c.itemId);
-      return { ...c, n: s?.n ?? 0, sx: s?.sx ?? 0, sy: s?.sy ?? 0, sxy: s?.sxy ?? 0, syy: s?.syy ?? 0 };
-    });
-    const options = this.all<ItemOptionRow>(
-      `SELECT item_id AS itemId, options, COUNT(*) AS count FROM activity WHERE type = 'item_answered' AND first = 1 AND ${w.sql} GROUP BY item_id, options`,
-      w.params,
-    );
-    return { items, options };
+    const rows = this.db
+      .prepare<(string | number)[], [string, string, string, string, number, number, string]>(
+        `SELECT channel, user_id, item_id, lesson_id, first, correct, options FROM activity WHERE type = 'item_answered' AND ${w.sql}`,
+      )
+      .raw();
+    const index = new Map<string, number>();
+    const items: ItemStatRow[] = [];
+    const options = new Map<string, ItemOptionRow>();
+    // Per learner: right and total first answers, and each first answer as item * 2 + right.
+    const learners = new Map<string, { r: number; k: number; answers: number[] }>();
+    for (const [channel, userId, itemId, lessonId, first, correct, chosen] of rows.iterate(...w.params)) {
+      let i = index.get(itemId);
+      if (i === undefined) {
+        i = items.length;
+        index.set(itemId, i);
+        items.push({ itemId, lessonId, attempts: 0, firstTries: 0, firstTryCorrect: 0, n: 0, sx: 0, sy: 0, sxy: 0, syy: 0 });
+      }
+      const item = items[i]!;
+      item.attempts += 1;
+      if (first !== 1) continue;
+      item.firstTries += 1;
+      item.firstTryCorrect += correct;
+      const key = `${itemId}\u0000${chosen}`;
+      const o = options.get(key);
+      if (o) o.count += 1;
+      else options.set(key, { itemId, options: chosen, count: 1 });
+      const who = `${channel}\u0000${userId}`;
+      let l = learners.get(who);
+      if (!l) learners.set(who, (l = { r: 0, k: 0, answers: [] }));
+      l.r += correct;
+      l.k += 1;
+      l.answers.push(i * 2 + correct);
+    }
+    // x = this first answer right, y = the learner's share right of their other first answers.
+    for (const l of learners.values()) {
+      if (l.k < 2) continue;
+      for (const a of l.answers) {
+        const item = items[a >> 1]!;
+        const x = a & 1;
+        const y = (l.r - x) / (l.k - 1);
+        item.n += 1;
+        item.sx += x;
+        item.sy += y;
+        item.sxy += x * y;
+        item.syy += y * y;
+      }
+    }
+    return { items, options: [...options.values()] };
   }
 
   async recallLog(f: DashboardFilter): Promise<RecallRow[]> {

@@ -35,8 +35,9 @@ export interface AdminOptions {
   /** Days shown when no period is chosen. */
   defaultDays?: number;
   /**
-   * How long a page's numbers are reused for the same filters (CSV exports of what was just shown,
-   * several trainers opening the same view), in seconds. Default 60; 0 turns it off.
+   * How long a page's numbers are served as they are for the same filters (CSV exports of what was
+   * just shown, several trainers opening the same view), in seconds; older ones, up to 30 minutes,
+   * are served while fresh ones are computed. Default 60; 0 turns caching off.
    */
   cacheSeconds?: number;
   /** Reports errors (the HTTP error handler of the app answers the request). */
@@ -212,19 +213,43 @@ export function createAdminApp(opts: AdminOptions): Express {
   const defaultDays = opts.defaultDays ?? 30;
   const cacheMs = (opts.cacheSeconds ?? 60) * 1000;
 
-  // A short-lived cache of computed pages and filter options, by page, language and filters.
-  const cache = new Map<string, { until: number; value: Promise<unknown> }>();
+  // Computed pages and filter options, by page, language and filters. A result younger than
+  // cacheMs is served as is; an older one (up to 30 minutes) is served at once while a fresh one is
+  // computed in the background, so that a trainer rarely waits for a large aggregation twice.
+  const cache = new Map<string, { at: number; value: Promise<unknown>; settled: boolean; refreshing: boolean }>();
+  const STALE_MS = 30 * 60_000;
   function cached<T>(key: unknown[], compute: () => Promise<T>): Promise<T> {
     if (!cacheMs) return compute();
     const k = JSON.stringify(key);
     const t = now().getTime();
+    const start = (background: boolean) => {
+      const entry = { at: t, value: compute() as Promise<unknown>, settled: false, refreshing: false };
+      entry.value.then(
+        () => {
+          entry.settled = true;
+          cache.set(k, entry);
+        },
+        (err: unknown) => {
+          if (cache.get(k) === entry) cache.delete(k);
+          // A request waiting for it reports its own error; a background refresh has nobody else to tell.
+          if (background) opts.onError?.(err, { where: 'admin-refresh' });
+        },
+      );
+      return entry;
+    };
     const hit = cache.get(k);
-    if (hit && hit.until > t) return hit.value as Promise<T>;
-    const value = compute();
-    cache.set(k, { until: t + cacheMs, value });
-    value.catch(() => cache.delete(k));
+    if (hit && t - hit.at < cacheMs) return hit.value as Promise<T>;
+    if (hit?.settled && t - hit.at < STALE_MS) {
+      if (!hit.refreshing) {
+        hit.refreshing = true;
+        start(true);
+      }
+      return hit.value as Promise<T>;
+    }
+    const entry = start(false);
+    cache.set(k, entry);
     if (cache.size > 200) cache.delete(cache.keys().next().value!);
-    return value;
+    return entry.value as Promise<T>;
   }
   const cachedPage = (name: PageName, ctx: PageContext): Promise<PageModel> => cached([name, ctx.lang, ctx.filter], () => buildPage(name, ctx));
   const options = (f: DashboardFilter) => cached(['options', f.from, f.to], () => filterOptions(opts.store, f));
