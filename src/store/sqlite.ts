@@ -258,7 +258,7 @@ export class SqliteStore implements Store {
       if (missing.length) {
         // A file from before the dashboard: fill the columns from each state once.
         const fill = this.db.prepare(`UPDATE learners SET ${DASH_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE channel = ? AND user_id = ?`);
-        for (const r of this.db.prepare<[], { channel: string; user_id: string; state: string }>('SELECT channel, user_id, state FROM learners').iterate())
+        for (const r of this.db.prepare<[], { channel: string; user_id: string; state: string }>('SELECT channel, user_id, state FROM learners').all())
           fill.run(...dashValues(JSON.parse(r.state) as LearnerState), r.channel, r.user_id);
       }
       this.db.exec(LATER_INDEXES);
