@@ -135,7 +135,13 @@ function layout(lang: Lang, title: string, body: string, opts: { nav?: { current
   const logout = opts.nav
     ? `<form method="post" action="/admin/logout" class="logout"><button type="submit">${escapeHtml(wt(lang, 'nav.logout'))}</button></form>`
     : '';
-  const langs = LANGS.map((l) => (l === lang ? `<strong>${l.toUpperCase()}</strong>` : `<a href="?ui=${l}" hreflang="${l}">${l.toUpperCase()}</a>`)).join(' ');
+  // Changing the language keeps the filters.
+  const withUi = (l: Lang) => {
+    const params = new URLSearchParams(opts.nav?.query.slice(1) ?? '');
+    params.set('ui', l);
+    return `?${params.toString()}`;
+  };
+  const langs = LANGS.map((l) => (l === lang ? `<strong>${l.toUpperCase()}</strong>` : `<a href="${escapeHtml(withUi(l))}" hreflang="${l}">${l.toUpperCase()}</a>`)).join(' ');
   const charts = opts.charts?.length
     ? `<script type="application/json" id="chart-specs">${JSON.stringify(opts.charts).replace(/</g, '\\u003c')}</script><script src="/admin/assets/chart.umd.min.js"></script><script src="/admin/assets/admin.js"></script>`
     : '';
