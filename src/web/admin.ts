@@ -40,7 +40,7 @@ export interface AdminOptions {
    * are served while fresh ones are computed. Default 60; 0 turns caching off.
    */
   cacheSeconds?: number;
-  /** Reports errors (the HTTP error handler of the app answers the request). */
+  /** Reports errors of background refreshes (a request's own errors go to the HTTP server's error handler). */
   onError?: (err: unknown, context: Record<string, unknown>) => void;
 }
 
@@ -333,7 +333,7 @@ export function createAdminApp(opts: AdminOptions): Express {
       }
       await handler(req, res, q, lang);
     } catch (err) {
-      opts.onError?.(err, { where: 'admin', path: req.path });
+      // The HTTP server's one error handler answers and logs it.
       next(err);
     }
   };
