@@ -36,17 +36,17 @@ import { PlatformError } from '../errors.js';
 import { afterNudge, nextNudgeAt, nudgeDue, DEFAULT_NUDGE_POLICY, type NudgeKind, type NudgePolicy } from '../learning/nudges.js';
 import { local } from '../learning/localtime.js';
 import type { ActivityRecord, NudgeEvent } from '../engine/activity.js';
-
-/** A nudge's record for the dashboard, at the hour of the learner's local day. */
-function nudgeRecord(event: NudgeEvent, now: Date, timezone: string): ActivityRecord[] {
-  return [{ type: 'nudge', at: now.toISOString(), event, localHour: local(now, timezone).hour }];
-}
 import type { Address, Channel, Inbound, LearnerKey, Outbound } from '../messages.js';
 import { plain } from '../messages.js';
 import { hashId } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { ConversationKey, GroupRecord, LearnerRecord, Store } from '../store/store.js';
 import { KeyedMutex } from './mutex.js';
+
+/** A nudge's record for the dashboard, at the hour of the learner's local day. */
+function nudgeRecord(event: NudgeEvent, now: Date, timezone: string): ActivityRecord[] {
+  return [{ type: 'nudge', at: now.toISOString(), event, localHour: local(now, timezone).hour }];
+}
 
 /** Messages for one conversation, to be sent by its channel. */
 export interface Delivery {
