@@ -178,6 +178,15 @@ describe('country and organisation', () => {
     expect(s.state!.country).toBe('SB');
     s.send(command('org', 'DESA'));
     expect(s.state!.org).toBe('DESA');
+    // /settings offers them too.
+    s.send(command('settings'));
+    expect(s.choices().map((c) => c.label)).toEqual(['Language', 'Country and organisation', 'Continue']);
+    s.tap('Country and organisation');
+    expect(s.state!.awaiting).toBe('country');
+    s.send(text('Samoa'));
+    expect(s.state!.country).toBe('WS');
+    s.tap('Skip');
+    expect(s.state!.org).toBe('DESA');
     s.send(command('org', 'off'));
     s.send(command('country', 'off'));
     expect(s.state!.org).toBeUndefined();

@@ -252,7 +252,7 @@ function handleText(turn: Turn, text: string, isNew: boolean): void {
     turn.s.confirmingForget = false;
     return say(turn, tr(turn, 'forget.kept'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
   }
-  if (turn.s.awaiting) return profileText(turn, turn.s.awaiting, text);
+  if (turn.s.awaiting) return profileText(turn, turn.s.awaiting, text, true);
   const p = turn.s.position;
   // On a single-answer question, a typed letter ("b") picks that option.
   if (p.kind === 'quiz' && !p.answered) {
@@ -767,7 +767,11 @@ function showSettings(turn: Turn): void {
   turn.out.push({
     kind: 'text',
     text: [{ type: 'paragraph', spans: [{ text: tr(turn, 'settings.title'), bold: true }] }, ...lines.map((l) => ({ type: 'bullet' as const, spans: [{ text: l }] }))],
-    choices: [btn(tr(turn, 'btn.language'), { type: 'lang', lang: '' }), btn(tr(turn, 'btn.continue'), { type: 'resume' })],
+    choices: [
+      btn(tr(turn, 'btn.language'), { type: 'lang', lang: '' }),
+      btn(tr(turn, 'btn.profile_edit'), { type: 'profile', field: 'country' }),
+      btn(tr(turn, 'btn.continue'), { type: 'resume' }),
+    ],
   });
 }
 
@@ -797,7 +801,7 @@ function profileCommand(turn: Turn, field: 'country' | 'org', args: string): voi
     delete turn.s[field];
     return say(turn, tr(turn, `profile.${field}_cleared`));
   }
-  profileText(turn, field, args);
+  profileText(turn, field, args, !turn.s.org);
 }
 
 function profileAction(turn: Turn, field: 'country' | 'org' | 'skip'): void {
@@ -810,8 +814,11 @@ function profileAction(turn: Turn, field: 'country' | 'org' | 'skip'): void {
   say(turn, tr(turn, `profile.type_${field}`), [btn(tr(turn, 'btn.profile_skip'), { type: 'profile', field: 'skip' })]);
 }
 
-/** A typed country or organisation: kept if usable, else asked again (the learner may skip). */
-function profileText(turn: Turn, field: 'country' | 'org', text: string): void {
+/**
+ * A typed country or organisation: kept if usable, else asked again (the learner may skip). After a
+ * country, the organisation is asked next when `thenOrg` (the learner is answering the questions).
+ */
+function profileText(turn: Turn, field: 'country' | 'org', text: string, thenOrg: boolean): void {
   const skip = [btn(tr(turn, 'btn.profile_skip'), { type: 'profile', field: 'skip' })];
   if (field === 'country') {
     const code = parseCountry(text);
@@ -820,7 +827,7 @@ function profileText(turn: Turn, field: 'country' | 'org', text: string): void {
       return say(turn, tr(turn, 'profile.country_unknown', { text: text.slice(0, 60) }), skip);
     }
     turn.s.country = code;
-    if (turn.s.org) {
+    if (!thenOrg) {
       delete turn.s.awaiting;
       return say(turn, tr(turn, 'profile.country_set', { country: countryName(code, turn.s.lang) }), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
     }
