@@ -114,6 +114,11 @@ export function dashboardReadsContract(name: string, open: () => Promise<Store>)
         { period: iso(7).slice(0, 10), learners: 1, lessonsCompleted: 1, answers: 0 },
       ]);
       expect((await store.activityByPeriod({ ...all(), channel: 'slack' }, 'day')).map((r) => r.learners)).toEqual([1]);
+      // A period that does not start and end at midnight UTC gives the same (a store may summarise whole days).
+      const ragged = { from: new Date(day(0).getTime() - 1), to: new Date(day(30).getTime() - 1) };
+      expect(await store.activityByPeriod(ragged, 'day')).toEqual(days);
+      expect(await store.activityByPeriod(ragged, 'week')).toEqual(weeks);
+      expect((await store.activityByPeriod({ ...ragged, channel: 'slack' }, 'day')).map((r) => r.learners)).toEqual([1]);
     });
 
     it('gives the lesson funnel: first starts, first completions, first-try score sums and time-to-complete buckets', async () => {
@@ -224,9 +229,12 @@ export function dashboardReadsContract(name: string, open: () => Promise<Store>)
       expect(await store.commitLearner({ key, expectedVersion: 2, state: rec.state, address, nudgeAt: null, now: day(1), eventId, activity: [answer('A', [0], true)] })).toBe('duplicate');
       const data = await store.exportLearner(key);
       expect(data.activity).toEqual([started(0), answer('A', [0], true)]);
+      // Only the committed records count anywhere (the refused completion on day 1 is nowhere).
+      expect(await store.activityByPeriod(all(), 'day')).toEqual([{ period: iso(0).slice(0, 10), learners: 1, lessonsCompleted: 0, answers: 1 }]);
       await store.forgetLearner(key);
       expect((await store.exportLearner(key)).activity).toEqual([]);
       expect(await store.lessonFunnel(all())).toEqual({ lessons: [], durations: [] });
+      expect(await store.activityByPeriod(all(), 'day')).toEqual([]);
     });
   });
 }

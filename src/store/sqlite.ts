@@ -128,6 +128,22 @@ CREATE TABLE IF NOT EXISTS activity (
   PRIMARY KEY (type, at, channel, user_id, version, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS activity_user ON activity (channel, user_id);
+-- A summary of the activity table, one row per learner and UTC day, written with it in the same
+-- transaction: active learners by day and week read this instead of every record.
+CREATE TABLE IF NOT EXISTS learner_days (
+  day INTEGER NOT NULL,
+  channel TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  lang TEXT NOT NULL,
+  country TEXT,
+  org TEXT,
+  -- 1 once the learner did something that day (a nudge sent or found unreachable is not the learner's doing).
+  active INTEGER NOT NULL,
+  completed INTEGER NOT NULL,
+  answers INTEGER NOT NULL,
+  PRIMARY KEY (day, channel, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS learner_days_user ON learner_days (channel, user_id);
 CREATE TABLE IF NOT EXISTS meta (
   name TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -327,6 +343,11 @@ export class SqliteStore implements Store {
         'SELECT user_id, display_name, points, answered, correct FROM group_scores WHERE channel = ? AND conversation_id = ? ORDER BY points DESC, correct DESC, display_name LIMIT ?',
       ),
       pruneProcessed: db.prepare('DELETE FROM processed_events WHERE at < ?'),
+      addLearnerDay: db.prepare(
+        `INSERT INTO learner_days (day, channel, user_id, lang, country, org, active, completed, answers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (day, channel, user_id) DO UPDATE SET lang = excluded.lang, country = excluded.country, org = excluded.org,
+           active = max(active, excluded.active), completed = completed + excluded.completed, answers = answers + excluded.answers`,
+      ),
       insertActivity: db.prepare(
         `INSERT INTO activity (channel, user_id, at, type, lang, country, org, lesson_id, item_id, mode, options, correct, first, duration_ms, predicted, days_since, score, total, event, local_hour, version, seq)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -369,6 +390,11 @@ export class SqliteStore implements Store {
   }
 
   private insertActivity(r: ActivityRow, version: number, seq: number): void {
+    const active = r.type !== 'nudge' || (r.event !== 'sent' && r.event !== 'unreachable') ? 1 : 0;
+    this.stmt.addLearnerDay.run(
+      Math.floor(r.at.getTime() / DAY_MS), r.channel, r.userId, r.lang, r.country, r.org, active,
+      r.type === 'lesson_completed' ? 1 : 0, r.type === 'item_answered' ? 1 : 0,
+    );
     this.stmt.insertActivity.run(
       r.channel, r.userId, r.at.getTime(), r.type, r.lang, r.country, r.org, r.lessonId, r.itemId, r.mode, r.options,
       bit(r.correct), bit(r.first), r.durationMs, r.predicted, r.daysSince, r.score, r.total, r.event, r.localHour, version, seq,
@@ -421,7 +447,11 @@ export class SqliteStore implements Store {
         // A new version, so that a process holding the old state writes nothing over the erasure.
         if (erased !== state) this.db.prepare('UPDATE groups SET state = ?, version = version + 1 WHERE channel = ? AND conversation_id = ?').run(JSON.stringify(erased), channel, conversationId);
       }
-      const erase = ['DELETE FROM learners WHERE channel = ? AND user_id = ?', 'DELETE FROM activity WHERE channel = ? AND user_id = ?'];
+      const erase = [
+        'DELETE FROM learners WHERE channel = ? AND user_id = ?',
+        'DELETE FROM activity WHERE channel = ? AND user_id = ?',
+        'DELETE FROM learner_days WHERE channel = ? AND user_id = ?',
+      ];
       for (const sql of erase) this.db.prepare(sql).run(channel, userId);
     }).immediate();
     this.checkpoint();
@@ -568,6 +598,8 @@ export class SqliteStore implements Store {
   }
 
   async activityByPeriod(f: DashboardFilter, period: 'day' | 'week'): Promise<PeriodRow[]> {
+    // Whole days (as the dashboard asks for) come from the per-learner-day summary.
+    if (f.from.getTime() % DAY_MS === 0 && f.to.getTime() % DAY_MS === 0) return this.activityByPeriodFromDays(f, period);
     const w = activityWhere(f);
     // Epoch day 0 was a Thursday: a day's Monday is day - (day + 3) % 7.
     const bucket = period === 'day' ? 'at / 86400000' : '(at / 86400000) - ((at / 86400000) + 3) % 7';
@@ -580,6 +612,30 @@ export class SqliteStore implements Store {
        ) GROUP BY p ORDER BY p`,
       w.params,
     );
+    return rows.map((r) => ({ period: dayString(r.p), learners: r.learners, lessonsCompleted: r.lessonsCompleted, answers: r.answers }));
+  }
+
+  private activityByPeriodFromDays(f: DashboardFilter, period: 'day' | 'week'): PeriodRow[] {
+    const parts = ['day >= ?', 'day < ?', 'active = 1'];
+    const params: (string | number)[] = [f.from.getTime() / DAY_MS, f.to.getTime() / DAY_MS];
+    for (const [column, value] of [['+channel', f.channel], ['lang', f.lang], ['country', f.country], ['org', f.org]] as const) {
+      if (value === undefined) continue;
+      parts.push(`${column} = ?`);
+      params.push(value);
+    }
+    const where = parts.join(' AND ');
+    const rows =
+      period === 'day'
+        ? this.all<{ p: number; learners: number; lessonsCompleted: number; answers: number }>(
+            `SELECT day AS p, COUNT(*) AS learners, SUM(completed) AS lessonsCompleted, SUM(answers) AS answers FROM learner_days WHERE ${where} GROUP BY day ORDER BY day`,
+            params,
+          )
+        : this.all<{ p: number; learners: number; lessonsCompleted: number; answers: number }>(
+            `SELECT p, COUNT(*) AS learners, SUM(c) AS lessonsCompleted, SUM(a) AS answers FROM (
+               SELECT day - (day + 3) % 7 AS p, SUM(completed) AS c, SUM(answers) AS a FROM learner_days WHERE ${where} GROUP BY p, channel, user_id
+             ) GROUP BY p ORDER BY p`,
+            params,
+          );
     return rows.map((r) => ({ period: dayString(r.p), learners: r.learners, lessonsCompleted: r.lessonsCompleted, answers: r.answers }));
   }
 
