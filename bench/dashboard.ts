@@ -1,5 +1,5 @@
 /**
- * `npm run bench:dashboard`: how fast the dashboard's aggregations are at scale on the embedded
+ * `npm run bench:dashboard` (on the production build): how fast the dashboard's aggregations are at scale on the embedded
  * store. Seeds LEARNERS learners (default 100,000) over the last 180 days with the dashboard seed
  * (lessons started and completed, answers, reviews with predicted recall, reminders, team quizzes)
  * into a SQLite file through the store contract, then times every read the pages make, for the
@@ -17,7 +17,8 @@ import { loadCourse } from '../src/content/load.js';
 import type { DashboardFilter } from '../src/store/dashboard.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { buildPage, PAGES } from '../src/web/pages.js';
-import { seedDashboard } from './dashboard-seed.js';
+import { seedDashboard } from '../scripts/dashboard-seed.js';
+import { record, ROOT } from './lib.js';
 
 const LEARNERS = Number(process.env.LEARNERS ?? 100_000);
 const RUNS = Number(process.env.RUNS ?? 3);
@@ -37,7 +38,7 @@ async function time<T>(fn: () => Promise<T>): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const course = loadCourse(new URL('../lessons', import.meta.url).pathname);
+  const course = loadCourse(join(ROOT, 'lessons'));
   const path = join(dir, 'bench.sqlite');
   const store = new SqliteStore(path);
   const now = new Date(Math.floor(Date.now() / DAY) * DAY + 12 * 3_600_000);
@@ -84,16 +85,18 @@ async function main(): Promise<void> {
     rows.push(cells);
     console.log(cells.join('  |  '));
   }
-  const pageRow = ['whole page (all its reads)'];
   const pages: string[] = [];
   for (const page of PAGES) {
     const ms = await time(() => buildPage(page, { store, course, filter: last30, lang: 'en', now }));
     pages.push(`${page} ${ms.toFixed(0)} ms`);
   }
-  console.log(`\nPages, last 30 days: ${pages.join(', ')}`);
-  console.log(`\n| ${header.join(' | ')} |\n| ${header.map(() => '---').join(' | ')} |`);
-  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
-  void pageRow;
+  const table = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  record(
+    'dashboard',
+    'Dashboard reads at 100,000 learners',
+    'npm run bench:dashboard',
+    `${LEARNERS.toLocaleString('en')} learners, ${records.toLocaleString('en')} activity records over 180 days (seeded in ${seconds.toFixed(0)} s, ${(size / 1e6).toFixed(0)} MB); median of ${RUNS} runs per read.\n\n${table}\n\nWhole pages, last 30 days: ${pages.join(', ')}.`,
+  );
   await store.close();
 }
 
