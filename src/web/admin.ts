@@ -18,7 +18,7 @@ import { LANGS, isLang, type Lang } from '../engine/state.js';
 import { LANGUAGE_NAMES } from '../engine/i18n.js';
 import { countryName } from '../engine/profile.js';
 import type { DashboardFilter, DashboardReads } from '../store/dashboard.js';
-import { CHANNELS } from '../store/mongo-schemas.js';
+import type { Channel } from '../messages.js';
 import { checkLogin, LoginThrottle, Sessions, type AdminLogin, type ThrottleOptions } from './auth.js';
 import { PAGES, PAGE_PATHS, PAGE_TITLES, buildPage, escapeHtml, toCsv, type Block, type ChartSpec, type PageContext, type PageModel, type PageName, type Table } from './pages.js';
 import { filterOptions } from './read-models.js';
@@ -45,6 +45,8 @@ export interface AdminOptions {
 }
 
 const COOKIE = 'digit4sd_admin';
+/** The channels a filter may name (not imported from the MongoDB schemas: mongoose loads only when MONGODB_URI is set). */
+const CHANNELS = ['console', 'telegram', 'slack', 'teams'] as const satisfies readonly Channel[];
 const ASSETS_DIR = fileURLToPath(new URL('./assets/', import.meta.url));
 const CHART_JS = join(dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.min.js');
 
