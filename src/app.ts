@@ -17,6 +17,7 @@ import type { Channel, PostedRefs } from './messages.js';
 import { LearningBot, type Delivery } from './runtime/bot.js';
 import { createHttpApp, listen, type ReadinessCheck } from './server.js';
 import { openStore } from './store/open.js';
+import { createAdminApp } from './web/admin.js';
 import { Metrics } from './metrics.js';
 import { createConsoleChannel, type ConsoleAdapter } from '../adapters/console/index.js';
 import { MemorySentMarks, NudgeService } from './scheduling/delivery.js';
@@ -104,6 +105,15 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     bot.enableDurable(() => i.kick(), () => o.kick());
   }
   const ctx: ChannelContext = { port: bot, http, logger, now: bot.now, ...(opts.sleep ? { sleep: opts.sleep } : {}) };
+  // The programme dashboard (read-only) on web processes, when a login is configured.
+  if (config.role !== 'worker') {
+    if (config.admin) {
+      const login = config.admin.kind === 'token' ? { kind: 'token' as const, token: config.admin.token } : { kind: 'users' as const, users: config.admin.users };
+      http.use('/admin', createAdminApp({ store, course, login, now: bot.now, onError, ...(config.trustProxy !== undefined ? { trustProxy: config.trustProxy } : {}) }));
+    } else {
+      http.use('/admin', (_req, res) => void res.status(404).type('text/plain').send('The dashboard is off: set ADMIN_TOKEN or ADMIN_USERS to turn it on (see the README).'));
+    }
+  }
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)
   if (config.slack) channels.set('slack', (await import('../adapters/slack/index.js')).createSlackChannel({ ...config.slack, receive: config.role !== 'worker' }, ctx));

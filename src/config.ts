@@ -5,6 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { isPasswordHash } from './web/auth.js';
 
 /** Thrown for invalid settings; `problems` has one line per variable. */
 export class ConfigError extends Error {
@@ -54,7 +55,31 @@ const FIX: Record<string, string> = {
   TEAMS_ALLOWED_SERVICE_URLS: 'set TEAMS_ALLOWED_SERVICE_URLS to a comma-separated list of http(s) URLs (for example http://127.0.0.1:3978 for the Bot Framework Emulator), or unset it',
   LOG_HASH_KEY: 'set LOG_HASH_KEY to a random secret of at least 16 characters (for example the output of: openssl rand -base64 32), or unset it to have one generated in DATA_DIR',
   MICROSOFT_APP_TYPE: 'set MICROSOFT_APP_TYPE to MultiTenant, SingleTenant or UserAssignedMSI',
+  ADMIN_TOKEN: 'set ADMIN_TOKEN to a long random string (at least 16 characters, for example the output of openssl rand -hex 24), or unset it',
+  ADMIN_USERS: 'set ADMIN_USERS to name:hash pairs separated by commas, each hash made by npm run admin:hash, or unset it',
+  TRUST_PROXY: 'set TRUST_PROXY to the number of proxies in front of the bot (for example 1), or to their addresses (loopback, 10.0.0.0/8, ...), or unset it',
 };
+
+/** `name:scrypt$...` pairs, separated by commas. */
+const adminUsers = optionalString.transform((v, ctx) => {
+  if (v === undefined) return undefined;
+  const users: { name: string; hash: string }[] = [];
+  for (const pair of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const i = pair.indexOf(':');
+    const name = i > 0 ? pair.slice(0, i).trim() : '';
+    const hash = i > 0 ? pair.slice(i + 1).trim() : '';
+    if (!/^[\w.@-]{1,64}$/.test(name) || !isPasswordHash(hash)) {
+      ctx.addIssue({ code: 'custom', message: `"${name || pair.slice(0, 20)}" is not a name:hash pair made by npm run admin:hash` });
+      return z.NEVER;
+    }
+    users.push({ name, hash });
+  }
+  if (!users.length) {
+    ctx.addIssue({ code: 'custom', message: 'lists no user' });
+    return z.NEVER;
+  }
+  return users;
+});
 
 const schema = z
   .object({
@@ -88,6 +113,9 @@ const schema = z
     MICROSOFT_APP_PASSWORD: optionalString,
     MICROSOFT_APP_TYPE: z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).default('MultiTenant'),
     MICROSOFT_APP_TENANT_ID: optionalString,
+    ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, 'must be at least 16 characters'),
+    ADMIN_USERS: adminUsers,
+    TRUST_PROXY: optionalString.refine((v) => v === undefined || /^(\d{1,2}|true|false|[\w.:/, -]+)$/.test(v), 'must be a number of proxies or a list of addresses'),
   })
   .superRefine((env, ctx) => {
     const need = (cond: boolean, path: string, message: string) => cond && ctx.addIssue({ code: 'custom', path: [path], message });
@@ -130,6 +158,10 @@ export interface Config {
     /** Service URLs replies may go to besides Bot Framework's own (the Emulator, a local fake). */
     allowedServiceUrls?: string[];
   };
+  /** The dashboard's login at /admin; undefined when neither ADMIN_TOKEN nor ADMIN_USERS is set (the dashboard is off). */
+  admin?: { token: string; kind: 'token' } | { users: { name: string; hash: string }[]; kind: 'users' };
+  /** Express's "trust proxy": how many proxies (or which addresses) to trust for the client address and HTTPS. */
+  trustProxy?: number | boolean | string;
 }
 
 /**
@@ -148,7 +180,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'configuration');
       const got = input[name];
-      const shown = got === undefined ? 'it is not set' : name.includes('TOKEN') || name.includes('SECRET') || name.includes('PASSWORD') || name.includes('KEY') ? 'got a value that is not valid' : `got "${got}"`;
+      const shown = got === undefined ? 'it is not set' : name.includes('TOKEN') || name.includes('SECRET') || name.includes('PASSWORD') || name.includes('KEY') || name === 'ADMIN_USERS' ? 'got a value that is not valid' : `got "${got}"`;
       return `${name}: ${issue.message} (${shown}). Fix: ${FIX[name] ?? `check ${name}`}.`;
     });
     throw new ConfigError(problems);
@@ -184,6 +216,8 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
         }
       : undefined;
   const anyChannel = !!(telegram || slack || teams);
+  const admin = e.ADMIN_USERS ? { kind: 'users' as const, users: e.ADMIN_USERS } : e.ADMIN_TOKEN ? { kind: 'token' as const, token: e.ADMIN_TOKEN } : undefined;
+  const trustProxy = e.TRUST_PROXY === undefined ? undefined : /^\d+$/.test(e.TRUST_PROXY) ? Number(e.TRUST_PROXY) : e.TRUST_PROXY === 'true' ? true : e.TRUST_PROXY === 'false' ? false : e.TRUST_PROXY;
   return {
     port: e.PORT,
     role: e.ROLE,
@@ -202,5 +236,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     ...(telegram ? { telegram } : {}),
     ...(slack ? { slack } : {}),
     ...(teams ? { teams } : {}),
+    ...(admin ? { admin } : {}),
+    ...(trustProxy !== undefined ? { trustProxy } : {}),
   };
 }

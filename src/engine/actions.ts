@@ -28,7 +28,9 @@ export type Action =
   | { type: 'forget'; confirm: boolean }
   | { type: 'group_answer'; quizId: string; question: number; option: number }
   | { type: 'group_join'; quizId: string }
-  | { type: 'nudge'; choice: 'snooze_1h' | 'snooze_evening' | 'snooze_tomorrow' | 'stop' };
+  | { type: 'nudge'; choice: 'snooze_1h' | 'snooze_evening' | 'snooze_tomorrow' | 'stop' }
+  /** The optional country and organisation questions: answer one, or skip them. */
+  | { type: 'profile'; field: 'country' | 'org' | 'skip' };
 
 const VERSION = '1';
 
@@ -76,6 +78,8 @@ export function encodeAction(a: Action): string {
         return ['gj', a.quizId];
       case 'nudge':
         return ['nd', a.choice];
+      case 'profile':
+        return ['pf', a.field];
     }
   })();
   return [VERSION, ...parts].join('|');
@@ -129,6 +133,8 @@ export function decodeAction(data: string): Action | undefined {
       return a ? { type: 'group_join', quizId: a } : undefined;
     case 'nd':
       return a === 'snooze_1h' || a === 'snooze_evening' || a === 'snooze_tomorrow' || a === 'stop' ? { type: 'nudge', choice: a } : undefined;
+    case 'pf':
+      return a === 'country' || a === 'org' || a === 'skip' ? { type: 'profile', field: a } : undefined;
     default:
       return undefined;
   }
