@@ -15,6 +15,9 @@ import type { Channel } from './messages.js';
 import { LearningBot, type Delivery } from './runtime/bot.js';
 import { createHttpApp, listen, type ReadinessCheck } from './server.js';
 import { openStore } from './store/open.js';
+import { CertificateService } from './certificates/service.js';
+import { loadIssuerKey } from './certificates/issuer.js';
+import { mountCertificateRoutes } from './certificates/http.js';
 import { Metrics } from './metrics.js';
 import { ConsoleAdapter } from '../adapters/console/adapter.js';
 import { BullNudgeScheduler, Redis, RedisSentMarks } from './scheduling/bullmq.js';
@@ -62,10 +65,16 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     metrics.errors.inc({ where: String(context.where ?? 'unknown') });
     logger.error({ error: safeError(err), ...context }, 'error');
   };
+  // The certificates' issuer: its key is read (or generated and kept in DATA_DIR) once, here.
+  const certificates = new CertificateService(
+    { name: config.certificates.issuerName, publicUrl: config.publicUrl },
+    await loadIssuerKey({ dataDir: config.dataDir, ...(config.certificates.keyPem ? { pem: config.certificates.keyPem } : {}) }),
+  );
   const bot = new LearningBot({
     course,
     store,
-    engine: { ...DEFAULT_ENGINE_OPTIONS, retention: config.retention },
+    certificates,
+    engine: { ...DEFAULT_ENGINE_OPTIONS, retention: config.retention, certificateMinScore: config.certificates.minScore },
     group: { ...DEFAULT_GROUP_OPTIONS, questionSeconds: config.groupQuestionSeconds },
     onError,
     metrics,
@@ -81,6 +90,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
 
   const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
   const http = createHttpApp(checks, metrics.registry);
+  mountCertificateRoutes(http, { store, settings: certificates.settings, jwks: certificates.issuer.jwks(), onError });
   const ctx: ChannelContext = { bot, http, logger, onError, now: bot.now };
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)

@@ -3,6 +3,7 @@
  * schema. A bad or missing setting stops start-up with a message that names the variable and says
  * how to fix it. Every setting is listed in the README.
  */
+import { createPrivateKey } from 'node:crypto';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -52,6 +53,10 @@ const FIX: Record<string, string> = {
   SLACK_COMMAND: 'set SLACK_COMMAND to the slash command\'s name, for example /digit4sd',
   TEAMS_ENABLED: 'set TEAMS_ENABLED to true or false',
   MICROSOFT_APP_TYPE: 'set MICROSOFT_APP_TYPE to MultiTenant, SingleTenant or UserAssignedMSI',
+  PUBLIC_URL: 'set PUBLIC_URL to the address people reach the bot\'s web pages at, such as https://learn.example.org (no trailing path), or unset it for http://localhost:PORT',
+  CERTIFICATE_MIN_SCORE: 'set CERTIFICATE_MIN_SCORE to the first-try score a certificate needs, a number from 0 to 1 such as 0.7',
+  CERTIFICATE_ISSUER_NAME: 'set CERTIFICATE_ISSUER_NAME to the name printed and signed as the certificates\' issuer (2 to 120 characters)',
+  CERTIFICATE_KEY: 'set CERTIFICATE_KEY to an Ed25519 private key in PEM (PKCS #8), for example from `openssl genpkey -algorithm ed25519`, or unset it to have one generated and kept in DATA_DIR',
 };
 
 const schema = z
@@ -82,6 +87,10 @@ const schema = z
     MICROSOFT_APP_PASSWORD: optionalString,
     MICROSOFT_APP_TYPE: z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).default('MultiTenant'),
     MICROSOFT_APP_TENANT_ID: optionalString,
+    PUBLIC_URL: httpUrl.refine((v) => v === undefined || URL.canParse(v), 'must be a URL such as https://learn.example.org'),
+    CERTIFICATE_MIN_SCORE: z.coerce.number().min(0).max(1).default(0.7),
+    CERTIFICATE_ISSUER_NAME: z.string().trim().min(2).max(120).default('DiGIT4SD Learning Programme'),
+    CERTIFICATE_KEY: optionalString.refine((v) => v === undefined || isEd25519Pem(v), 'is not an Ed25519 private key in PEM (PKCS #8)'),
   })
   .superRefine((env, ctx) => {
     const need = (cond: boolean, path: string, message: string) => cond && ctx.addIssue({ code: 'custom', path: [path], message });
@@ -93,6 +102,15 @@ const schema = z
   });
 
 type Env = z.infer<typeof schema>;
+
+/** Whether a PEM text holds an Ed25519 private key (the certificates' signing key). */
+function isEd25519Pem(pem: string): boolean {
+  try {
+    return createPrivateKey(pem.replace(/\\n/g, '\n')).asymmetricKeyType === 'ed25519';
+  } catch {
+    return false;
+  }
+}
 
 export interface Config {
   port: number;
@@ -115,6 +133,15 @@ export interface Config {
   telegram?: { token: string; webhookUrl?: string; webhookSecret?: string; apiRoot?: string };
   slack?: { botToken: string; signingSecret: string; appToken?: string; apiUrl?: string; command: string };
   teams?: { appId?: string; appPassword?: string; appType: Env['MICROSOFT_APP_TYPE']; tenantId?: string };
+  /** Where people reach the bot's web pages (verification links), without a trailing slash. */
+  publicUrl: string;
+  certificates: {
+    /** First-try score (0 to 1) a module or the course needs for its certificate. */
+    minScore: number;
+    issuerName: string;
+    /** The issuer's Ed25519 private key (PEM); undefined: generated and kept in DATA_DIR. */
+    keyPem?: string;
+  };
 }
 
 /**
@@ -133,7 +160,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'configuration');
       const got = input[name];
-      const shown = got === undefined ? 'it is not set' : name.includes('TOKEN') || name.includes('SECRET') || name.includes('PASSWORD') ? 'got a value that is not valid' : `got "${got}"`;
+      const shown = got === undefined ? 'it is not set' : name.includes('TOKEN') || name.includes('SECRET') || name.includes('PASSWORD') || name.includes('KEY') ? 'got a value that is not valid' : `got "${got}"`;
       return `${name}: ${issue.message} (${shown}). Fix: ${FIX[name] ?? `check ${name}`}.`;
     });
     throw new ConfigError(problems);
@@ -185,5 +212,12 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     ...(telegram ? { telegram } : {}),
     ...(slack ? { slack } : {}),
     ...(teams ? { teams } : {}),
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    certificates: {
+      minScore: e.CERTIFICATE_MIN_SCORE,
+      issuerName: e.CERTIFICATE_ISSUER_NAME,
+      // A key pasted into one line of an env file keeps its line breaks as \n.
+      ...(e.CERTIFICATE_KEY ? { keyPem: e.CERTIFICATE_KEY.replace(/\\n/g, '\n') } : {}),
+    },
   };
 }

@@ -135,7 +135,13 @@ export type Outbound =
    */
   | { kind: 'notice'; text: string; reason: NoticeReason }
   /** A document for the learner (their data, for /mydata). */
-  | { kind: 'data'; filename: string; json: string };
+  | { kind: 'data'; filename: string; json: string }
+  /**
+   * A file for the learner (a certificate's PDF), base64-encoded so that the message stays plain
+   * JSON. Sent as a document where the channel can attach one, with the caption beside it; where it
+   * cannot (Teams), the caption and the link go as text.
+   */
+  | { kind: 'file'; filename: string; mediaType: string; base64: string; caption: string; link?: string };
 
 /** What happened on the channel. */
 export type InboundEvent =

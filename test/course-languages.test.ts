@@ -66,6 +66,8 @@ function shown(m: Outbound): string {
         return [m.text];
       case 'data':
         return [];
+      case 'file':
+        return [m.caption];
     }
   })();
   return [...parts, ...labels].join('\n');

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newLearnerState } from '../src/engine/state.js';
 import { newGroupState } from '../src/engine/group.js';
 import type { Address, LearnerKey } from '../src/messages.js';
-import type { ConversationKey, Store } from '../src/store/store.js';
+import type { CertificateRecord, ConversationKey, Store } from '../src/store/store.js';
 
 const T0 = new Date('2026-03-02T09:00:00Z');
 const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
@@ -216,7 +216,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       await store.forgetLearner(key);
       expect(await store.getLearner(key)).toBeNull();
       const after = await store.exportLearner(key);
-      expect(after).toEqual({ learner: null, groupAnswers: [], groupScores: [] });
+      expect(after).toEqual({ learner: null, groupAnswers: [], groupScores: [], certificates: [] });
       expect((await store.claimDueLearners(at(10), 1000, at(60))).some((r) => r.key.userId === key.userId)).toBe(false);
     });
 
@@ -228,6 +228,38 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await store.pruneProcessed(new Date('2001-01-01T00:00:00Z'))).toBeGreaterThanOrEqual(1);
       expect(await store.isProcessed('telegram', old)).toBe(false);
       expect(await store.isProcessed('telegram', fresh)).toBe(true);
+    });
+
+    it('keeps a certificate written with a learner commit, shows it in the export, revokes it once, and erases its holder and name on forget', async () => {
+      const id = `cert-${learner.userId}`;
+      const cert: CertificateRecord = {
+        id,
+        learner,
+        achievement: 'module:m1',
+        title: 'Module 1',
+        lang: 'fr',
+        name: 'Amina Diallo',
+        jwt: 'header.payload.signature',
+        hash: 'ab'.repeat(32),
+        issuedAt: T0,
+        revokedAt: null,
+      };
+      expect(await store.getCertificate(id)).toBeNull();
+      const state = newLearnerState(T0, 'fr');
+      expect(await store.commitLearner({ key: learner, expectedVersion: 0, state, address, nudgeAt: null, certificates: [cert], eventId: `c-${id}`, now: T0 })).toBe('committed');
+      expect(await store.getCertificate(id)).toEqual(cert);
+      expect((await store.exportLearner(learner)).certificates).toEqual([
+        { id, achievement: 'module:m1', title: 'Module 1', lang: 'fr', name: 'Amina Diallo', issuedAt: T0.toISOString(), revokedAt: null, credential: 'header.payload.signature' },
+      ]);
+
+      expect(await store.revokeCertificate(id, at(5))).toBe(true);
+      expect(await store.revokeCertificate(id, at(6))).toBe(false);
+      expect(await store.revokeCertificate(`no-such-${id}`, at(6))).toBe(false);
+      expect((await store.getCertificate(id))!.revokedAt).toEqual(at(5));
+
+      await store.forgetLearner(learner);
+      expect(await store.getCertificate(id)).toEqual({ ...cert, learner: null, name: null, jwt: null, revokedAt: at(5) });
+      expect((await store.exportLearner(learner)).certificates).toEqual([]);
     });
 
     it('answers a ping', async () => {

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { ChannelAdapter } from '../../src/channel.js';
 import type { Address, Choice, Inbound, InboundEvent, Outbound } from '../../src/messages.js';
-import { consolePrompt, renderConsole } from './render.js';
+import { consolePrompt, renderConsole, wrapText } from './render.js';
 
 export interface ConsoleOptions {
   input: Readable;
@@ -66,6 +66,10 @@ export class ConsoleAdapter implements ChannelAdapter {
         this.opts.output.write(`\n📄 ${await this.saveFile(m.filename, m.json)}\n`);
         continue;
       }
+      if (m.kind === 'file' && this.opts.dataDir) {
+        this.opts.output.write(`\n${wrapText(m.caption, this.opts.width?.() ?? 80)}\n📄 ${await this.saveFile(m.filename, Buffer.from(m.base64, 'base64'))}\n`);
+        continue;
+      }
       const { text, choices } = renderConsole(m, { ansi: this.opts.ansi ?? false, width: this.opts.width?.() ?? 80 });
       if (choices.length) this.choices = choices;
       this.opts.output.write(`\n${text}\n`);
@@ -74,7 +78,7 @@ export class ConsoleAdapter implements ChannelAdapter {
   }
 
   /** Writes an export into the data folder, readable by its owner only; returns its path. */
-  private async saveFile(filename: string, content: string): Promise<string> {
+  private async saveFile(filename: string, content: string | Buffer): Promise<string> {
     const dir = this.opts.dataDir!;
     await mkdir(dir, { recursive: true });
     const path = join(dir, filename.replace(/[^\w.-]/g, '_'));

@@ -402,6 +402,11 @@ export class SlackAdapter implements ChannelAdapter {
       await this.call('files.uploadV2', () => client.filesUploadV2({ channel_id: channel, file: Buffer.from(m.json, 'utf8'), filename: m.filename, title: m.filename }));
       return;
     }
+    if (m.kind === 'file') {
+      const file = Buffer.from(m.base64, 'base64');
+      await this.call('files.uploadV2', () => client.filesUploadV2({ channel_id: channel, file, filename: m.filename, title: m.filename, initial_comment: m.caption }));
+      return;
+    }
     if (ctx.where === 'group') {
       // A new team-quiz message follows the open question: that question's buttons are done.
       const open = this.openQuestions.get(channel);

@@ -173,6 +173,8 @@ function fallback(m: Outbound): string {
         return m.text;
       case 'data':
         return m.filename;
+      case 'file':
+        return m.caption;
     }
   })();
   return truncate(text, FALLBACK_MAX);
@@ -217,6 +219,9 @@ export function renderMessage(m: Outbound, ctx: RenderContext): SlackMessage {
       break;
     case 'data':
       blocks.push(...sections(`📎 ${escapeMrkdwn(m.filename)}`));
+      break;
+    case 'file':
+      blocks.push(...sections(`📎 ${escapeMrkdwn(m.caption)}`));
       break;
   }
   return { text: fallback(m), blocks };

@@ -318,7 +318,8 @@ export class TelegramAdapter implements ChannelAdapter {
   private async sendOne(api: Api, chatId: ChatId, m: TelegramMessage): Promise<number | undefined> {
     if (m.type === 'notice') return undefined;
     if (m.type === 'document') {
-      return (await api.sendDocument(chatId, new InputFile(Buffer.from(m.content, 'utf8'), m.filename))).message_id;
+      const file = new InputFile(Buffer.from(m.content, m.base64 ? 'base64' : 'utf8'), m.filename);
+      return (await api.sendDocument(chatId, file, m.caption ? { caption: m.caption } : {})).message_id;
     }
     let id: number | undefined;
     for (const [i, part] of m.parts.entries()) {
@@ -372,7 +373,7 @@ export class TelegramAdapter implements ChannelAdapter {
       try {
         await this.post(this.proactive, chatId, address.kind === 'group', message);
       } catch (err) {
-        const failure = toPlatformError(err, message.kind === 'data' ? 'sendDocument' : 'sendMessage');
+        const failure = toPlatformError(err, message.kind === 'data' || message.kind === 'file' ? 'sendDocument' : 'sendMessage');
         this.ctx.logger.warn({ channel: 'telegram', chat: hashId(address.conversationId), status: failure.status, unreachable: failure.unreachable, retryAfterSec: failure.retryAfterSec }, 'proactive send failed');
         throw failure;
       }

@@ -28,7 +28,11 @@ export type Action =
   | { type: 'forget'; confirm: boolean }
   | { type: 'group_answer'; quizId: string; question: number; option: number }
   | { type: 'group_join'; quizId: string }
-  | { type: 'nudge'; choice: 'snooze_1h' | 'snooze_evening' | 'snooze_tomorrow' | 'stop' };
+  | { type: 'nudge'; choice: 'snooze_1h' | 'snooze_evening' | 'snooze_tomorrow' | 'stop' }
+  /** Asks for the certificate of an achievement (`course` or `module:<id>`). */
+  | { type: 'certificate'; achievement: string }
+  /** Issues the certificate with the name the learner typed, or asks for the name again. */
+  | { type: 'certificate_name'; ok: boolean };
 
 const VERSION = '1';
 
@@ -76,6 +80,10 @@ export function encodeAction(a: Action): string {
         return ['gj', a.quizId];
       case 'nudge':
         return ['nd', a.choice];
+      case 'certificate':
+        return ['ct', a.achievement];
+      case 'certificate_name':
+        return ['cn', a.ok ? 1 : 0];
     }
   })();
   return [VERSION, ...parts].join('|');
@@ -129,6 +137,10 @@ export function decodeAction(data: string): Action | undefined {
       return a ? { type: 'group_join', quizId: a } : undefined;
     case 'nd':
       return a === 'snooze_1h' || a === 'snooze_evening' || a === 'snooze_tomorrow' || a === 'stop' ? { type: 'nudge', choice: a } : undefined;
+    case 'ct':
+      return a ? { type: 'certificate', achievement: a } : undefined;
+    case 'cn':
+      return a === '1' || a === '0' ? { type: 'certificate_name', ok: a === '1' } : undefined;
     default:
       return undefined;
   }

@@ -16,6 +16,7 @@ import { local, localDay, startOfNextLocalDay } from '../scheduling/localtime.js
 import { encodeAction, decodeAction, type Action } from './actions.js';
 import { LANGUAGE_NAMES, describeDays, t } from './i18n.js';
 import { applyNudgeCommand, isNudgeCommand, nudgeChoice } from './nudge-commands.js';
+import { achievements, certificateTexts, cleanName, firstTry, issuedFor, NAME_MAX, type CertificateIssue } from './certificates.js';
 import { LANGS, isLang, newLearnerState, type Lang, type LearnerState, type QuizRun } from './state.js';
 
 /** Engine settings, with defaults in {@link DEFAULT_ENGINE_OPTIONS}. */
@@ -26,18 +27,33 @@ export interface EngineOptions {
   practiceSize: number;
   /** Most items served by one /review. */
   reviewSize: number;
+  /** First-try score (0 to 1) a module or the course needs for its certificate (CERTIFICATE_MIN_SCORE). */
+  certificateMinScore: number;
 }
 
-export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { retention: 0.9, practiceSize: 5, reviewSize: 10 };
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { retention: 0.9, practiceSize: 5, reviewSize: 10, certificateMinScore: 0.7 };
 
-/** Work that the engine asks the runtime to do after the state is saved. */
-export type Effect = { type: 'forget' } | { type: 'export' };
+/**
+ * Work that the engine asks the runtime to do: `certificate` is signed and written in the same
+ * commit as the state; `certificate_send` sends an issued certificate's document again; the others
+ * run after the state is saved.
+ */
+export type Effect =
+  | { type: 'forget' }
+  | { type: 'export' }
+  | { type: 'certificate'; issue: CertificateIssue }
+  | { type: 'certificate_send'; id: string };
 
 export interface LearnerTurn {
   /** The learner's state, or null for someone the bot has never seen. */
   state: LearnerState | null;
   inbound: Inbound;
   now: Date;
+  /**
+   * A fresh random id (a UUID) that the runtime draws for each turn, for whatever the turn creates
+   * (a certificate's id), so that the engine stays pure.
+   */
+  nonce?: string;
 }
 
 export interface TurnResult {
@@ -49,7 +65,7 @@ export interface TurnResult {
 /** Commands that work in a private conversation. */
 export const LEARNER_COMMANDS = [
   'start', 'help', 'menu', 'next', 'quiz', 'review', 'progress', 'settings', 'lang', 'mydata', 'forget', 'stop',
-  'remind', 'timezone', 'snooze', 'pause', 'resume',
+  'remind', 'timezone', 'snooze', 'pause', 'resume', 'certificate',
 ] as const;
 
 /** Per-turn working context. */
@@ -65,6 +81,7 @@ interface Turn {
   effects: Effect[];
   /** Whether the event was a button on an earlier message (for in-place edits). */
   fromButton: boolean;
+  nonce: string;
 }
 
 /** The file name of a learner's data export (/mydata). */
@@ -93,16 +110,18 @@ export function handleLearnerEvent(course: Course, opts: EngineOptions, input: L
   if (inbound.displayName) base.displayName = inbound.displayName;
   // Any message from the learner counts as a reply to nudges.
   base.nudges.unanswered = 0;
-  const turn: Turn = { course: course.in(base.lang), full: course, opts, now, s: base, out: [], effects: [], fromButton: inbound.event.type === 'choice' };
+  const turn: Turn = { course: course.in(base.lang), full: course, opts, now, s: base, out: [], effects: [], fromButton: inbound.event.type === 'choice', nonce: input.nonce ?? `${now.getTime().toString(36)}-${inbound.id}` };
   const ev = inbound.event;
 
   if (ev.type === 'command') {
     const command = ev.command.toLowerCase();
     if (command !== 'forget') turn.s.confirmingForget = false;
+    if (command !== 'certificate') delete turn.s.certificateDraft;
     handleCommand(turn, command, ev.args.trim(), input.state === null);
   } else if (ev.type === 'choice') {
     const action = decodeAction(ev.data);
     if (!action || (action.type !== 'forget' && turn.s.confirmingForget)) turn.s.confirmingForget = false;
+    if (action?.type !== 'certificate' && action?.type !== 'certificate_name') delete turn.s.certificateDraft;
     if (!action) staleButton(turn);
     else handleAction(turn, action);
   } else {
@@ -135,6 +154,8 @@ function handleCommand(turn: Turn, command: string, args: string, isNew: boolean
       return showSettings(turn);
     case 'lang':
       return setLanguage(turn, args);
+    case 'certificate':
+      return certificateMenu(turn);
     case 'mydata':
       say(turn, tr(turn, 'mydata.summary', {
         lang: LANGUAGE_NAMES[turn.s.lang],
@@ -144,6 +165,7 @@ function handleCommand(turn: Turn, command: string, args: string, isNew: boolean
         reminder: turn.s.nudges.remindAt ?? 'off',
         file: MYDATA_FILENAME,
       }));
+      if (turn.s.certificates?.length) say(turn, tr(turn, 'mydata.certificates', { count: turn.s.certificates.length }));
       turn.effects.push({ type: 'export' });
       return;
     case 'forget':
@@ -215,6 +237,10 @@ function handleAction(turn: Turn, a: Action): void {
       if (a.choice === 'stop') turn.s.nudges.remindAt = null;
       return say(turn, reply);
     }
+    case 'certificate':
+      return chooseCertificate(turn, a.achievement);
+    case 'certificate_name':
+      return confirmCertificateName(turn, a.ok);
     case 'group_answer':
     case 'group_join':
       // Group buttons reach the group handler; in a private chat they are stale.
@@ -225,6 +251,7 @@ function handleAction(turn: Turn, a: Action): void {
 function handleText(turn: Turn, text: string, isNew: boolean): void {
   if (isNew) return welcome(turn, true);
   if (!text) return say(turn, tr(turn, 'empty.text'), positionChoices(turn));
+  if (turn.s.certificateDraft && !turn.s.certificateDraft.name) return takeCertificateName(turn, text);
   if (turn.s.confirmingForget) {
     turn.s.confirmingForget = false;
     return say(turn, tr(turn, 'forget.kept'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
@@ -501,15 +528,27 @@ function finishQuiz(turn: Turn): void {
   turn.s.position = { kind: 'idle' };
   if (p.mode === 'lesson' && p.lessonId) {
     const lesson = turn.course.lessons.get(p.lessonId)!;
-    turn.s.lessons[lesson.id] = { status: 'done', lastScore: { correct: p.correct, total }, completedAt: turn.now.toISOString() };
+    const before = turn.s.lessons[lesson.id];
+    const score = { correct: p.correct, total };
+    turn.s.lessons[lesson.id] = { status: 'done', lastScore: score, firstScore: firstTry(before) ?? score, completedAt: turn.now.toISOString() };
     const lines = [tr(turn, 'lesson.done', { title: lesson.title, correct: p.correct, total })];
     if (p.correct === total) lines.push(tr(turn, 'lesson.done_perfect', { correct: p.correct, total }));
-    const score = lines.splice(0);
+    const scoreLines = lines.splice(0);
     const module = turn.course.module(lesson.moduleId)!;
-    if (module.lessons.every((l) => turn.s.lessons[l.id]?.status === 'done'))
-      lines.push(tr(turn, 'lesson.module_done', { n: turn.course.modules.indexOf(module) + 1, title: module.title }));
-    const next = nextLessonFor(turn);
     const choices: Choice[] = [];
+    if (module.lessons.every((l) => turn.s.lessons[l.id]?.status === 'done')) {
+      lines.push(tr(turn, 'lesson.module_done', { n: turn.course.modules.indexOf(module) + 1, title: module.title }));
+      // The lesson that completes a module (or the course) offers its certificate once earned.
+      const earned = achievements(turn.course, turn.s, turn.opts.certificateMinScore).filter(
+        (a) => a.earned && !issuedFor(turn.s, a.achievement) && (a.achievement === 'course' || a.achievement === `module:${module.id}`),
+      );
+      const offer = earned.find((a) => a.achievement === 'course') ?? earned[0];
+      if (offer) {
+        lines.push(tr(turn, 'certificate.offer', { scope: offer.achievement === 'course' ? 'course' : 'module' }));
+        choices.push(btn(tr(turn, 'btn.certificate'), { type: 'certificate', achievement: offer.achievement }));
+      }
+    }
+    const next = nextLessonFor(turn);
     if (next) {
       lines.push(tr(turn, 'lesson.next_up', { title: next.title, minutes: next.minutes }));
       choices.push(btn(tr(turn, 'btn.next_lesson', { title: truncate(next.title, 40) }), { type: 'lesson', lessonId: next.id }));
@@ -519,7 +558,7 @@ function finishQuiz(turn: Turn): void {
     }
     choices.push(btn(tr(turn, 'btn.menu'), { type: 'menu' }), btn(tr(turn, 'btn.progress'), { type: 'progress' }));
     // The score, then the one thing to keep, then what comes next.
-    const text: RichText = [...plain(score.join('\n'))];
+    const text: RichText = [...plain(scoreLines.join('\n'))];
     if (lesson.takeaway) text.push({ type: 'paragraph', spans: [{ text: `${tr(turn, 'lesson.takeaway')} `, bold: true }, { text: lesson.takeaway }] });
     text.push(...plain(lines.join('\n')));
     return say(turn, text, choices);
@@ -714,4 +753,74 @@ function setLanguage(turn: Turn, code: string): void {
   }
   const choices = LANGS.map((l) => btn(LANGUAGE_NAMES[l], { type: 'lang', lang: l }));
   say(turn, code.trim() ? tr(turn, 'lang.unknown', { code: code.trim() }) : tr(turn, 'lang.pick'), choices);
+}
+
+/** /certificate: the earned certificates to choose from, or what it takes to earn one. */
+function certificateMenu(turn: Turn): void {
+  const all = achievements(turn.course, turn.s, turn.opts.certificateMinScore);
+  const earned = all.filter((a) => a.earned);
+  const percent = Math.round(turn.opts.certificateMinScore * 100);
+  if (!earned.length) {
+    const lines = [tr(turn, 'certificate.not_yet', { percent })];
+    for (const a of all.filter((x) => x.complete && !x.earned)) lines.push(tr(turn, 'certificate.below', { title: a.title, score: Math.round((a.score ?? 0) * 100), percent }));
+    return say(turn, lines.join('\n'), [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.progress'), { type: 'progress' })]);
+  }
+  if (earned.length === 1) return chooseCertificate(turn, earned[0]!.achievement);
+  // The course first, then the modules.
+  const ordered = [...earned.filter((a) => a.achievement === 'course'), ...earned.filter((a) => a.achievement !== 'course')];
+  say(
+    turn,
+    tr(turn, 'certificate.pick'),
+    ordered.map((a) => btn(a.achievement === 'course' ? tr(turn, 'btn.certificate_course') : tr(turn, 'btn.certificate_module', { n: a.n ?? 1 }), { type: 'certificate', achievement: a.achievement })),
+  );
+}
+
+/** One achievement chosen: send the issued certificate again, or ask for the name to print. */
+function chooseCertificate(turn: Turn, achievement: string): void {
+  const status = achievements(turn.course, turn.s, turn.opts.certificateMinScore).find((a) => a.achievement === achievement);
+  if (!status?.earned) return staleButton(turn);
+  const issued = issuedFor(turn.s, achievement);
+  if (issued) {
+    say(turn, tr(turn, 'certificate.again', { title: status.title }));
+    turn.effects.push({ type: 'certificate_send', id: issued.id });
+    return;
+  }
+  turn.s.certificateDraft = { achievement };
+  say(turn, tr(turn, 'certificate.ask_name', { title: status.title, max: NAME_MAX }));
+}
+
+function takeCertificateName(turn: Turn, typed: string): void {
+  const draft = turn.s.certificateDraft!;
+  const name = cleanName(typed);
+  if (!name) return say(turn, tr(turn, 'certificate.name_invalid', { max: NAME_MAX }));
+  turn.s.certificateDraft = { ...draft, name };
+  say(turn, [{ type: 'paragraph', spans: [{ text: tr(turn, 'certificate.confirm_name') }, { text: ` ${name}`, bold: true }] }, ...plain(tr(turn, 'certificate.confirm_final'))], [
+    btn(tr(turn, 'btn.certificate_issue'), { type: 'certificate_name', ok: true }),
+    btn(tr(turn, 'btn.certificate_rename'), { type: 'certificate_name', ok: false }),
+  ]);
+}
+
+/** The name confirmed: the engine decides the certificate and the runtime signs and stores it in the same commit. */
+function confirmCertificateName(turn: Turn, ok: boolean): void {
+  const draft = turn.s.certificateDraft;
+  if (!draft?.name) return staleButton(turn);
+  if (!ok) {
+    turn.s.certificateDraft = { achievement: draft.achievement };
+    return say(turn, tr(turn, 'certificate.ask_again', { max: NAME_MAX }));
+  }
+  const status = achievements(turn.course, turn.s, turn.opts.certificateMinScore).find((a) => a.achievement === draft.achievement);
+  delete turn.s.certificateDraft;
+  if (!status?.earned || issuedFor(turn.s, draft.achievement)) return staleButton(turn);
+  const issue: CertificateIssue = {
+    id: turn.nonce,
+    achievement: draft.achievement,
+    name: draft.name,
+    lang: lang(turn),
+    issuedAt: turn.now.toISOString(),
+    ...certificateTexts(turn.course, status, turn.opts.certificateMinScore),
+    score: Math.round((status.score ?? 0) * 1000) / 1000,
+  };
+  turn.s.certificates = [...(turn.s.certificates ?? []), { id: issue.id, achievement: issue.achievement, issuedAt: issue.issuedAt }];
+  turn.effects.push({ type: 'certificate', issue });
+  say(turn, tr(turn, 'certificate.issued', { title: status.title }), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
 }

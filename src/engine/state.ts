@@ -3,6 +3,8 @@
  * every store can keep it as one document and update it atomically.
  */
 
+import type { CertificateRef } from './certificates.js';
+
 export const LANGS = ['en', 'fr', 'es'] as const;
 export type Lang = (typeof LANGS)[number];
 
@@ -14,6 +16,8 @@ export interface LessonProgress {
   status: 'in_progress' | 'done';
   /** Score of the last finished quiz of this lesson. */
   lastScore?: { correct: number; total: number };
+  /** Score of the first finished quiz of this lesson (certificates count first tries). */
+  firstScore?: { correct: number; total: number };
   completedAt?: string;
 }
 
@@ -96,6 +100,13 @@ export interface LearnerState {
   position: Position;
   /** Set while the bot waits for a yes or no to /forget. */
   confirmingForget?: boolean;
+  /** Certificates issued to the learner (the signed records are in the store). */
+  certificates?: CertificateRef[];
+  /**
+   * Set while /certificate waits for the name to print (no `name` yet) or for the learner to confirm
+   * it. Any other command or button drops it.
+   */
+  certificateDraft?: { achievement: string; name?: string };
   /** /stop: the learner asked the bot to stop writing first. */
   stopped: boolean;
   nudges: NudgeSettings;

@@ -33,6 +33,9 @@ import { nextNudgeAt, type NudgePolicy, DEFAULT_NUDGE_POLICY } from '../scheduli
 import type { ConversationKey, GroupRecord, ScoreRow, Store } from '../store/store.js';
 import { KeyedMutex } from './mutex.js';
 import type { Metrics } from '../metrics.js';
+import { randomUUID } from 'node:crypto';
+import type { CertificateService } from '../certificates/service.js';
+import type { CertificateRecord } from '../store/store.js';
 
 /** Messages for one conversation, to be sent by its channel. */
 export interface Delivery {
@@ -53,6 +56,8 @@ export interface BotOptions {
   now?: () => Date;
   onError: ErrorSink;
   metrics?: Metrics;
+  /** Signs and renders certificates; without it, an earned certificate cannot be issued (an error). */
+  certificates?: CertificateService;
 }
 
 /** What a group update decides: finish now, or write this state (then return `then`). */
@@ -111,12 +116,17 @@ export class LearningBot {
   private handleLearner(inbound: Inbound): Promise<Outbound[]> {
     const { learner } = inbound;
     const lockKey = `${learner.channel}:${learner.userId}`;
+    // One id for whatever this event creates, the same on every retry of the write.
+    const nonce = randomUUID();
     return this.locks.run(lockKey, async () => {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         if (await this.store.isProcessed(learner.channel, inbound.id)) return [];
         const record = await this.store.getLearner(learner);
         const now = this.now();
-        const result = handleLearnerEvent(this.course, this.opts.engine, { state: record?.state ?? null, inbound, now });
+        const result = handleLearnerEvent(this.course, this.opts.engine, { state: record?.state ?? null, inbound, now, nonce });
+        // Certificates the engine decided are signed here (the key is the runtime's) and written in the same commit.
+        const certificates: CertificateRecord[] = [];
+        for (const effect of result.effects) if (effect.type === 'certificate') certificates.push(await this.certificates().sign(effect.issue, learner));
         const outcome = await this.store.commitLearner({
           key: learner,
           expectedVersion: record?.version ?? 0,
@@ -124,6 +134,7 @@ export class LearningBot {
           address: inbound.address,
           nudgeAt: nextNudgeAt(result.state, now, this.policy),
           eventId: inbound.id,
+          ...(certificates.length ? { certificates } : {}),
           now,
         });
         if (outcome === 'duplicate') return [];
@@ -135,11 +146,22 @@ export class LearningBot {
             const data = await this.store.exportLearner(learner);
             messages.push({ kind: 'data', filename: 'digit4sd-mydata.json', json: JSON.stringify(data, null, 2) });
           }
+          if (effect.type === 'certificate') messages.push(await this.certificates().message(certificates.find((c) => c.id === effect.issue.id)!));
+          if (effect.type === 'certificate_send') {
+            const cert = await this.store.getCertificate(effect.id);
+            if (!cert) throw new Error(`certificate ${effect.id} is in the learner's state but not in the store`);
+            messages.push(await this.certificates().message(cert));
+          }
         }
         return messages;
       }
       throw new ConcurrencyError(lockKey);
     });
+  }
+
+  private certificates(): CertificateService {
+    if (!this.opts.certificates) throw new Error('certificates are not set up in this runtime (BotOptions.certificates)');
+    return this.opts.certificates;
   }
 
   /** Moves a learner's next nudge to `at` (after a platform asked us to wait). */

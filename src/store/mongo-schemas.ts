@@ -15,9 +15,9 @@
  */
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { Address, Channel, LearnerKey } from '../messages.js';
-import type { LearnerState } from '../engine/state.js';
+import type { Lang, LearnerState } from '../engine/state.js';
 import type { GroupState } from '../engine/group.js';
-import type { AnswerInsert, ConversationKey, GroupAnswer, GroupCommit, GroupRecord, LearnerCommit, LearnerRecord, ScoreRow } from './store.js';
+import type { AnswerInsert, CertificateRecord, ConversationKey, GroupAnswer, GroupCommit, GroupRecord, LearnerCommit, LearnerRecord, ScoreRow } from './store.js';
 
 export const CHANNELS = ['console', 'telegram', 'slack', 'teams'] as const satisfies readonly Channel[];
 
@@ -95,6 +95,22 @@ export interface GroupScoreDoc {
   applied: string[];
 }
 
+/** A signed certificate (see the store contract's CertificateRecord); `_id` is its UUID. */
+export interface CertificateDoc {
+  _id: string;
+  /** The holder; both absent once erased. */
+  channel?: Channel;
+  userId?: string;
+  achievement: string;
+  title: string;
+  lang: string;
+  name?: string;
+  jwt?: string;
+  hash: string;
+  issuedAt: Date;
+  revokedAt?: Date;
+}
+
 export interface MongoSchemaOptions {
   /** How long processed event ids are kept (TTL index on `at`). Default 7 days. */
   processedTtlSeconds: number;
@@ -109,6 +125,7 @@ export const COLLECTIONS = {
   groups: 'groups',
   groupAnswers: 'group_answers',
   groupScores: 'group_scores',
+  certificates: 'certificates',
 } as const;
 
 const WRITE_CONCERN = { w: 'majority' as const };
@@ -224,7 +241,25 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
   score.index({ channel: 1, conversationId: 1, userId: 1 }, { unique: true, name: 'score_key' });
   score.index({ channel: 1, userId: 1 }, { name: 'score_user' });
 
-  return { learner, processed, group, answer, score };
+  const certificate = new Schema<CertificateDoc>(
+    {
+      _id: id,
+      channel: { type: String, enum: CHANNELS },
+      userId: { type: String },
+      achievement: id,
+      title: { type: String, required: true },
+      lang: id,
+      name: { type: String },
+      jwt: { type: String },
+      hash: id,
+      issuedAt: { type: Date, required: true },
+      revokedAt: { type: Date },
+    },
+    { ...BASE, collection: COLLECTIONS.certificates },
+  );
+  certificate.index({ channel: 1, userId: 1 }, { partialFilterExpression: { userId: { $exists: true } }, name: 'certificate_holder' });
+
+  return { learner, processed, group, answer, score, certificate };
 }
 
 export interface MongoModels {
@@ -233,6 +268,7 @@ export interface MongoModels {
   Group: Model<GroupDoc>;
   GroupAnswer: Model<GroupAnswerDoc>;
   GroupScore: Model<GroupScoreDoc>;
+  Certificate: Model<CertificateDoc>;
 }
 
 /** Compiles the models on one connection (each store has its own, never the global default). */
@@ -244,6 +280,7 @@ export function defineModels(conn: Connection, opts: MongoSchemaOptions = DEFAUL
     Group: conn.model<GroupDoc>('Group', s.group),
     GroupAnswer: conn.model<GroupAnswerDoc>('GroupAnswer', s.answer),
     GroupScore: conn.model<GroupScoreDoc>('GroupScore', s.score),
+    Certificate: conn.model<CertificateDoc>('Certificate', s.certificate),
   };
 }
 
@@ -371,4 +408,34 @@ export function learnerFilter(key: LearnerKey) {
 
 export function groupFilter(key: ConversationKey) {
   return { channel: key.channel, conversationId: key.conversationId };
+}
+
+export function toCertificateDoc(r: CertificateRecord): CertificateDoc {
+  return {
+    _id: r.id,
+    ...(r.learner ? { channel: r.learner.channel, userId: r.learner.userId } : {}),
+    achievement: r.achievement,
+    title: r.title,
+    lang: r.lang,
+    ...(r.name !== null ? { name: r.name } : {}),
+    ...(r.jwt !== null ? { jwt: r.jwt } : {}),
+    hash: r.hash,
+    issuedAt: r.issuedAt,
+    ...(r.revokedAt ? { revokedAt: r.revokedAt } : {}),
+  };
+}
+
+export function toCertificateRecord(d: CertificateDoc): CertificateRecord {
+  return {
+    id: d._id,
+    learner: d.channel && d.userId ? { channel: d.channel, userId: d.userId } : null,
+    achievement: d.achievement,
+    title: d.title,
+    lang: d.lang as Lang,
+    name: d.name ?? null,
+    jwt: d.jwt ?? null,
+    hash: d.hash,
+    issuedAt: new Date(d.issuedAt),
+    revokedAt: d.revokedAt ? new Date(d.revokedAt) : null,
+  };
 }

@@ -24,8 +24,13 @@
  *   guarded by the batch's token (so adding them twice changes nothing), then cleared. If a process
  *   dies in between, the next commit of that group (or a leaderboard read) finishes the job; a commit
  *   never overwrites pending scores that were not added yet.
- * - `forgetLearner` deletes answers, then scores, then the learner: not atomic, but idempotent, and the
- *   learner document goes last so that a failure leaves something to retry.
+ * - `forgetLearner` deletes answers, then scores, then erases the certificates' holder and name, then the
+ *   learner: not atomic, but idempotent, and the learner document goes last so that a failure leaves
+ *   something to retry.
+ * - Certificates issued by a learner commit are upserted by their id before the learner update: a
+ *   refused or lost update leaves a signed record that no learner state points to (never sent to
+ *   anyone; a retry of the event upserts the same id again), never a learner told of a certificate
+ *   that `/verify` does not know.
  *
  * @example
  * const store = await MongoStore.connect('mongodb://127.0.0.1:27017/digit4sd');
@@ -46,6 +51,9 @@ import {
   toGroupRecord,
   toLearnerRecord,
   toScoreRow,
+  toCertificateDoc,
+  toCertificateRecord,
+  type CertificateDoc,
   type GroupAnswerDoc,
   type GroupDoc,
   type GroupScoreDoc,
@@ -55,8 +63,10 @@ import {
   type ProcessedEventDoc,
 } from './mongo-schemas.js';
 import type { MigrationItem } from './migrate.js';
+import { exportCertificate } from './store.js';
 import type {
   AnswerInsert,
+  CertificateRecord,
   CommitResult,
   ConversationKey,
   GroupAnswer,
@@ -148,6 +158,7 @@ export class MongoStore implements Store {
 
   async commitLearner(c: LearnerCommit): Promise<CommitResult> {
     if (c.eventId && (await this.isProcessed(c.key.channel, c.eventId))) return 'duplicate';
+    for (const r of c.certificates ?? []) await this.m.Certificate.replaceOne({ _id: r.id }, toCertificateDoc(r), { upsert: true });
     const filter = learnerFilter(c.key);
     if (c.expectedVersion === 0) {
       try {
@@ -215,20 +226,33 @@ export class MongoStore implements Store {
   async forgetLearner(key: LearnerKey): Promise<void> {
     await this.m.GroupAnswer.deleteMany(learnerFilter(key));
     await this.m.GroupScore.deleteMany(learnerFilter(key));
+    await this.m.Certificate.updateMany(learnerFilter(key), { $unset: { channel: 1, userId: 1, name: 1, jwt: 1 } });
     await this.m.Learner.deleteOne(learnerFilter(key));
   }
 
+  async getCertificate(id: string): Promise<CertificateRecord | null> {
+    const doc = await this.m.Certificate.findById(id).lean();
+    return doc ? toCertificateRecord(doc as CertificateDoc) : null;
+  }
+
+  async revokeCertificate(id: string, at: Date): Promise<boolean> {
+    const res = await this.m.Certificate.updateOne({ _id: id, revokedAt: { $exists: false } }, { $set: { revokedAt: at } });
+    return res.modifiedCount === 1;
+  }
+
   async exportLearner(key: LearnerKey): Promise<LearnerExport> {
-    const [doc, answers, scores] = await Promise.all([
+    const [doc, answers, scores, certificates] = await Promise.all([
       this.m.Learner.findOne(learnerFilter(key)).lean(),
       this.m.GroupAnswer.find(learnerFilter(key)).sort({ at: 1 }).lean(),
       this.m.GroupScore.find(learnerFilter(key)).lean(),
+      this.m.Certificate.find(learnerFilter(key)).sort({ issuedAt: 1, _id: 1 }).lean(),
     ]);
     const learner = doc ? toLearnerRecord(doc) : null;
     return {
       learner: learner && { channel: key.channel, userId: key.userId, address: learner.address, state: learner.state, updatedAt: learner.updatedAt.toISOString() },
       groupAnswers: answers.map((a) => ({ conversationId: a.conversationId, quizId: a.quizId, question: a.question, option: a.option, at: new Date(a.at).toISOString() })),
       groupScores: scores.map((s) => ({ conversationId: s.conversationId, points: s.points, answered: s.answered, correct: s.correct })),
+      certificates: certificates.map((d) => exportCertificate(toCertificateRecord(d as CertificateDoc))),
     };
   }
 

@@ -7,10 +7,11 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Address, Channel, LearnerKey } from '../messages.js';
-import type { LearnerState } from '../engine/state.js';
+import type { Lang, LearnerState } from '../engine/state.js';
 import type { GroupState } from '../engine/group.js';
 import type {
   AnswerInsert,
+  CertificateRecord,
   CommitResult,
   ConversationKey,
   DueLearner,
@@ -23,6 +24,7 @@ import type {
   ScoreRow,
   Store,
 } from './store.js';
+import { exportCertificate } from './store.js';
 
 /** The schema, applied idempotently at open. Indexes match the queries below. */
 const SCHEMA = `
@@ -78,6 +80,20 @@ CREATE TABLE IF NOT EXISTS group_scores (
   PRIMARY KEY (channel, conversation_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS group_scores_user ON group_scores (channel, user_id);
+CREATE TABLE IF NOT EXISTS certificates (
+  id TEXT PRIMARY KEY,
+  channel TEXT,
+  user_id TEXT,
+  achievement TEXT NOT NULL,
+  title TEXT NOT NULL,
+  lang TEXT NOT NULL,
+  name TEXT,
+  jwt TEXT,
+  hash TEXT NOT NULL,
+  issued_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS certificates_learner ON certificates (channel, user_id) WHERE user_id IS NOT NULL;
 `;
 
 /**
@@ -97,6 +113,35 @@ interface LearnerRow {
   address: string;
   updated_at: number;
   nudge_at: number | null;
+}
+
+interface CertificateRow {
+  id: string;
+  channel: Channel | null;
+  user_id: string | null;
+  achievement: string;
+  title: string;
+  lang: Lang;
+  name: string | null;
+  jwt: string | null;
+  hash: string;
+  issued_at: number;
+  revoked_at: number | null;
+}
+
+function toCertificate(r: CertificateRow): CertificateRecord {
+  return {
+    id: r.id,
+    learner: r.channel && r.user_id ? { channel: r.channel, userId: r.user_id } : null,
+    achievement: r.achievement,
+    title: r.title,
+    lang: r.lang,
+    name: r.name,
+    jwt: r.jwt,
+    hash: r.hash,
+    issuedAt: new Date(r.issued_at),
+    revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
+  };
 }
 
 function toLearner(r: LearnerRow): LearnerRecord {
@@ -174,6 +219,14 @@ export class SqliteStore implements Store {
         'SELECT user_id, display_name, points, answered, correct FROM group_scores WHERE channel = ? AND conversation_id = ? ORDER BY points DESC, correct DESC, display_name LIMIT ?',
       ),
       pruneProcessed: db.prepare('DELETE FROM processed_events WHERE at < ?'),
+      insertCertificate: db.prepare(
+        'INSERT INTO certificates (id, channel, user_id, achievement, title, lang, name, jwt, hash, issued_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      getCertificate: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE id = ?'),
+      learnerCertificates: db.prepare<[string, string], CertificateRow>('SELECT * FROM certificates WHERE channel = ? AND user_id = ? ORDER BY issued_at, id'),
+      revokeCertificate: db.prepare('UPDATE certificates SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      // What stays of a certificate after its holder's erasure: see CertificateRecord.
+      eraseCertificates: db.prepare('UPDATE certificates SET channel = NULL, user_id = NULL, name = NULL, jwt = NULL WHERE channel = ? AND user_id = ?'),
     };
   }
 
@@ -191,8 +244,19 @@ export class SqliteStore implements Store {
           ? this.stmt.insertLearner.run(c.key.channel, c.key.userId, ...args).changes
           : this.stmt.updateLearner.run(...args, c.key.channel, c.key.userId, c.expectedVersion).changes;
       if (changed === 0) throw new Conflict();
+      for (const r of c.certificates ?? [])
+        this.stmt.insertCertificate.run(r.id, r.learner?.channel ?? null, r.learner?.userId ?? null, r.achievement, r.title, r.lang, r.name, r.jwt, r.hash, r.issuedAt.getTime(), r.revokedAt?.getTime() ?? null);
       return 'committed';
     });
+  }
+
+  async getCertificate(id: string): Promise<CertificateRecord | null> {
+    const row = this.stmt.getCertificate.get(id);
+    return row ? toCertificate(row) : null;
+  }
+
+  async revokeCertificate(id: string, at: Date): Promise<boolean> {
+    return this.stmt.revokeCertificate.run(at.getTime(), id).changes === 1;
   }
 
   /** Runs a conditional write in one immediate transaction; a version mismatch rolls it back. */
@@ -226,6 +290,7 @@ export class SqliteStore implements Store {
       this.db.prepare('DELETE FROM learners WHERE channel = ? AND user_id = ?').run(key.channel, key.userId);
       this.db.prepare('DELETE FROM group_answers WHERE channel = ? AND user_id = ?').run(key.channel, key.userId);
       this.db.prepare('DELETE FROM group_scores WHERE channel = ? AND user_id = ?').run(key.channel, key.userId);
+      this.stmt.eraseCertificates.run(key.channel, key.userId);
     })();
   }
 
@@ -242,10 +307,12 @@ export class SqliteStore implements Store {
       )
       .all(key.channel, key.userId);
     const learner = row ? toLearner(row) : null;
+    const certificates = this.stmt.learnerCertificates.all(key.channel, key.userId).map(toCertificate);
     return {
       learner: learner && { channel: key.channel, userId: key.userId, address: learner.address, state: learner.state, updatedAt: learner.updatedAt.toISOString() },
       groupAnswers: answers.map((a) => ({ conversationId: a.conversation_id, quizId: a.quiz_id, question: a.question, option: a.option, at: new Date(a.at).toISOString() })),
       groupScores: scores.map((s) => ({ conversationId: s.conversation_id, points: s.points, answered: s.answered, correct: s.correct })),
+      certificates: certificates.map(exportCertificate),
     };
   }
 

@@ -8,7 +8,7 @@
  * record, so that hundreds of people answering in the same second never contend on one record.
  */
 import type { Address, Channel, LearnerKey } from '../messages.js';
-import type { LearnerState } from '../engine/state.js';
+import type { Lang, LearnerState } from '../engine/state.js';
 import type { GroupState } from '../engine/group.js';
 
 export interface LearnerRecord {
@@ -67,7 +67,33 @@ export interface LearnerCommit {
   nudgeAt: Date | null;
   /** The inbound event this write applies; a second write for the same event is a 'duplicate'. */
   eventId?: string;
+  /** Certificates issued by this event, written in the same atomic step (ids are new: a clash throws). */
+  certificates?: CertificateRecord[];
   now: Date;
+}
+
+/**
+ * A signed certificate as kept for `/verify`. Erasing its holder (`/forget`) clears `learner`,
+ * `name` and `jwt`; the id, achievement, title, language, dates and the hash of the signed
+ * credential stay, so that the verification page can still say that it was issued.
+ */
+export interface CertificateRecord {
+  /** A UUID: the credential's id is `urn:uuid:<id>`, its page `/verify/<id>`. */
+  id: string;
+  learner: LearnerKey | null;
+  /** `course` or `module:<moduleId>`. */
+  achievement: string;
+  /** The achievement's name in the certificate's language. */
+  title: string;
+  lang: Lang;
+  /** The name printed, as the learner typed it. */
+  name: string | null;
+  /** The signed credential (VC-JWT). */
+  jwt: string | null;
+  /** SHA-256 of the signed credential, hex. */
+  hash: string;
+  issuedAt: Date;
+  revokedAt: Date | null;
 }
 
 export interface GroupCommit {
@@ -101,6 +127,7 @@ export interface LearnerExport {
   learner: { channel: Channel; userId: string; address: Address; state: LearnerState; updatedAt: string } | null;
   groupAnswers: { conversationId: string; quizId: string; question: number; option: number; at: string }[];
   groupScores: { conversationId: string; points: number; answered: number; correct: number }[];
+  certificates: { id: string; achievement: string; title: string; lang: Lang; name: string | null; issuedAt: string; revokedAt: string | null; credential: string | null }[];
 }
 
 export interface Store {
@@ -119,7 +146,10 @@ export interface Store {
    * the learner's version (a concurrent event's write simply recomputes nudgeAt).
    */
   claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<DueLearner[]>;
-  /** Erases a learner: state, group answers and scores. */
+  /**
+   * Erases a learner: state, group answers and scores; their certificates keep only what
+   * {@link CertificateRecord} says stays.
+   */
   forgetLearner(key: LearnerKey): Promise<void>;
   exportLearner(key: LearnerKey): Promise<LearnerExport>;
 
@@ -147,7 +177,26 @@ export interface Store {
 
   /** Forgets processed event ids older than `before` (retries come within minutes). */
   pruneProcessed(before: Date): Promise<number>;
+  /** A certificate by its id, or null. */
+  getCertificate(id: string): Promise<CertificateRecord | null>;
+  /** Marks a certificate revoked at `at`: true if it was found and not revoked before. */
+  revokeCertificate(id: string, at: Date): Promise<boolean>;
+
   /** Cheap liveness check for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A certificate as /mydata shows it. */
+export function exportCertificate(c: CertificateRecord): LearnerExport['certificates'][number] {
+  return {
+    id: c.id,
+    achievement: c.achievement,
+    title: c.title,
+    lang: c.lang,
+    name: c.name,
+    issuedAt: c.issuedAt.toISOString(),
+    revokedAt: c.revokedAt?.toISOString() ?? null,
+    credential: c.jwt,
+  };
 }

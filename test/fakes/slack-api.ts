@@ -37,6 +37,8 @@ export class FakeSlackApi {
   /** Bodies POSTed to response_url. */
   readonly responses: { path: string; body: Record<string, unknown> }[] = [];
   readonly users = new Map<string, FakeUser>();
+  /** Files uploaded to the upload URLs handed out, by file id. */
+  readonly uploads = new Map<string, Buffer>();
   private readonly failures = new Map<string, SlackFailure[]>();
   private server?: Server;
   private seq = 0;
@@ -68,7 +70,8 @@ export class FakeSlackApi {
       this.responses.push({ path: req.params.id, body: req.body as Record<string, unknown> });
       res.send('ok');
     });
-    app.post('/upload/:id', (_req, res) => {
+    app.post('/upload/:id', (req, res) => {
+      if (Buffer.isBuffer(req.body)) this.uploads.set(req.params.id, req.body);
       res.send('OK - 1');
     });
     app.post('/api/:method', (req, res) => {
