@@ -12,13 +12,15 @@
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import type { Address, Channel } from '../messages.js';
-import type { LearnerState } from '../engine/state.js';
+import type { Lang, LearnerState } from '../engine/state.js';
 import type { GroupState } from '../engine/group.js';
 import {
   CHANNELS,
   newGroupDoc,
   newLearnerDoc,
   toAnswerDoc,
+  toCertificateDoc,
+  type CertificateDoc,
   type GroupAnswerDoc,
   type GroupDoc,
   type GroupScoreDoc,
@@ -32,7 +34,8 @@ export type MigrationItem =
   | { kind: 'processed'; doc: ProcessedEventDoc }
   | { kind: 'group'; doc: GroupDoc }
   | { kind: 'answer'; doc: GroupAnswerDoc }
-  | { kind: 'score'; doc: GroupScoreDoc };
+  | { kind: 'score'; doc: GroupScoreDoc }
+  | { kind: 'certificate'; doc: CertificateDoc };
 
 /** Thrown for a source that cannot be migrated as it is; names the table and row. */
 export class MigrationError extends Error {
@@ -42,7 +45,12 @@ export class MigrationError extends Error {
   }
 }
 
-const TABLES = ['learners', 'processed_events', 'groups', 'group_answers', 'group_scores'] as const;
+const TABLES = ['learners', 'processed_events', 'groups', 'group_answers', 'group_scores', 'certificates'] as const;
+
+/** Whether a table exists (a file written before certificates existed has none). */
+function hasTable(db: Database.Database, table: string): boolean {
+  return !!db.prepare<[string], { one: number }>("SELECT 1 AS one FROM sqlite_master WHERE type = 'table' AND name = ?").get(table);
+}
 
 /** Opens an embedded store's file for reading only; fails clearly when it is not there. */
 export function openSqliteSource(path: string): Database.Database {
@@ -55,7 +63,7 @@ export function openSqliteSource(path: string): Database.Database {
 /** How many rows the migration will read, for the progress bar. */
 export function countRows(db: Database.Database): number {
   let total = 0;
-  for (const table of TABLES) total += db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).get()!.n;
+  for (const table of TABLES) if (hasTable(db, table)) total += db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).get()!.n;
   return total;
 }
 
@@ -152,6 +160,29 @@ export function* readSqlite(db: Database.Database): Generator<MigrationItem> {
         correct: r.correct,
         applied: [],
       },
+    };
+  }
+  if (!hasTable(db, 'certificates')) return;
+  for (const r of db
+    .prepare<[], { id: string; channel: string | null; user_id: string | null; achievement: string; title: string; lang: Lang; name: string | null; jwt: string | null; hash: string; issued_at: number; revoked_at: number | null }>(
+      'SELECT * FROM certificates ORDER BY issued_at, id',
+    )
+    .iterate()) {
+    const holder = r.channel && r.user_id ? { channel: channelOf(r.channel, `certificates row ${r.id}`), userId: r.user_id } : null;
+    yield {
+      kind: 'certificate',
+      doc: toCertificateDoc({
+        id: r.id,
+        learner: holder,
+        achievement: r.achievement,
+        title: r.title,
+        lang: r.lang,
+        name: r.name,
+        jwt: r.jwt,
+        hash: r.hash,
+        issuedAt: new Date(r.issued_at),
+        revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
+      }),
     };
   }
 }

@@ -432,11 +432,13 @@ export class MongoStore implements Store {
     const processed: ProcessedEventDoc[] = [];
     const answers: GroupAnswerDoc[] = [];
     const scores: GroupScoreDoc[] = [];
+    const certificates: CertificateDoc[] = [];
     for (const item of items) {
       if (item.kind === 'learner') learners.push(item.doc);
       else if (item.kind === 'group') groups.push(item.doc);
       else if (item.kind === 'processed') processed.push(item.doc);
       else if (item.kind === 'answer') answers.push(item.doc);
+      else if (item.kind === 'certificate') certificates.push(item.doc);
       else scores.push(item.doc);
     }
     const opts = { ordered: false } as const;
@@ -483,6 +485,8 @@ export class MongoStore implements Store {
           opts,
         ),
       );
+    if (certificates.length)
+      await run(() => this.m.Certificate.bulkWrite(certificates.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } })), opts));
     return { written: items.length - keptNewer, keptNewer };
   }
 
