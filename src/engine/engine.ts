@@ -17,6 +17,7 @@ import { encodeAction, decodeAction, type Action } from './actions.js';
 import { LANGUAGE_NAMES, describeDays, t } from './i18n.js';
 import { applyNudgeCommand, isNudgeCommand, nudgeChoice } from './nudge-commands.js';
 import { achievements, certificateTexts, cleanName, firstTry, issuedFor, NAME_MAX, type CertificateIssue } from './certificates.js';
+import type { LearningRecord } from './records.js';
 import { LANGS, isLang, newLearnerState, type Lang, type LearnerState, type QuizRun } from './state.js';
 
 /** Engine settings, with defaults in {@link DEFAULT_ENGINE_OPTIONS}. */
@@ -42,7 +43,9 @@ export type Effect =
   | { type: 'forget' }
   | { type: 'export' }
   | { type: 'certificate'; issue: CertificateIssue }
-  | { type: 'certificate_send'; id: string };
+  | { type: 'certificate_send'; id: string }
+  /** Something learned, for the programme's learning records (xAPI), written with the state. */
+  | { type: 'record'; record: LearningRecord };
 
 export interface LearnerTurn {
   /** The learner's state, or null for someone the bot has never seen. */
@@ -485,6 +488,7 @@ function grade(turn: Turn, item: QuizItem, picked: number[]): void {
   const correct = right.length === picked.length && right.every((i) => picked.includes(i));
   const elapsedMs = turn.now.getTime() - new Date(p.shownAt).getTime();
   turn.s.reviews[item.id] = scheduleAnswer(turn.s.reviews[item.id], { correct, elapsedMs, wrongTries: p.wrongTries }, turn.now, turn.opts.retention);
+  turn.effects.push({ type: 'record', record: { kind: 'answered', itemId: item.id, mode: p.mode, picked: [...picked].sort((a, b) => a - b), correct, durationMs: Math.max(0, elapsedMs) } });
   const last = p.index === p.itemIds.length - 1;
   turn.s.position = { ...p, answered: { correct }, correct: p.correct + (correct ? 1 : 0) };
   const options = quizOptions(lang(turn), item, picked);
@@ -531,6 +535,7 @@ function finishQuiz(turn: Turn): void {
     const before = turn.s.lessons[lesson.id];
     const score = { correct: p.correct, total };
     turn.s.lessons[lesson.id] = { status: 'done', lastScore: score, firstScore: firstTry(before) ?? score, completedAt: turn.now.toISOString() };
+    turn.effects.push({ type: 'record', record: { kind: 'lesson_completed', lessonId: lesson.id, correct: p.correct, total } });
     const lines = [tr(turn, 'lesson.done', { title: lesson.title, correct: p.correct, total })];
     if (p.correct === total) lines.push(tr(turn, 'lesson.done_perfect', { correct: p.correct, total }));
     const scoreLines = lines.splice(0);
@@ -563,6 +568,7 @@ function finishQuiz(turn: Turn): void {
     text.push(...plain(lines.join('\n')));
     return say(turn, text, choices);
   }
+  if (p.mode === 'review') turn.effects.push({ type: 'record', record: { kind: 'review_completed', correct: p.correct, total } });
   const key = p.mode === 'review' ? 'review.done' : 'practice.done';
   say(turn, tr(turn, key, { correct: p.correct, total }), [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.progress'), { type: 'progress' })]);
 }
@@ -822,5 +828,6 @@ function confirmCertificateName(turn: Turn, ok: boolean): void {
   };
   turn.s.certificates = [...(turn.s.certificates ?? []), { id: issue.id, achievement: issue.achievement, issuedAt: issue.issuedAt }];
   turn.effects.push({ type: 'certificate', issue });
+  turn.effects.push({ type: 'record', record: { kind: 'certificate', achievement: issue.achievement, certificateId: issue.id } });
   say(turn, tr(turn, 'certificate.issued', { title: status.title }), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
 }
