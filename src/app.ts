@@ -10,7 +10,10 @@ import { loadCourse } from './content/load.js';
 import type { Course } from './content/course.js';
 import { DEFAULT_ENGINE_OPTIONS } from './engine/engine.js';
 import { DEFAULT_GROUP_OPTIONS } from './engine/group.js';
-import { safeError, type Logger } from './logger.js';
+import { safeError, setLogHashKey, type Logger } from './logger.js';
+import { loadLogHashKey } from './hash-key.js';
+import { prepareDataDir } from './data-dir.js';
+import { RedisStatus } from './redis-status.js';
 import type { Channel } from './messages.js';
 import { LearningBot, type Delivery } from './runtime/bot.js';
 import { createHttpApp, listen, type ReadinessCheck } from './server.js';
@@ -59,6 +62,9 @@ const PROCESSED_EVENT_DAYS = 7;
 export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const { config, logger } = opts;
   const course = loadCourse(opts.lessonsDir);
+  // DATA_DIR holds the embedded store and the generated log-hash key: check it before either is written.
+  if (!config.mongodbUri || !config.logHashKey) prepareDataDir(config.dataDir);
+  setLogHashKey(loadLogHashKey(config.logHashKey, config.dataDir));
   const store = await openStore(config, logger);
   const metrics = new Metrics();
   const onError = (err: unknown, context: Record<string, unknown>) => {
@@ -89,7 +95,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   };
 
   const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
-  const http = createHttpApp(checks, metrics.registry);
+  const http = createHttpApp(checks, metrics.registry, logger);
   mountCertificateRoutes(http, { store, settings: certificates.settings, jwks: certificates.issuer.jwks(), onError });
   const ctx: ChannelContext = { bot, http, logger, onError, now: bot.now };
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
@@ -101,7 +107,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   // Every role serves /healthz, /readyz and /metrics; only web processes serve the channels' webhooks.
   let server: Server | undefined;
   {
-    const app = config.role === 'worker' ? createHttpApp(checks, metrics.registry) : http;
+    const app = config.role === 'worker' ? createHttpApp(checks, metrics.registry, logger) : http;
     try {
       server = await listen(app, config.port);
       logger.info({ port: config.port }, 'HTTP server listening');
@@ -156,8 +162,14 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const service = new NudgeService({ bot, deliver, marks: new MemorySentMarks(), metrics, pacer: new MemoryPacer() });
   let nudges: { stop(): Promise<void> } | undefined;
   if (config.redisUrl && config.role !== 'web') {
+    // Redis may be away at start-up or go away later: the bot starts and runs anyway, /readyz says
+    // 503, one log line names REDIS_URL, and the clients reconnect by themselves.
+    const status = new RedisStatus(config.redisUrl, logger);
     const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+    status.watch(redis);
+    status.watchReady(redis);
     const bull = new BullNudgeScheduler({
+      watch: (emitter) => status.watch(emitter),
       redisUrl: config.redisUrl,
       prefix: config.queuePrefix,
       bot,
@@ -165,10 +177,20 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       onError,
       channels: [...channels.keys()],
     });
-    await bull.start();
-    metrics.trackQueueDepth(() => bull.depth());
-    checks.push({ name: 'redis', check: async () => void (await redis.ping()) });
-    nudges = { stop: async () => (await bull.close(), redis.disconnect()) };
+    checks.push({
+      name: 'redis',
+      check: async () => {
+        // While reconnecting, say so at once; while first connecting, the ping waits (within the check's timeout).
+        if (['reconnecting', 'close', 'end'].includes(redis.status)) throw new Error(`not connected to REDIS_URL (${redis.status})`);
+        await redis.ping();
+      },
+    });
+    metrics.trackQueueDepth(async () => (redis.status === 'ready' ? bull.depth() : {}));
+    // With Redis there, start-up waits for the scheduler; with Redis away, the scheduler waits for it
+    // in the background and the rest of the bot runs meanwhile.
+    const starting = bull.start().catch((err) => onError(err, { where: 'nudge-start' }));
+    await Promise.race([starting, status.firstFailure]);
+    nudges = { stop: async () => (await bull.close(5_000), redis.disconnect()) };
   } else if (!config.redisUrl) {
     const inProcess = new InProcessScheduler({ bot, service, onError, ...(opts.nudgeIntervalMs ? { intervalMs: opts.nudgeIntervalMs } : {}) });
     inProcess.start();
@@ -187,7 +209,12 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       clearInterval(prune);
       await nudges?.stop();
       for (const channel of channels.values()) await channel.stop();
-      if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+      if (server) {
+        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        // Keep-alive connections would hold close() open: end the idle ones now.
+        server.closeIdleConnections();
+        await closed;
+      }
       await store.close();
     },
   };

@@ -31,11 +31,13 @@ const clock = new TestClock(new Date('2026-03-02T09:00:00Z'));
 beforeAll(async () => {
   store = new SqliteStore(dbPath);
   const http = createHttpApp([]);
+  // The routes go on before the server listens (it adds its error handler last); the address is known after.
+  const settings = { name: 'DiGIT4SD Test Programme', publicUrl: '' };
+  const certificates = new CertificateService(settings, await loadIssuerKey({ dataDir: dir }));
+  mountCertificateRoutes(http, { store, settings, jwks: certificates.issuer.jwks(), onError: vi.fn() });
   server = await listen(http, 0, '127.0.0.1');
-  const port = (server.address() as { port: number }).port;
-  base = `http://127.0.0.1:${port}`;
-  const certificates = new CertificateService({ name: 'DiGIT4SD Test Programme', publicUrl: base }, await loadIssuerKey({ dataDir: dir }));
-  mountCertificateRoutes(http, { store, settings: certificates.settings, jwks: certificates.issuer.jwks(), onError: vi.fn() });
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  settings.publicUrl = base;
   bot = new LearningBot({ course: fixtureCourse(), store, engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, now: clock.now, onError: (err) => { throw err; }, certificates });
 });
 afterAll(async () => {

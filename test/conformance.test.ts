@@ -492,7 +492,7 @@ class TeamsDriver implements Driver {
     const onError = (err: unknown, context: Record<string, unknown>) => this.errors.push({ err, context });
     const http = createHttpApp([]);
     const ctx: ChannelContext = { bot: this.bot, http, logger: createLogger('silent'), onError, now };
-    this.adapter = createTeamsChannel({ appType: 'MultiTenant' }, ctx, { retry: { ...TEAMS_DEFAULT_RETRY, baseMs: 5 } }) as TeamsAdapter;
+    this.adapter = createTeamsChannel({ appType: 'MultiTenant', allowedServiceUrls: [this.fake.url] }, ctx, { retry: { ...TEAMS_DEFAULT_RETRY, baseMs: 5 } }) as TeamsAdapter;
     await this.adapter.start();
     this.server = await listen(http, 0, '127.0.0.1');
     this.botUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/api/messages`;

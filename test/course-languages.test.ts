@@ -5,7 +5,7 @@
  * begins; the takeaway with the score; "what you have learned" in /progress.
  */
 import { describe, expect, it } from 'vitest';
-import { Course, type Lesson } from '../src/content/course.js';
+import { Course, type CourseView, type Lesson } from '../src/content/course.js';
 import { handleLearnerEvent, DEFAULT_ENGINE_OPTIONS, PROGRESS_TAKEAWAYS, LEARNED_PAGE, type TurnResult } from '../src/engine/engine.js';
 import { newLearnerState, type LearnerState } from '../src/engine/state.js';
 import type { Choice, InboundEvent, Outbound, RichText } from '../src/messages.js';
@@ -76,7 +76,7 @@ function shown(m: Outbound): string {
 
 const richLines = (r: RichText) => r.map((b) => b.spans.map((s) => s.text).join('').trim()).filter(Boolean);
 /** Every sentence of a lesson as written in English, and its module's title and summary. */
-function englishTexts(course: Course, lessonId: string): string[] {
+function englishTexts(course: Course | CourseView, lessonId: string): string[] {
   const l = course.lessons.get(lessonId)!;
   const m = course.module(l.moduleId)!;
   return [l.title, m.title, m.summary, l.takeaway!, ...l.cards.flatMap(richLines), ...l.items.flatMap((i) => [i.question, i.explanation, ...i.options.map((o) => o.text)])];

@@ -6,6 +6,7 @@ import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine.js';
 import { encodeAction } from '../src/engine/actions.js';
 import { DEFAULT_GROUP_OPTIONS } from '../src/engine/group.js';
 import { LearningBot } from '../src/runtime/bot.js';
+import { hashId } from '../src/logger.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { Store } from '../src/store/store.js';
 import type { Outbound } from '../src/messages.js';
@@ -108,7 +109,7 @@ describe('the runtime', () => {
     const reply = await bot.handle(event);
     expect(plainOf(reply)).toMatch(/something went wrong/);
     expect(onError).toHaveBeenCalledTimes(1);
-    expect(onError.mock.calls[0]![1]).toMatchObject({ where: 'handle', eventId: event.id });
+    expect(onError.mock.calls[0]![1]).toMatchObject({ where: 'handle', eventId: hashId(event.id) });
     broken.mockRestore();
     // The platform's retry now succeeds.
     const retry = await bot.handle(event);

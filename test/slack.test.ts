@@ -15,7 +15,7 @@ import { escapeMrkdwn, homeView, renderMessage, richToMrkdwn, slackCommands } fr
 import { correctIndices } from '../src/content/course.js';
 import { loadCourse } from '../src/content/load.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine.js';
-import { DEFAULT_GROUP_OPTIONS } from '../src/engine/group.js';
+import { DEFAULT_GROUP_OPTIONS, leaderboardMessage, scoreTable } from '../src/engine/group.js';
 import { PlatformError } from '../src/errors.js';
 import { LearningBot } from '../src/runtime/bot.js';
 import { createHttpApp, listen } from '../src/server.js';
@@ -560,6 +560,25 @@ describe('Slack rendering and parsing', () => {
       'Read  *this* <https://x.org/a?b=1|&lt;now&gt;>',
     );
     expect(slackCommands('Send /quiz or /next, see https://x.org/next', { where: 'group', command: '/digit4sd' })).toBe('Send `/digit4sd quiz` or `/digit4sd next`, see https://x.org/next');
+  });
+
+  it('makes display names inert in blocks and notification text alike: no mentions, no formatting', () => {
+    const name = '<!channel> <@U0ADMIN> *boss* _it_ ~gone~ `code` & co';
+    const ctx = { where: 'group' as const, command: '/digit4sd' };
+    const rows = [{ userId: 'U1', displayName: name, points: 12, answered: 1, correct: 1 }];
+    const messages = [leaderboardMessage('en', rows), { kind: 'text' as const, text: scoreTable('en', 'Team quiz over!', rows) }, { kind: 'notice' as const, text: `Right: ${name}`, reason: 'recorded' as const }];
+    for (const m of messages) {
+      const r = renderMessage(m, ctx);
+      for (const text of [r.text, ...(r.blocks as { text?: { text: string } }[]).map((b) => b.text?.text ?? '')]) {
+        expect(text).not.toMatch(/<!channel>|<@U0ADMIN>/);
+        expect(text).not.toMatch(/\*boss\*|_it_|~gone~|`code`/);
+      }
+      expect(r.text).toContain('&lt;!channel&gt; &lt;@U0ADMIN&gt; ∗boss∗ ＿it＿ ∼gone∼ ˋcodeˋ &amp; co');
+    }
+    // Underscores inside a word are not markers and stay, so that a time zone can be copied back.
+    expect(escapeMrkdwn('Africa/Dar_es_Salaam')).toBe('Africa/Dar_es_Salaam');
+    // The bot's own formatting still works: bold spans and command hints.
+    expect(richToMrkdwn([{ type: 'paragraph', spans: [{ text: 'Send /quiz', bold: true }] }], ctx)).toBe('*Send `/digit4sd quiz`*');
   });
 
   it('splits long text into sections under 3000 characters and keeps button labels short', () => {

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConversationPacer, DEFAULT_RETRY, withRetry } from '../adapters/teams/delivery.js';
-import { parseText, toInbound } from '../adapters/teams/inbound.js';
+import { parseText, serviceUrlAllowed, toInbound } from '../adapters/teams/inbound.js';
 import { createTeamsChannel, TeamsAdapter } from '../adapters/teams/index.js';
 import { renderTeams } from '../adapters/teams/render.js';
 import type { ChannelContext } from '../src/channel.js';
@@ -63,7 +63,8 @@ beforeEach(async () => {
     },
   });
   const ctx: ChannelContext = { bot, http, logger: createLogger('debug', sink), onError, now };
-  adapter = createTeamsChannel({ appType: 'MultiTenant' }, ctx, { retry: { ...DEFAULT_RETRY, baseMs: 5 } }) as TeamsAdapter;
+  // No app id: the local fake's URL must be allowed explicitly, as the Emulator's would be.
+  adapter = createTeamsChannel({ appType: 'MultiTenant', allowedServiceUrls: [fake.url] }, ctx, { retry: { ...DEFAULT_RETRY, baseMs: 5 } }) as TeamsAdapter;
   await adapter.start();
   server = await listen(http, 0, '127.0.0.1');
   botUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/messages`;
@@ -343,9 +344,62 @@ describe('Teams authentication', () => {
       });
       expect(res.status).toBe(401);
       expect(fake.since(before)).toEqual([]);
+      // A forged token: 401 with nothing in the body (the SDK's own handling answered 500 with the error's text).
+      const forged = await fetch(`http://127.0.0.1:${(secured.address() as AddressInfo).port}/api/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6IngifQ.eyJpc3MiOiJodHRwczovL2FwaS5ib3RmcmFtZXdvcmsuY29tIn0.c2ln' },
+        body: JSON.stringify(activity(ALICE, PERSONAL, { text: 'start' })),
+      });
+      expect(forged.status).toBe(401);
+      expect(await forged.text()).toBe('');
+      // No token at all: refused before the body is read, so a body that is not JSON is not even parsed.
+      const unparsed = await fetch(`http://127.0.0.1:${(secured.address() as AddressInfo).port}/api/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"text": "Amina Diallo wrote this", broken',
+      });
+      expect(unparsed.status).toBe(401);
+      expect(await unparsed.text()).toBe('');
+      expect(fake.since(before)).toEqual([]);
+      expect(errors).toEqual([]);
     } finally {
       await new Promise<void>((resolve) => secured.close(() => resolve()));
     }
+  });
+
+  it('without an app id, replies only to Bot Framework service URLs (and those allowed by TEAMS_ALLOWED_SERVICE_URLS)', async () => {
+    const before = fake.calls.length;
+    const elsewhere = await fetch(botUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(activity(ALICE, PERSONAL, { text: 'start', serviceUrl: 'http://127.0.0.1:9/attacker' })),
+    });
+    expect(elsewhere.status).toBe(403);
+    expect(await elsewhere.text()).toBe('');
+    expect(await store.getLearner({ channel: 'teams', userId: ALICE.id })).toBeNull();
+    expect(fake.since(before)).toEqual([]);
+    expect(logLines.join('')).toMatch(/service URL not allowed/);
+    // A body that is not JSON: 400, nothing of it in the logs.
+    const broken = await fetch(botUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"text": "Amina Diallo wrote this", broken' });
+    expect(broken.status).toBe(400);
+    expect(await broken.text()).toBe('Bad Request');
+    expect(logLines.join('')).not.toContain('Amina');
+
+    expect(serviceUrlAllowed('https://smba.trafficmanager.net/amer/', [])).toBe(true);
+    expect(serviceUrlAllowed('https://europe.webchat.botframework.com/', [])).toBe(true);
+    expect(serviceUrlAllowed('https://smba.infra.gcc.teams.microsoft.com/', [])).toBe(true);
+    expect(serviceUrlAllowed('https://smba.infra.dod.teams.microsoft.us/', [])).toBe(true);
+    expect(serviceUrlAllowed('http://smba.trafficmanager.net/amer/', [])).toBe(false);
+    expect(serviceUrlAllowed('https://botframework.com.attacker.example/', [])).toBe(false);
+    expect(serviceUrlAllowed('https://attacker.example/smba.trafficmanager.net', [])).toBe(false);
+    expect(serviceUrlAllowed('http://localhost:3978/', ['http://localhost:3978'])).toBe(true);
+    expect(serviceUrlAllowed('http://localhost:3978/x/y', ['http://localhost:3978/x'])).toBe(true);
+    expect(serviceUrlAllowed('http://localhost:3978/xy', ['http://localhost:3978/x'])).toBe(false);
+    expect(serviceUrlAllowed('http://localhost:3979/', ['http://localhost:3978'])).toBe(false);
+    expect(serviceUrlAllowed('http://localhost:49706/', ['http://localhost:*'])).toBe(true);
+    expect(serviceUrlAllowed('http://localhost.attacker.example:49706/', ['http://localhost:*'])).toBe(false);
+    expect(serviceUrlAllowed('https://user:pw@smba.trafficmanager.net/', [])).toBe(false);
+    expect(serviceUrlAllowed(undefined, [])).toBe(false);
   });
 });
 

@@ -342,8 +342,16 @@ describe('Telegram channel: team quiz in a group', () => {
     expect(question1!.message.reply_markup).toBeUndefined();
     expect(question2!.message.reply_markup?.inline_keyboard.flat().length).toBeGreaterThan(0);
 
-    // Question 2 closes as soon as everyone who joined has answered.
     const right2 = rightOption(question2!.message.text!);
+    // Someone who is not in the group (a public group seen from outside) is refused, and nothing is recorded.
+    const dee: TgUser = { id: 4004, is_bot: false, first_name: 'Dee' };
+    fake.leave(team.id, dee.id);
+    expect(await answer(dee, question2, right2)).toBe('Join this group to answer its team quiz.');
+    expect(JSON.stringify(await h.bot.store.listGroupAnswers({ channel: 'telegram', conversationId: String(team.id) }, (await h.bot.store.getGroup({ channel: 'telegram', conversationId: String(team.id) }))!.state.quiz!.id, 1))).not.toContain('4004');
+    expect((await h.bot.store.exportLearner({ channel: 'telegram', userId: String(dee.id) })).groupAnswers).toEqual([]);
+
+    // Question 2 closes as soon as everyone who joined has answered.
+
     await answer(ana, question2, right2);
     await answer(bob, question2, right2);
     expect(fake.sentTo(team.id)).toHaveLength(4);
@@ -370,6 +378,8 @@ describe('Telegram channel: team quiz in a group', () => {
     expect(fake.sentTo(team.id)).toHaveLength(count + 1);
     expect(fake.lastTo(team.id).message.text).toContain('I run team quizzes');
 
+    // Members are asked about once: one getChatMember call per member, whatever the number of answers.
+    expect(fake.callsOf('getChatMember').map((c) => c.payload.user_id).sort()).toEqual([ana.id, bob.id, chen.id, dee.id].sort());
     expect(fake.problems).toEqual([]);
     expect(h.errors).toEqual([]);
   });

@@ -9,7 +9,7 @@
  * are plain JSON and rules (see README.md, "Moving to the Microsoft 365 Agents SDK").
  */
 import express from 'express';
-import { CloudAdapter, ConfigurationBotFrameworkAuthentication, type ConversationReference, type TurnContext } from 'botbuilder';
+import { CloudAdapter, ConfigurationBotFrameworkAuthentication, type Activity, type ConversationReference, type InvokeResponse, type TurnContext } from 'botbuilder';
 import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
 import type { Config } from '../../src/config.js';
 import { decodeAction, type Action } from '../../src/engine/actions.js';
@@ -17,7 +17,7 @@ import { PlatformError } from '../../src/errors.js';
 import { hashId, type Logger } from '../../src/logger.js';
 import type { Address, Inbound, Outbound } from '../../src/messages.js';
 import { ConversationPacer, DEFAULT_RETRY, toPlatformError, withRetry, type RetryOptions } from './delivery.js';
-import { referenceOf, toInbound, type ActivityLike } from './inbound.js';
+import { referenceOf, serviceUrlAllowed, toInbound, type ActivityLike } from './inbound.js';
 import { renderTally, renderTeams, type TeamsMessage } from './render.js';
 
 /** The Teams settings from {@link Config}. */
@@ -29,6 +29,25 @@ export interface TeamsOptions {
   path: string;
   retry: RetryOptions;
   pacer: ConversationPacer;
+}
+
+/** CloudAdapter, with its turn runner callable on an activity this adapter authenticated itself. */
+export class TeamsCloudAdapter extends CloudAdapter {
+  run(authenticated: Awaited<ReturnType<ConfigurationBotFrameworkAuthentication['authenticateRequest']>>, activity: Activity, logic: (turn: TurnContext) => Promise<void>): Promise<InvokeResponse | undefined> {
+    return this.processActivity(authenticated, activity, logic);
+  }
+}
+
+/** The activity's timestamps as dates, as the SDK's own request handling makes them. */
+function withDates(activity: Activity): Activity {
+  const raw = activity as unknown as Record<string, unknown>;
+  for (const [field, rawField] of [['timestamp', 'rawTimestamp'], ['expiration', 'rawExpiration'], ['localTimestamp', 'rawLocalTimestamp']] as const) {
+    if (typeof raw[field] === 'string') {
+      raw[rawField] = raw[field];
+      raw[field] = new Date(raw[field] as string);
+    }
+  }
+  return activity;
 }
 
 /** Who has answered one team question: one message per question, updated in place. */
@@ -43,7 +62,8 @@ const MAX_TALLIES = 500;
 export class TeamsAdapter implements ChannelAdapter {
   readonly channel = 'teams' as const;
   /** The botbuilder adapter (exposed for tests and for a future Agents SDK comparison). */
-  readonly cloud: CloudAdapter;
+  readonly cloud: TeamsCloudAdapter;
+  private readonly auth: ConfigurationBotFrameworkAuthentication;
   private readonly log: Logger;
   private readonly opts: TeamsOptions;
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -60,13 +80,13 @@ export class TeamsAdapter implements ChannelAdapter {
   ) {
     this.log = ctx.logger.child({ channel: 'teams' });
     this.opts = { path: '/api/messages', retry: DEFAULT_RETRY, pacer: new ConversationPacer(), ...options };
-    const auth = new ConfigurationBotFrameworkAuthentication({
+    this.auth = new ConfigurationBotFrameworkAuthentication({
       MicrosoftAppId: settings.appId ?? '',
       MicrosoftAppPassword: settings.appPassword ?? '',
       MicrosoftAppType: settings.appType,
       MicrosoftAppTenantId: settings.tenantId ?? '',
     });
-    this.cloud = new CloudAdapter(auth);
+    this.cloud = new TeamsCloudAdapter(this.auth);
     // Our own logic catches and reports its errors; this only sees failures inside the SDK's pipeline.
     this.cloud.onTurnError = async (turn, err) => {
       this.ctx.onError(err, { where: 'teams-turn-pipeline', activityType: turn.activity.type, conversation: hashId(turn.activity.conversation?.id ?? '') });
@@ -76,15 +96,62 @@ export class TeamsAdapter implements ChannelAdapter {
       this.dropSdkRetry(turn);
       await next();
     });
-    ctx.http.post(this.opts.path, express.json({ limit: '1mb' }), async (req, res) => {
+    ctx.http.post(this.opts.path, (req, res, next) => this.requireToken(req, res, next), express.json({ limit: '1mb' }), async (req, res) => {
       if (this.stopping) {
         res.status(503).end();
         return;
       }
-      const work = this.cloud.process(req, res, (turn) => this.onTurn(turn));
+      const work = this.receive(req, res);
       this.track(work);
       await work;
     });
+  }
+
+  /**
+   * With an app id, a request without a bearer token is refused before its body is read (the SDK
+   * checks the token itself once the body is parsed: it needs the activity's service URL).
+   */
+  private requireToken(req: express.Request, res: express.Response, next: express.NextFunction): void {
+    if (!this.settings.appId || /^Bearer \S+$/i.test(req.get('authorization') ?? '')) return next();
+    this.log.warn({ where: 'teams-auth', reason: 'no bearer token' }, 'request refused');
+    res.status(401).end();
+  }
+
+  /**
+   * Authenticates one activity and runs its turn. A bad or forged token gets 401, a service URL
+   * this bot may not reply to gets 403, both with an empty body (CloudAdapter.process would answer
+   * with the error's text, and a forged token with 500).
+   */
+  private async receive(req: express.Request, res: express.Response): Promise<void> {
+    const body = req.body as unknown;
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || typeof (body as { type?: unknown }).type !== 'string') {
+      this.log.warn({ where: 'teams-request', reason: 'not an activity' }, 'request refused');
+      res.status(400).end();
+      return;
+    }
+    const activity = withDates(body as Activity);
+    if (!this.settings.appId && !serviceUrlAllowed(activity.serviceUrl, this.settings.allowedServiceUrls ?? [])) {
+      this.log.warn({ where: 'teams-request', reason: 'service URL not allowed' }, 'request refused: without MICROSOFT_APP_ID, replies go only to Bot Framework service URLs (see TEAMS_ALLOWED_SERVICE_URLS)');
+      res.status(403).end();
+      return;
+    }
+    let authenticated: Awaited<ReturnType<ConfigurationBotFrameworkAuthentication['authenticateRequest']>>;
+    try {
+      authenticated = await this.auth.authenticateRequest(activity, req.get('authorization') ?? '');
+    } catch (err) {
+      this.log.warn({ where: 'teams-auth', reason: 'token refused', type: err instanceof Error ? err.name : typeof err }, 'request refused');
+      res.status(401).end();
+      return;
+    }
+    try {
+      const invoke = await this.cloud.run(authenticated, activity, (turn) => this.onTurn(turn));
+      res.status(invoke?.status ?? 200);
+      if (invoke?.body !== undefined) res.json(invoke.body);
+      else res.end();
+    } catch (err) {
+      this.ctx.onError(err, { where: 'teams-request', activityType: activity.type });
+      if (!res.headersSent) res.status(500).end();
+    }
   }
 
   private track(p: Promise<unknown>): void {
@@ -113,7 +180,7 @@ export class TeamsAdapter implements ChannelAdapter {
       await this.reply(turn, inbound, replies);
     } catch (err) {
       // The event is already applied: a redelivery would be dropped, so report rather than fail the request.
-      this.ctx.onError(err, { where: 'teams-reply', eventId: inbound.id, user: hashId(inbound.learner.userId), conversation: hashId(inbound.address.conversationId) });
+      this.ctx.onError(err, { where: 'teams-reply', eventId: hashId(inbound.id), user: hashId(inbound.learner.userId), conversation: hashId(inbound.address.conversationId) });
     }
   }
 
@@ -254,7 +321,7 @@ export class TeamsAdapter implements ChannelAdapter {
   async start(): Promise<void> {
     if (!this.settings.appId) {
       this.log.warn(
-        `TEAMS CHANNEL IS UNAUTHENTICATED: MICROSOFT_APP_ID is not set, so ${this.opts.path} accepts ANY request from anyone. ` +
+        `TEAMS CHANNEL IS UNAUTHENTICATED: MICROSOFT_APP_ID is not set, so ${this.opts.path} accepts any request that names a Bot Framework service URL (or one in TEAMS_ALLOWED_SERVICE_URLS), from anyone. ` +
           'This is for local testing with the Bot Framework Emulator only. Set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD before exposing this server.',
       );
     } else {

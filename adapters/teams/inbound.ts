@@ -138,3 +138,39 @@ export function toInbound(activity: ActivityLike, now: Date): Inbound | undefine
     at: Number.isNaN(at.getTime()) ? now : at,
   };
 }
+
+/**
+ * Hosts of the Bot Framework service URLs replies are posted to: the public cloud (Teams'
+ * `smba.trafficmanager.net`, the Bot Framework's own), the US government clouds (GCC, GCC High, DoD)
+ * and the China cloud. A bot without an app id authenticates nobody, so it must not post to any URL
+ * a request names; `TEAMS_ALLOWED_SERVICE_URLS` adds others (the Emulator, a local fake).
+ */
+const BOT_FRAMEWORK_HOSTS = [
+  /^smba\.trafficmanager\.net$/,
+  /(^|\.)botframework\.com$/,
+  /(^|\.)botframework\.azure\.us$/,
+  /(^|\.)botframework\.azure\.cn$/,
+  /^smba\.infra\.gcc\.teams\.microsoft\.com$/,
+  /^smba\.infra\.(gov|dod)\.teams\.microsoft\.us$/,
+];
+
+/**
+ * Whether replies may go to `serviceUrl`: a Bot Framework host over https, or under one of `extra`
+ * (an origin with an optional path; `http://localhost:*` allows any port, as the Emulator picks one).
+ */
+export function serviceUrlAllowed(serviceUrl: string | undefined, extra: readonly string[]): boolean {
+  let url: URL;
+  try {
+    url = new URL(serviceUrl ?? '');
+  } catch {
+    return false;
+  }
+  if (url.username || url.password) return false;
+  if (url.protocol === 'https:' && BOT_FRAMEWORK_HOSTS.some((h) => h.test(url.hostname))) return true;
+  return extra.some((allowed) => {
+    const anyPort = /^[a-z]+:\/\/[^/]+:\*(\/|$)/i.test(allowed);
+    const base = new URL(anyPort ? allowed.replace(/:\*(?=\/|$)/, '') : allowed);
+    const sameServer = anyPort ? url.protocol === base.protocol && url.hostname === base.hostname : url.origin === base.origin;
+    return sameServer && `${url.pathname}/`.startsWith(base.pathname.replace(/\/?$/, '/'));
+  });
+}

@@ -11,6 +11,7 @@
  * - In groups the bot reacts only to its commands, its buttons and replies to its messages.
  */
 import express from 'express';
+import { timingSafeEqual } from 'node:crypto';
 import { Api, Bot, GrammyError, HttpError, InputFile, webhookCallback, type Context, type Transformer } from 'grammy';
 import type { Message } from 'grammy/types';
 import { autoRetry, type AutoRetryOptions } from '@grammyjs/auto-retry';
@@ -18,6 +19,8 @@ import { apiThrottler, type APIThrottlerOptions } from '@grammyjs/transformer-th
 import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
 import type { Config } from '../../src/config.js';
 import { decodeAction } from '../../src/engine/actions.js';
+import { t } from '../../src/engine/i18n.js';
+import { isLang } from '../../src/engine/state.js';
 import { PlatformError } from '../../src/errors.js';
 import { hashId } from '../../src/logger.js';
 import type { Address, Inbound, InboundEvent, Outbound } from '../../src/messages.js';
@@ -51,6 +54,9 @@ export const DEFAULT_THROTTLE: APIThrottlerOptions = {
 export const DEFAULT_RETRY: Partial<AutoRetryOptions> = { maxDelaySeconds: 60, maxRetryAttempts: 3 };
 
 const ALLOWED_UPDATES = ['message', 'callback_query'] as const;
+/** How long a group membership check is trusted, and how many are kept. */
+const MEMBER_CACHE_MS = 10 * 60_000;
+const MEMBER_CACHE_SIZE = 10_000;
 const NO_PREVIEW = { is_disabled: true } as const;
 
 /** Translates a grammY failure into a {@link PlatformError}, once, with the fields the scheduler acts on. */
@@ -96,6 +102,8 @@ export class TelegramAdapter implements ChannelAdapter {
   /** Per group chat, the team-quiz question whose buttons are live (see {@link post}). */
   private readonly openQuestions = new Map<string, { messageId: number; itemId: string }>();
   private polling: Promise<void> | undefined;
+  /** Group membership as getChatMember last said it, per chat and user (see {@link isMember}). */
+  private readonly members = new Map<string, { member: boolean; until: number }>();
 
   constructor(
     private readonly settings: TelegramSettings,
@@ -122,7 +130,14 @@ export class TelegramAdapter implements ChannelAdapter {
     if (!secret) throw new Error('TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL');
     const path = new URL(url).pathname || '/';
     const callback = webhookCallback(this.tg, 'express', { secretToken: secret });
-    this.ctx.http.post(path, express.json({ limit: '1mb' }), async (req, res) => {
+    const expected = Buffer.from(secret);
+    // Authenticate before parsing: a request without the secret is refused before its body is read.
+    const authenticate: express.RequestHandler = (req, res, next) => {
+      const given = Buffer.from(req.get('X-Telegram-Bot-Api-Secret-Token') ?? '');
+      if (given.length === expected.length && timingSafeEqual(given, expected)) return next();
+      res.status(401).end();
+    };
+    this.ctx.http.post(path, authenticate, express.json({ limit: '1mb' }), async (req, res) => {
       try {
         await callback(req, res);
       } catch (err) {
@@ -236,6 +251,13 @@ export class TelegramAdapter implements ChannelAdapter {
     try {
       if (!message || q.data === undefined) return;
       const inGroup = message.chat.type !== 'private';
+      // A team-quiz answer from someone who is not in the group (a public group seen from outside): refused, nothing recorded.
+      if (inGroup && decodeAction(q.data)?.type === 'group_answer' && !(await this.isMember(c.api, message.chat.id, q.from.id))) {
+        const lang = q.from.language_code?.slice(0, 2);
+        answered = true;
+        await this.answerCallback(c.api, q.id, t(isLang(lang) ? lang : 'en', 'group.not_member'));
+        return;
+      }
       const inbound = this.inbound(c.update.update_id, message.chat, q.from, { type: 'choice', data: q.data }, 0);
       this.ctx.logger.debug({ channel: 'telegram', update: c.update.update_id, user: hashId(inbound.learner.userId), event: 'choice' }, 'update');
       const out = await this.ctx.bot.handle(inbound);
@@ -246,6 +268,28 @@ export class TelegramAdapter implements ChannelAdapter {
       await this.reply(c.api, message.chat.id, inGroup, out, { messageId: message.message_id, data: q.data });
     } finally {
       if (!answered) await this.answerCallback(c.api, q.id, '');
+    }
+  }
+
+  /**
+   * Whether a user is a member of a group, as Telegram's getChatMember says (cached for
+   * {@link MEMBER_CACHE_MS}, so that a team quiz costs one call per member). When Telegram cannot
+   * say, the failure is reported and the user is let through: refusing needs Telegram's word.
+   */
+  private async isMember(api: Api, chatId: number, userId: number): Promise<boolean> {
+    const key = `${chatId}:${userId}`;
+    const now = this.ctx.now().getTime();
+    const cached = this.members.get(key);
+    if (cached && cached.until > now) return cached.member;
+    try {
+      const m = await api.getChatMember(chatId, userId);
+      const member = m.status === 'creator' || m.status === 'administrator' || m.status === 'member' || (m.status === 'restricted' && m.is_member);
+      if (this.members.size >= MEMBER_CACHE_SIZE) this.members.delete(this.members.keys().next().value!);
+      this.members.set(key, { member, until: now + MEMBER_CACHE_MS });
+      return member;
+    } catch (err) {
+      this.ctx.onError(toPlatformError(err, 'getChatMember'), { where: 'telegram-member-check', channel: 'telegram', chat: hashId(String(chatId)) });
+      return true;
     }
   }
 

@@ -212,7 +212,7 @@ export function closeQuestion(course: Course, state: GroupState, answers: GroupA
     s.correct += ok ? 1 : 0;
     s.answered += 1;
     rows.push({ userId: a.userId, displayName: a.displayName, points, answered: 1, correct: ok ? 1 : 0 });
-    if (ok) winners.push(a.displayName);
+    if (ok) winners.push(shownName(lang, a.displayName));
   }
   const stat = state.stats[item.id] ?? { asked: 0, right: 0 };
   const stats = { ...state.stats, [item.id]: { asked: stat.asked + answers.length, right: stat.right + winners.length } };
@@ -253,10 +253,49 @@ export function scoreTable(lang: Lang, title: string, rows: ScoreRow[]): RichTex
     ...(ranked.length
       ? ranked.map((r, i) => ({
           type: 'bullet' as const,
-          spans: [{ text: t(lang, 'group.score_line', { rank: i + 1, name: r.displayName, points: r.points, correct: r.correct, answered: r.answered }) }],
+          spans: [{ text: t(lang, 'group.score_line', { rank: i + 1, name: shownName(lang, r.displayName), points: r.points, correct: r.correct, answered: r.answered }) }],
         }))
       : [{ type: 'paragraph' as const, spans: [{ text: t(lang, 'group.leaderboard_empty') }] }]),
   ];
+}
+
+/**
+ * The name kept for a member who erased their data with /forget: none. Their answers and points stay
+ * (the team's results do not change) under an anonymous id, and are shown as "a former participant".
+ */
+export const FORMER_PARTICIPANT_NAME = '';
+
+/** A member's name as shown in the group: "a former participant" for an erased one. */
+export function shownName(lang: Lang, displayName: string): string {
+  return displayName === FORMER_PARTICIPANT_NAME ? t(lang, 'group.former_participant') : displayName;
+}
+
+/**
+ * The group state with one member erased (/forget): in the running quiz, their id becomes
+ * `anonymousId` (the same one their stored answers get, so that "everyone answered" still counts
+ * them) and their name is dropped. Returns the same object when the member is not in it.
+ */
+export function forgetGroupMember(state: GroupState, userId: string, anonymousId: string): GroupState {
+  const quiz = state.quiz;
+  if (!quiz || (!(userId in quiz.participants) && !(userId in quiz.scores))) return state;
+  const rename = <V>(record: Record<string, V>, erase: (v: V) => V): Record<string, V> =>
+    Object.fromEntries(Object.entries(record).map(([id, v]) => (id === userId ? [anonymousId, erase(v)] : [id, v])));
+  return {
+    ...state,
+    quiz: {
+      ...quiz,
+      participants: rename(quiz.participants, () => FORMER_PARTICIPANT_NAME),
+      scores: rename(quiz.scores, (s) => ({ ...s, name: FORMER_PARTICIPANT_NAME })),
+    },
+  };
+}
+
+/** What a group's running quiz keeps about one member (for /mydata), or null. */
+export function groupMemberData(state: GroupState, userId: string): { quizId: string; displayName: string; points: number; correct: number; answered: number } | null {
+  const quiz = state.quiz;
+  if (!quiz || (!(userId in quiz.participants) && !(userId in quiz.scores))) return null;
+  const score = quiz.scores[userId];
+  return { quizId: quiz.id, displayName: quiz.participants[userId] ?? score?.name ?? '', points: score?.points ?? 0, correct: score?.correct ?? 0, answered: score?.answered ?? 0 };
 }
 
 /** The running leaderboard message. */

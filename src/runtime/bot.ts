@@ -32,6 +32,7 @@ import { plain } from '../messages.js';
 import { nextNudgeAt, type NudgePolicy, DEFAULT_NUDGE_POLICY } from '../scheduling/nudges.js';
 import type { ConversationKey, GroupRecord, ScoreRow, Store } from '../store/store.js';
 import { KeyedMutex } from './mutex.js';
+import { hashId } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { randomUUID } from 'node:crypto';
 import type { CertificateService } from '../certificates/service.js';
@@ -105,7 +106,8 @@ export class LearningBot {
       this.opts.metrics?.messagesOut.inc({ channel }, out.length);
       return out;
     } catch (err) {
-      this.opts.onError(err, { where: 'handle', channel: inbound.learner.channel, eventId: inbound.id, event: inbound.event.type });
+      // Hashed: some platforms' event ids carry a user id (Slack's button events).
+      this.opts.onError(err, { where: 'handle', channel: inbound.learner.channel, eventId: hashId(inbound.id), event: inbound.event.type });
       const lang: Lang = isLang(inbound.languageHint?.slice(0, 2)) ? (inbound.languageHint!.slice(0, 2) as Lang) : 'en';
       return [{ kind: 'text', text: plain(t(lang, 'error.generic')) }];
     } finally {
