@@ -316,6 +316,31 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect((await store.exportLearner(learner)).certificates).toEqual([]);
     });
 
+    it('keeps xAPI statements written with a learner commit until they are marked sent, leasing each claim', async () => {
+      const row = (i: number) => ({ id: `x${i}-${learner.userId}`, learner, statement: JSON.stringify({ n: i }), createdAt: at(i) });
+      const before = await store.xapiPending();
+      const state = newLearnerState(T0, 'en');
+      expect(await store.commitLearner({ key: learner, expectedVersion: 0, state, address, nudgeAt: null, xapi: [row(1), row(2)], eventId: `x-${learner.userId}`, now: T0 })).toBe('committed');
+      expect(await store.commitLearner({ key: learner, expectedVersion: 1, state, address, nudgeAt: null, xapi: [row(3)], now: at(3) })).toBe('committed');
+      // A refused commit leaves nothing to send.
+      expect(await store.commitLearner({ key: learner, expectedVersion: 1, state, address, nudgeAt: null, xapi: [row(9)], now: at(9) })).toBe('conflict');
+      expect(await store.xapiPending()).toBe(before + 3);
+      const mine = (rows: { id: string }[]) => rows.filter((r) => r.id.endsWith(learner.userId)).map((r) => r.id);
+      const first = await store.claimXapi(at(10), 1000, at(12));
+      expect(mine(first)).toEqual([row(1).id, row(2).id, row(3).id]);
+      expect(first.find((r) => r.id === row(1).id)).toEqual(row(1));
+      // Leased: the next claim before the lease ends finds none of them; after it, all again.
+      expect(mine(await store.claimXapi(at(11), 1000, at(13)))).toEqual([]);
+      await store.markXapiSent([row(1).id], at(11));
+      expect(mine(await store.claimXapi(at(12), 1000, at(14)))).toEqual([row(2).id, row(3).id]);
+      expect(await store.xapiPending()).toBe(before + 2);
+      // Sent rows are pruned after their time; /forget deletes the rest, sent or not.
+      expect(await store.pruneXapi(at(20))).toBeGreaterThanOrEqual(1);
+      await store.forgetLearner(learner);
+      expect(await store.xapiPending()).toBe(before);
+      expect(mine(await store.claimXapi(at(30), 1000, at(31)))).toEqual([]);
+    });
+
     it('answers a ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

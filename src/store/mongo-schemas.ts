@@ -111,6 +111,24 @@ export interface CertificateDoc {
   revokedAt?: Date;
 }
 
+/**
+ * An xAPI statement in the outbox; `_id` is the statement's id. Written unconfirmed just before the
+ * learner's conditional update, confirmed just after it (see MongoStore.commitLearner).
+ */
+export interface XapiOutboxDoc {
+  _id: string;
+  channel: Channel;
+  userId: string;
+  statement: string;
+  createdAt: Date;
+  leaseUntil: Date;
+  sentAt?: Date;
+  confirmed: boolean;
+  /** The learner version and (hashed) event id the statement's commit writes, to confirm it later. */
+  learnerVersion: number;
+  eventKey?: string;
+}
+
 export interface MongoSchemaOptions {
   /** How long processed event ids are kept (TTL index on `at`). Default 7 days. */
   processedTtlSeconds: number;
@@ -126,6 +144,7 @@ export const COLLECTIONS = {
   groupAnswers: 'group_answers',
   groupScores: 'group_scores',
   certificates: 'certificates',
+  xapiOutbox: 'xapi_outbox',
 } as const;
 
 const WRITE_CONCERN = { w: 'majority' as const };
@@ -262,7 +281,25 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
   );
   certificate.index({ channel: 1, userId: 1 }, { partialFilterExpression: { userId: { $exists: true } }, name: 'certificate_holder' });
 
-  return { learner, processed, group, answer, score, certificate };
+  const xapi = new Schema<XapiOutboxDoc>(
+    {
+      _id: id,
+      channel,
+      userId: id,
+      statement: { type: String, required: true },
+      createdAt: { type: Date, required: true },
+      leaseUntil: { type: Date, required: true },
+      sentAt: { type: Date },
+      confirmed: { type: Boolean, required: true },
+      learnerVersion: version,
+      eventKey: { type: String },
+    },
+    { ...BASE, collection: COLLECTIONS.xapiOutbox },
+  );
+  xapi.index({ leaseUntil: 1, createdAt: 1 }, { partialFilterExpression: { sentAt: { $exists: false } }, name: 'xapi_due' });
+  xapi.index({ channel: 1, userId: 1 }, { name: 'xapi_learner' });
+
+  return { learner, processed, group, answer, score, certificate, xapi };
 }
 
 export interface MongoModels {
@@ -272,6 +309,7 @@ export interface MongoModels {
   GroupAnswer: Model<GroupAnswerDoc>;
   GroupScore: Model<GroupScoreDoc>;
   Certificate: Model<CertificateDoc>;
+  XapiOutbox: Model<XapiOutboxDoc>;
 }
 
 /** Compiles the models on one connection (each store has its own, never the global default). */
@@ -284,6 +322,7 @@ export function defineModels(conn: Connection, opts: MongoSchemaOptions = DEFAUL
     GroupAnswer: conn.model<GroupAnswerDoc>('GroupAnswer', s.answer),
     GroupScore: conn.model<GroupScoreDoc>('GroupScore', s.score),
     Certificate: conn.model<CertificateDoc>('Certificate', s.certificate),
+    XapiOutbox: conn.model<XapiOutboxDoc>('XapiOutbox', s.xapi),
   };
 }
 

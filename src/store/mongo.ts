@@ -73,6 +73,7 @@ import { exportCertificate } from './store.js';
 import type {
   AnswerInsert,
   CertificateRecord,
+  XapiRow,
   CommitResult,
   ConversationKey,
   GroupAnswer,
@@ -193,6 +194,18 @@ export class MongoStore implements Store {
     const c = commit.eventId ? { ...commit, eventId: this.eventKey(commit.eventId) } : commit;
     if (c.eventId && (await this.processed(c.key.channel, c.eventId))) return 'duplicate';
     for (const r of c.certificates ?? []) await this.m.Certificate.replaceOne({ _id: r.id }, toCertificateDoc(r), { upsert: true });
+    // Statements go in unconfirmed; they are confirmed once the learner's update below is in (or,
+    // after a crash in between, by the sender's sweep, which checks the learner document).
+    const xapiIds = (c.xapi ?? []).map((x) => x.id);
+    for (const x of c.xapi ?? [])
+      await this.m.XapiOutbox.updateOne(
+        { _id: x.id },
+        {
+          $setOnInsert: { channel: x.learner.channel, userId: x.learner.userId, statement: x.statement, createdAt: x.createdAt, leaseUntil: new Date(0) },
+          $set: { confirmed: false, learnerVersion: c.expectedVersion + 1, ...(c.eventId ? { eventKey: c.eventId } : {}) },
+        },
+        { upsert: true },
+      );
     const filter = learnerFilter(c.key);
     if (c.expectedVersion === 0) {
       try {
@@ -216,8 +229,44 @@ export class MongoStore implements Store {
       );
       if (res.matchedCount === 0) return this.refused(await this.m.Learner.findOne(filter, { recentEvents: 1 }).lean(), c.eventId);
     }
+    if (xapiIds.length) await this.m.XapiOutbox.updateMany({ _id: { $in: xapiIds } }, { $set: { confirmed: true } });
     if (c.eventId) await this.mark(c.key.channel, c.eventId, c.now);
     return 'committed';
+  }
+
+  /** How long an unconfirmed statement waits before the sweep decides whether its commit happened. */
+  private static readonly XAPI_CONFIRM_AFTER_MS = 60_000;
+
+  async claimXapi(now: Date, limit: number, leaseUntil: Date): Promise<XapiRow[]> {
+    // Sweep: an unconfirmed row whose commit is in the learner document (its version reached, its
+    // event among the recent ones) is confirmed; one whose commit was refused is deleted.
+    const stale = await this.m.XapiOutbox.find({ confirmed: false, createdAt: { $lte: new Date(now.getTime() - MongoStore.XAPI_CONFIRM_AFTER_MS) } }).limit(limit).lean();
+    for (const row of stale) {
+      const learner = await this.m.Learner.findOne({ channel: row.channel, userId: row.userId }, { version: 1, recentEvents: 1 }).lean();
+      const happened = !!learner && learner.version >= row.learnerVersion && (!row.eventKey || learner.recentEvents.includes(row.eventKey));
+      if (happened) await this.m.XapiOutbox.updateOne({ _id: row._id }, { $set: { confirmed: true } });
+      else await this.m.XapiOutbox.deleteOne({ _id: row._id, confirmed: false });
+    }
+    const due = await this.m.XapiOutbox.find({ confirmed: true, sentAt: { $exists: false }, leaseUntil: { $lte: now } }).sort({ createdAt: 1, _id: 1 }).limit(limit).lean();
+    const claimed: XapiRow[] = [];
+    for (const d of due) {
+      // Compare-and-set on the lease read, so that two senders never both claim a row.
+      const res = await this.m.XapiOutbox.updateOne({ _id: d._id, leaseUntil: d.leaseUntil, sentAt: { $exists: false } }, { $set: { leaseUntil } });
+      if (res.modifiedCount === 1) claimed.push({ id: d._id, learner: { channel: d.channel, userId: d.userId }, statement: d.statement, createdAt: new Date(d.createdAt) });
+    }
+    return claimed;
+  }
+
+  async markXapiSent(ids: string[], at: Date): Promise<void> {
+    if (ids.length) await this.m.XapiOutbox.updateMany({ _id: { $in: ids }, sentAt: { $exists: false } }, { $set: { sentAt: at } });
+  }
+
+  async xapiPending(): Promise<number> {
+    return this.m.XapiOutbox.countDocuments({ sentAt: { $exists: false }, confirmed: true });
+  }
+
+  async pruneXapi(before: Date): Promise<number> {
+    return (await this.m.XapiOutbox.deleteMany({ sentAt: { $lt: before } })).deletedCount;
   }
 
   /** Why a conditional write matched nothing: the event was applied already, or the version moved. */
@@ -288,6 +337,7 @@ export class MongoStore implements Store {
       }
     }
     await this.m.Certificate.updateMany(learnerFilter(key), { $unset: { channel: 1, userId: 1, name: 1, jwt: 1 } });
+    await this.m.XapiOutbox.deleteMany(learnerFilter(key));
     // The learner document goes last, so that a failure above leaves something to retry.
     await this.m.Learner.deleteOne(learnerFilter(key));
   }

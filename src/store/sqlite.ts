@@ -18,6 +18,7 @@ import { formerParticipantId } from './store.js';
 import type {
   AnswerInsert,
   CertificateRecord,
+  XapiRow,
   CommitResult,
   ConversationKey,
   DueLearner,
@@ -90,6 +91,17 @@ CREATE TABLE IF NOT EXISTS meta (
   name TEXT PRIMARY KEY,
   value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS xapi_outbox (
+  id TEXT PRIMARY KEY,
+  channel TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  statement TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  lease_until INTEGER NOT NULL DEFAULT 0,
+  sent_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS xapi_outbox_due ON xapi_outbox (lease_until, created_at) WHERE sent_at IS NULL;
+CREATE INDEX IF NOT EXISTS xapi_outbox_learner ON xapi_outbox (channel, user_id);
 CREATE TABLE IF NOT EXISTS certificates (
   id TEXT PRIMARY KEY,
   channel TEXT,
@@ -242,6 +254,14 @@ export class SqliteStore implements Store {
       getCertificate: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE id = ?'),
       learnerCertificates: db.prepare<[string, string], CertificateRow>('SELECT * FROM certificates WHERE channel = ? AND user_id = ? ORDER BY issued_at, id'),
       revokeCertificate: db.prepare('UPDATE certificates SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      insertXapi: db.prepare('INSERT INTO xapi_outbox (id, channel, user_id, statement, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING'),
+      dueXapi: db.prepare<[number, number], { id: string; channel: Channel; user_id: string; statement: string; created_at: number }>(
+        'SELECT id, channel, user_id, statement, created_at FROM xapi_outbox WHERE sent_at IS NULL AND lease_until <= ? ORDER BY created_at, id LIMIT ?',
+      ),
+      leaseXapi: db.prepare('UPDATE xapi_outbox SET lease_until = ? WHERE id = ?'),
+      sentXapi: db.prepare('UPDATE xapi_outbox SET sent_at = ? WHERE id = ? AND sent_at IS NULL'),
+      pendingXapi: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM xapi_outbox WHERE sent_at IS NULL'),
+      pruneXapi: db.prepare('DELETE FROM xapi_outbox WHERE sent_at IS NOT NULL AND sent_at < ?'),
       // What stays of a certificate after its holder's erasure: see CertificateRecord.
       eraseCertificates: db.prepare('UPDATE certificates SET channel = NULL, user_id = NULL, name = NULL, jwt = NULL WHERE channel = ? AND user_id = ?'),
     };
@@ -276,6 +296,7 @@ export class SqliteStore implements Store {
           ? this.stmt.insertLearner.run(c.key.channel, c.key.userId, ...args).changes
           : this.stmt.updateLearner.run(...args, c.key.channel, c.key.userId, c.expectedVersion).changes;
       if (changed === 0) throw new Conflict();
+      for (const x of c.xapi ?? []) this.stmt.insertXapi.run(x.id, x.learner.channel, x.learner.userId, x.statement, x.createdAt.getTime());
       for (const r of c.certificates ?? [])
         this.stmt.insertCertificate.run(r.id, r.learner?.channel ?? null, r.learner?.userId ?? null, r.achievement, r.title, r.lang, r.name, r.jwt, r.hash, r.issuedAt.getTime(), r.revokedAt?.getTime() ?? null);
       return 'committed';
@@ -289,6 +310,28 @@ export class SqliteStore implements Store {
 
   async revokeCertificate(id: string, at: Date): Promise<boolean> {
     return this.stmt.revokeCertificate.run(at.getTime(), id).changes === 1;
+  }
+
+  async claimXapi(now: Date, limit: number, leaseUntil: Date): Promise<XapiRow[]> {
+    return this.db.transaction(() => {
+      const rows = this.stmt.dueXapi.all(now.getTime(), limit);
+      for (const r of rows) this.stmt.leaseXapi.run(leaseUntil.getTime(), r.id);
+      return rows.map((r) => ({ id: r.id, learner: { channel: r.channel, userId: r.user_id }, statement: r.statement, createdAt: new Date(r.created_at) }));
+    }).immediate();
+  }
+
+  async markXapiSent(ids: string[], at: Date): Promise<void> {
+    this.db.transaction(() => {
+      for (const id of ids) this.stmt.sentXapi.run(at.getTime(), id);
+    }).immediate();
+  }
+
+  async xapiPending(): Promise<number> {
+    return this.stmt.pendingXapi.get()!.n;
+  }
+
+  async pruneXapi(before: Date): Promise<number> {
+    return this.stmt.pruneXapi.run(before.getTime()).changes;
   }
 
   /** Runs a conditional write in one immediate transaction; a version mismatch rolls it back. */
@@ -340,6 +383,8 @@ export class SqliteStore implements Store {
       const erase = ['DELETE FROM learners WHERE channel = ? AND user_id = ?'];
       for (const sql of erase) this.db.prepare(sql).run(channel, userId);
       this.stmt.eraseCertificates.run(channel, userId);
+      // Statements not sent yet are never sent; sent ones are the LRS's now, and their rows go too.
+      this.db.prepare('DELETE FROM xapi_outbox WHERE channel = ? AND user_id = ?').run(channel, userId);
     }).immediate();
     this.checkpoint();
   }

@@ -70,6 +70,8 @@ export interface LearnerCommit {
   eventId?: string;
   /** Certificates issued by this event, written in the same atomic step (ids are new: a clash throws). */
   certificates?: CertificateRecord[];
+  /** xAPI statements this event produced, for the outbox, written in the same atomic step. */
+  xapi?: XapiRow[];
   now: Date;
 }
 
@@ -95,6 +97,20 @@ export interface CertificateRecord {
   hash: string;
   issuedAt: Date;
   revokedAt: Date | null;
+}
+
+/**
+ * One xAPI statement waiting in the outbox (`xapi_outbox`): written with the learner's state,
+ * claimed by the sender, marked sent once the Learning Record Store accepted it. `/forget` deletes
+ * the learner's rows, sent or not.
+ */
+export interface XapiRow {
+  /** The statement's id (a UUID). */
+  id: string;
+  learner: LearnerKey;
+  /** The statement, as JSON. */
+  statement: string;
+  createdAt: Date;
 }
 
 export interface GroupCommit {
@@ -213,6 +229,20 @@ export interface Store {
   getCertificate(id: string): Promise<CertificateRecord | null>;
   /** Marks a certificate revoked at `at`: true if it was found and not revoked before. */
   revokeCertificate(id: string, at: Date): Promise<boolean>;
+
+  /**
+   * Claims xAPI statements to send: unsent rows whose lease has run out (new rows have none), oldest
+   * first, at most `limit`, and leases them until `leaseUntil` in the same step, so that another
+   * sender (or the next tick) does not send them at the same time. A lost send is retried when its
+   * lease ends.
+   */
+  claimXapi(now: Date, limit: number, leaseUntil: Date): Promise<XapiRow[]>;
+  /** Marks statements sent (the LRS accepted them): they are never claimed again. */
+  markXapiSent(ids: string[], at: Date): Promise<void>;
+  /** How many statements wait to be sent (for /metrics and tests). */
+  xapiPending(): Promise<number>;
+  /** Deletes statements sent before `before`. */
+  pruneXapi(before: Date): Promise<number>;
 
   /** Cheap liveness check for /readyz. */
   ping(): Promise<void>;
