@@ -21,6 +21,8 @@ import { openStore } from './store/open.js';
 import { CertificateService } from './certificates/service.js';
 import { loadIssuerKey } from './certificates/issuer.js';
 import { mountCertificateRoutes } from './certificates/http.js';
+import { loadActorKey, XapiRecorder } from './xapi/recorder.js';
+import { XapiSender } from './xapi/sender.js';
 import { Metrics } from './metrics.js';
 import { ConsoleAdapter } from '../adapters/console/adapter.js';
 import { BullNudgeScheduler, Redis, RedisSentMarks } from './scheduling/bullmq.js';
@@ -43,6 +45,8 @@ export interface AppOptions {
   tickMs?: number;
   /** How often the in-process scheduler looks for due nudges, in ms (default 30 s). */
   nudgeIntervalMs?: number;
+  /** How often the xAPI outbox is sent, in ms (default 5 s). */
+  xapiIntervalMs?: number;
 }
 
 export interface RunningApp {
@@ -76,10 +80,13 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     { name: config.certificates.issuerName, publicUrl: config.publicUrl },
     await loadIssuerKey({ dataDir: config.dataDir, ...(config.certificates.keyPem ? { pem: config.certificates.keyPem } : {}) }),
   );
+  // Learning records for the programme's LRS, when XAPI_ENDPOINT is set.
+  const xapi = config.xapi ? new XapiRecorder(course, { homePage: config.xapi.homePage, platform: 'DiGIT4SD Learning Bot' }, loadActorKey(config.xapi.actorKey, config.dataDir)) : undefined;
   const bot = new LearningBot({
     course,
     store,
     certificates,
+    ...(xapi ? { xapi } : {}),
     engine: { ...DEFAULT_ENGINE_OPTIONS, retention: config.retention, certificateMinScore: config.certificates.minScore },
     group: { ...DEFAULT_GROUP_OPTIONS, questionSeconds: config.groupQuestionSeconds },
     onError,
@@ -152,6 +159,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   // Forget processed event ids after a week (platform retries come within minutes; MongoDB also expires them by TTL).
   const prune = setInterval(() => {
     store.pruneProcessed(new Date(bot.now().getTime() - PROCESSED_EVENT_DAYS * 86_400_000)).catch((err) => onError(err, { where: 'prune-processed' }));
+    store.pruneXapi(new Date(bot.now().getTime() - PROCESSED_EVENT_DAYS * 86_400_000)).catch((err) => onError(err, { where: 'prune-xapi' }));
   }, 3_600_000);
   prune.unref();
 
@@ -197,6 +205,21 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     nudges = inProcess;
   }
 
+  // xAPI statements go from the outbox to the LRS in every process that does background work.
+  let xapiSender: XapiSender | undefined;
+  if (config.xapi && config.role !== 'web') {
+    xapiSender = new XapiSender({
+      store,
+      endpoint: config.xapi.endpoint,
+      username: config.xapi.username,
+      password: config.xapi.password,
+      now: bot.now,
+      onError,
+      ...(opts.xapiIntervalMs ? { intervalMs: opts.xapiIntervalMs } : {}),
+    });
+    xapiSender.start();
+  }
+
   return {
     bot,
     course,
@@ -207,6 +230,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     async stop() {
       if (timer) clearInterval(timer);
       clearInterval(prune);
+      await xapiSender?.stop();
       await nudges?.stop();
       for (const channel of channels.values()) await channel.stop();
       if (server) {

@@ -53,6 +53,26 @@ export class Learner {
     return messages.map((m) => (m.kind === 'text' ? toPlainText(m.text) : m.kind === 'notice' ? m.text : m.kind === 'file' ? m.caption : '')).join('\n');
   }
 
+  /** Answers the open quiz (a review, a practice quiz) to its end, every item right. */
+  async finishQuiz(): Promise<void> {
+    const course = fixtureCourse().in('en');
+    for (let guard = 0; guard < 100; guard++) {
+      const shown = this.last.find((m) => m.kind === 'quiz' || m.kind === 'feedback');
+      if (!shown) return;
+      if (shown.kind === 'feedback') {
+        await this.tap((a) => a.type === 'continue');
+        continue;
+      }
+      const item = course.items.get(shown.itemId)!;
+      const correct = correctIndices(item);
+      if (item.type === 'multiple') {
+        for (const option of correct) await this.act({ type: 'answer', itemId: item.id, option });
+        await this.act({ type: 'submit', itemId: item.id });
+      } else await this.act({ type: 'answer', itemId: item.id, option: correct[0]! });
+    }
+    throw new Error('the quiz did not end');
+  }
+
   /** Takes a lesson from its first card to its score; `right(i)` says whether to answer item i right. */
   async finishLesson(lessonId: string, right: (index: number) => boolean = () => true): Promise<void> {
     const course = fixtureCourse().in('en');

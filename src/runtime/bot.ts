@@ -36,7 +36,8 @@ import { hashId } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { randomUUID } from 'node:crypto';
 import type { CertificateService } from '../certificates/service.js';
-import type { CertificateRecord } from '../store/store.js';
+import type { CertificateRecord, XapiRow } from '../store/store.js';
+import type { XapiRecorder } from '../xapi/recorder.js';
 
 /** Messages for one conversation, to be sent by its channel. */
 export interface Delivery {
@@ -59,6 +60,8 @@ export interface BotOptions {
   metrics?: Metrics;
   /** Signs and renders certificates; without it, an earned certificate cannot be issued (an error). */
   certificates?: CertificateService;
+  /** Turns learning records into xAPI statements for the outbox; without it, no statements are written. */
+  xapi?: XapiRecorder;
 }
 
 /** What a group update decides: finish now, or write this state (then return `then`). */
@@ -129,6 +132,9 @@ export class LearningBot {
         // Certificates the engine decided are signed here (the key is the runtime's) and written in the same commit.
         const certificates: CertificateRecord[] = [];
         for (const effect of result.effects) if (effect.type === 'certificate') certificates.push(await this.certificates().sign(effect.issue, learner));
+        // Learning records become xAPI statements in the same commit (the outbox), sent later by the sender.
+        const records = result.effects.flatMap((e) => (e.type === 'record' ? [e.record] : []));
+        const xapi: XapiRow[] = this.opts.xapi && records.length ? this.opts.xapi.rows(learner, result.state, records, nonce, now) : [];
         const outcome = await this.store.commitLearner({
           key: learner,
           expectedVersion: record?.version ?? 0,
@@ -137,6 +143,7 @@ export class LearningBot {
           nudgeAt: nextNudgeAt(result.state, now, this.policy),
           eventId: inbound.id,
           ...(certificates.length ? { certificates } : {}),
+          ...(xapi.length ? { xapi } : {}),
           now,
         });
         if (outcome === 'duplicate') return [];
