@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import validateStatement from '@learninglocker/xapi-validation';
+import validation from '@learninglocker/xapi-validation';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type RunningApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
@@ -10,8 +10,10 @@ import { Learner } from './certificate-driver.js';
 import { FakeLrs } from './fakes/lrs.js';
 import { FIXTURE_DIR, TestClock } from './helpers.js';
 
-// The validation library is CommonJS with an ES default export.
-const validate = ((validateStatement as unknown as { default?: typeof validateStatement }).default ?? validateStatement) as (s: unknown) => unknown[];
+// The validation library is CommonJS with an ES default export: depending on the loader's interop,
+// the import is the function or has it as `default`.
+const loaded = validation as unknown as ((statement: unknown) => unknown[]) | { default: (statement: unknown) => unknown[] };
+const validate = typeof loaded === 'function' ? loaded : loaded.default;
 
 const dir = mkdtempSync(join(tmpdir(), 'digit4sd-xapi-'));
 const lrs = new FakeLrs();
