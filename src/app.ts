@@ -24,7 +24,7 @@ import { mountCertificateRoutes } from './certificates/http.js';
 import { loadActorKey, XapiRecorder } from './xapi/recorder.js';
 import { XapiSender } from './xapi/sender.js';
 import { Metrics } from './metrics.js';
-import { ConsoleAdapter } from '../adapters/console/adapter.js';
+import { createConsoleChannel, type ConsoleAdapter } from '../adapters/console/index.js';
 import { BullNudgeScheduler, Redis, RedisSentMarks } from './scheduling/bullmq.js';
 import { MemorySentMarks, NudgeService } from './scheduling/delivery.js';
 import { InProcessScheduler } from './scheduling/in-process.js';
@@ -41,7 +41,9 @@ export interface AppOptions {
   /** The console's width in columns, asked before each message (default: the COLUMNS setting, else 80). */
   consoleWidth?: () => number | undefined;
   now?: () => Date;
-  /** How often due group questions are closed, in ms (default 1000). */
+  /** How platform calls wait between retries (tests pass a fake clock's sleep). */
+  sleep?: (ms: number) => Promise<void>;
+  /** How often groups are ticked (due questions closed, owed posts sent), in ms (default 1000). */
   tickMs?: number;
   /** How often the in-process scheduler looks for due nudges, in ms (default 30 s). */
   nudgeIntervalMs?: number;
@@ -104,7 +106,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
   const http = createHttpApp(checks, metrics.registry, logger);
   mountCertificateRoutes(http, { store, settings: certificates.settings, jwks: certificates.issuer.jwks(), onError });
-  const ctx: ChannelContext = { bot, http, logger, onError, now: bot.now };
+  bot.connect((address, messages) => deliver({ address, messages }));
+  const ctx: ChannelContext = { port: bot, http, logger, now: bot.now, ...(opts.sleep ? { sleep: opts.sleep } : {}) };
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)
   if (config.slack) channels.set('slack', (await import('../adapters/slack/index.js')).createSlackChannel({ ...config.slack, receive: config.role !== 'worker' }, ctx));
@@ -127,7 +130,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
 
   let consoleAdapter: ConsoleAdapter | undefined;
   if (config.console && opts.stdin && opts.stdout) {
-    consoleAdapter = new ConsoleAdapter({
+    consoleAdapter = createConsoleChannel({
       input: opts.stdin,
       output: opts.stdout,
       handle: (i) => bot.handle(i),
@@ -139,15 +142,14 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     channels.set('console', consoleAdapter);
   }
 
-  // Close group questions whose time is up, and start scheduled weekly team quizzes (any number of processes may do this safely).
+  // The groups' clock: close questions whose time is up, start scheduled weekly team quizzes, send
+  // what groups are owed (any number of processes may do this safely). Errors are reported, never thrown.
   let ticking = false;
   const tick = async () => {
     if (ticking) return;
     ticking = true;
     try {
-      for (const d of [...(await bot.closeDueGroupQuestions()), ...(await bot.startDueScheduledQuizzes())]) {
-        await deliver(d).catch((err) => onError(err, { where: 'group-delivery', channel: d.address.channel }));
-      }
+      await bot.tick();
     } catch (err) {
       onError(err, { where: 'group-tick' });
     } finally {
@@ -232,6 +234,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       clearInterval(prune);
       await xapiSender?.stop();
       await nudges?.stop();
+      await bot.settled();
       for (const channel of channels.values()) await channel.stop();
       if (server) {
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));

@@ -66,6 +66,7 @@ function shown(m: Outbound): string {
       case 'notice':
         return [m.text];
       case 'data':
+      case 'close':
         return [];
       case 'file':
         return [m.caption];

@@ -180,10 +180,11 @@ describe('migration: reading the embedded store', () => {
   });
 });
 
-const uri = process.env.MONGODB_URI;
-if (!uri) console.log('migration into MongoDB not tested here: MONGODB_URI is not set (point it at a MongoDB server to run it)');
-if (uri) {
-  describe('migration into MongoDB', () => {
+const uri = process.env.MONGODB_URI ?? '';
+const SKIP_REASON = 'skipped: MONGODB_URI is not set (point it at a MongoDB server to run it)';
+if (!uri) console.log(`migration into MongoDB ${SKIP_REASON}`);
+{
+  describe.skipIf(!uri)(`migration into MongoDB${uri ? '' : ` (${SKIP_REASON})`}`, () => {
     const dbName = `digit4sd_migrate_${process.pid}_${Date.now().toString(36)}`;
     afterAll(async () => {
       const store = await MongoStore.connect(uri, { dbName, processedTtlSeconds: 100 * 365 * 86_400 });

@@ -62,9 +62,11 @@ beforeEach(async () => {
       cb();
     },
   });
-  const ctx: ChannelContext = { bot, http, logger: createLogger('debug', sink), onError, now };
-  // No app id: the local fake's URL must be allowed explicitly, as the Emulator's would be.
+  // Pacing and retry waits run on the test's clock: no wall time passes. No app id: the local
+  // fake's URL must be allowed explicitly, as the Emulator's would be.
+  const ctx: ChannelContext = { port: bot, http, logger: createLogger('debug', sink), now, sleep: async (ms) => void (clock += ms) };
   adapter = createTeamsChannel({ appType: 'MultiTenant', allowedServiceUrls: [fake.url] }, ctx, { retry: { ...DEFAULT_RETRY, baseMs: 5 } }) as TeamsAdapter;
+  bot.connect((address, messages) => adapter.send(address, messages));
   await adapter.start();
   server = await listen(http, 0, '127.0.0.1');
   botUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/messages`;
@@ -227,10 +229,14 @@ describe('Teams channel quiz', () => {
 
   it('runs a team quiz with an in-place answer tally, proactive closing and a leaderboard', async () => {
     const mention = { type: 'mention', mentioned: BOT, text: '<at>DiGIT4SD</at>' };
-    const start = await exchange(activity(ALICE, CHANNEL, { text: '<at>DiGIT4SD</at> quiz 2', entities: [mention] }));
+    const before = fake.calls.length;
+    expect(await exchange(activity(ALICE, CHANNEL, { text: '<at>DiGIT4SD</at> quiz 2', entities: [mention] }))).toEqual([]);
+    // The quiz's introduction and question are posts the channel is owed: sent right after, to the quiz's thread.
+    await bot.settled();
+    const start = fake.since(before);
     expect(start.map((c) => [c.kind, c.conversationId])).toEqual([
-      ['reply', CHANNEL.id],
-      ['reply', CHANNEL.id],
+      ['send', CHANNEL.id],
+      ['send', CHANNEL.id],
     ]);
     expect(start[0]!.body.text).toMatch(/Team quiz: 2 questions/);
     let question = start[1]!;
@@ -250,11 +256,8 @@ describe('Teams channel quiz', () => {
 
     // Time is up: the scheduler's delivery goes through send() to the quiz's thread.
     clock += 11_000;
-    let due = await bot.closeDueGroupQuestions();
-    expect(due).toHaveLength(1);
-    expect(due[0]!.address).toMatchObject({ kind: 'group', conversationId: '19:general@thread.tacv2' });
     let from = fake.calls.length;
-    await adapter.send(due[0]!.address, due[0]!.messages);
+    await bot.tick();
     let sent = fake.since(from);
     // The closed question's card is updated without its buttons, then the reveal and question 2 follow.
     expect(sent.map((c) => [c.kind, c.kind === 'update' ? c.activityId : c.conversationId])).toEqual([
@@ -273,9 +276,8 @@ describe('Teams channel quiz', () => {
     const a2 = await click(ALICE, CHANNEL, question, optionButton(question, correctIndices(item)[0]!));
     expect(a2[0]!.body.text).toBe('🗳️ 1: Alice');
     clock += 11_000;
-    due = await bot.closeDueGroupQuestions();
     from = fake.calls.length;
-    await adapter.send(due[0]!.address, due[0]!.messages);
+    await bot.tick();
     sent = fake.since(from);
     expect(sent[0]).toMatchObject({ kind: 'update', activityId: question.id });
     expect(textOf(sent[sent.length - 1]!.body)).toMatch(/Team quiz over/);
@@ -333,7 +335,7 @@ describe('Teams authentication', () => {
   it('rejects a request without a valid token when an app id is set', async () => {
     const http = createHttpApp([]);
     const onError = (err: unknown, context: Record<string, unknown>) => errors.push({ err, context });
-    createTeamsChannel({ appType: 'MultiTenant', appId: '00000000-0000-0000-0000-000000000001', appPassword: 'secret' }, { bot, http, logger: createLogger('silent'), onError, now: () => new Date(clock) });
+    createTeamsChannel({ appType: 'MultiTenant', appId: '00000000-0000-0000-0000-000000000001', appPassword: 'secret' }, { port: bot, http, logger: createLogger('silent'), now: () => new Date(clock) });
     const secured = await listen(http, 0, '127.0.0.1');
     try {
       const before = fake.calls.length;

@@ -107,6 +107,9 @@ export function renderConsole(m: Outbound, style: ConsoleStyle): { text: string;
       // Without a data folder the file cannot be saved: its caption (with the link) is what is shown.
       lines.push(m.caption);
       break;
+    case 'close':
+      // A step for channels with groups; the console has none.
+      return { text: '', choices: [] };
   }
   const text = wrapText(lines.join('\n'), width);
   const picks = wrapText(choiceLines(choices, width), width);

@@ -16,7 +16,7 @@ import { describeDays, t } from '../../src/engine/i18n.js';
 import type { Lang, LearnerState } from '../../src/engine/state.js';
 import type { Choice, ModuleProgress, Outbound, QuizOption, RichText, Span } from '../../src/messages.js';
 import { toPlainText } from '../../src/messages.js';
-import { reviewStatus } from '../../src/scheduling/review.js';
+import { reviewStatus } from '../../src/learning/review.js';
 
 export type KnownBlock = types.KnownBlock;
 export type HomeView = types.HomeView;
@@ -190,6 +190,8 @@ function fallback(m: Outbound): string {
         return m.filename;
       case 'file':
         return m.caption;
+      case 'close':
+        return `${m.shown.heading}\n${m.shown.question}`;
     }
   })();
   return truncate(escapeMrkdwn(text), FALLBACK_MAX);
@@ -238,6 +240,8 @@ export function renderMessage(m: Outbound, ctx: RenderContext): SlackMessage {
     case 'file':
       blocks.push(...sections(`📎 ${escapeMrkdwn(m.caption)}`));
       break;
+    case 'close':
+      return renderClosedQuestion(m.shown, ctx);
   }
   return { text: fallback(m), blocks };
 }
@@ -261,7 +265,7 @@ function feedbackBlocks(m: Extract<Outbound, { kind: 'feedback' }>, ctx: RenderC
  * the options with the right ones marked, then the feedback and its buttons.
  */
 export function renderAnsweredQuiz(m: Extract<Outbound, { kind: 'feedback' }>, ctx: RenderContext): SlackMessage {
-  const right = new Set(m.answer.map((a) => a.split('.')[0]!.trim()));
+  const right = new Set(m.right.map((i) => m.options[i]?.key ?? ''));
   return {
     text: fallback(m),
     blocks: [

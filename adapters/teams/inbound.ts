@@ -4,7 +4,7 @@
  * typed against the activity's JSON shape rather than an SDK class: the Microsoft 365 Agents SDK
  * uses the same Activity schema, so this file survives a move.
  */
-import { LEARNER_COMMANDS } from '../../src/engine/engine.js';
+import { ALL_WORDS, parseTyped } from '../../src/engine/commands.js';
 import type { Address, Inbound, InboundEvent } from '../../src/messages.js';
 import { submitData } from './render.js';
 
@@ -36,7 +36,7 @@ export interface ReferenceLike {
 }
 
 /** Words that are commands when typed alone or first, with or without a slash ("next", "/quiz 3"). */
-export const TEAMS_COMMANDS: ReadonlySet<string> = new Set<string>([...LEARNER_COMMANDS, 'leaderboard', 'schedule']);
+export const TEAMS_COMMANDS: ReadonlySet<string> = ALL_WORDS;
 
 /** Removes the bot's @mention (`<at>Bot</at>`) from a channel message. */
 export function stripBotMention(activity: ActivityLike): string {
@@ -50,11 +50,7 @@ export function stripBotMention(activity: ActivityLike): string {
 
 /** A typed line as a command ("next", "/quiz m1 3") or free text. */
 export function parseText(text: string): InboundEvent | undefined {
-  const trimmed = text.trim();
-  if (!trimmed) return undefined;
-  const m = /^(\/)?([a-z]+)(?:\s+([\s\S]*))?$/i.exec(trimmed);
-  if (m && (m[1] || TEAMS_COMMANDS.has(m[2]!.toLowerCase()))) return { type: 'command', command: m[2]!.toLowerCase(), args: (m[3] ?? '').trim() };
-  return { type: 'text', text: trimmed };
+  return parseTyped(text, { bareWords: TEAMS_COMMANDS });
 }
 
 /** Group conversations are channels and group chats; a personal chat (or the Emulator) is direct. */

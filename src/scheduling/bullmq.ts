@@ -8,13 +8,13 @@
  *   limiter covers a whole queue). A 429 puts the queue to sleep for the platform's retry-after;
  *   an unreachable learner is marked, not retried; other failures retry with backoff.
  */
-import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { PlatformError } from '../errors.js';
 import type { Channel } from '../messages.js';
 import type { ErrorSink, LearningBot } from '../runtime/bot.js';
 import { nudgeJobId, type NudgeJob, type NudgeService, type SentMarks } from './delivery.js';
-import type { NudgeKind } from './nudges.js';
+import type { NudgeKind } from '../learning/nudges.js';
 import { CLAIM_LEASE_MS, DELIVERY_RATE } from './limits.js';
 
 export interface BullNudgeOptions {

@@ -310,10 +310,13 @@ export class MongoStore implements Store {
       .limit(limit)
       .lean();
     if (!due.length) return [];
-    // One round trip for the page. A concurrent scanner may claim some of the same learners; their
-    // delivery jobs carry the same id (learner and nudge time), so the queue keeps one of each.
-    await this.m.Learner.updateMany({ _id: { $in: due.map((d) => d._id) }, nudgeAt: { $lte: now } }, { $set: { nudgeAt: leaseUntil } });
-    return due.map((d) => ({ key: { channel: d.channel as Channel, userId: d.userId }, nudgeAt: d.nudgeAt as Date }));
+    // Compare-and-set, one learner at a time (in parallel): the lease is written only where nudgeAt
+    // is still the value read, so a concurrent scanner that claimed a learner first keeps it, and
+    // only what this call claimed is returned.
+    const claimed = await Promise.all(
+      due.map((d) => this.m.Learner.findOneAndUpdate({ _id: d._id, nudgeAt: d.nudgeAt }, { $set: { nudgeAt: leaseUntil } }, { projection: { _id: 1 } }).lean()),
+    );
+    return due.filter((_, i) => claimed[i]).map((d) => ({ key: { channel: d.channel as Channel, userId: d.userId }, nudgeAt: d.nudgeAt as Date }));
   }
 
   async forgetLearner(key: LearnerKey): Promise<void> {

@@ -10,7 +10,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Address, Channel, LearnerKey } from '../messages.js';
 import type { Lang, LearnerState } from '../engine/state.js';
-import type { GroupState } from '../engine/group.js';
+import type { GroupAnswer, GroupState, ScoreRow } from '../engine/group.js';
+
+export type { GroupAnswer, ScoreRow };
 
 export interface LearnerRecord {
   key: LearnerKey;
@@ -39,21 +41,6 @@ export interface GroupRecord {
   version: number;
   state: GroupState;
   address: Address;
-}
-
-export interface GroupAnswer {
-  userId: string;
-  displayName: string;
-  option: number;
-  at: Date;
-}
-
-export interface ScoreRow {
-  userId: string;
-  displayName: string;
-  points: number;
-  answered: number;
-  correct: number;
 }
 
 /** Outcome of a conditional write. */
