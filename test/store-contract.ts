@@ -341,6 +341,52 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(mine(await store.claimXapi(at(30), 1000, at(31)))).toEqual([]);
     });
 
+    it('links accounts into one person in one step, takes a link code once, unlinks with a copy, and forgets the links', async () => {
+      const other = (c: 'slack' | 'teams', n: number): LearnerKey => ({ channel: c, userId: `${c}-${n}-${learner.userId}` });
+      const [s1, s2, s3] = [other('slack', 1), other('teams', 2), other('slack', 3)];
+      expect(await store.resolveAccount(learner)).toEqual(learner);
+      const st = (lang: 'en' | 'fr' | 'es') => newLearnerState(T0, lang);
+      for (const k of [learner, s1, s2]) await store.commitLearner({ key: k, expectedVersion: 0, state: st('en'), address, nudgeAt: null, now: T0 });
+
+      // Codes: once, not after they expire, a new one replaces the old.
+      await store.saveLinkCode(`A${n}CODE`.slice(0, 6), learner, at(10));
+      await store.saveLinkCode(`B${n}CODE`.slice(0, 6), learner, at(10));
+      expect(await store.takeLinkCode(`A${n}CODE`.slice(0, 6), at(1))).toBeNull();
+      expect(await store.takeLinkCode(`B${n}CODE`.slice(0, 6), at(1))).toEqual(learner);
+      expect(await store.takeLinkCode(`B${n}CODE`.slice(0, 6), at(1))).toBeNull();
+      await store.saveLinkCode(`C${n}CODE`.slice(0, 6), learner, at(10));
+      expect(await store.takeLinkCode(`C${n}CODE`.slice(0, 6), at(11))).toBeNull();
+
+      // A stale version of either record: nothing is written.
+      expect(await store.linkAccounts({ primary: learner, expectedVersion: 7, state: st('fr'), address, nudgeAt: null, secondary: s1, secondaryVersion: 1, now: at(2) })).toBe('conflict');
+      expect(await store.resolveAccount(s1)).toEqual(s1);
+      expect(await store.linkAccounts({ primary: learner, expectedVersion: 1, state: st('fr'), address, nudgeAt: at(30), secondary: s1, secondaryVersion: 1, now: at(2) })).toBe('committed');
+      expect((await store.getLearner(learner))!.state.lang).toBe('fr');
+      expect((await store.getLearner(learner))!.version).toBe(2);
+      expect(await store.getLearner(s1)).toBeNull();
+      expect(await store.resolveAccount(s1)).toEqual(learner);
+      // A person joining with its own linked account brings it along.
+      await store.commitLearner({ key: s3, expectedVersion: 0, state: st('es'), address, nudgeAt: null, now: T0 });
+      expect(await store.linkAccounts({ primary: s2, expectedVersion: 1, state: st('es'), address, nudgeAt: null, secondary: s3, secondaryVersion: 1, now: at(3) })).toBe('committed');
+      expect(await store.linkAccounts({ primary: learner, expectedVersion: 2, state: st('fr'), address, nudgeAt: null, secondary: s2, secondaryVersion: 2, now: at(4) })).toBe('committed');
+      expect(await store.resolveAccount(s3)).toEqual(learner);
+      expect(await store.linkedAccounts(learner)).toEqual(expect.arrayContaining([s1, s2, s3]));
+      expect(await store.linkedAccounts(learner)).toHaveLength(3);
+
+      // Unlinking gives the account its own record; a second unlink does nothing.
+      expect(await store.unlinkAccount(s1, { state: st('es'), address, nudgeAt: null, now: at(5) })).toBe(true);
+      expect(await store.resolveAccount(s1)).toEqual(s1);
+      expect((await store.getLearner(s1))!.state.lang).toBe('es');
+      expect(await store.unlinkAccount(s1, { state: st('en'), address, nudgeAt: null, now: at(6) })).toBe(false);
+      expect((await store.getLearner(s1))!.state.lang).toBe('es');
+
+      // Forgetting the person removes its links.
+      await store.forgetLearner(learner);
+      expect(await store.resolveAccount(s2)).toEqual(s2);
+      expect(await store.resolveAccount(s3)).toEqual(s3);
+      expect(await store.linkedAccounts(learner)).toEqual([]);
+    });
+
     it('answers a ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

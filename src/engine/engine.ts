@@ -18,6 +18,7 @@ import { LANGUAGE_NAMES, describeDays, t } from './i18n.js';
 import { applyNudgeCommand, isNudgeCommand, nudgeChoice } from './nudge-commands.js';
 import { achievements, certificateTexts, cleanName, firstTry, issuedFor, NAME_MAX, type CertificateIssue } from './certificates.js';
 import type { LearningRecord } from './records.js';
+import { LINK_CODE_MINUTES, linkCode, normalizeLinkCode } from './link.js';
 import { LANGS, isLang, newLearnerState, type Lang, type LearnerState, type QuizRun } from './state.js';
 
 /** Engine settings, with defaults in {@link DEFAULT_ENGINE_OPTIONS}. */
@@ -45,7 +46,13 @@ export type Effect =
   | { type: 'certificate'; issue: CertificateIssue }
   | { type: 'certificate_send'; id: string }
   /** Something learned, for the programme's learning records (xAPI), written with the state. */
-  | { type: 'record'; record: LearningRecord };
+  | { type: 'record'; record: LearningRecord }
+  /** /link: keep this code for the person, valid {@link LINK_CODE_MINUTES} minutes, usable once. */
+  | { type: 'link_code'; code: string }
+  /** `link CODE` on another account: join this account to the person who holds the code (the runtime replies). */
+  | { type: 'link'; code: string }
+  /** /unlink: separate this account from the person (the runtime replies). */
+  | { type: 'unlink' };
 
 export interface LearnerTurn {
   /** The learner's state, or null for someone the bot has never seen. */
@@ -68,7 +75,7 @@ export interface TurnResult {
 /** Commands that work in a private conversation. */
 export const LEARNER_COMMANDS = [
   'start', 'help', 'menu', 'next', 'quiz', 'review', 'progress', 'settings', 'lang', 'mydata', 'forget', 'stop',
-  'remind', 'timezone', 'snooze', 'pause', 'resume', 'certificate',
+  'remind', 'timezone', 'snooze', 'pause', 'resume', 'certificate', 'link', 'unlink',
 ] as const;
 
 /** Per-turn working context. */
@@ -85,6 +92,8 @@ interface Turn {
   /** Whether the event was a button on an earlier message (for in-place edits). */
   fromButton: boolean;
   nonce: string;
+  /** Where the event came from (for `/remind here`). */
+  address: Inbound['address'];
 }
 
 /** The file name of a learner's data export (/mydata). */
@@ -113,7 +122,7 @@ export function handleLearnerEvent(course: Course, opts: EngineOptions, input: L
   if (inbound.displayName) base.displayName = inbound.displayName;
   // Any message from the learner counts as a reply to nudges.
   base.nudges.unanswered = 0;
-  const turn: Turn = { course: course.in(base.lang), full: course, opts, now, s: base, out: [], effects: [], fromButton: inbound.event.type === 'choice', nonce: input.nonce ?? `${now.getTime().toString(36)}-${inbound.id}` };
+  const turn: Turn = { course: course.in(base.lang), full: course, opts, now, s: base, out: [], effects: [], fromButton: inbound.event.type === 'choice', nonce: input.nonce ?? `${now.getTime().toString(36)}-${inbound.id}`, address: inbound.address };
   const ev = inbound.event;
 
   if (ev.type === 'command') {
@@ -159,6 +168,11 @@ function handleCommand(turn: Turn, command: string, args: string, isNew: boolean
       return setLanguage(turn, args);
     case 'certificate':
       return certificateMenu(turn);
+    case 'link':
+      return link(turn, args);
+    case 'unlink':
+      turn.effects.push({ type: 'unlink' });
+      return;
     case 'mydata':
       say(turn, tr(turn, 'mydata.summary', {
         lang: LANGUAGE_NAMES[turn.s.lang],
@@ -179,6 +193,10 @@ function handleCommand(turn: Turn, command: string, args: string, isNew: boolean
       turn.s.position = turn.s.position.kind === 'quiz' && turn.s.position.mode !== 'lesson' ? { kind: 'idle' } : turn.s.position;
       return say(turn, tr(turn, 'stop.done'));
     default:
+      if (command === 'remind' && /^here$/i.test(args)) {
+        turn.s.nudges.reminderAddress = turn.address;
+        return say(turn, tr(turn, 'link.reminders_here', { channel: turn.address.channel }));
+      }
       if (isNudgeCommand(command)) {
         const reply = applyNudgeCommand(turn.s, command, args, turn.now);
         return say(turn, reply.text, reply.choices?.map((c) => btn(tr(turn, c.labelKey), c.action)));
@@ -255,6 +273,8 @@ function handleText(turn: Turn, text: string, isNew: boolean): void {
   if (isNew) return welcome(turn, true);
   if (!text) return say(turn, tr(turn, 'empty.text'), positionChoices(turn));
   if (turn.s.certificateDraft && !turn.s.certificateDraft.name) return takeCertificateName(turn, text);
+  const typedLink = /^link\s+(\S[\S ]{3,14})$/i.exec(text);
+  if (typedLink) return link(turn, typedLink[1]!);
   if (turn.s.confirmingForget) {
     turn.s.confirmingForget = false;
     return say(turn, tr(turn, 'forget.kept'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
@@ -838,4 +858,16 @@ function confirmCertificateName(turn: Turn, ok: boolean): void {
   turn.effects.push({ type: 'certificate', issue });
   turn.effects.push({ type: 'record', record: { kind: 'certificate', achievement: issue.achievement, certificateId: issue.id } });
   say(turn, tr(turn, 'certificate.issued', { title: status.title }), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+}
+
+/** /link: a code to type on the other channel; /link CODE (or "link CODE"): join the person who holds it. */
+function link(turn: Turn, args: string): void {
+  if (!args.trim()) {
+    const code = linkCode(turn.nonce);
+    turn.effects.push({ type: 'link_code', code });
+    return say(turn, tr(turn, 'link.code', { code, minutes: LINK_CODE_MINUTES }));
+  }
+  const code = normalizeLinkCode(args);
+  if (!code) return say(turn, tr(turn, 'link.invalid'));
+  turn.effects.push({ type: 'link', code });
 }

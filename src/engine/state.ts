@@ -4,6 +4,7 @@
  */
 
 import type { CertificateRef } from './certificates.js';
+import type { Address } from '../messages.js';
 
 export const LANGS = ['en', 'fr', 'es'] as const;
 export type Lang = (typeof LANGS)[number];
@@ -85,6 +86,11 @@ export interface NudgeSettings {
   lastNudgeJob?: string;
   lastReviewNudgeAt?: string;
   lastReminderAt?: string;
+  /**
+   * Where reminders go when the learner chose (`/remind here`, with linked accounts); absent: the
+   * conversation used last.
+   */
+  reminderAddress?: Address;
   /** Set when the platform says the learner cannot be reached (blocked the bot, left). */
   unreachable?: boolean;
 }

@@ -129,6 +129,23 @@ export interface XapiOutboxDoc {
   eventKey?: string;
 }
 
+/** A linked account: it belongs to the person whose primary account is `person*`. */
+export interface AccountDoc {
+  channel: Channel;
+  userId: string;
+  personChannel: Channel;
+  personUserId: string;
+  linkedAt: Date;
+}
+
+/** A link code, `_id` the code; removed when used, and by TTL once expired. */
+export interface LinkCodeDoc {
+  _id: string;
+  personChannel: Channel;
+  personUserId: string;
+  expiresAt: Date;
+}
+
 export interface MongoSchemaOptions {
   /** How long processed event ids are kept (TTL index on `at`). Default 7 days. */
   processedTtlSeconds: number;
@@ -145,6 +162,8 @@ export const COLLECTIONS = {
   groupScores: 'group_scores',
   certificates: 'certificates',
   xapiOutbox: 'xapi_outbox',
+  accounts: 'accounts',
+  linkCodes: 'link_codes',
 } as const;
 
 const WRITE_CONCERN = { w: 'majority' as const };
@@ -299,7 +318,20 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
   xapi.index({ leaseUntil: 1, createdAt: 1 }, { partialFilterExpression: { sentAt: { $exists: false } }, name: 'xapi_due' });
   xapi.index({ channel: 1, userId: 1 }, { name: 'xapi_learner' });
 
-  return { learner, processed, group, answer, score, certificate, xapi };
+  const account = new Schema<AccountDoc>(
+    { channel, userId: id, personChannel: channel, personUserId: id, linkedAt: { type: Date, required: true } },
+    { ...BASE, collection: COLLECTIONS.accounts },
+  );
+  account.index({ channel: 1, userId: 1 }, { unique: true, name: 'account_key' });
+  account.index({ personChannel: 1, personUserId: 1 }, { name: 'account_person' });
+  const linkCode = new Schema<LinkCodeDoc>(
+    { _id: id, personChannel: channel, personUserId: id, expiresAt: { type: Date, required: true } },
+    { ...BASE, collection: COLLECTIONS.linkCodes },
+  );
+  linkCode.index({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'link_code_ttl' });
+  linkCode.index({ personChannel: 1, personUserId: 1 }, { name: 'link_code_person' });
+
+  return { learner, processed, group, answer, score, certificate, xapi, account, linkCode };
 }
 
 export interface MongoModels {
@@ -310,6 +342,8 @@ export interface MongoModels {
   GroupScore: Model<GroupScoreDoc>;
   Certificate: Model<CertificateDoc>;
   XapiOutbox: Model<XapiOutboxDoc>;
+  Account: Model<AccountDoc>;
+  LinkCode: Model<LinkCodeDoc>;
 }
 
 /** Compiles the models on one connection (each store has its own, never the global default). */
@@ -323,6 +357,8 @@ export function defineModels(conn: Connection, opts: MongoSchemaOptions = DEFAUL
     GroupScore: conn.model<GroupScoreDoc>('GroupScore', s.score),
     Certificate: conn.model<CertificateDoc>('Certificate', s.certificate),
     XapiOutbox: conn.model<XapiOutboxDoc>('XapiOutbox', s.xapi),
+    Account: conn.model<AccountDoc>('Account', s.account),
+    LinkCode: conn.model<LinkCodeDoc>('LinkCode', s.linkCode),
   };
 }
 

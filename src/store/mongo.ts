@@ -74,6 +74,8 @@ import type {
   AnswerInsert,
   CertificateRecord,
   XapiRow,
+  LinkCommit,
+  UnlinkCopy,
   CommitResult,
   ConversationKey,
   GroupAnswer,
@@ -237,6 +239,60 @@ export class MongoStore implements Store {
   /** How long an unconfirmed statement waits before the sweep decides whether its commit happened. */
   private static readonly XAPI_CONFIRM_AFTER_MS = 60_000;
 
+  async resolveAccount(key: LearnerKey): Promise<LearnerKey> {
+    const doc = await this.m.Account.findOne(learnerFilter(key)).lean();
+    return doc ? { channel: doc.personChannel, userId: doc.personUserId } : key;
+  }
+
+  async linkedAccounts(person: LearnerKey): Promise<LearnerKey[]> {
+    const docs = await this.m.Account.find({ personChannel: person.channel, personUserId: person.userId }).sort({ linkedAt: 1, channel: 1, userId: 1 }).lean();
+    return docs.map((d) => ({ channel: d.channel, userId: d.userId }));
+  }
+
+  async saveLinkCode(code: string, person: LearnerKey, expiresAt: Date): Promise<void> {
+    await this.m.LinkCode.deleteMany({ personChannel: person.channel, personUserId: person.userId });
+    await this.m.LinkCode.replaceOne({ _id: code }, { personChannel: person.channel, personUserId: person.userId, expiresAt }, { upsert: true });
+  }
+
+  async takeLinkCode(code: string, now: Date): Promise<LearnerKey | null> {
+    // Deleting returns the code to one taker only.
+    const doc = await this.m.LinkCode.findOneAndDelete({ _id: code }).lean();
+    return doc && new Date(doc.expiresAt) > now ? { channel: doc.personChannel, userId: doc.personUserId } : null;
+  }
+
+  /**
+   * Not one transaction (a standalone server has none), ordered so that a crash loses nothing: the
+   * person's merged state first (version-checked), then the joining record's deletion
+   * (version-checked; if it changed meanwhile, the person keeps the merge and the account stays
+   * separate: 'conflict'), then the links.
+   */
+  async linkAccounts(c: LinkCommit): Promise<'committed' | 'conflict'> {
+    const { nudgeAt, ...rest } = learnerFields({ state: c.state, address: c.address, nudgeAt: c.nudgeAt, now: c.now });
+    const res = await this.m.Learner.updateOne(
+      { ...learnerFilter(c.primary), version: c.expectedVersion },
+      { $set: { ...rest, ...(nudgeAt ? { nudgeAt } : {}) }, ...(nudgeAt ? {} : { $unset: { nudgeAt: 1 } }), $inc: { version: 1 } },
+      { runValidators: true },
+    );
+    if (res.matchedCount === 0) return 'conflict';
+    if (c.secondaryVersion > 0 && (await this.m.Learner.deleteOne({ ...learnerFilter(c.secondary), version: c.secondaryVersion })).deletedCount === 0) return 'conflict';
+    const person = { personChannel: c.primary.channel, personUserId: c.primary.userId };
+    await this.m.Account.updateMany({ personChannel: c.secondary.channel, personUserId: c.secondary.userId }, { $set: person });
+    await this.m.Account.replaceOne(learnerFilter(c.secondary), { ...learnerFilter(c.secondary), ...person, linkedAt: c.now }, { upsert: true });
+    return 'committed';
+  }
+
+  async unlinkAccount(account: LearnerKey, copy: UnlinkCopy): Promise<boolean> {
+    // The copy first: a crash between leaves the account linked (and the copy unused), never without progress.
+    const linked = await this.m.Account.exists(learnerFilter(account));
+    if (!linked) return false;
+    try {
+      await this.m.Learner.create(newLearnerDoc({ key: account, expectedVersion: 0, state: copy.state, address: copy.address, nudgeAt: copy.nudgeAt, now: copy.now }));
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+    return (await this.m.Account.deleteOne(learnerFilter(account))).deletedCount === 1;
+  }
+
   async claimXapi(now: Date, limit: number, leaseUntil: Date): Promise<XapiRow[]> {
     // Sweep: an unconfirmed row whose commit is in the learner document (its version reached, its
     // event among the recent ones) is confirmed; one whose commit was refused is deleted.
@@ -341,6 +397,8 @@ export class MongoStore implements Store {
     }
     await this.m.Certificate.updateMany(learnerFilter(key), { $unset: { channel: 1, userId: 1, name: 1, jwt: 1 } });
     await this.m.XapiOutbox.deleteMany(learnerFilter(key));
+    await this.m.Account.deleteMany({ $or: [learnerFilter(key), { personChannel: key.channel, personUserId: key.userId }] });
+    await this.m.LinkCode.deleteMany({ personChannel: key.channel, personUserId: key.userId });
     // The learner document goes last, so that a failure above leaves something to retry.
     await this.m.Learner.deleteOne(learnerFilter(key));
   }

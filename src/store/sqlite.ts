@@ -19,6 +19,8 @@ import type {
   AnswerInsert,
   CertificateRecord,
   XapiRow,
+  LinkCommit,
+  UnlinkCopy,
   CommitResult,
   ConversationKey,
   DueLearner,
@@ -90,6 +92,21 @@ CREATE INDEX IF NOT EXISTS group_scores_user ON group_scores (channel, user_id);
 CREATE TABLE IF NOT EXISTS meta (
   name TEXT PRIMARY KEY,
   value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS accounts (
+  channel TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  person_channel TEXT NOT NULL,
+  person_user_id TEXT NOT NULL,
+  linked_at INTEGER NOT NULL,
+  PRIMARY KEY (channel, user_id)
+);
+CREATE INDEX IF NOT EXISTS accounts_person ON accounts (person_channel, person_user_id);
+CREATE TABLE IF NOT EXISTS link_codes (
+  code TEXT PRIMARY KEY,
+  person_channel TEXT NOT NULL,
+  person_user_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS xapi_outbox (
   id TEXT PRIMARY KEY,
@@ -312,6 +329,58 @@ export class SqliteStore implements Store {
     return this.stmt.revokeCertificate.run(at.getTime(), id).changes === 1;
   }
 
+  async resolveAccount(key: LearnerKey): Promise<LearnerKey> {
+    const row = this.db.prepare<[string, string], { person_channel: Channel; person_user_id: string }>('SELECT person_channel, person_user_id FROM accounts WHERE channel = ? AND user_id = ?').get(key.channel, key.userId);
+    return row ? { channel: row.person_channel, userId: row.person_user_id } : key;
+  }
+
+  async linkedAccounts(person: LearnerKey): Promise<LearnerKey[]> {
+    return this.db
+      .prepare<[string, string], { channel: Channel; user_id: string }>('SELECT channel, user_id FROM accounts WHERE person_channel = ? AND person_user_id = ? ORDER BY linked_at, channel, user_id')
+      .all(person.channel, person.userId)
+      .map((r) => ({ channel: r.channel, userId: r.user_id }));
+  }
+
+  async saveLinkCode(code: string, person: LearnerKey, expiresAt: Date): Promise<void> {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM link_codes WHERE person_channel = ? AND person_user_id = ?').run(person.channel, person.userId);
+      this.db.prepare('INSERT OR REPLACE INTO link_codes (code, person_channel, person_user_id, expires_at) VALUES (?, ?, ?, ?)').run(code, person.channel, person.userId, expiresAt.getTime());
+    }).immediate();
+  }
+
+  async takeLinkCode(code: string, now: Date): Promise<LearnerKey | null> {
+    return this.db.transaction(() => {
+      const row = this.db.prepare<[string], { person_channel: Channel; person_user_id: string; expires_at: number }>('SELECT * FROM link_codes WHERE code = ?').get(code);
+      this.db.prepare('DELETE FROM link_codes WHERE code = ? OR expires_at <= ?').run(code, now.getTime());
+      return row && row.expires_at > now.getTime() ? { channel: row.person_channel, userId: row.person_user_id } : null;
+    }).immediate();
+  }
+
+  async linkAccounts(c: LinkCommit): Promise<'committed' | 'conflict'> {
+    const outcome = this.conditional(() => {
+      const args = [JSON.stringify(c.state), JSON.stringify(c.address), c.now.getTime(), c.nudgeAt?.getTime() ?? null] as const;
+      if (this.stmt.updateLearner.run(...args, c.primary.channel, c.primary.userId, c.expectedVersion).changes === 0) throw new Conflict();
+      const s = c.secondary;
+      const deleted = this.db.prepare('DELETE FROM learners WHERE channel = ? AND user_id = ? AND version = ?').run(s.channel, s.userId, c.secondaryVersion).changes;
+      if (c.secondaryVersion > 0 && deleted === 0) throw new Conflict();
+      // The joining account's own links move to the person, then the account itself joins.
+      this.db.prepare('UPDATE accounts SET person_channel = ?, person_user_id = ? WHERE person_channel = ? AND person_user_id = ?').run(c.primary.channel, c.primary.userId, s.channel, s.userId);
+      this.db
+        .prepare('INSERT OR REPLACE INTO accounts (channel, user_id, person_channel, person_user_id, linked_at) VALUES (?, ?, ?, ?, ?)')
+        .run(s.channel, s.userId, c.primary.channel, c.primary.userId, c.now.getTime());
+      return 'committed';
+    });
+    return outcome === 'committed' ? 'committed' : 'conflict';
+  }
+
+  async unlinkAccount(account: LearnerKey, copy: UnlinkCopy): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (this.db.prepare('DELETE FROM accounts WHERE channel = ? AND user_id = ?').run(account.channel, account.userId).changes === 0) return false;
+      this.stmt.insertLearner.run(account.channel, account.userId, JSON.stringify(copy.state), JSON.stringify(copy.address), copy.now.getTime(), copy.nudgeAt?.getTime() ?? null);
+      return true;
+    }).immediate();
+  }
+
   async claimXapi(now: Date, limit: number, leaseUntil: Date): Promise<XapiRow[]> {
     return this.db.transaction(() => {
       const rows = this.stmt.dueXapi.all(now.getTime(), limit);
@@ -383,6 +452,8 @@ export class SqliteStore implements Store {
       const erase = ['DELETE FROM learners WHERE channel = ? AND user_id = ?'];
       for (const sql of erase) this.db.prepare(sql).run(channel, userId);
       this.stmt.eraseCertificates.run(channel, userId);
+      this.db.prepare('DELETE FROM accounts WHERE (channel = ? AND user_id = ?) OR (person_channel = ? AND person_user_id = ?)').run(channel, userId, channel, userId);
+      this.db.prepare('DELETE FROM link_codes WHERE person_channel = ? AND person_user_id = ?').run(channel, userId);
       // Statements not sent yet are never sent; sent ones are the LRS's now, and their rows go too.
       this.db.prepare('DELETE FROM xapi_outbox WHERE channel = ? AND user_id = ?').run(channel, userId);
     }).immediate();

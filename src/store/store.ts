@@ -100,6 +100,33 @@ export interface XapiRow {
   createdAt: Date;
 }
 
+/**
+ * Joins an account (and any accounts already linked to it) to a person, in one step: the person's
+ * record gets the merged state (version-checked), the joining account's own record goes
+ * (version-checked), and the joining account and its linked accounts point to the person.
+ */
+export interface LinkCommit {
+  /** The person: the primary account, whose record holds the state. */
+  primary: LearnerKey;
+  expectedVersion: number;
+  state: LearnerState;
+  address: Address;
+  nudgeAt: Date | null;
+  /** The joining account (a person's primary account itself, or one with no links). */
+  secondary: LearnerKey;
+  /** The joining account's record version (0: it has none). */
+  secondaryVersion: number;
+  now: Date;
+}
+
+/** An account's own record after /unlink: a copy of the person's state. */
+export interface UnlinkCopy {
+  state: LearnerState;
+  address: Address;
+  nudgeAt: Date | null;
+  now: Date;
+}
+
 export interface GroupCommit {
   key: ConversationKey;
   expectedVersion: number;
@@ -212,6 +239,19 @@ export interface Store {
 
   /** Forgets processed event ids older than `before` (retries come within minutes). */
   pruneProcessed(before: Date): Promise<number>;
+  /** The person an account belongs to: the primary account it is linked to, or the account itself. */
+  resolveAccount(key: LearnerKey): Promise<LearnerKey>;
+  /** The accounts linked to a person (not the primary itself), in the order they were linked. */
+  linkedAccounts(person: LearnerKey): Promise<LearnerKey[]>;
+  /** Keeps a link code for a person until `expiresAt` (a new code for the same person replaces the old one). */
+  saveLinkCode(code: string, person: LearnerKey, expiresAt: Date): Promise<void>;
+  /** Uses a link code: the person it was made for, or null when unknown or expired. A code works once. */
+  takeLinkCode(code: string, now: Date): Promise<LearnerKey | null>;
+  /** See {@link LinkCommit}: 'conflict' when either record changed since it was read (nothing is written). */
+  linkAccounts(c: LinkCommit): Promise<'committed' | 'conflict'>;
+  /** Separates an account from its person, giving it its own record (a copy): false when it was not linked. */
+  unlinkAccount(account: LearnerKey, copy: UnlinkCopy): Promise<boolean>;
+
   /** A certificate by its id, or null. */
   getCertificate(id: string): Promise<CertificateRecord | null>;
   /** Marks a certificate revoked at `at`: true if it was found and not revoked before. */
