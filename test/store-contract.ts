@@ -358,19 +358,20 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await store.takeLinkCode(`C${n}CODE`.slice(0, 6), at(11))).toBeNull();
 
       // A stale version of either record: nothing is written.
-      expect(await store.linkAccounts({ primary: learner, expectedVersion: 7, state: st('fr'), address, nudgeAt: null, secondary: s1, secondaryVersion: 1, now: at(2) })).toBe('conflict');
+      expect(await store.linkAccounts({ primary: learner, expectedVersion: 7, state: st('fr'), address, nudgeAt: null, secondary: s1, secondaryVersion: 1, secondaryAddress: address, now: at(2) })).toBe('conflict');
       expect(await store.resolveAccount(s1)).toEqual(s1);
-      expect(await store.linkAccounts({ primary: learner, expectedVersion: 1, state: st('fr'), address, nudgeAt: at(30), secondary: s1, secondaryVersion: 1, now: at(2) })).toBe('committed');
+      expect(await store.linkAccounts({ primary: learner, expectedVersion: 1, state: st('fr'), address, nudgeAt: at(30), secondary: s1, secondaryVersion: 1, secondaryAddress: address, now: at(2) })).toBe('committed');
       expect((await store.getLearner(learner))!.state.lang).toBe('fr');
       expect((await store.getLearner(learner))!.version).toBe(2);
       expect(await store.getLearner(s1)).toBeNull();
       expect(await store.resolveAccount(s1)).toEqual(learner);
       // A person joining with its own linked account brings it along.
       await store.commitLearner({ key: s3, expectedVersion: 0, state: st('es'), address, nudgeAt: null, now: T0 });
-      expect(await store.linkAccounts({ primary: s2, expectedVersion: 1, state: st('es'), address, nudgeAt: null, secondary: s3, secondaryVersion: 1, now: at(3) })).toBe('committed');
-      expect(await store.linkAccounts({ primary: learner, expectedVersion: 2, state: st('fr'), address, nudgeAt: null, secondary: s2, secondaryVersion: 2, now: at(4) })).toBe('committed');
+      expect(await store.linkAccounts({ primary: s2, expectedVersion: 1, state: st('es'), address, nudgeAt: null, secondary: s3, secondaryVersion: 1, secondaryAddress: address, now: at(3) })).toBe('committed');
+      expect(await store.linkAccounts({ primary: learner, expectedVersion: 2, state: st('fr'), address, nudgeAt: null, secondary: s2, secondaryVersion: 2, secondaryAddress: address, now: at(4) })).toBe('committed');
       expect(await store.resolveAccount(s3)).toEqual(learner);
-      expect(await store.linkedAccounts(learner)).toEqual(expect.arrayContaining([s1, s2, s3]));
+      expect((await store.linkedAccounts(learner)).map((a) => a.key)).toEqual(expect.arrayContaining([s1, s2, s3]));
+      expect((await store.linkedAccounts(learner))[0]!.address).toEqual(address);
       expect(await store.linkedAccounts(learner)).toHaveLength(3);
 
       // Unlinking gives the account its own record; a second unlink does nothing.

@@ -32,7 +32,9 @@ export type Action =
   /** Asks for the certificate of an achievement (`course` or `module:<id>`). */
   | { type: 'certificate'; achievement: string }
   /** Issues the certificate with the name the learner typed, or asks for the name again. */
-  | { type: 'certificate_name'; ok: boolean };
+  | { type: 'certificate_name'; ok: boolean }
+  /** With linked accounts: send reminders to the conversation this button is in. */
+  | { type: 'reminders_here' };
 
 const VERSION = '1';
 
@@ -84,6 +86,8 @@ export function encodeAction(a: Action): string {
         return ['ct', a.achievement];
       case 'certificate_name':
         return ['cn', a.ok ? 1 : 0];
+      case 'reminders_here':
+        return ['rh'];
     }
   })();
   return [VERSION, ...parts].join('|');
@@ -139,6 +143,8 @@ export function decodeAction(data: string): Action | undefined {
       return a === 'snooze_1h' || a === 'snooze_evening' || a === 'snooze_tomorrow' || a === 'stop' ? { type: 'nudge', choice: a } : undefined;
     case 'ct':
       return a ? { type: 'certificate', achievement: a } : undefined;
+    case 'rh':
+      return { type: 'reminders_here' };
     case 'cn':
       return a === '1' || a === '0' ? { type: 'certificate_name', ok: a === '1' } : undefined;
     default:

@@ -262,6 +262,9 @@ function handleAction(turn: Turn, a: Action): void {
       return chooseCertificate(turn, a.achievement);
     case 'certificate_name':
       return confirmCertificateName(turn, a.ok);
+    case 'reminders_here':
+      turn.s.nudges.reminderAddress = turn.address;
+      return say(turn, tr(turn, 'link.reminders_here', { channel: turn.address.channel }));
     case 'group_answer':
     case 'group_join':
       // Group buttons reach the group handler; in a private chat they are stale.

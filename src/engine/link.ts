@@ -71,7 +71,6 @@ export function mergeStates(primary: LearnerState, joining: LearnerState): Learn
   }
   const certificates = [...(primary.certificates ?? []), ...(joining.certificates ?? []).filter((c) => !primary.certificates?.some((p) => p.achievement === c.achievement))];
   if (certificates.length) merged.certificates = certificates;
-  if (joining.createdAt < merged.createdAt) merged.createdAt = joining.createdAt;
   if (joining.lastLearnedAt && (!merged.lastLearnedAt || joining.lastLearnedAt > merged.lastLearnedAt)) merged.lastLearnedAt = joining.lastLearnedAt;
   delete merged.certificateDraft;
   merged.confirmingForget = false;

@@ -16,7 +16,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Course } from '../content/course.js';
-import { handleLearnerEvent, type EngineOptions } from '../engine/engine.js';
+import { handleLearnerEvent, type Effect, type EngineOptions } from '../engine/engine.js';
+import { encodeAction } from '../engine/actions.js';
 import {
   claimOwed,
   groupDueTimes,
@@ -44,6 +45,15 @@ import { randomUUID } from 'node:crypto';
 import type { CertificateService } from '../certificates/service.js';
 import type { CertificateRecord, XapiRow } from '../store/store.js';
 import type { XapiRecorder } from '../xapi/recorder.js';
+import { LINK_CODE_MINUTES, mergeStates, unlinkedCopy } from '../engine/link.js';
+
+/** Whether two keys name the same account. */
+function sameKey(a: LearnerKey, b: LearnerKey): boolean {
+  return a.channel === b.channel && a.userId === b.userId;
+}
+
+/** Each channel's name as people know it. */
+const CHANNEL_NAMES: Record<LearnerKey['channel'], string> = { telegram: 'Telegram', slack: 'Slack', teams: 'Microsoft Teams', console: 'console' };
 
 /** Messages for one conversation, to be sent by its channel. */
 export interface Delivery {
@@ -152,7 +162,7 @@ export class LearningBot implements BotPort {
   }
 
   async peek(key: LearnerKey): Promise<LearnerState | null> {
-    return (await this.store.getLearner(key))?.state ?? null;
+    return (await this.store.getLearner(await this.store.resolveAccount(key)))?.state ?? null;
   }
 
   /**
@@ -185,13 +195,36 @@ export class LearningBot implements BotPort {
     return `learner:${key.channel}:${key.userId}`;
   }
 
-  private handleLearner(inbound: Inbound): Promise<Outbound[]> {
-    const { learner } = inbound;
+  /**
+   * A learner's event, on the person's path: the account is resolved to its person (linked accounts
+   * share one record), the person's lock is taken, and the turn is committed on the person's record.
+   * Linking and unlinking, which touch two people, run after that under both locks.
+   */
+  private async handleLearner(inbound: Inbound): Promise<Outbound[]> {
+    const account = inbound.learner;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const person = await this.store.resolveAccount(account);
+      const turn = await this.learnerTurn(inbound, person);
+      // The account was linked or unlinked while this event waited for the lock: take the new path.
+      if (turn === 'moved') continue;
+      const messages = [...turn.messages];
+      for (const effect of turn.after) {
+        if (effect.type === 'link') messages.push(...(await this.link(effect.code, inbound)));
+        if (effect.type === 'unlink') messages.push(...(await this.unlink(inbound)));
+      }
+      return messages;
+    }
+    throw new ConcurrencyError(this.learnerLock(account));
+  }
+
+  private learnerTurn(inbound: Inbound, learner: LearnerKey): Promise<{ messages: Outbound[]; after: Effect[] } | 'moved'> {
+    const account = inbound.learner;
     // One id for whatever this event creates, the same on every retry of the write.
     const nonce = randomUUID();
     return this.locks.run(this.learnerLock(learner), async () => {
+      if (!sameKey(await this.store.resolveAccount(account), learner)) return 'moved';
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        if (await this.store.isProcessed(learner.channel, inbound.id)) return [];
+        if (await this.store.isProcessed(account.channel, inbound.id)) return { messages: [], after: [] };
         const record = await this.store.getLearner(learner);
         const now = this.now();
         const result = handleLearnerEvent(this.course, this.opts.engine, { state: record?.state ?? null, inbound, now, nonce });
@@ -205,22 +238,33 @@ export class LearningBot implements BotPort {
           key: learner,
           expectedVersion: record?.version ?? 0,
           state: result.state,
-          address: inbound.address,
+          // Reminders go where the learner chose, else to the conversation used last.
+          address: result.state.nudges.reminderAddress ?? inbound.address,
           nudgeAt: nextNudgeAt(result.state, now, this.policy),
           eventId: inbound.id,
           ...(certificates.length ? { certificates } : {}),
           ...(xapi.length ? { xapi } : {}),
           now,
         });
-        if (outcome === 'duplicate') return [];
+        if (outcome === 'duplicate') return { messages: [], after: [] };
         if (outcome === 'conflict') continue;
         const messages = [...result.messages];
         for (const effect of result.effects) {
-          if (effect.type === 'forget') await this.store.forgetLearner(learner);
+          if (effect.type === 'forget') {
+            // Every linked account goes with the person: links, group answers and scores, certificates.
+            const linked = await this.store.linkedAccounts(learner);
+            for (const a of [...linked.map((l) => l.key), learner]) await this.store.forgetLearner(a);
+          }
           if (effect.type === 'export') {
             const data = await this.store.exportLearner(learner);
-            messages.push({ kind: 'data', filename: 'digit4sd-mydata.json', json: JSON.stringify(data, null, 2) });
+            const linked = [];
+            for (const a of await this.store.linkedAccounts(learner)) {
+              const { learner: _none, ...own } = await this.store.exportLearner(a.key);
+              linked.push({ channel: a.key.channel, userId: a.key.userId, address: a.address, ...own });
+            }
+            messages.push({ kind: 'data', filename: 'digit4sd-mydata.json', json: JSON.stringify({ ...data, linkedAccounts: linked }, null, 2) });
           }
+          if (effect.type === 'link_code') await this.store.saveLinkCode(effect.code, learner, new Date(now.getTime() + LINK_CODE_MINUTES * 60_000));
           if (effect.type === 'certificate') messages.push(await this.certificates().message(certificates.find((c) => c.id === effect.issue.id)!));
           if (effect.type === 'certificate_send') {
             const cert = await this.store.getCertificate(effect.id);
@@ -228,9 +272,82 @@ export class LearningBot implements BotPort {
             messages.push(await this.certificates().message(cert));
           }
         }
-        return messages;
+        return { messages, after: result.effects.filter((e) => e.type === 'link' || e.type === 'unlink') };
       }
       throw new ConcurrencyError(this.learnerLock(learner));
+    });
+  }
+
+  /**
+   * `link CODE`: the account's person joins the person who made the code, under both people's locks
+   * (taken in a fixed order), in one store step (see {@link Store.linkAccounts}).
+   */
+  private async link(code: string, inbound: Inbound): Promise<Outbound[]> {
+    const now = this.now();
+    const own = await this.store.resolveAccount(inbound.learner);
+    const lang = (await this.store.getLearner(own))?.state.lang ?? 'en';
+    const say = (key: string, vars?: Record<string, string | number>): Outbound[] => [{ kind: 'text', text: plain(t(lang, key, vars)) }];
+    const target = await this.store.takeLinkCode(code, now);
+    if (!target) return say('link.invalid');
+    if (sameKey(target, own)) return say('link.already');
+    const [first, second] = [target, own].sort((a, b) => this.learnerLock(a).localeCompare(this.learnerLock(b)));
+    return this.locks.run(this.learnerLock(first!), () =>
+      this.locks.run(this.learnerLock(second!), async () => {
+        for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+          // Both may have moved while waiting: the code's person must still be one, and this account still ours.
+          if (!sameKey(await this.store.resolveAccount(inbound.learner), own) || !sameKey(await this.store.resolveAccount(target), target)) return say('link.invalid');
+          const [person, joining] = await Promise.all([this.store.getLearner(target), this.store.getLearner(own)]);
+          if (!person) return say('link.invalid');
+          const state = joining ? mergeStates(person.state, joining.state) : person.state;
+          const at = this.now();
+          const outcome = await this.store.linkAccounts({
+            primary: target,
+            expectedVersion: person.version,
+            state,
+            address: person.address,
+            nudgeAt: nextNudgeAt(state, at, this.policy),
+            secondary: own,
+            secondaryVersion: joining?.version ?? 0,
+            secondaryAddress: inbound.address,
+            now: at,
+          });
+          if (outcome === 'committed') {
+            const channels = [target, ...(await this.store.linkedAccounts(target)).map((a) => a.key)].map((k) => CHANNEL_NAMES[k.channel]);
+            return [{ kind: 'text', text: plain(t(state.lang, 'link.done', { channels: [...new Set(channels)].join(', ') })), choices: [{ label: t(state.lang, 'btn.reminders_here'), data: encodeAction({ type: 'reminders_here' }) }] }];
+          }
+        }
+        throw new ConcurrencyError(this.learnerLock(target));
+      }),
+    );
+  }
+
+  /**
+   * /unlink: an account linked to a person leaves with a copy of the progress; on the person's own
+   * account, every linked account leaves so (the person's record stays here).
+   */
+  private async unlink(inbound: Inbound): Promise<Outbound[]> {
+    const account = inbound.learner;
+    const person = await this.store.resolveAccount(account);
+    return this.locks.run(this.learnerLock(person), async () => {
+      const record = await this.store.getLearner(person);
+      const lang = record?.state.lang ?? 'en';
+      const say = (key: string): Outbound[] => [{ kind: 'text', text: plain(t(lang, key)) }];
+      if (!record) return say('link.not_linked');
+      const now = this.now();
+      const leaving = sameKey(person, account) ? await this.store.linkedAccounts(person) : [{ key: account, address: inbound.address }];
+      if (!leaving.length) return say('link.not_linked');
+      for (const a of leaving) {
+        const state = unlinkedCopy(record.state, a.address);
+        await this.store.unlinkAccount(a.key, { state, address: a.address, nudgeAt: nextNudgeAt(state, now, this.policy), now });
+      }
+      // Reminders no longer go to an account that left.
+      const pinned = record.state.nudges.reminderAddress;
+      if (pinned && leaving.some((a) => a.address.channel === pinned.channel && a.address.conversationId === pinned.conversationId)) {
+        const state = structuredClone(record.state);
+        delete state.nudges.reminderAddress;
+        await this.store.commitLearner({ key: person, expectedVersion: record.version, state, address: record.address, nudgeAt: nextNudgeAt(state, now, this.policy), now });
+      }
+      return say('link.unlinked');
     });
   }
 

@@ -135,6 +135,7 @@ export interface AccountDoc {
   userId: string;
   personChannel: Channel;
   personUserId: string;
+  address: AddressDoc;
   linkedAt: Date;
 }
 
@@ -319,7 +320,7 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
   xapi.index({ channel: 1, userId: 1 }, { name: 'xapi_learner' });
 
   const account = new Schema<AccountDoc>(
-    { channel, userId: id, personChannel: channel, personUserId: id, linkedAt: { type: Date, required: true } },
+    { channel, userId: id, personChannel: channel, personUserId: id, address: { type: addressSchema, required: true }, linkedAt: { type: Date, required: true } },
     { ...BASE, collection: COLLECTIONS.accounts },
   );
   account.index({ channel: 1, userId: 1 }, { unique: true, name: 'account_key' });

@@ -39,7 +39,7 @@
  * const store = await MongoStore.connect('mongodb://127.0.0.1:27017/digit4sd');
  */
 import mongoose, { Types, type Connection } from 'mongoose';
-import type { Channel, LearnerKey } from '../messages.js';
+import type { Address, Channel, LearnerKey } from '../messages.js';
 import { FORMER_PARTICIPANT_NAME, forgetGroupMember, groupMemberData } from '../engine/group.js';
 import { eventIdHasher, newEventIdKey } from './event-ids.js';
 import { formerParticipantId } from './store.js';
@@ -58,6 +58,8 @@ import {
   toLearnerRecord,
   toScoreRow,
   toCertificateDoc,
+  toAddressDoc,
+  fromAddressDoc,
   toCertificateRecord,
   type CertificateDoc,
   type GroupAnswerDoc,
@@ -244,9 +246,9 @@ export class MongoStore implements Store {
     return doc ? { channel: doc.personChannel, userId: doc.personUserId } : key;
   }
 
-  async linkedAccounts(person: LearnerKey): Promise<LearnerKey[]> {
+  async linkedAccounts(person: LearnerKey): Promise<{ key: LearnerKey; address: Address }[]> {
     const docs = await this.m.Account.find({ personChannel: person.channel, personUserId: person.userId }).sort({ linkedAt: 1, channel: 1, userId: 1 }).lean();
-    return docs.map((d) => ({ channel: d.channel, userId: d.userId }));
+    return docs.map((d) => ({ key: { channel: d.channel, userId: d.userId }, address: fromAddressDoc(d.address) }));
   }
 
   async saveLinkCode(code: string, person: LearnerKey, expiresAt: Date): Promise<void> {
@@ -277,7 +279,7 @@ export class MongoStore implements Store {
     if (c.secondaryVersion > 0 && (await this.m.Learner.deleteOne({ ...learnerFilter(c.secondary), version: c.secondaryVersion })).deletedCount === 0) return 'conflict';
     const person = { personChannel: c.primary.channel, personUserId: c.primary.userId };
     await this.m.Account.updateMany({ personChannel: c.secondary.channel, personUserId: c.secondary.userId }, { $set: person });
-    await this.m.Account.replaceOne(learnerFilter(c.secondary), { ...learnerFilter(c.secondary), ...person, linkedAt: c.now }, { upsert: true });
+    await this.m.Account.replaceOne(learnerFilter(c.secondary), { ...learnerFilter(c.secondary), ...person, address: toAddressDoc(c.secondaryAddress), linkedAt: c.now }, { upsert: true });
     return 'committed';
   }
 

@@ -98,6 +98,7 @@ CREATE TABLE IF NOT EXISTS accounts (
   user_id TEXT NOT NULL,
   person_channel TEXT NOT NULL,
   person_user_id TEXT NOT NULL,
+  address TEXT NOT NULL,
   linked_at INTEGER NOT NULL,
   PRIMARY KEY (channel, user_id)
 );
@@ -334,11 +335,13 @@ export class SqliteStore implements Store {
     return row ? { channel: row.person_channel, userId: row.person_user_id } : key;
   }
 
-  async linkedAccounts(person: LearnerKey): Promise<LearnerKey[]> {
+  async linkedAccounts(person: LearnerKey): Promise<{ key: LearnerKey; address: Address }[]> {
     return this.db
-      .prepare<[string, string], { channel: Channel; user_id: string }>('SELECT channel, user_id FROM accounts WHERE person_channel = ? AND person_user_id = ? ORDER BY linked_at, channel, user_id')
+      .prepare<[string, string], { channel: Channel; user_id: string; address: string }>(
+        'SELECT channel, user_id, address FROM accounts WHERE person_channel = ? AND person_user_id = ? ORDER BY linked_at, channel, user_id',
+      )
       .all(person.channel, person.userId)
-      .map((r) => ({ channel: r.channel, userId: r.user_id }));
+      .map((r) => ({ key: { channel: r.channel, userId: r.user_id }, address: JSON.parse(r.address) as Address }));
   }
 
   async saveLinkCode(code: string, person: LearnerKey, expiresAt: Date): Promise<void> {
@@ -366,8 +369,8 @@ export class SqliteStore implements Store {
       // The joining account's own links move to the person, then the account itself joins.
       this.db.prepare('UPDATE accounts SET person_channel = ?, person_user_id = ? WHERE person_channel = ? AND person_user_id = ?').run(c.primary.channel, c.primary.userId, s.channel, s.userId);
       this.db
-        .prepare('INSERT OR REPLACE INTO accounts (channel, user_id, person_channel, person_user_id, linked_at) VALUES (?, ?, ?, ?, ?)')
-        .run(s.channel, s.userId, c.primary.channel, c.primary.userId, c.now.getTime());
+        .prepare('INSERT OR REPLACE INTO accounts (channel, user_id, person_channel, person_user_id, address, linked_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(s.channel, s.userId, c.primary.channel, c.primary.userId, JSON.stringify(c.secondaryAddress), c.now.getTime());
       return 'committed';
     });
     return outcome === 'committed' ? 'committed' : 'conflict';

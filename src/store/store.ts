@@ -116,6 +116,8 @@ export interface LinkCommit {
   secondary: LearnerKey;
   /** The joining account's record version (0: it has none). */
   secondaryVersion: number;
+  /** Where the joining account was reached: its own record's address if it leaves again. */
+  secondaryAddress: Address;
   now: Date;
 }
 
@@ -241,8 +243,8 @@ export interface Store {
   pruneProcessed(before: Date): Promise<number>;
   /** The person an account belongs to: the primary account it is linked to, or the account itself. */
   resolveAccount(key: LearnerKey): Promise<LearnerKey>;
-  /** The accounts linked to a person (not the primary itself), in the order they were linked. */
-  linkedAccounts(person: LearnerKey): Promise<LearnerKey[]>;
+  /** The accounts linked to a person (not the primary itself), in the order they were linked, with their addresses. */
+  linkedAccounts(person: LearnerKey): Promise<{ key: LearnerKey; address: Address }[]>;
   /** Keeps a link code for a person until `expiresAt` (a new code for the same person replaces the old one). */
   saveLinkCode(code: string, person: LearnerKey, expiresAt: Date): Promise<void>;
   /** Uses a link code: the person it was made for, or null when unknown or expired. A code works once. */
