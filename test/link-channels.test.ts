@@ -22,6 +22,11 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { FakeSlackApi } from './fakes/slack-api.js';
 import { FakeTelegram, type SentMessage, type TgUser } from './fakes/telegram-api.js';
 import { TestClock, fixtureCourse } from './helpers.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadIssuerKey } from '../src/certificates/issuer.js';
+import { CertificateService } from '../src/certificates/service.js';
 import { Learner } from './certificate-driver.js';
 
 const clock = new TestClock(new Date('2026-03-02T09:00:00Z'));
@@ -35,7 +40,9 @@ const slackKey: LearnerKey = { channel: 'slack', userId: SLACK_USER };
 
 const store = new SqliteStore(':memory:');
 const errors: unknown[] = [];
-const bot = new LearningBot({ course: fixtureCourse(), store, engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, now: clock.now, onError: (err) => errors.push(err) });
+const keyDir = mkdtempSync(join(tmpdir(), 'digit4sd-link-'));
+const certificates = new CertificateService({ name: 'DiGIT4SD Test Programme', publicUrl: 'https://learn.example.org' }, await loadIssuerKey({ dataDir: keyDir }));
+const bot = new LearningBot({ course: fixtureCourse(), store, engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, now: clock.now, onError: (err) => errors.push(err), certificates });
 const telegram = new FakeTelegram();
 const slack = new FakeSlackApi();
 let tg: TelegramAdapter;
@@ -66,6 +73,7 @@ afterAll(async () => {
   await telegram.stop();
   await slack.stop();
   await store.close();
+  rmSync(keyDir, { recursive: true, force: true });
 });
 
 // ---- Telegram: updates to the webhook; what the learner sees is what the fake was sent ----------
@@ -197,6 +205,33 @@ describe('one person across channels', () => {
     expect(await store.getLearner(slackKey)).toBeNull();
     expect(await store.resolveAccount(slackKey)).toEqual(slackKey);
     expect(await store.linkedAccounts(tgKey)).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+});
+
+describe('certificates through the channels', () => {
+  it('sends the PDF as a document on Telegram, and again as a file on a linked Slack account', async () => {
+    await tgSay('/start');
+    await tgLesson('l1');
+    await tgLesson('l2');
+    await tgTap(isAction('certificate'));
+    await tgSay('Ana Pereira da Silva');
+    const sent = await tgTap((d) => d === encodeAction({ type: 'certificate_name', ok: true }));
+    const doc = sent.find((m) => m.document)!.document!;
+    expect(doc.filename).toMatch(/^digit4sd-certificate-module-m1-[0-9a-f]{8}\.pdf$/);
+    expect(doc.bytes.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+    expect(doc.caption).toMatch(/awarded to Ana Pereira da Silva\. Check it at https:\/\/learn\.example\.org\/verify\/[0-9a-f-]{36}/);
+
+    const code = /link ([A-Z0-9]{6})/.exec(tgText(await tgSay('/link')))![1]!;
+    await slackSay('start');
+    await slackSay(`link ${code}`);
+    const uploads = slack.uploads.size;
+    expect(await slackSay('certificate')).toMatch(/Here is your certificate for DiGIT4SD toolkit, module 1: Basics again/);
+    expect(slack.uploads.size).toBe(uploads + 1);
+    const file = [...slack.uploads.values()].at(-1)!;
+    expect(file.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+    const complete = slack.calls.filter((c) => c.method === 'files.completeUploadExternal').at(-1)!;
+    expect(String(complete.args.initial_comment)).toContain('Ana Pereira da Silva');
     expect(errors).toEqual([]);
   });
 });

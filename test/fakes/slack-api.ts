@@ -107,7 +107,7 @@ export class FakeSlackApi extends EventEmitter {
       res.send('ok');
     });
     app.post('/upload/:id', (req, res) => {
-      if (Buffer.isBuffer(req.body)) this.uploads.set(req.params.id, req.body);
+      if (Buffer.isBuffer(req.body)) this.uploads.set(req.params.id, uploadedFile(String(req.headers['content-type'] ?? ''), req.body));
       res.send('OK - 1');
     });
     app.post('/api/:method', async (req, res) => {
@@ -250,4 +250,15 @@ export function waitFor<T>(emitter: EventEmitter, what: string, check: () => T |
     };
     emitter.on('change', onChange);
   });
+}
+
+/** The file in an upload: the body itself, or the file part of a multipart/form-data body. */
+function uploadedFile(contentType: string, body: Buffer): Buffer {
+  const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(contentType);
+  if (!boundary) return body;
+  for (const part of body.toString('latin1').split(`--${boundary[1] ?? boundary[2]}`)) {
+    const m = /^\r\n([\s\S]*?)\r\n\r\n([\s\S]*)\r\n$/.exec(part);
+    if (m && /filename=/.test(m[1]!)) return Buffer.from(m[2]!, 'latin1');
+  }
+  return body;
 }
