@@ -1,4 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { ConsoleDelivery } from '../adapters/console/delivery.js';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -247,6 +249,33 @@ describe('certificates', () => {
     const row = await store.getCertificate(id);
     expect(row).toMatchObject({ learner: null, name: null, jwt: null });
     expect(row!.hash).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('certificates on the console', () => {
+  it('saves the PDF in the data folder and deletes it on /forget', async () => {
+    const learner = new Learner(bot, 'hawa');
+    await earnModuleBadge(learner, 'Hawa Kamara');
+    const consoleDir = mkdtempSync(join(tmpdir(), 'digit4sd-console-cert-'));
+    try {
+      let printed = '';
+      const output = new PassThrough();
+      output.on('data', (d: Buffer) => (printed += d.toString()));
+      const delivery = new ConsoleDelivery({ output, ansi: false, dataDir: consoleDir, prompt: false });
+      await delivery.deliver(learner.last);
+      const file = fileOf(learner.last)!;
+      const path = join(consoleDir, file.filename);
+      expect(printed).toContain(path);
+      expect(printed).toContain('Hawa Kamara');
+      expect(readFileSync(path).subarray(0, 5).toString('latin1')).toBe('%PDF-');
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      await learner.command('forget');
+      await learner.tap((a) => a.type === 'forget' && a.confirm);
+      await delivery.deliver(learner.last);
+      expect(existsSync(path)).toBe(false);
+    } finally {
+      rmSync(consoleDir, { recursive: true, force: true });
+    }
   });
 });
 

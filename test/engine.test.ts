@@ -60,6 +60,7 @@ function render(m: Outbound): string {
     case 'file':
       return m.caption;
     case 'close':
+    case 'erased':
       return '';
   }
 }

@@ -108,7 +108,8 @@ export function renderConsole(m: Outbound, style: ConsoleStyle): { text: string;
       lines.push(m.caption);
       break;
     case 'close':
-      // A step for channels with groups; the console has none.
+    case 'erased':
+      // Steps, not messages: the delivery carries them out.
       return { text: '', choices: [] };
   }
   const text = wrapText(lines.join('\n'), width);

@@ -212,6 +212,8 @@ export function renderTelegram(m: Outbound): TelegramMessage {
     case 'file':
       return { type: 'document', filename: m.filename, content: m.base64, base64: true, caption: truncate(m.caption, MAX_CAPTION_CHARS) };
     case 'close':
+    case 'erased':
+      // Steps for the delivery, never posted.
       return { type: 'close' };
   }
 }

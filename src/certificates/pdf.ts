@@ -9,6 +9,7 @@ import QRCode from 'qrcode';
 import { t } from '../engine/i18n.js';
 import type { Lang } from '../engine/state.js';
 import type { Outbound } from '../messages.js';
+import { certificateFilename } from '../engine/certificates.js';
 
 const require = createRequire(import.meta.url);
 const FONT = require.resolve('dejavu-fonts-ttf/ttf/DejaVuSans.ttf');
@@ -80,12 +81,6 @@ export async function certificatePdf(c: CertificateDocument): Promise<Buffer> {
   doc.font('regular').fontSize(9).fillColor('#666666').text(t(c.lang, 'pdf.number', { id: c.id }), { width: inner - qrSize - 16 });
   doc.end();
   return done;
-}
-
-/** The file name a certificate is sent under. */
-export function certificateFilename(achievement: string, id: string): string {
-  const what = achievement === 'course' ? 'course' : achievement.replace(/^module:/, 'module-');
-  return `digit4sd-certificate-${what}-${id.slice(0, 8)}.pdf`.replace(/[^\w.-]/g, '_');
 }
 
 /** The certificate as a message: the PDF, and a caption with the verification link. */

@@ -118,3 +118,9 @@ export function certificateTexts(course: CourseView, a: AchievementStatus, minSc
     criteria: t(lang, 'certificate.criteria', { scope: 'module', percent }),
   };
 }
+
+/** The file name a certificate is sent under (the console keeps it in DATA_DIR until /forget). */
+export function certificateFilename(achievement: string, id: string): string {
+  const what = achievement === 'course' ? 'course' : achievement.replace(/^module:/, 'module-');
+  return `digit4sd-certificate-${what}-${id.slice(0, 8)}.pdf`.replace(/[^\w.-]/g, '_');
+}

@@ -16,7 +16,7 @@ import { local, localDay, startOfNextLocalDay } from '../learning/localtime.js';
 import { encodeAction, decodeAction, type Action } from './actions.js';
 import { LANGUAGE_NAMES, describeDays, t } from './i18n.js';
 import { applyNudgeCommand, isNudgeCommand, nudgeChoice } from './nudge-commands.js';
-import { achievements, certificateTexts, cleanName, firstTry, issuedFor, NAME_MAX, type CertificateIssue } from './certificates.js';
+import { achievements, certificateFilename, certificateTexts, cleanName, firstTry, issuedFor, NAME_MAX, type CertificateIssue } from './certificates.js';
 import type { LearningRecord } from './records.js';
 import { LINK_CODE_MINUTES, linkCode, normalizeLinkCode } from './link.js';
 import { LANGS, isLang, newLearnerState, type Lang, type LearnerState, type QuizRun } from './state.js';
@@ -252,7 +252,11 @@ function handleAction(turn: Turn, a: Action): void {
       turn.s.confirmingForget = false;
       if (!a.confirm) return say(turn, tr(turn, 'forget.kept'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
       turn.effects.push({ type: 'forget' });
-      return say(turn, tr(turn, 'forget.done'));
+      say(turn, tr(turn, 'forget.done'));
+      turn.out.push({ kind: 'erased', filename: MYDATA_FILENAME });
+      // The certificates' PDFs a channel kept (the console's files in DATA_DIR) go too.
+      for (const c of turn.s.certificates ?? []) turn.out.push({ kind: 'erased', filename: certificateFilename(c.achievement, c.id) });
+      return;
     case 'nudge': {
       const reply = nudgeChoice(turn.s, a.choice, turn.now);
       if (a.choice === 'stop') turn.s.nudges.remindAt = null;
