@@ -21,7 +21,6 @@ import { CertificateService } from './certificates/service.js';
 import { loadIssuerKey } from './certificates/issuer.js';
 import { mountCertificateRoutes } from './certificates/http.js';
 import { loadActorKey, XapiRecorder } from './xapi/recorder.js';
-import { XapiSender } from './xapi/sender.js';
 import { Metrics } from './metrics.js';
 import { createConsoleChannel, type ConsoleAdapter } from '../adapters/console/index.js';
 import { MemorySentMarks, NudgeService } from './scheduling/delivery.js';
@@ -212,8 +211,10 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   }
 
   // xAPI statements go from the outbox to the LRS in every process that does background work.
-  let xapiSender: XapiSender | undefined;
+  let xapiSender: { start(): void; stop(): Promise<void> } | undefined;
   if (config.xapi && config.role !== 'web') {
+    // The xAPI client (and axios) load only when an LRS is configured.
+    const { XapiSender } = await import('./xapi/sender.js');
     xapiSender = new XapiSender({
       store,
       endpoint: config.xapi.endpoint,

@@ -8,6 +8,7 @@
  * ```
  */
 import type { CertificateIssue } from '../engine/certificates.js';
+import type { Lang } from '../engine/state.js';
 
 /** The contexts of an Open Badges 3.0 credential, in the order the specification requires. */
 export const OB3_CONTEXT = ['https://www.w3.org/ns/credentials/v2', 'https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json'] as const;
@@ -91,4 +92,9 @@ export function buildCredential(issuer: IssuerSettings, issue: CertificateIssue)
       achievement: buildAchievement(issuer, issue),
     },
   };
+}
+
+/** The date as the certificate's language writes it ("3 March 2026", "3 mars 2026", "3 de marzo de 2026"). */
+export function longDate(date: Date, lang: Lang): string {
+  return date.toLocaleDateString(lang === 'en' ? 'en-GB' : lang, { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
 }

@@ -11,9 +11,8 @@ import { decodeJwt } from 'jose';
 import { t } from '../engine/i18n.js';
 import type { Lang } from '../engine/state.js';
 import type { CertificateRecord, Store } from '../store/store.js';
-import { issuerId, type IssuerSettings, type OpenBadgeCredential } from './credential.js';
+import { issuerId, longDate, type IssuerSettings, type OpenBadgeCredential } from './credential.js';
 import { credentialHash, verifyCredential, type Jwks } from './issuer.js';
-import { longDate } from './pdf.js';
 
 /** What `/verify/<id>` finds. */
 export type CertificateStatus =

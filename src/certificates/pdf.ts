@@ -10,6 +10,7 @@ import { t } from '../engine/i18n.js';
 import type { Lang } from '../engine/state.js';
 import type { Outbound } from '../messages.js';
 import { certificateFilename } from '../engine/certificates.js';
+import { longDate } from './credential.js';
 
 const require = createRequire(import.meta.url);
 const FONT = require.resolve('dejavu-fonts-ttf/ttf/DejaVuSans.ttf');
@@ -26,11 +27,6 @@ export interface CertificateDocument {
   lang: Lang;
   issuedAt: Date;
   verifyUrl: string;
-}
-
-/** The date as the certificate's language writes it ("3 March 2026", "3 mars 2026", "3 de marzo de 2026"). */
-export function longDate(date: Date, lang: Lang): string {
-  return date.toLocaleDateString(lang === 'en' ? 'en-GB' : lang, { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
 }
 
 /** Renders the PDF. */

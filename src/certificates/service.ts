@@ -8,7 +8,6 @@ import type { LearnerKey, Outbound } from '../messages.js';
 import type { CertificateRecord } from '../store/store.js';
 import { verifyUrl, type IssuerSettings, type OpenBadgeCredential } from './credential.js';
 import { CertificateIssuer, type IssuerKey } from './issuer.js';
-import { certificateMessage } from './pdf.js';
 
 export class CertificateService {
   readonly issuer: CertificateIssuer;
@@ -28,6 +27,8 @@ export class CertificateService {
   async message(record: CertificateRecord): Promise<Outbound> {
     if (!record.jwt || !record.name) throw new Error(`certificate ${record.id} has been erased and cannot be sent`);
     const credential = decodeJwt(record.jwt) as unknown as OpenBadgeCredential;
+    // pdfkit and its fonts load on the first certificate, not at start-up.
+    const { certificateMessage } = await import('./pdf.js');
     return certificateMessage({
       id: record.id,
       achievement: record.achievement,
