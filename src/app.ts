@@ -21,6 +21,7 @@ import { CertificateService } from './certificates/service.js';
 import { loadIssuerKey } from './certificates/issuer.js';
 import { mountCertificateRoutes } from './certificates/http.js';
 import { loadActorKey, XapiRecorder } from './xapi/recorder.js';
+import { createAdminApp } from './web/admin.js';
 import { Metrics } from './metrics.js';
 import { createConsoleChannel, type ConsoleAdapter } from '../adapters/console/index.js';
 import { MemorySentMarks, NudgeService } from './scheduling/delivery.js';
@@ -105,6 +106,15 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   mountCertificateRoutes(http, { store, settings: certificates.settings, jwks: certificates.issuer.jwks(), onError });
   bot.connect((address, messages) => deliver({ address, messages }));
   const ctx: ChannelContext = { port: bot, http, logger, now: bot.now, ...(opts.sleep ? { sleep: opts.sleep } : {}) };
+  // The programme dashboard (read-only) on web processes, when a login is configured.
+  if (config.role !== 'worker') {
+    if (config.admin) {
+      const login = config.admin.kind === 'token' ? { kind: 'token' as const, token: config.admin.token } : { kind: 'users' as const, users: config.admin.users };
+      http.use('/admin', createAdminApp({ store, course, login, now: bot.now, onError, ...(config.trustProxy !== undefined ? { trustProxy: config.trustProxy } : {}) }));
+    } else {
+      http.use('/admin', (_req, res) => void res.status(404).type('text/plain').send('The dashboard is off: set ADMIN_TOKEN or ADMIN_USERS to turn it on (see the README).'));
+    }
+  }
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)
   if (config.slack) channels.set('slack', (await import('../adapters/slack/index.js')).createSlackChannel({ ...config.slack, receive: config.role !== 'worker' }, ctx));

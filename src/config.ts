@@ -6,6 +6,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { isPasswordHash } from './web/auth.js';
 
 /** Thrown for invalid settings; `problems` has one line per variable. */
 export class ConfigError extends Error {
@@ -64,7 +65,31 @@ const FIX: Record<string, string> = {
   XAPI_HOMEPAGE: 'set XAPI_HOMEPAGE to the programme\'s home page URL (the actor accounts\' homePage), or unset it for PUBLIC_URL',
   XAPI_ACTOR_KEY: 'set XAPI_ACTOR_KEY to a random secret of at least 16 characters (openssl rand -base64 32), the same in every process, or unset it to have one generated in DATA_DIR',
   CERTIFICATE_KEY: 'set CERTIFICATE_KEY to an Ed25519 private key in PEM (PKCS #8), for example from `openssl genpkey -algorithm ed25519`, or unset it to have one generated and kept in DATA_DIR',
+  ADMIN_TOKEN: 'set ADMIN_TOKEN to a long random string (at least 16 characters, for example the output of openssl rand -hex 24), or unset it',
+  ADMIN_USERS: 'set ADMIN_USERS to name:hash pairs separated by commas, each hash made by npm run admin:hash, or unset it',
+  TRUST_PROXY: 'set TRUST_PROXY to the number of proxies in front of the bot (for example 1), or to their addresses (loopback, 10.0.0.0/8, ...), or unset it',
 };
+
+/** `name:scrypt$...` pairs, separated by commas. */
+const adminUsers = optionalString.transform((v, ctx) => {
+  if (v === undefined) return undefined;
+  const users: { name: string; hash: string }[] = [];
+  for (const pair of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const i = pair.indexOf(':');
+    const name = i > 0 ? pair.slice(0, i).trim() : '';
+    const hash = i > 0 ? pair.slice(i + 1).trim() : '';
+    if (!/^[\w.@-]{1,64}$/.test(name) || !isPasswordHash(hash)) {
+      ctx.addIssue({ code: 'custom', message: `"${name || pair.slice(0, 20)}" is not a name:hash pair made by npm run admin:hash` });
+      return z.NEVER;
+    }
+    users.push({ name, hash });
+  }
+  if (!users.length) {
+    ctx.addIssue({ code: 'custom', message: 'lists no user' });
+    return z.NEVER;
+  }
+  return users;
+});
 
 const schema = z
   .object({
@@ -107,6 +132,9 @@ const schema = z
     XAPI_HOMEPAGE: httpUrl,
     XAPI_ACTOR_KEY: optionalString.refine((v) => v === undefined || v.length >= 16, 'must be at least 16 characters long'),
     CERTIFICATE_KEY: optionalString.refine((v) => v === undefined || isEd25519Pem(v), 'is not an Ed25519 private key in PEM (PKCS #8)'),
+    ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, 'must be at least 16 characters'),
+    ADMIN_USERS: adminUsers,
+    TRUST_PROXY: optionalString.refine((v) => v === undefined || /^(\d{1,2}|true|false|[\w.:/, -]+)$/.test(v), 'must be a number of proxies or a list of addresses'),
   })
   .superRefine((env, ctx) => {
     const need = (cond: boolean, path: string, message: string) => cond && ctx.addIssue({ code: 'custom', path: [path], message });
@@ -171,6 +199,10 @@ export interface Config {
     /** The issuer's Ed25519 private key (PEM); undefined: generated and kept in DATA_DIR. */
     keyPem?: string;
   };
+  /** The dashboard's login at /admin; undefined when neither ADMIN_TOKEN nor ADMIN_USERS is set (the dashboard is off). */
+  admin?: { token: string; kind: 'token' } | { users: { name: string; hash: string }[]; kind: 'users' };
+  /** Express's "trust proxy": how many proxies (or which addresses) to trust for the client address and HTTPS. */
+  trustProxy?: number | boolean | string;
 }
 
 /**
@@ -189,7 +221,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'configuration');
       const got = input[name];
-      const shown = got === undefined ? 'it is not set' : name.includes('TOKEN') || name.includes('SECRET') || name.includes('PASSWORD') || name.includes('KEY') ? 'got a value that is not valid' : `got "${got}"`;
+      const shown = got === undefined ? 'it is not set' : name.includes('TOKEN') || name.includes('SECRET') || name.includes('PASSWORD') || name.includes('KEY') || name === 'ADMIN_USERS' ? 'got a value that is not valid' : `got "${got}"`;
       return `${name}: ${issue.message} (${shown}). Fix: ${FIX[name] ?? `check ${name}`}.`;
     });
     throw new ConfigError(problems);
@@ -225,6 +257,8 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
         }
       : undefined;
   const anyChannel = !!(telegram || slack || teams);
+  const admin = e.ADMIN_USERS ? { kind: 'users' as const, users: e.ADMIN_USERS } : e.ADMIN_TOKEN ? { kind: 'token' as const, token: e.ADMIN_TOKEN } : undefined;
+  const trustProxy = e.TRUST_PROXY === undefined ? undefined : /^\d+$/.test(e.TRUST_PROXY) ? Number(e.TRUST_PROXY) : e.TRUST_PROXY === 'true' ? true : e.TRUST_PROXY === 'false' ? false : e.TRUST_PROXY;
   return {
     port: e.PORT,
     role: e.ROLE,
@@ -261,5 +295,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
       // A key pasted into one line of an env file keeps its line breaks as \n.
       ...(e.CERTIFICATE_KEY ? { keyPem: e.CERTIFICATE_KEY.replace(/\\n/g, '\n') } : {}),
     },
+    ...(admin ? { admin } : {}),
+    ...(trustProxy !== undefined ? { trustProxy } : {}),
   };
 }

@@ -66,7 +66,7 @@ const groupState: GroupState = {
 beforeAll(async () => {
   const s = new SqliteStore(path);
   await s.commitLearner({ key: ana, expectedVersion: 0, state: newLearnerState(T0, 'en'), address: { channel: 'telegram', conversationId: '1001', kind: 'direct' }, nudgeAt: null, eventId: 'tg-1', now: T0 });
-  await s.commitLearner({ key: ana, expectedVersion: 1, state: anaState(), address: { channel: 'telegram', conversationId: '1001', kind: 'direct' }, nudgeAt: new Date(T0.getTime() + 3_600_000), eventId: 'tg-2', now: T0 });
+  await s.commitLearner({ key: ana, expectedVersion: 1, state: anaState(), address: { channel: 'telegram', conversationId: '1001', kind: 'direct' }, nudgeAt: new Date(T0.getTime() + 3_600_000), eventId: 'tg-2', now: T0, activity: [{ type: 'lesson_started', at: T0.toISOString(), lessonId: 'l2' }, { type: 'item_answered', at: T0.toISOString(), itemId: 'l1-q1', lessonId: 'l1', mode: 'review', options: [1], correct: true, firstTry: false, durationMs: 4000, predictedRecall: 0.87, daysSinceSeen: 2.5 }] });
   await s.commitLearner({ key: ben, expectedVersion: 0, state: newLearnerState(T0, 'es', 'Ben'), address: { channel: 'slack', conversationId: 'D1', kind: 'direct', ref: { team: 'T1' } }, nudgeAt: null, now: T0 });
   await s.commitLearner({ key: ben, expectedVersion: 1, state: newLearnerState(T0, 'es', 'Ben'), address: { channel: 'slack', conversationId: 'D1', kind: 'direct', ref: { team: 'T1' } }, nudgeAt: null, certificates: [benCertificate], now: T0 });
   await s.markProcessed('slack', 'ev-read-only', T0);
@@ -93,8 +93,8 @@ const ofKind = <K extends keyof DocOf>(items: MigrationItem[], kind: K): DocOf[K
 describe('migration: reading the embedded store', () => {
   it('counts and yields every row of every table', () => {
     const db = openSqliteSource(path);
-    // 2 learners, 6 processed events (tg-1, tg-2, ev-read-only, sl-quiz, sl-a1, sl-a2), 1 group, 2 answers, 2 score rows, 1 certificate.
-    expect(countRows(db)).toBe(14);
+    // 2 learners, 6 processed events (tg-1, tg-2, ev-read-only, sl-quiz, sl-a1, sl-a2), 1 group, 2 answers, 2 score rows, 2 activity records, 1 certificate.
+    expect(countRows(db)).toBe(16);
     db.close();
   });
 
@@ -106,6 +106,11 @@ describe('migration: reading the embedded store', () => {
       expect(learners.map((d) => toLearnerRecord(d))).toEqual([await sqlite.getLearner(ben), await sqlite.getLearner(ana)].sort((a, b) => a!.key.channel.localeCompare(b!.key.channel)));
       expect(learners.find((d) => d.userId === ana.userId)).toMatchObject({ version: 2, recentEvents: [] });
       expect(ofKind(items, 'group').map((d) => toGroupRecord(d))).toEqual([await sqlite.getGroup(group)]);
+      // Activity records keep a stable id (learner, version, place in the commit) and every field.
+      expect(ofKind(items, 'activity')).toEqual([
+        { _id: `telegram:2:0:${ana.userId}`, channel: 'telegram', userId: ana.userId, at: T0, type: 'lesson_started', lang: 'fr', lessonId: 'l2' },
+        { _id: `telegram:2:1:${ana.userId}`, channel: 'telegram', userId: ana.userId, at: T0, type: 'item_answered', lang: 'fr', lessonId: 'l1', itemId: 'l1-q1', mode: 'review', options: '1', correct: true, first: false, durationMs: 4000, predicted: 0.87, daysSince: 2.5 },
+      ]);
       expect(ofKind(items, 'group')[0]!.closesAt).toEqual(new Date(T0.getTime() + 30_000));
       expect(ofKind(items, 'group')[0]!.nextQuizAt).toEqual(new Date('2026-03-06T14:00:00Z'));
       expect(ofKind(items, 'answer').map(toGroupAnswer)).toEqual(await sqlite.listGroupAnswers(group, 'qz', 0));
@@ -124,7 +129,7 @@ describe('migration: reading the embedded store', () => {
   });
 
   it('yields documents that pass the MongoDB schemas', async () => {
-    const model = { learner: models.Learner, processed: models.ProcessedEvent, group: models.Group, answer: models.GroupAnswer, score: models.GroupScore, certificate: models.Certificate } as const;
+    const model = { learner: models.Learner, processed: models.ProcessedEvent, group: models.Group, answer: models.GroupAnswer, score: models.GroupScore, activity: models.Activity, certificate: models.Certificate } as const;
     for (const item of readAll()) await expect(new model[item.kind](item.doc).validate(), `${item.kind} document`).resolves.toBeUndefined();
   });
 
@@ -137,7 +142,7 @@ describe('migration: reading the embedded store', () => {
     const badPath = join(dir, 'bad.sqlite');
     await new SqliteStore(badPath).close();
     const raw = new Database(badPath);
-    raw.prepare("INSERT INTO learners VALUES ('fax', 'u', 1, '{}', '{}', 0, NULL)").run();
+    raw.prepare("INSERT INTO learners (channel, user_id, version, state, address, updated_at, nudge_at) VALUES ('fax', 'u', 1, '{}', '{}', 0, NULL)").run();
     raw.prepare("INSERT INTO groups VALUES ('slack', 'g', 1, '{not json', '{}', NULL, NULL)").run();
     raw.close();
     const db = openSqliteSource(badPath);
@@ -167,9 +172,9 @@ describe('migration: reading the embedded store', () => {
       { batchSize: 5, onProgress: (done, total) => progress.push([done, total]) },
     );
     db.close();
-    expect(seen).toEqual([5, 5, 4]);
-    expect(progress).toEqual([[0, 14], [5, 14], [10, 14], [14, 14]]);
-    expect(summary).toEqual({ read: 14, written: 14, keptNewer: 0 });
+    expect(seen).toEqual([5, 5, 5, 1]);
+    expect(progress).toEqual([[0, 16], [5, 16], [10, 16], [15, 16], [16, 16]]);
+    expect(summary).toEqual({ read: 16, written: 16, keptNewer: 0 });
   });
 
   it('draws a progress bar', () => {
@@ -204,7 +209,7 @@ if (!uri) console.log(`migration into MongoDB ${SKIP_REASON}`);
           const db = openSqliteSource(path);
           const summary = await migrateSqlite(db, store, { batchSize: 4 });
           db.close();
-          expect(summary).toEqual({ read: 14, written: 14, keptNewer: 0 });
+          expect(summary).toEqual({ read: 16, written: 16, keptNewer: 0 });
           for (const key of [ana, ben]) expect(await store.getLearner(key)).toEqual(await sqlite.getLearner(key));
           expect(await store.getGroup(group)).toEqual(await sqlite.getGroup(group));
           expect(await store.listGroupAnswers(group, 'qz', 0)).toEqual(await sqlite.listGroupAnswers(group, 'qz', 0));

@@ -7,6 +7,7 @@ import { newLearnerState } from '../src/engine/state.js';
 import { FORMER_PARTICIPANT_NAME, newGroupState, type GroupState } from '../src/engine/group.js';
 import type { Address, LearnerKey } from '../src/messages.js';
 import { EMPTY_EXPORT, type CertificateRecord, type ConversationKey, type Store } from '../src/store/store.js';
+import { dashboardReadsContract } from './store-dashboard-contract.js';
 
 const T0 = new Date('2026-03-02T09:00:00Z');
 const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
@@ -392,4 +393,5 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       await expect(store.ping()).resolves.toBeUndefined();
     });
   });
+  dashboardReadsContract(name, open);
 }

@@ -34,7 +34,9 @@ export type Action =
   /** Issues the certificate with the name the learner typed, or asks for the name again. */
   | { type: 'certificate_name'; ok: boolean }
   /** With linked accounts: send reminders to the conversation this button is in. */
-  | { type: 'reminders_here' };
+  | { type: 'reminders_here' }
+  /** The optional country and organisation questions: answer one, or skip them. */
+  | { type: 'profile'; field: 'country' | 'org' | 'skip' };
 
 const VERSION = '1';
 
@@ -88,6 +90,8 @@ export function encodeAction(a: Action): string {
         return ['cn', a.ok ? 1 : 0];
       case 'reminders_here':
         return ['rh'];
+      case 'profile':
+        return ['pf', a.field];
     }
   })();
   return [VERSION, ...parts].join('|');
@@ -147,6 +151,8 @@ export function decodeAction(data: string): Action | undefined {
       return { type: 'reminders_here' };
     case 'cn':
       return a === '1' || a === '0' ? { type: 'certificate_name', ok: a === '1' } : undefined;
+    case 'pf':
+      return a === 'country' || a === 'org' || a === 'skip' ? { type: 'profile', field: a } : undefined;
     default:
       return undefined;
   }

@@ -11,8 +11,10 @@ import type { Course, CourseView, Lesson, QuizItem } from '../content/course.js'
 import { correctIndices } from '../content/course.js';
 import type { Choice, Inbound, ModuleProgress, Outbound, QuizOption, RichText, Span } from '../messages.js';
 import { plain } from '../messages.js';
-import { reviewStatus, scheduleAnswer, type ReviewStatus } from '../learning/review.js';
+import { recallProbability, reviewStatus, scheduleAnswer, type ReviewStatus } from '../learning/review.js';
 import { local, localDay, startOfNextLocalDay } from '../learning/localtime.js';
+import type { ActivityRecord, NudgeEvent } from './activity.js';
+import { cleanOrg, countryName, parseCountry } from './profile.js';
 import { encodeAction, decodeAction, type Action } from './actions.js';
 import { LANGUAGE_NAMES, describeDays, t } from './i18n.js';
 import { applyNudgeCommand, isNudgeCommand, nudgeChoice } from './nudge-commands.js';
@@ -70,12 +72,14 @@ export interface TurnResult {
   state: LearnerState;
   messages: Outbound[];
   effects: Effect[];
+  /** What the learner did in this turn, for the dashboard (written with the state). */
+  activity: ActivityRecord[];
 }
 
 /** Commands that work in a private conversation. */
 export const LEARNER_COMMANDS = [
   'start', 'help', 'menu', 'next', 'quiz', 'review', 'progress', 'settings', 'lang', 'mydata', 'forget', 'stop',
-  'remind', 'timezone', 'snooze', 'pause', 'resume', 'certificate', 'link', 'unlink',
+  'remind', 'timezone', 'snooze', 'pause', 'resume', 'country', 'org', 'certificate', 'link', 'unlink',
 ] as const;
 
 /** Per-turn working context. */
@@ -89,6 +93,7 @@ interface Turn {
   s: LearnerState;
   out: Outbound[];
   effects: Effect[];
+  activity: ActivityRecord[];
   /** Whether the event was a button on an earlier message (for in-place edits). */
   fromButton: boolean;
   nonce: string;
@@ -120,10 +125,27 @@ export function handleLearnerEvent(course: Course, opts: EngineOptions, input: L
   const base = input.state ? (structuredClone(input.state) as LearnerState) : newLearnerState(now, isLang(hint) ? hint : 'en', inbound.displayName);
   base.lastSeenAt = now.toISOString();
   if (inbound.displayName) base.displayName = inbound.displayName;
-  // Any message from the learner counts as a reply to nudges.
+  const turn: Turn = {
+    course: course.in(base.lang),
+    full: course,
+    opts,
+    now,
+    s: base,
+    out: [],
+    effects: [],
+    activity: [],
+    fromButton: inbound.event.type === 'choice',
+    nonce: input.nonce ?? `${now.getTime().toString(36)}-${inbound.id}`,
+    address: inbound.address,
+  };
+  // Any message from the learner counts as a reply to nudges; one within the hour is counted as answering it.
+  const lastNudge = base.nudges.lastNudgeAt ? new Date(base.nudges.lastNudgeAt) : undefined;
+  if (base.nudges.unanswered > 0 && lastNudge && now.getTime() - lastNudge.getTime() <= 3_600_000)
+    turn.activity.push({ type: 'nudge', at: now.toISOString(), event: 'answered', localHour: local(lastNudge, base.nudges.timezone).hour });
   base.nudges.unanswered = 0;
-  const turn: Turn = { course: course.in(base.lang), full: course, opts, now, s: base, out: [], effects: [], fromButton: inbound.event.type === 'choice', nonce: input.nonce ?? `${now.getTime().toString(36)}-${inbound.id}`, address: inbound.address };
   const ev = inbound.event;
+  // A command or a button other than the profile's own ends a wait for a typed country or organisation.
+  if (ev.type === 'command' || (ev.type === 'choice' && decodeAction(ev.data)?.type !== 'profile')) delete turn.s.awaiting;
 
   if (ev.type === 'command') {
     const command = ev.command.toLowerCase();
@@ -139,7 +161,11 @@ export function handleLearnerEvent(course: Course, opts: EngineOptions, input: L
   } else {
     handleText(turn, ev.text.trim(), input.state === null);
   }
-  return { state: turn.s, messages: turn.out, effects: turn.effects };
+  return { state: turn.s, messages: turn.out, effects: turn.effects, activity: turn.activity };
+}
+
+function recordNudge(turn: Turn, event: NudgeEvent): void {
+  turn.activity.push({ type: 'nudge', at: turn.now.toISOString(), event, localHour: local(turn.now, turn.s.nudges.timezone).hour });
 }
 
 function handleCommand(turn: Turn, command: string, args: string, isNew: boolean): void {
@@ -188,7 +214,11 @@ function handleCommand(turn: Turn, command: string, args: string, isNew: boolean
     case 'forget':
       turn.s.confirmingForget = true;
       return say(turn, tr(turn, 'forget.confirm'), [btn(tr(turn, 'btn.forget_yes'), { type: 'forget', confirm: true }), btn(tr(turn, 'btn.forget_no'), { type: 'forget', confirm: false })]);
+    case 'country':
+    case 'org':
+      return profileCommand(turn, command, args);
     case 'stop':
+      recordNudge(turn, 'stopped');
       turn.s.stopped = true;
       turn.s.position = turn.s.position.kind === 'quiz' && turn.s.position.mode !== 'lesson' ? { kind: 'idle' } : turn.s.position;
       return say(turn, tr(turn, 'stop.done'));
@@ -198,6 +228,8 @@ function handleCommand(turn: Turn, command: string, args: string, isNew: boolean
         return say(turn, tr(turn, 'link.reminders_here', { channel: turn.address.channel }));
       }
       if (isNudgeCommand(command)) {
+        if (command === 'pause') recordNudge(turn, 'paused');
+        if (command === 'snooze' && args.trim()) recordNudge(turn, 'snoozed');
         const reply = applyNudgeCommand(turn.s, command, args, turn.now);
         return say(turn, reply.text, reply.choices?.map((c) => btn(tr(turn, c.labelKey), c.action)));
       }
@@ -258,6 +290,7 @@ function handleAction(turn: Turn, a: Action): void {
       for (const c of turn.s.certificates ?? []) turn.out.push({ kind: 'erased', filename: certificateFilename(c.achievement, c.id) });
       return;
     case 'nudge': {
+      recordNudge(turn, a.choice === 'stop' ? 'stopped' : 'snoozed');
       const reply = nudgeChoice(turn.s, a.choice, turn.now);
       if (a.choice === 'stop') turn.s.nudges.remindAt = null;
       return say(turn, reply);
@@ -269,6 +302,8 @@ function handleAction(turn: Turn, a: Action): void {
     case 'reminders_here':
       turn.s.nudges.reminderAddress = turn.address;
       return say(turn, tr(turn, 'link.reminders_here', { channel: turn.address.channel }));
+    case 'profile':
+      return profileAction(turn, a.field);
     case 'group_answer':
     case 'group_join':
       // Group buttons reach the group handler; in a private chat they are stale.
@@ -286,6 +321,7 @@ function handleText(turn: Turn, text: string, isNew: boolean): void {
     turn.s.confirmingForget = false;
     return say(turn, tr(turn, 'forget.kept'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
   }
+  if (turn.s.awaiting) return profileText(turn, turn.s.awaiting, text, true);
   const p = turn.s.position;
   // On a single-answer question, a typed letter ("b") picks that option.
   if (p.kind === 'quiz' && !p.answered) {
@@ -402,7 +438,8 @@ function showModule(turn: Turn, moduleId: string): void {
 
 function startLesson(turn: Turn, lessonId: string): void {
   const progress = turn.s.lessons[lessonId];
-  turn.s.lessons[lessonId] = progress?.status === 'done' ? progress : { ...progress, status: 'in_progress' };
+  if (!progress) turn.activity.push({ type: 'lesson_started', at: turn.now.toISOString(), lessonId });
+  turn.s.lessons[lessonId] = progress?.status === 'done' ? progress : { startedAt: turn.now.toISOString(), ...progress, status: 'in_progress' };
   turn.s.position = { kind: 'card', lessonId, index: 0 };
   showCard(turn);
 }
@@ -516,10 +553,28 @@ function grade(turn: Turn, item: QuizItem, picked: number[]): void {
   const right = correctIndices(item);
   const correct = right.length === picked.length && right.every((i) => picked.includes(i));
   const elapsedMs = turn.now.getTime() - new Date(p.shownAt).getTime();
+  const prev = turn.s.reviews[item.id];
+  turn.activity.push({
+    type: 'item_answered',
+    at: turn.now.toISOString(),
+    itemId: item.id,
+    lessonId: item.lessonId,
+    mode: p.mode,
+    options: [...picked].sort((a, b) => a - b),
+    correct,
+    firstTry: !prev,
+    durationMs: Math.max(0, elapsedMs),
+    ...(prev?.last_review
+      ? {
+          predictedRecall: recallProbability(prev, turn.now, turn.opts.retention),
+          daysSinceSeen: Math.max(0, (turn.now.getTime() - new Date(prev.last_review).getTime()) / 86_400_000),
+        }
+      : {}),
+  });
   // Wrong tries on this item since it was last answered right (this run's and earlier ones): a right
   // answer after one is rated Hard.
-  const wrongTries = p.wrongTries + (turn.s.reviews[item.id]?.wrongTries ?? 0);
-  turn.s.reviews[item.id] = scheduleAnswer(turn.s.reviews[item.id], { correct, elapsedMs, wrongTries }, turn.now, turn.opts.retention);
+  const wrongTries = p.wrongTries + (prev?.wrongTries ?? 0);
+  turn.s.reviews[item.id] = scheduleAnswer(prev, { correct, elapsedMs, wrongTries }, turn.now, turn.opts.retention);
   turn.s.lastLearnedAt = turn.now.toISOString();
   turn.effects.push({ type: 'record', record: { kind: 'answered', itemId: item.id, mode: p.mode, picked: [...picked].sort((a, b) => a - b), correct, durationMs: Math.max(0, elapsedMs) } });
   const last = p.index === p.itemIds.length - 1;
@@ -568,8 +623,19 @@ function finishQuiz(turn: Turn): void {
   if (p.mode === 'lesson' && p.lessonId) {
     const lesson = turn.course.lessons.get(p.lessonId)!;
     const before = turn.s.lessons[lesson.id];
+    const first = before?.status !== 'done';
+    const startedAt = before?.startedAt;
+    turn.activity.push({
+      type: 'lesson_completed',
+      at: turn.now.toISOString(),
+      lessonId: lesson.id,
+      correct: p.correct,
+      total,
+      first,
+      ...(first && startedAt ? { durationMs: Math.max(0, turn.now.getTime() - new Date(startedAt).getTime()) } : {}),
+    });
     const score = { correct: p.correct, total };
-    turn.s.lessons[lesson.id] = { status: 'done', lastScore: score, firstScore: firstTry(before) ?? score, completedAt: turn.now.toISOString() };
+    turn.s.lessons[lesson.id] = { status: 'done', lastScore: score, firstScore: firstTry(before) ?? score, completedAt: turn.now.toISOString(), ...(startedAt ? { startedAt } : {}) };
     turn.effects.push({ type: 'record', record: { kind: 'lesson_completed', lessonId: lesson.id, correct: p.correct, total } });
     const lines = [tr(turn, 'lesson.done', { title: lesson.title, correct: p.correct, total })];
     if (p.correct === total) lines.push(tr(turn, 'lesson.done_perfect', { correct: p.correct, total }));
@@ -601,6 +667,12 @@ function finishQuiz(turn: Turn): void {
     const text: RichText = [...plain(scoreLines.join('\n'))];
     if (lesson.takeaway) text.push({ type: 'paragraph', spans: [{ text: `${tr(turn, 'lesson.takeaway')} `, bold: true }, { text: lesson.takeaway }] });
     text.push(...plain(lines.join('\n')));
+    // Once, after the first lesson: the two optional profile questions (going on skips them).
+    if (!turn.s.profileAsked) {
+      turn.s.profileAsked = true;
+      text.push(...plain(tr(turn, 'profile.ask')));
+      choices.push(btn(tr(turn, 'btn.profile_country'), { type: 'profile', field: 'country' }));
+    }
     return say(turn, text, choices);
   }
   if (p.mode === 'review') turn.effects.push({ type: 'record', record: { kind: 'review_completed', correct: p.correct, total } });
@@ -771,10 +843,18 @@ function showSettings(turn: Turn): void {
     tr(turn, 'settings.quiet', { start: n.quietStart, end: n.quietEnd }),
   ];
   if (n.paused) lines.push(tr(turn, 'settings.paused'));
+  lines.push(
+    turn.s.country ? tr(turn, 'settings.country', { country: countryName(turn.s.country, turn.s.lang) }) : tr(turn, 'settings.country_none'),
+    turn.s.org ? tr(turn, 'settings.org', { org: turn.s.org }) : tr(turn, 'settings.org_none'),
+  );
   turn.out.push({
     kind: 'text',
     text: [{ type: 'paragraph', spans: [{ text: tr(turn, 'settings.title'), bold: true }] }, ...lines.map((l) => ({ type: 'bullet' as const, spans: [{ text: l }] }))],
-    choices: [btn(tr(turn, 'btn.language'), { type: 'lang', lang: '' }), btn(tr(turn, 'btn.continue'), { type: 'resume' })],
+    choices: [
+      btn(tr(turn, 'btn.language'), { type: 'lang', lang: '' }),
+      btn(tr(turn, 'btn.profile_edit'), { type: 'profile', field: 'country' }),
+      btn(tr(turn, 'btn.continue'), { type: 'resume' }),
+    ],
   });
 }
 
@@ -877,4 +957,55 @@ function link(turn: Turn, args: string): void {
   const code = normalizeLinkCode(args);
   if (!code) return say(turn, tr(turn, 'link.invalid'));
   turn.effects.push({ type: 'link', code });
+}
+
+/** `/country Kenya`, `/org Ministry of ICT`; `off` clears; no argument asks for it. */
+function profileCommand(turn: Turn, field: 'country' | 'org', args: string): void {
+  turn.s.profileAsked = true;
+  if (!args) return profileAction(turn, field);
+  if (/^(off|none|clear|aucun|aucune|ninguno|ninguna)$/i.test(args)) {
+    delete turn.s[field];
+    return say(turn, tr(turn, `profile.${field}_cleared`));
+  }
+  profileText(turn, field, args, !turn.s.org);
+}
+
+function profileAction(turn: Turn, field: 'country' | 'org' | 'skip'): void {
+  turn.s.profileAsked = true;
+  if (field === 'skip') {
+    delete turn.s.awaiting;
+    return say(turn, tr(turn, 'profile.skipped'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+  }
+  turn.s.awaiting = field;
+  say(turn, tr(turn, `profile.type_${field}`), [btn(tr(turn, 'btn.profile_skip'), { type: 'profile', field: 'skip' })]);
+}
+
+/**
+ * A typed country or organisation: kept if usable, else asked again (the learner may skip). After a
+ * country, the organisation is asked next when `thenOrg` (the learner is answering the questions).
+ */
+function profileText(turn: Turn, field: 'country' | 'org', text: string, thenOrg: boolean): void {
+  const skip = [btn(tr(turn, 'btn.profile_skip'), { type: 'profile', field: 'skip' })];
+  if (field === 'country') {
+    const code = parseCountry(text);
+    if (!code) {
+      turn.s.awaiting = 'country';
+      return say(turn, tr(turn, 'profile.country_unknown', { text: text.slice(0, 60) }), skip);
+    }
+    turn.s.country = code;
+    if (!thenOrg) {
+      delete turn.s.awaiting;
+      return say(turn, tr(turn, 'profile.country_set', { country: countryName(code, turn.s.lang) }), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+    }
+    turn.s.awaiting = 'org';
+    return say(turn, `${tr(turn, 'profile.country_set', { country: countryName(code, turn.s.lang) })}\n${tr(turn, 'profile.type_org')}`, skip);
+  }
+  const org = cleanOrg(text);
+  if (!org) {
+    turn.s.awaiting = 'org';
+    return say(turn, tr(turn, 'profile.type_org'), skip);
+  }
+  turn.s.org = org;
+  delete turn.s.awaiting;
+  say(turn, tr(turn, 'profile.org_set', { org }), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
 }

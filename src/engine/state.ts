@@ -20,6 +20,8 @@ export interface LessonProgress {
   /** Score of the first finished quiz of this lesson (certificates count first tries). */
   firstScore?: { correct: number; total: number };
   completedAt?: string;
+  /** When the learner first started this lesson (for the time it takes to complete). */
+  startedAt?: string;
 }
 
 /**
@@ -123,6 +125,14 @@ export interface LearnerState {
   /** /stop: the learner asked the bot to stop writing first. */
   stopped: boolean;
   nudges: NudgeSettings;
+  /** Optional, asked once and skippable: the ISO 3166 code of the country the learner works for. */
+  country?: string;
+  /** Optional, asked once and skippable: the learner's organisation, as typed (at most 80 characters). */
+  org?: string;
+  /** Whether the optional country and organisation questions were asked already. */
+  profileAsked?: boolean;
+  /** Set while the bot waits for the learner to type a country or an organisation. */
+  awaiting?: 'country' | 'org';
 }
 
 export const DEFAULT_NUDGES: NudgeSettings = {

@@ -35,6 +35,8 @@ import { nudgeMessage } from '../engine/nudge-message.js';
 import { isLang, type Lang, type LearnerState } from '../engine/state.js';
 import { PlatformError } from '../errors.js';
 import { afterNudge, nextNudgeAt, nudgeDue, DEFAULT_NUDGE_POLICY, type NudgeKind, type NudgePolicy } from '../learning/nudges.js';
+import { local } from '../learning/localtime.js';
+import type { ActivityRecord, NudgeEvent } from '../engine/activity.js';
 import type { Address, Channel, Inbound, LearnerKey, Outbound } from '../messages.js';
 import { plain } from '../messages.js';
 import { hashId } from '../logger.js';
@@ -54,6 +56,11 @@ function sameKey(a: LearnerKey, b: LearnerKey): boolean {
 
 /** Each channel's name as people know it. */
 const CHANNEL_NAMES: Record<LearnerKey['channel'], string> = { telegram: 'Telegram', slack: 'Slack', teams: 'Microsoft Teams', console: 'console' };
+
+/** A nudge's record for the dashboard, at the hour of the learner's local day. */
+function nudgeRecord(event: NudgeEvent, now: Date, timezone: string): ActivityRecord[] {
+  return [{ type: 'nudge', at: now.toISOString(), event, localHour: local(now, timezone).hour }];
+}
 
 /** Messages for one conversation, to be sent by its channel. */
 export interface Delivery {
@@ -245,6 +252,7 @@ export class LearningBot implements BotPort {
           ...(certificates.length ? { certificates } : {}),
           ...(xapi.length ? { xapi } : {}),
           now,
+          ...(result.activity.length ? { activity: result.activity } : {}),
         });
         if (outcome === 'duplicate') return { messages: [], after: [] };
         if (outcome === 'conflict') continue;
@@ -356,7 +364,10 @@ export class LearningBot implements BotPort {
    * returns with the version check (retrying on a conflict with another process). `step` returns
    * null to write nothing.
    */
-  private updateLearner<T>(key: LearnerKey, step: (record: LearnerRecord, now: Date) => Promise<{ state: LearnerState; nudgeAt: Date | null; then: T } | { done: T }>): Promise<T | null> {
+  private updateLearner<T>(
+    key: LearnerKey,
+    step: (record: LearnerRecord, now: Date) => Promise<{ state: LearnerState; nudgeAt: Date | null; then: T; activity?: ActivityRecord[] } | { done: T }>,
+  ): Promise<T | null> {
     return this.locks.run(this.learnerLock(key), async () => {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const record = await this.store.getLearner(key);
@@ -364,7 +375,15 @@ export class LearningBot implements BotPort {
         const now = this.now();
         const next = await step(record, now);
         if ('done' in next) return next.done;
-        const outcome = await this.store.commitLearner({ key, expectedVersion: record.version, state: next.state, address: record.address, nudgeAt: next.nudgeAt, now });
+        const outcome = await this.store.commitLearner({
+          key,
+          expectedVersion: record.version,
+          state: next.state,
+          address: record.address,
+          nudgeAt: next.nudgeAt,
+          now,
+          ...(next.activity?.length ? { activity: next.activity } : {}),
+        });
         if (outcome === 'committed') return next.then;
       }
       throw new ConcurrencyError(this.learnerLock(key));
@@ -408,7 +427,7 @@ export class LearningBot implements BotPort {
         } catch (err) {
           if (err instanceof PlatformError && err.unreachable) {
             const unreachable = { ...state, nudges: { ...state.nudges, unreachable: true } };
-            return { state: unreachable, nudgeAt: null, then: 'unreachable' };
+            return { state: unreachable, nudgeAt: null, then: 'unreachable', activity: nudgeRecord('unreachable', now, state.nudges.timezone) };
           }
           if (!(err instanceof PlatformError) || err.retryable) throw err;
           this.opts.onError(err, { where: 'nudge-delivery', channel: job.channel, retryable: false });
@@ -419,7 +438,8 @@ export class LearningBot implements BotPort {
         sent = due.kind;
       }
       const next = afterNudge(state, sent!, now, jobId);
-      return { state: next, nudgeAt: nextNudgeAt(next, now, this.policy), then: 'sent' };
+      // The dashboard's record of the nudge, written with the state that records it.
+      return { state: next, nudgeAt: nextNudgeAt(next, now, this.policy), then: 'sent', activity: nudgeRecord('sent', now, state.nudges.timezone) };
     });
     return outcome ?? 'skipped';
   }

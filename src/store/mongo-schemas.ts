@@ -17,6 +17,7 @@ import { Schema, type Connection, type Model } from 'mongoose';
 import type { Address, Channel, LearnerKey } from '../messages.js';
 import type { Lang, LearnerState } from '../engine/state.js';
 import type { GroupState } from '../engine/group.js';
+import type { ActivityRow } from './activity-rows.js';
 import type { AnswerInsert, CertificateRecord, ConversationKey, GroupAnswer, GroupCommit, GroupRecord, LearnerCommit, LearnerRecord, ScoreRow } from './store.js';
 
 export const CHANNELS = ['console', 'telegram', 'slack', 'teams'] as const satisfies readonly Channel[];
@@ -42,6 +43,36 @@ export interface LearnerDoc {
   nudgeAt?: Date;
   /** The last few event ids applied to this learner, written in the same atomic update as the state. */
   recentEvents: string[];
+  /**
+   * Activity records written in the same atomic update as the state, then copied into the activity
+   * collection (by their `_id`, so copying twice changes nothing) and removed from here.
+   */
+  pendingActivity?: ActivityDoc[];
+}
+
+/** One activity record (see `activity-rows.ts`); fields that do not apply are absent. */
+export interface ActivityDoc {
+  _id: string;
+  channel: Channel;
+  userId: string;
+  at: Date;
+  type: ActivityRow['type'];
+  lang: string;
+  country?: string;
+  org?: string;
+  lessonId?: string;
+  itemId?: string;
+  mode?: string;
+  options?: string;
+  correct?: boolean;
+  first?: boolean;
+  durationMs?: number;
+  predicted?: number;
+  daysSince?: number;
+  score?: number;
+  total?: number;
+  event?: string;
+  localHour?: number;
 }
 
 export interface ProcessedEventDoc {
@@ -165,6 +196,7 @@ export const COLLECTIONS = {
   xapiOutbox: 'xapi_outbox',
   accounts: 'accounts',
   linkCodes: 'link_codes',
+  activity: 'activity',
 } as const;
 
 const WRITE_CONCERN = { w: 'majority' as const };
@@ -216,10 +248,12 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
       updatedAt: { type: Date, required: true },
       nudgeAt: { type: Date },
       recentEvents: { type: [String], default: [] },
+      pendingActivity: { type: [Schema.Types.Mixed], default: undefined },
     },
     { ...BASE, collection: COLLECTIONS.learners },
   );
   learner.index({ channel: 1, userId: 1 }, { unique: true, name: 'learner_key' });
+  learner.index({ 'state.lastSeenAt': 1 }, { name: 'learner_last_seen' });
   learner.index({ nudgeAt: 1 }, { partialFilterExpression: { nudgeAt: { $exists: true } }, name: 'learner_nudge_at' });
 
   const processed = new Schema<ProcessedEventDoc>(
@@ -283,6 +317,37 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
   score.index({ channel: 1, conversationId: 1, userId: 1 }, { unique: true, name: 'score_key' });
   score.index({ channel: 1, userId: 1 }, { name: 'score_user' });
 
+  answer.index({ at: 1 }, { name: 'answer_at' });
+
+  const activity = new Schema<ActivityDoc>(
+    {
+      _id: { type: String, required: true },
+      channel,
+      userId: id,
+      at: { type: Date, required: true },
+      type: { type: String, enum: ['item_answered', 'lesson_started', 'lesson_completed', 'nudge'], required: true },
+      lang: { type: String, required: true },
+      country: String,
+      org: String,
+      lessonId: String,
+      itemId: String,
+      mode: String,
+      options: String,
+      correct: Boolean,
+      first: Boolean,
+      durationMs: Number,
+      predicted: Number,
+      daysSince: Number,
+      score: Number,
+      total: Number,
+      event: String,
+      localHour: Number,
+    },
+    { ...BASE, collection: COLLECTIONS.activity },
+  );
+  activity.index({ channel: 1, userId: 1, at: 1 }, { name: 'activity_user' });
+  activity.index({ type: 1, at: 1 }, { name: 'activity_type_at' });
+
   const certificate = new Schema<CertificateDoc>(
     {
       _id: id,
@@ -332,7 +397,7 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
   linkCode.index({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'link_code_ttl' });
   linkCode.index({ personChannel: 1, personUserId: 1 }, { name: 'link_code_person' });
 
-  return { learner, processed, group, answer, score, certificate, xapi, account, linkCode };
+  return { learner, processed, group, answer, score, activity, certificate, xapi, account, linkCode };
 }
 
 export interface MongoModels {
@@ -345,6 +410,7 @@ export interface MongoModels {
   XapiOutbox: Model<XapiOutboxDoc>;
   Account: Model<AccountDoc>;
   LinkCode: Model<LinkCodeDoc>;
+  Activity: Model<ActivityDoc>;
 }
 
 /** Compiles the models on one connection (each store has its own, never the global default). */
@@ -360,6 +426,7 @@ export function defineModels(conn: Connection, opts: MongoSchemaOptions = DEFAUL
     XapiOutbox: conn.model<XapiOutboxDoc>('XapiOutbox', s.xapi),
     Account: conn.model<AccountDoc>('Account', s.account),
     LinkCode: conn.model<LinkCodeDoc>('LinkCode', s.linkCode),
+    Activity: conn.model<ActivityDoc>('Activity', s.activity),
   };
 }
 
@@ -479,6 +546,13 @@ export function toGroupAnswer(d: Pick<GroupAnswerDoc, 'userId' | 'displayName' |
 
 export function toScoreRow(d: Pick<GroupScoreDoc, 'userId' | 'displayName' | 'points' | 'answered' | 'correct'>): ScoreRow {
   return { userId: d.userId, displayName: d.displayName, points: d.points, answered: d.answered, correct: d.correct };
+}
+
+/** An activity row as a document with the given id (null fields left out). */
+export function toActivityDoc(id: string, row: ActivityRow): ActivityDoc {
+  const doc: Record<string, unknown> = { _id: id };
+  for (const [k, v] of Object.entries(row)) if (v !== null && v !== undefined) doc[k] = v;
+  return doc as unknown as ActivityDoc;
 }
 
 export function learnerFilter(key: LearnerKey) {

@@ -62,6 +62,8 @@ import {
   fromAddressDoc,
   toCertificateRecord,
   type CertificateDoc,
+  toActivityDoc,
+  type ActivityDoc,
   type GroupAnswerDoc,
   type GroupDoc,
   type GroupScoreDoc,
@@ -72,6 +74,20 @@ import {
 } from './mongo-schemas.js';
 import type { MigrationItem } from './migrate.js';
 import { exportCertificate } from './store.js';
+import { fromActivityRow, toActivityRow, type ActivityRow } from './activity-rows.js';
+import type {
+  DashboardFilter,
+  DurationBucketRow,
+  ItemOptionRow,
+  ItemStatRow,
+  LearnerCountRow,
+  LessonFunnelRow,
+  NudgeRow,
+  PeriodRow,
+  RecallRow,
+  StopPointRow,
+  TeamQuizRow,
+} from './dashboard.js';
 import type {
   AnswerInsert,
   CertificateRecord,
@@ -211,9 +227,11 @@ export class MongoStore implements Store {
         { upsert: true },
       );
     const filter = learnerFilter(c.key);
+    // Activity rides in the learner document's own atomic update, then is moved to its collection.
+    const activity = (c.activity ?? []).map((r) => toActivityDoc(new Types.ObjectId().toHexString(), toActivityRow(c.key.channel, c.key.userId, c.state, r)));
     if (c.expectedVersion === 0) {
       try {
-        await this.m.Learner.create(newLearnerDoc(c));
+        await this.m.Learner.create({ ...newLearnerDoc(c), ...(activity.length ? { pendingActivity: activity } : {}) });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         return this.refused(await this.m.Learner.findOne(filter, { recentEvents: 1 }).lean(), c.eventId);
@@ -227,7 +245,14 @@ export class MongoStore implements Store {
           $set: { ...rest, ...(nudgeAt ? { nudgeAt } : {}) },
           ...(nudgeAt ? {} : { $unset: { nudgeAt: 1 } }),
           $inc: { version: 1 },
-          ...(c.eventId ? { $push: { recentEvents: { $each: [c.eventId], $slice: -this.recent } } } : {}),
+          ...(c.eventId || activity.length
+            ? {
+                $push: {
+                  ...(c.eventId ? { recentEvents: { $each: [c.eventId], $slice: -this.recent } } : {}),
+                  ...(activity.length ? { pendingActivity: { $each: activity } } : {}),
+                },
+              }
+            : {}),
         },
         { runValidators: true },
       );
@@ -235,6 +260,7 @@ export class MongoStore implements Store {
     }
     if (xapiIds.length) await this.m.XapiOutbox.updateMany({ _id: { $in: xapiIds } }, { $set: { confirmed: true } });
     if (c.eventId) await this.mark(c.key.channel, c.eventId, c.now);
+    if (activity.length) await this.flushActivity(c.key);
     return 'committed';
   }
 
@@ -327,6 +353,24 @@ export class MongoStore implements Store {
     return (await this.m.XapiOutbox.deleteMany({ sentAt: { $lt: before } })).deletedCount;
   }
 
+  /**
+   * Moves a learner's pending activity records into the activity collection: inserted by id (a
+   * second try finds them there and changes nothing), then pulled from the learner document. Also
+   * finishes a move a crashed process left half done.
+   */
+  private async flushActivity(key: LearnerKey): Promise<void> {
+    const doc = await this.m.Learner.findOne(learnerFilter(key), { pendingActivity: 1 }).lean();
+    const pending = doc?.pendingActivity ?? [];
+    if (!pending.length) return;
+    try {
+      await this.m.Activity.insertMany(pending, { ordered: false });
+    } catch (err) {
+      const errors = err instanceof MongoBulkWriteError ? (Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors]) : [];
+      if (!errors.length || !errors.every((e) => e.code === DUPLICATE_KEY)) throw err;
+    }
+    await this.m.Learner.updateOne(learnerFilter(key), { $pull: { pendingActivity: { _id: { $in: pending.map((p) => p._id) } } } });
+  }
+
   /** Why a conditional write matched nothing: the event was applied already, or the version moved. */
   private refused(doc: { recentEvents?: string[] } | null, eventId: string | undefined): CommitResult {
     return eventId && doc?.recentEvents?.includes(eventId) ? 'duplicate' : 'conflict';
@@ -378,6 +422,7 @@ export class MongoStore implements Store {
   }
 
   async forgetLearner(key: LearnerKey): Promise<void> {
+    await this.m.Activity.deleteMany(learnerFilter(key));
     for (const conversationId of await this.groupsWithMember(key)) {
       const group: ConversationKey = { channel: key.channel, conversationId };
       // Points still pending in the group document carry the member's id: add them first.
@@ -427,11 +472,12 @@ export class MongoStore implements Store {
   }
 
   async exportLearner(key: LearnerKey): Promise<LearnerExport> {
-    const [doc, answers, scores, conversations, certificates] = await Promise.all([
+    const [doc, answers, scores, conversations, activity, certificates] = await Promise.all([
       this.m.Learner.findOne(learnerFilter(key)).lean(),
       this.m.GroupAnswer.find(learnerFilter(key)).sort({ at: 1 }).lean(),
       this.m.GroupScore.find(learnerFilter(key)).lean(),
       this.groupsWithMember(key),
+      this.m.Activity.find(learnerFilter(key)).sort({ at: 1, _id: 1 }).lean(),
       this.m.Certificate.find(learnerFilter(key)).sort({ issuedAt: 1, _id: 1 }).lean(),
     ]);
     const runningQuizzes: LearnerExport['runningQuizzes'] = [];
@@ -441,6 +487,9 @@ export class MongoStore implements Store {
       if (member) runningQuizzes.push({ conversationId, ...member });
     }
     const learner = doc ? toLearnerRecord(doc) : null;
+    // Records not moved yet (a crashed process) are the learner's too.
+    const moved = new Set(activity.map((a) => a._id));
+    const all = [...activity, ...(doc?.pendingActivity ?? []).filter((a) => !moved.has(a._id))].sort((a, b) => new Date(a.at).getTime() - new Date(b.at).getTime());
     return {
       learner: learner && {
         channel: key.channel,
@@ -460,6 +509,7 @@ export class MongoStore implements Store {
       })),
       groupScores: scores.map((s) => ({ conversationId: s.conversationId, displayName: s.displayName, points: s.points, answered: s.answered, correct: s.correct })),
       runningQuizzes,
+      activity: all.map((a) => fromActivityRow(fromActivityDoc(a))),
       certificates: certificates.map((d) => exportCertificate(toCertificateRecord(d as CertificateDoc))),
     };
   }
@@ -605,6 +655,170 @@ export class MongoStore implements Store {
     return res.deletedCount;
   }
 
+  // ---- Dashboard reads ----
+
+  async learnerCounts(f: DashboardFilter): Promise<LearnerCountRow[]> {
+    const rows = await this.m.Learner.aggregate<{ _id: { channel: Channel; lang: string; country: string | null; org: string | null }; learners: number }>([
+      { $match: learnerMatch(f) },
+      { $group: { _id: { channel: '$channel', lang: '$state.lang', country: { $ifNull: ['$state.country', null] }, org: { $ifNull: ['$state.org', null] } }, learners: { $sum: 1 } } },
+    ]);
+    return rows.map((r) => ({ ...r._id, learners: r.learners }));
+  }
+
+  async activityByPeriod(f: DashboardFilter, period: 'day' | 'week'): Promise<PeriodRow[]> {
+    const day = { $floor: { $divide: [{ $toLong: '$at' }, DAY_MS] } };
+    // Epoch day 0 was a Thursday: a day's Monday is day - (day + 3) % 7.
+    const p = period === 'day' ? day : { $subtract: [day, { $mod: [{ $add: [day, 3] }, 7] }] };
+    const rows = await this.m.Activity.aggregate<{ _id: number; learners: number; lessonsCompleted: number; answers: number }>(
+      [
+        { $match: { ...activityMatch(f), $or: [{ type: { $ne: 'nudge' } }, { event: { $nin: ['sent', 'unreachable'] } }] } },
+        {
+          $group: {
+            _id: { p, channel: '$channel', userId: '$userId' },
+            lc: { $sum: { $cond: [{ $eq: ['$type', 'lesson_completed'] }, 1, 0] } },
+            ans: { $sum: { $cond: [{ $eq: ['$type', 'item_answered'] }, 1, 0] } },
+          },
+        },
+        { $group: { _id: '$_id.p', learners: { $sum: 1 }, lessonsCompleted: { $sum: '$lc' }, answers: { $sum: '$ans' } } },
+        { $sort: { _id: 1 } },
+      ],
+      { allowDiskUse: true },
+    );
+    return rows.map((r) => ({ period: dayString(r._id), learners: r.learners, lessonsCompleted: r.lessonsCompleted, answers: r.answers }));
+  }
+
+  async lessonFunnel(f: DashboardFilter): Promise<{ lessons: LessonFunnelRow[]; durations: DurationBucketRow[] }> {
+    const firstCompletion = { $and: [{ $eq: ['$type', 'lesson_completed'] }, { $eq: ['$first', true] }] };
+    const [lessons, durations] = await Promise.all([
+      this.m.Activity.aggregate<{ _id: string; started: number; completed: number; firstScoreSum: number; firstScoreTotal: number }>([
+        { $match: { ...activityMatch(f), type: { $in: ['lesson_started', 'lesson_completed'] } } },
+        {
+          $group: {
+            _id: '$lessonId',
+            started: { $sum: { $cond: [{ $eq: ['$type', 'lesson_started'] }, 1, 0] } },
+            completed: { $sum: { $cond: [firstCompletion, 1, 0] } },
+            firstScoreSum: { $sum: { $cond: [firstCompletion, '$score', 0] } },
+            firstScoreTotal: { $sum: { $cond: [firstCompletion, '$total', 0] } },
+          },
+        },
+      ]),
+      this.m.Activity.aggregate<{ _id: { lessonId: string; minutes: number }; count: number }>([
+        { $match: { ...activityMatch(f), type: 'lesson_completed', first: true, durationMs: { $ne: null } } },
+        { $project: { lessonId: 1, m: { $floor: { $divide: ['$durationMs', 60_000] } } } },
+        {
+          $project: {
+            lessonId: 1,
+            minutes: {
+              $switch: {
+                branches: [
+                  { case: { $lt: ['$m', 120] }, then: '$m' },
+                  { case: { $lt: ['$m', 4320] }, then: { $multiply: [{ $floor: { $divide: ['$m', 60] } }, 60] } },
+                ],
+                default: { $multiply: [{ $floor: { $divide: ['$m', 1440] } }, 1440] },
+              },
+            },
+          },
+        },
+        { $group: { _id: { lessonId: '$lessonId', minutes: '$minutes' }, count: { $sum: 1 } } },
+      ]),
+    ]);
+    return {
+      lessons: lessons.map((r) => ({ lessonId: r._id, started: r.started, completed: r.completed, firstScoreSum: r.firstScoreSum, firstScoreTotal: r.firstScoreTotal })),
+      durations: durations.map((r) => ({ lessonId: r._id.lessonId, minutes: r._id.minutes, count: r.count })),
+    };
+  }
+
+  async stopPoints(f: DashboardFilter, silentSince: Date): Promise<StopPointRow[]> {
+    const match = learnerMatch(f);
+    const rows = await this.m.Learner.aggregate<{ _id: Omit<StopPointRow, 'learners'>; learners: number }>([
+      { $match: { ...match, 'state.lastSeenAt': { $gte: f.from.toISOString(), $lt: silentSince.toISOString() } } },
+      {
+        $group: {
+          _id: {
+            kind: '$state.position.kind',
+            lessonId: { $ifNull: ['$state.position.lessonId', null] },
+            card: { $cond: [{ $eq: ['$state.position.kind', 'card'] }, '$state.position.index', null] },
+            itemId: { $cond: [{ $eq: ['$state.position.kind', 'quiz'] }, { $arrayElemAt: ['$state.position.itemIds', '$state.position.index'] }, null] },
+          },
+          learners: { $sum: 1 },
+        },
+      },
+    ]);
+    return rows.map((r) => ({ ...r._id, learners: r.learners }));
+  }
+
+  async itemStats(f: DashboardFilter): Promise<{ items: ItemStatRow[]; options: ItemOptionRow[] }> {
+    const m = activityMatch(f);
+    const [counts, sums, options] = await Promise.all([
+      this.m.Activity.aggregate<{ _id: string; lessonId: string; attempts: number; firstTries: number; firstTryCorrect: number }>([
+        { $match: { ...m, type: 'item_answered' } },
+        {
+          $group: {
+            _id: '$itemId',
+            lessonId: { $min: '$lessonId' },
+            attempts: { $sum: 1 },
+            firstTries: { $sum: { $cond: ['$first', 1, 0] } },
+            firstTryCorrect: { $sum: { $cond: [{ $and: ['$first', '$correct'] }, 1, 0] } },
+          },
+        },
+      ]),
+      // Point-biserial sums: x = this first answer right, y = the learner's share right of their other first answers.
+      this.m.Activity.aggregate<{ _id: string; n: number; sx: number; sy: number; sxy: number; syy: number }>(
+        [
+          { $match: { ...m, type: 'item_answered', first: true } },
+          { $project: { channel: 1, userId: 1, itemId: 1, x: { $cond: ['$correct', 1, 0] } } },
+          { $group: { _id: { channel: '$channel', userId: '$userId' }, answers: { $push: { item: '$itemId', x: '$x' } }, r: { $sum: '$x' }, k: { $sum: 1 } } },
+          { $match: { k: { $gte: 2 } } },
+          { $unwind: '$answers' },
+          { $project: { item: '$answers.item', x: '$answers.x', y: { $divide: [{ $subtract: ['$r', '$answers.x'] }, { $subtract: ['$k', 1] }] } } },
+          { $group: { _id: '$item', n: { $sum: 1 }, sx: { $sum: '$x' }, sy: { $sum: '$y' }, sxy: { $sum: { $multiply: ['$x', '$y'] } }, syy: { $sum: { $multiply: ['$y', '$y'] } } } },
+        ],
+        { allowDiskUse: true },
+      ),
+      this.m.Activity.aggregate<{ _id: { itemId: string; options: string }; count: number }>([
+        { $match: { ...m, type: 'item_answered', first: true } },
+        { $group: { _id: { itemId: '$itemId', options: '$options' }, count: { $sum: 1 } } },
+      ]),
+    ]);
+    const byItem = new Map(sums.map((r) => [r._id, r]));
+    return {
+      items: counts.map((c) => {
+        const s = byItem.get(c._id);
+        return { itemId: c._id, lessonId: c.lessonId, attempts: c.attempts, firstTries: c.firstTries, firstTryCorrect: c.firstTryCorrect, n: s?.n ?? 0, sx: s?.sx ?? 0, sy: s?.sy ?? 0, sxy: s?.sxy ?? 0, syy: s?.syy ?? 0 };
+      }),
+      options: options.map((o) => ({ itemId: o._id.itemId, options: o._id.options, count: o.count })),
+    };
+  }
+
+  async recallLog(f: DashboardFilter): Promise<RecallRow[]> {
+    const rows = await this.m.Activity.aggregate<{ _id: { days: number; predicted: number }; n: number; right: number }>([
+      { $match: { ...activityMatch(f), type: 'item_answered', predicted: { $ne: null } } },
+      { $group: { _id: { days: { $floor: '$daysSince' }, predicted: { $round: ['$predicted', 2] } }, n: { $sum: 1 }, right: { $sum: { $cond: ['$correct', 1, 0] } } } },
+      { $sort: { '_id.days': 1, '_id.predicted': 1 } },
+    ]);
+    return rows.map((r) => ({ days: r._id.days, predicted: r._id.predicted, n: r.n, right: r.right }));
+  }
+
+  async nudgeStats(f: DashboardFilter): Promise<NudgeRow[]> {
+    const rows = await this.m.Activity.aggregate<{ _id: { event: NudgeRow['event']; localHour: number }; count: number }>([
+      { $match: { ...activityMatch(f), type: 'nudge' } },
+      { $group: { _id: { event: '$event', localHour: '$localHour' }, count: { $sum: 1 } } },
+      { $sort: { '_id.localHour': 1 } },
+    ]);
+    return rows.map((r) => ({ event: r._id.event, localHour: r._id.localHour, count: r.count }));
+  }
+
+  async teamQuizzes(f: DashboardFilter): Promise<TeamQuizRow[]> {
+    const rows = await this.m.GroupAnswer.aggregate<{ _id: { channel: Channel; d: number }; quizzes: number; players: number; answers: number }>([
+      { $match: { at: { $gte: f.from, $lt: f.to }, ...(f.channel ? { channel: f.channel } : {}) } },
+      { $group: { _id: { channel: '$channel', conversationId: '$conversationId', quizId: '$quizId' }, first: { $min: '$at' }, players: { $addToSet: '$userId' }, answers: { $sum: 1 } } },
+      { $project: { channel: '$_id.channel', d: { $floor: { $divide: [{ $toLong: '$first' }, DAY_MS] } }, players: { $size: '$players' }, answers: 1 } },
+      { $group: { _id: { channel: '$channel', d: '$d' }, quizzes: { $sum: 1 }, players: { $sum: '$players' }, answers: { $sum: '$answers' } } },
+      { $sort: { '_id.d': 1, '_id.channel': 1 } },
+    ]);
+    return rows.map((r) => ({ channel: r._id.channel, day: dayString(r._id.d), quizzes: r.quizzes, players: r.players, answers: r.answers }));
+  }
+
   async ping(): Promise<void> {
     const db = this.conn.db;
     if (!db) throw new Error('the MongoDB connection is not open');
@@ -643,12 +857,14 @@ export class MongoStore implements Store {
     const answers: GroupAnswerDoc[] = [];
     const scores: GroupScoreDoc[] = [];
     const certificates: CertificateDoc[] = [];
+    const activity: ActivityDoc[] = [];
     for (const item of items) {
       if (item.kind === 'learner') learners.push(item.doc);
       else if (item.kind === 'group') groups.push(item.doc);
       else if (item.kind === 'processed') processed.push(item.doc);
       else if (item.kind === 'answer') answers.push(item.doc);
       else if (item.kind === 'certificate') certificates.push(item.doc);
+      else if (item.kind === 'activity') activity.push(item.doc);
       else scores.push(item.doc);
     }
     const opts = { ordered: false } as const;
@@ -697,6 +913,8 @@ export class MongoStore implements Store {
       );
     if (certificates.length)
       await run(() => this.m.Certificate.bulkWrite(certificates.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } })), opts));
+    if (activity.length)
+      await run(() => this.m.Activity.bulkWrite(activity.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } })), opts));
     return { written: items.length - keptNewer, keptNewer };
   }
 
@@ -704,4 +922,50 @@ export class MongoStore implements Store {
   async dropDatabase(): Promise<void> {
     await this.conn.dropDatabase();
   }
+}
+
+const DAY_MS = 86_400_000;
+const dayString = (day: number) => new Date(day * DAY_MS).toISOString().slice(0, 10);
+
+/** A dashboard filter on the activity collection. */
+function activityMatch(f: DashboardFilter): Record<string, unknown> {
+  return {
+    at: { $gte: f.from, $lt: f.to },
+    ...(f.channel ? { channel: f.channel } : {}),
+    ...(f.lang ? { lang: f.lang } : {}),
+    ...(f.country ? { country: f.country } : {}),
+    ...(f.org ? { org: f.org } : {}),
+  };
+}
+
+/** A dashboard filter on learners: seen in the period, with these dimensions. */
+function learnerMatch(f: DashboardFilter): Record<string, unknown> {
+  return {
+    'state.lastSeenAt': { $gte: f.from.toISOString() },
+    'state.createdAt': { $lt: f.to.toISOString() },
+    ...(f.channel ? { channel: f.channel } : {}),
+    ...(f.lang ? { 'state.lang': f.lang } : {}),
+    ...(f.country ? { 'state.country': f.country } : {}),
+    ...(f.org ? { 'state.org': f.org } : {}),
+  };
+}
+
+function fromActivityDoc(d: ActivityDoc): Omit<ActivityRow, 'channel' | 'userId' | 'lang' | 'country' | 'org'> {
+  return {
+    at: new Date(d.at),
+    type: d.type,
+    lessonId: d.lessonId ?? null,
+    itemId: d.itemId ?? null,
+    mode: (d.mode as ActivityRow['mode']) ?? null,
+    options: d.options ?? null,
+    correct: d.correct ?? null,
+    first: d.first ?? null,
+    durationMs: d.durationMs ?? null,
+    predicted: d.predicted ?? null,
+    daysSince: d.daysSince ?? null,
+    score: d.score ?? null,
+    total: d.total ?? null,
+    event: (d.event as ActivityRow['event']) ?? null,
+    localHour: d.localHour ?? null,
+  };
 }

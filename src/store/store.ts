@@ -13,6 +13,8 @@ import type { Lang, LearnerState } from '../engine/state.js';
 import type { GroupAnswer, GroupState, ScoreRow } from '../engine/group.js';
 
 export type { GroupAnswer, ScoreRow };
+import type { ActivityRecord } from '../engine/activity.js';
+import type { DashboardReads } from './dashboard.js';
 
 export interface LearnerRecord {
   key: LearnerKey;
@@ -60,6 +62,8 @@ export interface LearnerCommit {
   /** xAPI statements this event produced, for the outbox, written in the same atomic step. */
   xapi?: XapiRow[];
   now: Date;
+  /** What the learner did (the engine's records), written in the same atomic step as the state. */
+  activity?: ActivityRecord[];
 }
 
 /**
@@ -178,17 +182,19 @@ export interface LearnerExport {
   runningQuizzes: { conversationId: string; quizId: string; displayName: string; points: number; correct: number; answered: number }[];
   /** Certificates issued to the learner, with the name printed and the signed credential. */
   certificates: { id: string; achievement: string; title: string; lang: Lang; name: string | null; issuedAt: string; revokedAt: string | null; credential: string | null }[];
+  /** The learner's activity records (answers, lessons, reminders: what the dashboard counts), oldest first. */
+  activity: ActivityRecord[];
 }
 
 /** A learner export with nothing in it (what `exportLearner` returns after `forgetLearner`). */
-export const EMPTY_EXPORT: LearnerExport = { learner: null, groupAnswers: [], groupScores: [], runningQuizzes: [], certificates: [] };
+export const EMPTY_EXPORT: LearnerExport = { learner: null, groupAnswers: [], groupScores: [], runningQuizzes: [], activity: [], certificates: [] };
 
 /** The anonymous id an erased member's team-quiz rows get: random, one per conversation, linked to nothing. */
 export function formerParticipantId(): string {
   return `former-${randomUUID()}`;
 }
 
-export interface Store {
+export interface Store extends DashboardReads {
   getLearner(key: LearnerKey): Promise<LearnerRecord | null>;
   /** Writes a learner's state if its version is unchanged and the event is new, atomically. */
   commitLearner(c: LearnerCommit): Promise<CommitResult>;
@@ -208,7 +214,7 @@ export interface Store {
    */
   claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<DueLearner[]>;
   /**
-   * Erases a learner from every record: their state is deleted; in team quizzes, running and
+   * Erases a learner from every record: their state and activity records are deleted; in team quizzes, running and
    * finished, their answers and points stay under a random id with no name (`formerParticipantId`,
    * `FORMER_PARTICIPANT_NAME`), so that the team's results do not change. The embedded store also
    * overwrites the freed space and empties its write-ahead log, so that no copy stays in the files.
