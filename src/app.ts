@@ -17,6 +17,10 @@ import type { Channel, PostedRefs } from './messages.js';
 import { LearningBot, type Delivery } from './runtime/bot.js';
 import { createHttpApp, listen, type ReadinessCheck } from './server.js';
 import { openStore } from './store/open.js';
+import { CertificateService } from './certificates/service.js';
+import { loadIssuerKey } from './certificates/issuer.js';
+import { mountCertificateRoutes } from './certificates/http.js';
+import { loadActorKey, XapiRecorder } from './xapi/recorder.js';
 import { createAdminApp } from './web/admin.js';
 import { Metrics } from './metrics.js';
 import { createConsoleChannel, type ConsoleAdapter } from '../adapters/console/index.js';
@@ -45,6 +49,8 @@ export interface AppOptions {
   outboxLeaseMs?: number;
   /** How often the in-process scheduler looks for due nudges, in ms (default 30 s). */
   nudgeIntervalMs?: number;
+  /** How often the xAPI outbox is sent, in ms (default 5 s). */
+  xapiIntervalMs?: number;
 }
 
 export interface RunningApp {
@@ -73,10 +79,19 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     metrics.errors.inc({ where: String(context.where ?? 'unknown') });
     logger.error({ error: safeError(err), ...context }, 'error');
   };
+  // The certificates' issuer: its key is read (or generated and kept in DATA_DIR) once, here.
+  const certificates = new CertificateService(
+    { name: config.certificates.issuerName, publicUrl: config.publicUrl },
+    await loadIssuerKey({ dataDir: config.dataDir, ...(config.certificates.keyPem ? { pem: config.certificates.keyPem } : {}) }),
+  );
+  // Learning records for the programme's LRS, when XAPI_ENDPOINT is set.
+  const xapi = config.xapi ? new XapiRecorder(course, { homePage: config.xapi.homePage, platform: 'DiGIT4SD Learning Bot' }, loadActorKey(config.xapi.actorKey, config.dataDir)) : undefined;
   const bot = new LearningBot({
     course,
     store,
-    engine: { ...DEFAULT_ENGINE_OPTIONS, retention: config.retention },
+    certificates,
+    ...(xapi ? { xapi } : {}),
+    engine: { ...DEFAULT_ENGINE_OPTIONS, retention: config.retention, certificateMinScore: config.certificates.minScore },
     group: { ...DEFAULT_GROUP_OPTIONS, questionSeconds: config.groupQuestionSeconds },
     onError,
     metrics,
@@ -93,6 +108,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
 
   const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
   const http = createHttpApp(checks, metrics.registry, logger);
+  mountCertificateRoutes(http, { store, settings: certificates.settings, jwks: certificates.issuer.jwks(), onError });
   bot.connect((address, messages) => deliver({ address, messages }));
   // The durable inbox and outbox (embedded store): channels that accept events into the inbox
   // acknowledge them once they are on disk; a worker applies them, and replies leave from the outbox.
@@ -167,6 +183,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   // Forget processed event ids after a week (platform retries come within minutes; MongoDB also expires them by TTL).
   const prune = setInterval(() => {
     store.pruneProcessed(new Date(bot.now().getTime() - PROCESSED_EVENT_DAYS * 86_400_000)).catch((err) => onError(err, { where: 'prune-processed' }));
+    store.pruneXapi(new Date(bot.now().getTime() - PROCESSED_EVENT_DAYS * 86_400_000)).catch((err) => onError(err, { where: 'prune-xapi' }));
   }, 3_600_000);
   prune.unref();
 
@@ -221,6 +238,23 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     nudges = inProcess;
   }
 
+  // xAPI statements go from the outbox to the LRS in every process that does background work.
+  let xapiSender: { start(): void; stop(): Promise<void> } | undefined;
+  if (config.xapi && config.role !== 'web') {
+    // The xAPI client (and axios) load only when an LRS is configured.
+    const { XapiSender } = await import('./xapi/sender.js');
+    xapiSender = new XapiSender({
+      store,
+      endpoint: config.xapi.endpoint,
+      username: config.xapi.username,
+      password: config.xapi.password,
+      now: bot.now,
+      onError,
+      ...(opts.xapiIntervalMs ? { intervalMs: opts.xapiIntervalMs } : {}),
+    });
+    xapiSender.start();
+  }
+
   return {
     bot,
     course,
@@ -231,6 +265,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     async stop() {
       if (timer) clearInterval(timer);
       clearInterval(prune);
+      await xapiSender?.stop();
       await nudges?.stop();
       // Stop receiving first, then finish applying what was accepted and sending what is owed.
       for (const channel of channels.values()) await channel.stop();

@@ -175,6 +175,12 @@ export type Outbound =
   /** A document for the learner (their data, for /mydata). */
   | { kind: 'data'; filename: string; json: string }
   /**
+   * A file for the learner (a certificate's PDF), base64-encoded so that the message stays plain
+   * JSON. Sent as a document where the channel can attach one, with the caption beside it; where it
+   * cannot (Teams), the caption and the link go as text.
+   */
+  | { kind: 'file'; filename: string; mediaType: string; base64: string; caption: string; link?: string }
+  /**
    * A step, not a message: everything stored about the learner has just been erased (/forget). A
    * channel that keeps its own copy of their data (the console's /mydata file, named `filename`)
    * deletes it; the others skip it.

@@ -143,6 +143,11 @@ export class SlackDelivery {
       await this.call('files.uploadV2', () => this.opts.client.filesUploadV2({ channel_id: channel, file: Buffer.from(m.json, 'utf8'), filename: m.filename, title: m.filename }));
       return undefined;
     }
+    if (m.kind === 'file') {
+      const file = Buffer.from(m.base64, 'base64');
+      await this.call('files.uploadV2', () => this.opts.client.filesUploadV2({ channel_id: channel, file, filename: m.filename, title: m.filename, initial_comment: m.caption }));
+      return;
+    }
     const r = this.render(m, ctx);
     const res = await this.call('chat.postMessage', () => this.opts.client.chat.postMessage({ channel, text: r.text, blocks: r.blocks, unfurl_links: false }));
     if (m.kind === 'quiz' && m.teamQuestion && res.ts) {

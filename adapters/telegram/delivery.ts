@@ -153,7 +153,8 @@ export class TelegramDelivery {
     const r = render(m);
     let id: number | undefined;
     if (r.type === 'document') {
-      id = (await this.call('sendDocument', () => this.opts.api.sendDocument(chatId, new InputFile(Buffer.from(r.content, 'utf8'), r.filename)))).message_id;
+      const file = new InputFile(Buffer.from(r.content, r.base64 ? 'base64' : 'utf8'), r.filename);
+      id = (await this.call('sendDocument', () => this.opts.api.sendDocument(chatId, file, r.caption ? { caption: r.caption } : {}))).message_id;
     } else if (r.type === 'text') {
       for (const [i, part] of r.parts.entries()) {
         const last = i === r.parts.length - 1;

@@ -16,7 +16,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Course } from '../content/course.js';
-import { handleLearnerEvent, type EngineOptions } from '../engine/engine.js';
+import { handleLearnerEvent, type Effect, type EngineOptions } from '../engine/engine.js';
+import { encodeAction } from '../engine/actions.js';
 import {
   claimOwed,
   groupDueTimes,
@@ -43,6 +44,19 @@ import type { Metrics } from '../metrics.js';
 import type { ConversationKey, GroupRecord, LearnerRecord, OutboxInsert, Store } from '../store/store.js';
 import { KeyedMutex } from './mutex.js';
 import { encodeInbox, laneOf, outboxRows, type ReplyTarget } from './durable.js';
+import { randomUUID } from 'node:crypto';
+import type { CertificateService } from '../certificates/service.js';
+import type { CertificateRecord, XapiRow } from '../store/store.js';
+import type { XapiRecorder } from '../xapi/recorder.js';
+import { LINK_CODE_MINUTES, mergeStates, unlinkedCopy } from '../engine/link.js';
+
+/** Whether two keys name the same account. */
+function sameKey(a: LearnerKey, b: LearnerKey): boolean {
+  return a.channel === b.channel && a.userId === b.userId;
+}
+
+/** Each channel's name as people know it. */
+const CHANNEL_NAMES: Record<LearnerKey['channel'], string> = { telegram: 'Telegram', slack: 'Slack', teams: 'Microsoft Teams', console: 'console' };
 
 /** A nudge's record for the dashboard, at the hour of the learner's local day. */
 function nudgeRecord(event: NudgeEvent, now: Date, timezone: string): ActivityRecord[] {
@@ -109,6 +123,10 @@ export interface BotOptions {
   metrics?: Metrics;
   /** How long a sender holds an owed group post before another may take it over (default 60 s). */
   owedLeaseMs?: number;
+  /** Signs and renders certificates; without it, an earned certificate cannot be issued (an error). */
+  certificates?: CertificateService;
+  /** Turns learning records into xAPI statements for the outbox; without it, no statements are written. */
+  xapi?: XapiRecorder;
 }
 
 /** Thrown when a write keeps conflicting (a pathological burst for one learner). */
@@ -199,7 +217,7 @@ export class LearningBot implements BotPort {
   }
 
   async peek(key: LearnerKey): Promise<LearnerState | null> {
-    return (await this.store.getLearner(key))?.state ?? null;
+    return (await this.store.getLearner(await this.store.resolveAccount(key)))?.state ?? null;
   }
 
   /**
@@ -232,41 +250,170 @@ export class LearningBot implements BotPort {
     return `learner:${key.channel}:${key.userId}`;
   }
 
-  private handleLearner(inbound: Inbound, durable?: { target?: ReplyTarget | undefined }): Promise<Outbound[]> {
-    const { learner } = inbound;
+  /**
+   * A learner's event, on the person's path: the account is resolved to its person (linked accounts
+   * share one record), the person's lock is taken, and the turn is committed on the person's record.
+   * Linking and unlinking, which touch two people, run after that under both locks. In durable mode
+   * the reply goes to the outbox: in the turn's own commit, or, when effects add to it after the
+   * commit (an export, an erasure, a certificate, a link), in one row once they are done.
+   */
+  private async handleLearner(inbound: Inbound, durable?: { target?: ReplyTarget | undefined }): Promise<Outbound[]> {
+    const account = inbound.learner;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const person = await this.store.resolveAccount(account);
+      const turn = await this.learnerTurn(inbound, person, durable);
+      // The account was linked or unlinked while this event waited for the lock: take the new path.
+      if (turn === 'moved') continue;
+      const messages = [...turn.messages];
+      for (const effect of turn.after) {
+        if (effect.type === 'link') messages.push(...(await this.link(effect.code, inbound)));
+        if (effect.type === 'unlink') messages.push(...(await this.unlink(inbound)));
+      }
+      if (durable && turn.late) await this.store.outboxAdd(outboxRows(inbound.address, messages, durable.target), this.now());
+      return messages;
+    }
+    throw new ConcurrencyError(this.learnerLock(account));
+  }
+
+  private learnerTurn(
+    inbound: Inbound,
+    learner: LearnerKey,
+    durable?: { target?: ReplyTarget | undefined },
+  ): Promise<{ messages: Outbound[]; after: Effect[]; late: boolean } | 'moved'> {
+    const account = inbound.learner;
+    // One id for whatever this event creates, the same on every retry of the write.
+    const nonce = randomUUID();
     return this.locks.run(this.learnerLock(learner), async () => {
+      if (!sameKey(await this.store.resolveAccount(account), learner)) return 'moved';
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        if (await this.store.isProcessed(learner.channel, inbound.id)) return [];
+        if (await this.store.isProcessed(account.channel, inbound.id)) return { messages: [], after: [], late: false };
         const record = await this.store.getLearner(learner);
         const now = this.now();
-        const result = handleLearnerEvent(this.course, this.opts.engine, { state: record?.state ?? null, inbound, now });
-        const effectsLater = result.effects.length > 0;
+        const result = handleLearnerEvent(this.course, this.opts.engine, { state: record?.state ?? null, inbound, now, nonce });
+        // Certificates the engine decided are signed here (the key is the runtime's) and written in the same commit.
+        const certificates: CertificateRecord[] = [];
+        for (const effect of result.effects) if (effect.type === 'certificate') certificates.push(await this.certificates().sign(effect.issue, learner));
+        // Learning records become xAPI statements in the same commit (the outbox), sent later by the sender.
+        const records = result.effects.flatMap((e) => (e.type === 'record' ? [e.record] : []));
+        const xapi: XapiRow[] = this.opts.xapi && records.length ? this.opts.xapi.rows(learner, result.state, records, nonce, now) : [];
+        // Effects that add to the reply after the commit (all but learning records) send it later, in one row.
+        const late = result.effects.some((e) => e.type !== 'record');
         const outcome = await this.store.commitLearner({
           key: learner,
           expectedVersion: record?.version ?? 0,
           state: result.state,
-          address: inbound.address,
+          // Reminders go where the learner chose, else to the conversation used last.
+          address: result.state.nudges.reminderAddress ?? inbound.address,
           nudgeAt: nextNudgeAt(result.state, now, this.policy),
           eventId: inbound.id,
-          // With effects (an export, an erasure) the reply goes after them, in one row.
-          ...(durable && !effectsLater ? { outbox: outboxRows(inbound.address, result.messages, durable.target) } : {}),
+          ...(durable && !late ? { outbox: outboxRows(inbound.address, result.messages, durable.target) } : {}),
+          ...(certificates.length ? { certificates } : {}),
+          ...(xapi.length ? { xapi } : {}),
           now,
           ...(result.activity.length ? { activity: result.activity } : {}),
         });
-        if (outcome === 'duplicate') return [];
+        if (outcome === 'duplicate') return { messages: [], after: [], late: false };
         if (outcome === 'conflict') continue;
         const messages = [...result.messages];
         for (const effect of result.effects) {
-          if (effect.type === 'forget') await this.store.forgetLearner(learner);
+          if (effect.type === 'forget') {
+            // Every linked account goes with the person: links, group answers and scores, certificates.
+            const linked = await this.store.linkedAccounts(learner);
+            for (const a of [...linked.map((l) => l.key), learner]) await this.store.forgetLearner(a);
+          }
           if (effect.type === 'export') {
             const data = await this.store.exportLearner(learner);
-            messages.push({ kind: 'data', filename: 'digit4sd-mydata.json', json: JSON.stringify(data, null, 2) });
+            const linked = [];
+            for (const a of await this.store.linkedAccounts(learner)) {
+              const { learner: _none, ...own } = await this.store.exportLearner(a.key);
+              linked.push({ channel: a.key.channel, userId: a.key.userId, address: a.address, ...own });
+            }
+            messages.push({ kind: 'data', filename: 'digit4sd-mydata.json', json: JSON.stringify({ ...data, linkedAccounts: linked }, null, 2) });
+          }
+          if (effect.type === 'link_code') await this.store.saveLinkCode(effect.code, learner, new Date(now.getTime() + LINK_CODE_MINUTES * 60_000));
+          if (effect.type === 'certificate') messages.push(await this.certificates().message(certificates.find((c) => c.id === effect.issue.id)!));
+          if (effect.type === 'certificate_send') {
+            const cert = await this.store.getCertificate(effect.id);
+            if (!cert) throw new Error(`certificate ${effect.id} is in the learner's state but not in the store`);
+            messages.push(await this.certificates().message(cert));
           }
         }
-        if (durable && effectsLater) await this.store.outboxAdd(outboxRows(inbound.address, messages, durable.target), this.now());
-        return messages;
+        return { messages, after: result.effects.filter((e) => e.type === 'link' || e.type === 'unlink'), late };
       }
       throw new ConcurrencyError(this.learnerLock(learner));
+    });
+  }
+
+  /**
+   * `link CODE`: the account's person joins the person who made the code, under both people's locks
+   * (taken in a fixed order), in one store step (see {@link Store.linkAccounts}).
+   */
+  private async link(code: string, inbound: Inbound): Promise<Outbound[]> {
+    const now = this.now();
+    const own = await this.store.resolveAccount(inbound.learner);
+    const lang = (await this.store.getLearner(own))?.state.lang ?? 'en';
+    const say = (key: string, vars?: Record<string, string | number>): Outbound[] => [{ kind: 'text', text: plain(t(lang, key, vars)) }];
+    const target = await this.store.takeLinkCode(code, now);
+    if (!target) return say('link.invalid');
+    if (sameKey(target, own)) return say('link.already');
+    const [first, second] = [target, own].sort((a, b) => this.learnerLock(a).localeCompare(this.learnerLock(b)));
+    return this.locks.run(this.learnerLock(first!), () =>
+      this.locks.run(this.learnerLock(second!), async () => {
+        for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+          // Both may have moved while waiting: the code's person must still be one, and this account still ours.
+          if (!sameKey(await this.store.resolveAccount(inbound.learner), own) || !sameKey(await this.store.resolveAccount(target), target)) return say('link.invalid');
+          const [person, joining] = await Promise.all([this.store.getLearner(target), this.store.getLearner(own)]);
+          if (!person) return say('link.invalid');
+          const state = joining ? mergeStates(person.state, joining.state) : person.state;
+          const at = this.now();
+          const outcome = await this.store.linkAccounts({
+            primary: target,
+            expectedVersion: person.version,
+            state,
+            address: person.address,
+            nudgeAt: nextNudgeAt(state, at, this.policy),
+            secondary: own,
+            secondaryVersion: joining?.version ?? 0,
+            secondaryAddress: inbound.address,
+            now: at,
+          });
+          if (outcome === 'committed') {
+            const channels = [target, ...(await this.store.linkedAccounts(target)).map((a) => a.key)].map((k) => CHANNEL_NAMES[k.channel]);
+            return [{ kind: 'text', text: plain(t(state.lang, 'link.done', { channels: [...new Set(channels)].join(', ') })), choices: [{ label: t(state.lang, 'btn.reminders_here'), data: encodeAction({ type: 'reminders_here' }) }] }];
+          }
+        }
+        throw new ConcurrencyError(this.learnerLock(target));
+      }),
+    );
+  }
+
+  /**
+   * /unlink: an account linked to a person leaves with a copy of the progress; on the person's own
+   * account, every linked account leaves so (the person's record stays here).
+   */
+  private async unlink(inbound: Inbound): Promise<Outbound[]> {
+    const account = inbound.learner;
+    const person = await this.store.resolveAccount(account);
+    return this.locks.run(this.learnerLock(person), async () => {
+      const record = await this.store.getLearner(person);
+      const lang = record?.state.lang ?? 'en';
+      const say = (key: string): Outbound[] => [{ kind: 'text', text: plain(t(lang, key)) }];
+      if (!record) return say('link.not_linked');
+      const now = this.now();
+      const leaving = sameKey(person, account) ? await this.store.linkedAccounts(person) : [{ key: account, address: inbound.address }];
+      if (!leaving.length) return say('link.not_linked');
+      for (const a of leaving) {
+        const state = unlinkedCopy(record.state, a.address);
+        await this.store.unlinkAccount(a.key, { state, address: a.address, nudgeAt: nextNudgeAt(state, now, this.policy), now });
+      }
+      // Reminders no longer go to an account that left.
+      const pinned = record.state.nudges.reminderAddress;
+      if (pinned && leaving.some((a) => a.address.channel === pinned.channel && a.address.conversationId === pinned.conversationId)) {
+        const state = structuredClone(record.state);
+        delete state.nudges.reminderAddress;
+        await this.store.commitLearner({ key: person, expectedVersion: record.version, state, address: record.address, nudgeAt: nextNudgeAt(state, now, this.policy), now });
+      }
+      return say('link.unlinked');
     });
   }
 
@@ -299,6 +446,11 @@ export class LearningBot implements BotPort {
       }
       throw new ConcurrencyError(this.learnerLock(key));
     });
+  }
+
+  private certificates(): CertificateService {
+    if (!this.opts.certificates) throw new Error('certificates are not set up in this runtime (BotOptions.certificates)');
+    return this.opts.certificates;
   }
 
   /** Moves a learner's next nudge to `at` (after a platform asked us to wait). */

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import type { ActivityRow } from './activity-rows.js';
 import { existsSync } from 'node:fs';
 import type { Address, Channel } from '../messages.js';
-import type { LearnerState } from '../engine/state.js';
+import type { Lang, LearnerState } from '../engine/state.js';
 import type { GroupState } from '../engine/group.js';
 import {
   CHANNELS,
@@ -21,6 +21,8 @@ import {
   newLearnerDoc,
   toActivityDoc,
   toAnswerDoc,
+  toCertificateDoc,
+  type CertificateDoc,
   type ActivityDoc,
   type GroupAnswerDoc,
   type GroupDoc,
@@ -36,6 +38,7 @@ export type MigrationItem =
   | { kind: 'group'; doc: GroupDoc }
   | { kind: 'answer'; doc: GroupAnswerDoc }
   | { kind: 'score'; doc: GroupScoreDoc }
+  | { kind: 'certificate'; doc: CertificateDoc }
   | { kind: 'activity'; doc: ActivityDoc };
 
 /** Thrown for a source that cannot be migrated as it is; names the table and row. */
@@ -46,7 +49,7 @@ export class MigrationError extends Error {
   }
 }
 
-const TABLES = ['learners', 'processed_events', 'groups', 'group_answers', 'group_scores', 'activity'] as const;
+const TABLES = ['learners', 'processed_events', 'groups', 'group_answers', 'group_scores', 'activity', 'certificates'] as const;
 
 /** Whether the file has a table (a file from before the dashboard has no activity table). */
 function hasTable(db: Database.Database, table: string): boolean {
@@ -173,6 +176,7 @@ export function* readSqlite(db: Database.Database): Generator<MigrationItem> {
       },
     };
   }
+  yield* readCertificates(db);
   if (!hasTable(db, 'activity')) return;
   for (const r of db
     .prepare<[], Record<string, string | number | null>>('SELECT * FROM activity ORDER BY channel, user_id, at, version, seq')
@@ -207,6 +211,33 @@ export function* readSqlite(db: Database.Database): Generator<MigrationItem> {
         total: num(r.total),
         event: str(r.event) as ActivityRow['event'],
         localHour: num(r.local_hour),
+      }),
+    };
+  }
+}
+
+/** The certificates of the embedded store (a file from before certificates has none). */
+function* readCertificates(db: Database.Database): Generator<MigrationItem> {
+  if (!hasTable(db, 'certificates')) return;
+  for (const r of db
+    .prepare<[], { id: string; channel: string | null; user_id: string | null; achievement: string; title: string; lang: Lang; name: string | null; jwt: string | null; hash: string; issued_at: number; revoked_at: number | null }>(
+      'SELECT * FROM certificates ORDER BY issued_at, id',
+    )
+    .iterate()) {
+    const holder = r.channel && r.user_id ? { channel: channelOf(r.channel, `certificates row ${r.id}`), userId: r.user_id } : null;
+    yield {
+      kind: 'certificate',
+      doc: toCertificateDoc({
+        id: r.id,
+        learner: holder,
+        achievement: r.achievement,
+        title: r.title,
+        lang: r.lang,
+        name: r.name,
+        jwt: r.jwt,
+        hash: r.hash,
+        issuedAt: new Date(r.issued_at),
+        revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
       }),
     };
   }

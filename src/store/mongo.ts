@@ -25,16 +25,21 @@
  *   dies in between, the next commit of that group (or a leaderboard read) finishes the job; a commit
  *   never overwrites pending scores that were not added yet.
  * - `forgetLearner` renames the member's answers and scores to a random id with no name, group by
- *   group, erases them from running quizzes (version-checked), then deletes the learner: not
+ *   group, erases them from running quizzes (version-checked), erases the holder, name and
+ *   credential of their certificates, then deletes the learner: not
  *   atomic, but idempotent, and the learner document goes last so that a failure leaves something
  *   to retry.
  * - Event ids are stored only as a keyed hash; the key is in the `meta` collection.
+ * - Certificates issued by a learner commit are upserted by their id before the learner update: a
+ *   refused or lost update leaves a signed record that no learner state points to (never sent to
+ *   anyone; a retry of the event upserts the same id again), never a learner told of a certificate
+ *   that `/verify` does not know.
  *
  * @example
  * const store = await MongoStore.connect('mongodb://127.0.0.1:27017/digit4sd');
  */
 import mongoose, { Types, type Connection } from 'mongoose';
-import type { Channel, LearnerKey } from '../messages.js';
+import type { Address, Channel, LearnerKey } from '../messages.js';
 import { FORMER_PARTICIPANT_NAME, forgetGroupMember, groupMemberData } from '../engine/group.js';
 import { eventIdHasher, newEventIdKey } from './event-ids.js';
 import { formerParticipantId } from './store.js';
@@ -52,6 +57,11 @@ import {
   toGroupRecord,
   toLearnerRecord,
   toScoreRow,
+  toCertificateDoc,
+  toAddressDoc,
+  fromAddressDoc,
+  toCertificateRecord,
+  type CertificateDoc,
   toActivityDoc,
   type ActivityDoc,
   type GroupAnswerDoc,
@@ -63,6 +73,7 @@ import {
   type ProcessedEventDoc,
 } from './mongo-schemas.js';
 import type { MigrationItem } from './migrate.js';
+import { exportCertificate } from './store.js';
 import { fromActivityRow, toActivityRow, type ActivityRow } from './activity-rows.js';
 import type {
   DashboardFilter,
@@ -79,6 +90,10 @@ import type {
 } from './dashboard.js';
 import type {
   AnswerInsert,
+  CertificateRecord,
+  XapiRow,
+  LinkCommit,
+  UnlinkCopy,
   CommitResult,
   ConversationKey,
   GroupAnswer,
@@ -202,6 +217,19 @@ export class MongoStore implements Store {
   async commitLearner(commit: LearnerCommit): Promise<CommitResult> {
     const c = commit.eventId ? { ...commit, eventId: this.eventKey(commit.eventId) } : commit;
     if (c.eventId && (await this.processed(c.key.channel, c.eventId))) return 'duplicate';
+    for (const r of c.certificates ?? []) await this.m.Certificate.replaceOne({ _id: r.id }, toCertificateDoc(r), { upsert: true });
+    // Statements go in unconfirmed; they are confirmed once the learner's update below is in (or,
+    // after a crash in between, by the sender's sweep, which checks the learner document).
+    const xapiIds = (c.xapi ?? []).map((x) => x.id);
+    for (const x of c.xapi ?? [])
+      await this.m.XapiOutbox.updateOne(
+        { _id: x.id },
+        {
+          $setOnInsert: { channel: x.learner.channel, userId: x.learner.userId, statement: x.statement, createdAt: x.createdAt, leaseUntil: new Date(0) },
+          $set: { confirmed: false, learnerVersion: c.expectedVersion + 1, ...(c.eventId ? { eventKey: c.eventId } : {}) },
+        },
+        { upsert: true },
+      );
     const filter = learnerFilter(c.key);
     // Activity rides in the learner document's own atomic update, then is moved to its collection.
     const activity = (c.activity ?? []).map((r) => toActivityDoc(new Types.ObjectId().toHexString(), toActivityRow(c.key.channel, c.key.userId, c.state, r)));
@@ -234,10 +262,100 @@ export class MongoStore implements Store {
       );
       if (res.matchedCount === 0) return this.refused(await this.m.Learner.findOne(filter, { recentEvents: 1 }).lean(), c.eventId);
     }
+    if (xapiIds.length) await this.m.XapiOutbox.updateMany({ _id: { $in: xapiIds } }, { $set: { confirmed: true } });
     if (c.eventId) await this.mark(c.key.channel, c.eventId, c.now);
     await this.outboxAdd(c.outbox ?? [], c.now);
     if (activity.length) await this.flushActivity(c.key);
     return 'committed';
+  }
+
+  /** How long an unconfirmed statement waits before the sweep decides whether its commit happened. */
+  private static readonly XAPI_CONFIRM_AFTER_MS = 60_000;
+
+  async resolveAccount(key: LearnerKey): Promise<LearnerKey> {
+    const doc = await this.m.Account.findOne(learnerFilter(key)).lean();
+    return doc ? { channel: doc.personChannel, userId: doc.personUserId } : key;
+  }
+
+  async linkedAccounts(person: LearnerKey): Promise<{ key: LearnerKey; address: Address }[]> {
+    const docs = await this.m.Account.find({ personChannel: person.channel, personUserId: person.userId }).sort({ linkedAt: 1, channel: 1, userId: 1 }).lean();
+    return docs.map((d) => ({ key: { channel: d.channel, userId: d.userId }, address: fromAddressDoc(d.address) }));
+  }
+
+  async saveLinkCode(code: string, person: LearnerKey, expiresAt: Date): Promise<void> {
+    await this.m.LinkCode.deleteMany({ personChannel: person.channel, personUserId: person.userId });
+    await this.m.LinkCode.replaceOne({ _id: code }, { personChannel: person.channel, personUserId: person.userId, expiresAt }, { upsert: true });
+  }
+
+  async takeLinkCode(code: string, now: Date): Promise<LearnerKey | null> {
+    // Deleting returns the code to one taker only.
+    const doc = await this.m.LinkCode.findOneAndDelete({ _id: code }).lean();
+    return doc && new Date(doc.expiresAt) > now ? { channel: doc.personChannel, userId: doc.personUserId } : null;
+  }
+
+  /**
+   * Not one transaction (a standalone server has none), ordered so that a crash loses nothing: the
+   * person's merged state first (version-checked), then the joining record's deletion
+   * (version-checked; if it changed meanwhile, the person keeps the merge and the account stays
+   * separate: 'conflict'), then the links.
+   */
+  async linkAccounts(c: LinkCommit): Promise<'committed' | 'conflict'> {
+    const { nudgeAt, ...rest } = learnerFields({ state: c.state, address: c.address, nudgeAt: c.nudgeAt, now: c.now });
+    const res = await this.m.Learner.updateOne(
+      { ...learnerFilter(c.primary), version: c.expectedVersion },
+      { $set: { ...rest, ...(nudgeAt ? { nudgeAt } : {}) }, ...(nudgeAt ? {} : { $unset: { nudgeAt: 1 } }), $inc: { version: 1 } },
+      { runValidators: true },
+    );
+    if (res.matchedCount === 0) return 'conflict';
+    if (c.secondaryVersion > 0 && (await this.m.Learner.deleteOne({ ...learnerFilter(c.secondary), version: c.secondaryVersion })).deletedCount === 0) return 'conflict';
+    const person = { personChannel: c.primary.channel, personUserId: c.primary.userId };
+    await this.m.Account.updateMany({ personChannel: c.secondary.channel, personUserId: c.secondary.userId }, { $set: person });
+    await this.m.Account.replaceOne(learnerFilter(c.secondary), { ...learnerFilter(c.secondary), ...person, address: toAddressDoc(c.secondaryAddress), linkedAt: c.now }, { upsert: true });
+    return 'committed';
+  }
+
+  async unlinkAccount(account: LearnerKey, copy: UnlinkCopy): Promise<boolean> {
+    // The copy first: a crash between leaves the account linked (and the copy unused), never without progress.
+    const linked = await this.m.Account.exists(learnerFilter(account));
+    if (!linked) return false;
+    try {
+      await this.m.Learner.create(newLearnerDoc({ key: account, expectedVersion: 0, state: copy.state, address: copy.address, nudgeAt: copy.nudgeAt, now: copy.now }));
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+    return (await this.m.Account.deleteOne(learnerFilter(account))).deletedCount === 1;
+  }
+
+  async claimXapi(now: Date, limit: number, leaseUntil: Date): Promise<XapiRow[]> {
+    // Sweep: an unconfirmed row whose commit is in the learner document (its version reached, its
+    // event among the recent ones) is confirmed; one whose commit was refused is deleted.
+    const stale = await this.m.XapiOutbox.find({ confirmed: false, createdAt: { $lte: new Date(now.getTime() - MongoStore.XAPI_CONFIRM_AFTER_MS) } }).limit(limit).lean();
+    for (const row of stale) {
+      const learner = await this.m.Learner.findOne({ channel: row.channel, userId: row.userId }, { version: 1, recentEvents: 1 }).lean();
+      const happened = !!learner && learner.version >= row.learnerVersion && (!row.eventKey || learner.recentEvents.includes(row.eventKey));
+      if (happened) await this.m.XapiOutbox.updateOne({ _id: row._id }, { $set: { confirmed: true } });
+      else await this.m.XapiOutbox.deleteOne({ _id: row._id, confirmed: false });
+    }
+    const due = await this.m.XapiOutbox.find({ confirmed: true, sentAt: { $exists: false }, leaseUntil: { $lte: now } }).sort({ createdAt: 1, _id: 1 }).limit(limit).lean();
+    const claimed: XapiRow[] = [];
+    for (const d of due) {
+      // Compare-and-set on the lease read, so that two senders never both claim a row.
+      const res = await this.m.XapiOutbox.updateOne({ _id: d._id, leaseUntil: d.leaseUntil, sentAt: { $exists: false } }, { $set: { leaseUntil } });
+      if (res.modifiedCount === 1) claimed.push({ id: d._id, learner: { channel: d.channel, userId: d.userId }, statement: d.statement, createdAt: new Date(d.createdAt) });
+    }
+    return claimed;
+  }
+
+  async markXapiSent(ids: string[], at: Date): Promise<void> {
+    if (ids.length) await this.m.XapiOutbox.updateMany({ _id: { $in: ids }, sentAt: { $exists: false } }, { $set: { sentAt: at } });
+  }
+
+  async xapiPending(): Promise<number> {
+    return this.m.XapiOutbox.countDocuments({ sentAt: { $exists: false }, confirmed: true });
+  }
+
+  async pruneXapi(before: Date): Promise<number> {
+    return (await this.m.XapiOutbox.deleteMany({ sentAt: { $lt: before } })).deletedCount;
   }
 
   /**
@@ -337,6 +455,10 @@ export class MongoStore implements Store {
         if (res.matchedCount === 1) break;
       }
     }
+    await this.m.Certificate.updateMany(learnerFilter(key), { $unset: { channel: 1, userId: 1, name: 1, jwt: 1 } });
+    await this.m.XapiOutbox.deleteMany(learnerFilter(key));
+    await this.m.Account.deleteMany({ $or: [learnerFilter(key), { personChannel: key.channel, personUserId: key.userId }] });
+    await this.m.LinkCode.deleteMany({ personChannel: key.channel, personUserId: key.userId });
     // The learner document goes last, so that a failure above leaves something to retry.
     await this.m.Learner.deleteOne(learnerFilter(key));
   }
@@ -352,13 +474,24 @@ export class MongoStore implements Store {
     return [...new Set([...answered, ...scored, ...withQuiz].map(String))];
   }
 
+  async getCertificate(id: string): Promise<CertificateRecord | null> {
+    const doc = await this.m.Certificate.findById(id).lean();
+    return doc ? toCertificateRecord(doc as CertificateDoc) : null;
+  }
+
+  async revokeCertificate(id: string, at: Date): Promise<boolean> {
+    const res = await this.m.Certificate.updateOne({ _id: id, revokedAt: { $exists: false } }, { $set: { revokedAt: at } });
+    return res.modifiedCount === 1;
+  }
+
   async exportLearner(key: LearnerKey): Promise<LearnerExport> {
-    const [doc, answers, scores, conversations, activity] = await Promise.all([
+    const [doc, answers, scores, conversations, activity, certificates] = await Promise.all([
       this.m.Learner.findOne(learnerFilter(key)).lean(),
       this.m.GroupAnswer.find(learnerFilter(key)).sort({ at: 1 }).lean(),
       this.m.GroupScore.find(learnerFilter(key)).lean(),
       this.groupsWithMember(key),
       this.m.Activity.find(learnerFilter(key)).sort({ at: 1, _id: 1 }).lean(),
+      this.m.Certificate.find(learnerFilter(key)).sort({ issuedAt: 1, _id: 1 }).lean(),
     ]);
     const runningQuizzes: LearnerExport['runningQuizzes'] = [];
     for (const conversationId of conversations) {
@@ -390,6 +523,7 @@ export class MongoStore implements Store {
       groupScores: scores.map((s) => ({ conversationId: s.conversationId, displayName: s.displayName, points: s.points, answered: s.answered, correct: s.correct })),
       runningQuizzes,
       activity: all.map((a) => fromActivityRow(fromActivityDoc(a))),
+      certificates: certificates.map((d) => exportCertificate(toCertificateRecord(d as CertificateDoc))),
     };
   }
 
@@ -804,12 +938,14 @@ export class MongoStore implements Store {
     const processed: ProcessedEventDoc[] = [];
     const answers: GroupAnswerDoc[] = [];
     const scores: GroupScoreDoc[] = [];
+    const certificates: CertificateDoc[] = [];
     const activity: ActivityDoc[] = [];
     for (const item of items) {
       if (item.kind === 'learner') learners.push(item.doc);
       else if (item.kind === 'group') groups.push(item.doc);
       else if (item.kind === 'processed') processed.push(item.doc);
       else if (item.kind === 'answer') answers.push(item.doc);
+      else if (item.kind === 'certificate') certificates.push(item.doc);
       else if (item.kind === 'activity') activity.push(item.doc);
       else scores.push(item.doc);
     }
@@ -857,6 +993,8 @@ export class MongoStore implements Store {
           opts,
         ),
       );
+    if (certificates.length)
+      await run(() => this.m.Certificate.bulkWrite(certificates.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } })), opts));
     if (activity.length)
       await run(() => this.m.Activity.bulkWrite(activity.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } })), opts));
     return { written: items.length - keptNewer, keptNewer };

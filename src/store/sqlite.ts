@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Address, Channel, LearnerKey } from '../messages.js';
-import type { LearnerState } from '../engine/state.js';
+import type { Lang, LearnerState } from '../engine/state.js';
 import { forgetGroupMember, groupMemberData, FORMER_PARTICIPANT_NAME, type GroupState } from '../engine/group.js';
 import { eventIdHasher, newEventIdKey } from './event-ids.js';
 import { formerParticipantId } from './store.js';
@@ -32,6 +32,10 @@ import type {
 } from './dashboard.js';
 import type {
   AnswerInsert,
+  CertificateRecord,
+  XapiRow,
+  LinkCommit,
+  UnlinkCopy,
   CommitResult,
   ConversationKey,
   DueLearner,
@@ -48,6 +52,7 @@ import type {
   ScoreRow,
   Store,
 } from './store.js';
+import { exportCertificate } from './store.js';
 
 /** The schema, applied idempotently at open. Indexes match the queries below. */
 const SCHEMA = `
@@ -176,6 +181,47 @@ CREATE TABLE IF NOT EXISTS meta (
   name TEXT PRIMARY KEY,
   value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS accounts (
+  channel TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  person_channel TEXT NOT NULL,
+  person_user_id TEXT NOT NULL,
+  address TEXT NOT NULL,
+  linked_at INTEGER NOT NULL,
+  PRIMARY KEY (channel, user_id)
+);
+CREATE INDEX IF NOT EXISTS accounts_person ON accounts (person_channel, person_user_id);
+CREATE TABLE IF NOT EXISTS link_codes (
+  code TEXT PRIMARY KEY,
+  person_channel TEXT NOT NULL,
+  person_user_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS xapi_outbox (
+  id TEXT PRIMARY KEY,
+  channel TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  statement TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  lease_until INTEGER NOT NULL DEFAULT 0,
+  sent_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS xapi_outbox_due ON xapi_outbox (lease_until, created_at) WHERE sent_at IS NULL;
+CREATE INDEX IF NOT EXISTS xapi_outbox_learner ON xapi_outbox (channel, user_id);
+CREATE TABLE IF NOT EXISTS certificates (
+  id TEXT PRIMARY KEY,
+  channel TEXT,
+  user_id TEXT,
+  achievement TEXT NOT NULL,
+  title TEXT NOT NULL,
+  lang TEXT NOT NULL,
+  name TEXT,
+  jwt TEXT,
+  hash TEXT NOT NULL,
+  issued_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS certificates_learner ON certificates (channel, user_id) WHERE user_id IS NOT NULL;
 `;
 
 /**
@@ -276,6 +322,35 @@ interface LearnerRow {
   address: string;
   updated_at: number;
   nudge_at: number | null;
+}
+
+interface CertificateRow {
+  id: string;
+  channel: Channel | null;
+  user_id: string | null;
+  achievement: string;
+  title: string;
+  lang: Lang;
+  name: string | null;
+  jwt: string | null;
+  hash: string;
+  issued_at: number;
+  revoked_at: number | null;
+}
+
+function toCertificate(r: CertificateRow): CertificateRecord {
+  return {
+    id: r.id,
+    learner: r.channel && r.user_id ? { channel: r.channel, userId: r.user_id } : null,
+    achievement: r.achievement,
+    title: r.title,
+    lang: r.lang,
+    name: r.name,
+    jwt: r.jwt,
+    hash: r.hash,
+    issuedAt: new Date(r.issued_at),
+    revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
+  };
 }
 
 function toLearner(r: LearnerRow): LearnerRecord {
@@ -390,6 +465,22 @@ export class SqliteStore implements Store {
       outboxRetry: db.prepare('UPDATE outbox SET available_at = ?, attempts = attempts + 1 WHERE id = ?'),
       pruneInbox: db.prepare('DELETE FROM inbox WHERE applied_at IS NOT NULL AND applied_at < ?'),
       pruneOutbox: db.prepare('DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < ?'),
+      insertCertificate: db.prepare(
+        'INSERT INTO certificates (id, channel, user_id, achievement, title, lang, name, jwt, hash, issued_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      getCertificate: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE id = ?'),
+      learnerCertificates: db.prepare<[string, string], CertificateRow>('SELECT * FROM certificates WHERE channel = ? AND user_id = ? ORDER BY issued_at, id'),
+      revokeCertificate: db.prepare('UPDATE certificates SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      insertXapi: db.prepare('INSERT INTO xapi_outbox (id, channel, user_id, statement, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING'),
+      dueXapi: db.prepare<[number, number], { id: string; channel: Channel; user_id: string; statement: string; created_at: number }>(
+        'SELECT id, channel, user_id, statement, created_at FROM xapi_outbox WHERE sent_at IS NULL AND lease_until <= ? ORDER BY created_at, id LIMIT ?',
+      ),
+      leaseXapi: db.prepare('UPDATE xapi_outbox SET lease_until = ? WHERE id = ?'),
+      sentXapi: db.prepare('UPDATE xapi_outbox SET sent_at = ? WHERE id = ? AND sent_at IS NULL'),
+      pendingXapi: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM xapi_outbox WHERE sent_at IS NULL'),
+      pruneXapi: db.prepare('DELETE FROM xapi_outbox WHERE sent_at IS NOT NULL AND sent_at < ?'),
+      // What stays of a certificate after its holder's erasure: see CertificateRecord.
+      eraseCertificates: db.prepare('UPDATE certificates SET channel = NULL, user_id = NULL, name = NULL, jwt = NULL WHERE channel = ? AND user_id = ?'),
       addLearnerDay: db.prepare(
         `INSERT INTO learner_days (day, channel, user_id, lang, country, org, active, completed, answers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (day, channel, user_id) DO UPDATE SET lang = excluded.lang, country = excluded.country, org = excluded.org,
@@ -432,9 +523,97 @@ export class SqliteStore implements Store {
           : this.stmt.updateLearner.run(...args, c.key.channel, c.key.userId, c.expectedVersion).changes;
       if (changed === 0) throw new Conflict();
       this.addOutbox(c.outbox, c.now);
+      for (const x of c.xapi ?? []) this.stmt.insertXapi.run(x.id, x.learner.channel, x.learner.userId, x.statement, x.createdAt.getTime());
+      for (const r of c.certificates ?? [])
+        this.stmt.insertCertificate.run(r.id, r.learner?.channel ?? null, r.learner?.userId ?? null, r.achievement, r.title, r.lang, r.name, r.jwt, r.hash, r.issuedAt.getTime(), r.revokedAt?.getTime() ?? null);
       (c.activity ?? []).forEach((record, seq) => this.insertActivity(toActivityRow(c.key.channel, c.key.userId, c.state, record), c.expectedVersion + 1, seq));
       return 'committed';
     });
+  }
+
+  async getCertificate(id: string): Promise<CertificateRecord | null> {
+    const row = this.stmt.getCertificate.get(id);
+    return row ? toCertificate(row) : null;
+  }
+
+  async revokeCertificate(id: string, at: Date): Promise<boolean> {
+    return this.stmt.revokeCertificate.run(at.getTime(), id).changes === 1;
+  }
+
+  async resolveAccount(key: LearnerKey): Promise<LearnerKey> {
+    const row = this.db.prepare<[string, string], { person_channel: Channel; person_user_id: string }>('SELECT person_channel, person_user_id FROM accounts WHERE channel = ? AND user_id = ?').get(key.channel, key.userId);
+    return row ? { channel: row.person_channel, userId: row.person_user_id } : key;
+  }
+
+  async linkedAccounts(person: LearnerKey): Promise<{ key: LearnerKey; address: Address }[]> {
+    return this.db
+      .prepare<[string, string], { channel: Channel; user_id: string; address: string }>(
+        'SELECT channel, user_id, address FROM accounts WHERE person_channel = ? AND person_user_id = ? ORDER BY linked_at, channel, user_id',
+      )
+      .all(person.channel, person.userId)
+      .map((r) => ({ key: { channel: r.channel, userId: r.user_id }, address: JSON.parse(r.address) as Address }));
+  }
+
+  async saveLinkCode(code: string, person: LearnerKey, expiresAt: Date): Promise<void> {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM link_codes WHERE person_channel = ? AND person_user_id = ?').run(person.channel, person.userId);
+      this.db.prepare('INSERT OR REPLACE INTO link_codes (code, person_channel, person_user_id, expires_at) VALUES (?, ?, ?, ?)').run(code, person.channel, person.userId, expiresAt.getTime());
+    }).immediate();
+  }
+
+  async takeLinkCode(code: string, now: Date): Promise<LearnerKey | null> {
+    return this.db.transaction(() => {
+      const row = this.db.prepare<[string], { person_channel: Channel; person_user_id: string; expires_at: number }>('SELECT * FROM link_codes WHERE code = ?').get(code);
+      this.db.prepare('DELETE FROM link_codes WHERE code = ? OR expires_at <= ?').run(code, now.getTime());
+      return row && row.expires_at > now.getTime() ? { channel: row.person_channel, userId: row.person_user_id } : null;
+    }).immediate();
+  }
+
+  async linkAccounts(c: LinkCommit): Promise<'committed' | 'conflict'> {
+    const outcome = this.conditional(() => {
+      const args = [JSON.stringify(c.state), JSON.stringify(c.address), c.now.getTime(), c.nudgeAt?.getTime() ?? null, ...dashValues(c.state)] as const;
+      if (this.stmt.updateLearner.run(...args, c.primary.channel, c.primary.userId, c.expectedVersion).changes === 0) throw new Conflict();
+      const s = c.secondary;
+      const deleted = this.db.prepare('DELETE FROM learners WHERE channel = ? AND user_id = ? AND version = ?').run(s.channel, s.userId, c.secondaryVersion).changes;
+      if (c.secondaryVersion > 0 && deleted === 0) throw new Conflict();
+      // The joining account's own links move to the person, then the account itself joins.
+      this.db.prepare('UPDATE accounts SET person_channel = ?, person_user_id = ? WHERE person_channel = ? AND person_user_id = ?').run(c.primary.channel, c.primary.userId, s.channel, s.userId);
+      this.db
+        .prepare('INSERT OR REPLACE INTO accounts (channel, user_id, person_channel, person_user_id, address, linked_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(s.channel, s.userId, c.primary.channel, c.primary.userId, JSON.stringify(c.secondaryAddress), c.now.getTime());
+      return 'committed';
+    });
+    return outcome === 'committed' ? 'committed' : 'conflict';
+  }
+
+  async unlinkAccount(account: LearnerKey, copy: UnlinkCopy): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (this.db.prepare('DELETE FROM accounts WHERE channel = ? AND user_id = ?').run(account.channel, account.userId).changes === 0) return false;
+      this.stmt.insertLearner.run(account.channel, account.userId, JSON.stringify(copy.state), JSON.stringify(copy.address), copy.now.getTime(), copy.nudgeAt?.getTime() ?? null, ...dashValues(copy.state));
+      return true;
+    }).immediate();
+  }
+
+  async claimXapi(now: Date, limit: number, leaseUntil: Date): Promise<XapiRow[]> {
+    return this.db.transaction(() => {
+      const rows = this.stmt.dueXapi.all(now.getTime(), limit);
+      for (const r of rows) this.stmt.leaseXapi.run(leaseUntil.getTime(), r.id);
+      return rows.map((r) => ({ id: r.id, learner: { channel: r.channel, userId: r.user_id }, statement: r.statement, createdAt: new Date(r.created_at) }));
+    }).immediate();
+  }
+
+  async markXapiSent(ids: string[], at: Date): Promise<void> {
+    this.db.transaction(() => {
+      for (const id of ids) this.stmt.sentXapi.run(at.getTime(), id);
+    }).immediate();
+  }
+
+  async xapiPending(): Promise<number> {
+    return this.stmt.pendingXapi.get()!.n;
+  }
+
+  async pruneXapi(before: Date): Promise<number> {
+    return this.stmt.pruneXapi.run(before.getTime()).changes;
   }
 
   private insertActivity(r: ActivityRow, version: number, seq: number): void {
@@ -569,6 +748,11 @@ export class SqliteStore implements Store {
         'DELETE FROM learner_days WHERE channel = ? AND user_id = ?',
       ];
       for (const sql of erase) this.db.prepare(sql).run(channel, userId);
+      this.stmt.eraseCertificates.run(channel, userId);
+      this.db.prepare('DELETE FROM accounts WHERE (channel = ? AND user_id = ?) OR (person_channel = ? AND person_user_id = ?)').run(channel, userId, channel, userId);
+      this.db.prepare('DELETE FROM link_codes WHERE person_channel = ? AND person_user_id = ?').run(channel, userId);
+      // Statements not sent yet are never sent; sent ones are the LRS's now, and their rows go too.
+      this.db.prepare('DELETE FROM xapi_outbox WHERE channel = ? AND user_id = ?').run(channel, userId);
     }).immediate();
     this.checkpoint();
   }
@@ -619,6 +803,7 @@ export class SqliteStore implements Store {
       return member ? [{ conversationId, ...member }] : [];
     });
     const learner = row ? toLearner(row) : null;
+    const certificates = this.stmt.learnerCertificates.all(key.channel, key.userId).map(toCertificate);
     return {
       learner: learner && {
         channel: key.channel,
@@ -638,6 +823,7 @@ export class SqliteStore implements Store {
       })),
       groupScores: scores.map((s) => ({ conversationId: s.conversation_id, displayName: s.display_name, points: s.points, answered: s.answered, correct: s.correct })),
       runningQuizzes,
+      certificates: certificates.map(exportCertificate),
       activity,
     };
   }

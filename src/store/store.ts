@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Address, Channel, LearnerKey } from '../messages.js';
-import type { LearnerState } from '../engine/state.js';
+import type { Lang, LearnerState } from '../engine/state.js';
 import type { GroupAnswer, GroupState, ScoreRow } from '../engine/group.js';
 
 export type { GroupAnswer, ScoreRow };
@@ -98,9 +98,80 @@ export interface LearnerCommit {
   eventId?: string;
   /** Messages owed because of this change, written in the same atomic step. */
   outbox?: OutboxInsert[];
+  /** Certificates issued by this event, written in the same atomic step (ids are new: a clash throws). */
+  certificates?: CertificateRecord[];
+  /** xAPI statements this event produced, for the outbox, written in the same atomic step. */
+  xapi?: XapiRow[];
   now: Date;
   /** What the learner did (the engine's records), written in the same atomic step as the state. */
   activity?: ActivityRecord[];
+}
+
+/**
+ * A signed certificate as kept for `/verify`. Erasing its holder (`/forget`) clears `learner`,
+ * `name` and `jwt`; the id, achievement, title, language, dates and the hash of the signed
+ * credential stay, so that the verification page can still say that it was issued.
+ */
+export interface CertificateRecord {
+  /** A UUID: the credential's id is `urn:uuid:<id>`, its page `/verify/<id>`. */
+  id: string;
+  learner: LearnerKey | null;
+  /** `course` or `module:<moduleId>`. */
+  achievement: string;
+  /** The achievement's name in the certificate's language. */
+  title: string;
+  lang: Lang;
+  /** The name printed, as the learner typed it. */
+  name: string | null;
+  /** The signed credential (VC-JWT). */
+  jwt: string | null;
+  /** SHA-256 of the signed credential, hex. */
+  hash: string;
+  issuedAt: Date;
+  revokedAt: Date | null;
+}
+
+/**
+ * One xAPI statement waiting in the outbox (`xapi_outbox`): written with the learner's state,
+ * claimed by the sender, marked sent once the Learning Record Store accepted it. `/forget` deletes
+ * the learner's rows, sent or not.
+ */
+export interface XapiRow {
+  /** The statement's id (a UUID). */
+  id: string;
+  learner: LearnerKey;
+  /** The statement, as JSON. */
+  statement: string;
+  createdAt: Date;
+}
+
+/**
+ * Joins an account (and any accounts already linked to it) to a person, in one step: the person's
+ * record gets the merged state (version-checked), the joining account's own record goes
+ * (version-checked), and the joining account and its linked accounts point to the person.
+ */
+export interface LinkCommit {
+  /** The person: the primary account, whose record holds the state. */
+  primary: LearnerKey;
+  expectedVersion: number;
+  state: LearnerState;
+  address: Address;
+  nudgeAt: Date | null;
+  /** The joining account (a person's primary account itself, or one with no links). */
+  secondary: LearnerKey;
+  /** The joining account's record version (0: it has none). */
+  secondaryVersion: number;
+  /** Where the joining account was reached: its own record's address if it leaves again. */
+  secondaryAddress: Address;
+  now: Date;
+}
+
+/** An account's own record after /unlink: a copy of the person's state. */
+export interface UnlinkCopy {
+  state: LearnerState;
+  address: Address;
+  nudgeAt: Date | null;
+  now: Date;
 }
 
 export interface GroupCommit {
@@ -153,12 +224,14 @@ export interface LearnerExport {
   groupScores: { conversationId: string; displayName: string; points: number; answered: number; correct: number }[];
   /** Team quizzes running now in which the learner is a participant: their name and score in it. */
   runningQuizzes: { conversationId: string; quizId: string; displayName: string; points: number; correct: number; answered: number }[];
+  /** Certificates issued to the learner, with the name printed and the signed credential. */
+  certificates: { id: string; achievement: string; title: string; lang: Lang; name: string | null; issuedAt: string; revokedAt: string | null; credential: string | null }[];
   /** The learner's activity records (answers, lessons, reminders: what the dashboard counts), oldest first. */
   activity: ActivityRecord[];
 }
 
 /** A learner export with nothing in it (what `exportLearner` returns after `forgetLearner`). */
-export const EMPTY_EXPORT: LearnerExport = { learner: null, groupAnswers: [], groupScores: [], runningQuizzes: [], activity: [] };
+export const EMPTY_EXPORT: LearnerExport = { learner: null, groupAnswers: [], groupScores: [], runningQuizzes: [], activity: [], certificates: [] };
 
 /** The anonymous id an erased member's team-quiz rows get: random, one per conversation, linked to nothing. */
 export function formerParticipantId(): string {
@@ -192,6 +265,7 @@ export interface Store extends DashboardReads {
    * finished, their answers and points stay under a random id with no name (`formerParticipantId`,
    * `FORMER_PARTICIPANT_NAME`), so that the team's results do not change. The embedded store also
    * overwrites the freed space and empties its write-ahead log, so that no copy stays in the files.
+   * Their certificates keep only what {@link CertificateRecord} says stays.
    */
   forgetLearner(key: LearnerKey): Promise<void>;
   exportLearner(key: LearnerKey): Promise<LearnerExport>;
@@ -247,7 +321,53 @@ export interface Store extends DashboardReads {
 
   /** Forgets processed event ids older than `before` (retries come within minutes). */
   pruneProcessed(before: Date): Promise<number>;
+  /** The person an account belongs to: the primary account it is linked to, or the account itself. */
+  resolveAccount(key: LearnerKey): Promise<LearnerKey>;
+  /** The accounts linked to a person (not the primary itself), in the order they were linked, with their addresses. */
+  linkedAccounts(person: LearnerKey): Promise<{ key: LearnerKey; address: Address }[]>;
+  /** Keeps a link code for a person until `expiresAt` (a new code for the same person replaces the old one). */
+  saveLinkCode(code: string, person: LearnerKey, expiresAt: Date): Promise<void>;
+  /** Uses a link code: the person it was made for, or null when unknown or expired. A code works once. */
+  takeLinkCode(code: string, now: Date): Promise<LearnerKey | null>;
+  /** See {@link LinkCommit}: 'conflict' when either record changed since it was read (nothing is written). */
+  linkAccounts(c: LinkCommit): Promise<'committed' | 'conflict'>;
+  /** Separates an account from its person, giving it its own record (a copy): false when it was not linked. */
+  unlinkAccount(account: LearnerKey, copy: UnlinkCopy): Promise<boolean>;
+
+  /** A certificate by its id, or null. */
+  getCertificate(id: string): Promise<CertificateRecord | null>;
+  /** Marks a certificate revoked at `at`: true if it was found and not revoked before. */
+  revokeCertificate(id: string, at: Date): Promise<boolean>;
+
+  /**
+   * Claims xAPI statements to send: unsent rows whose lease has run out (new rows have none), oldest
+   * first, at most `limit`, and leases them until `leaseUntil` in the same step, so that another
+   * sender (or the next tick) does not send them at the same time. A lost send is retried when its
+   * lease ends.
+   */
+  claimXapi(now: Date, limit: number, leaseUntil: Date): Promise<XapiRow[]>;
+  /** Marks statements sent (the LRS accepted them): they are never claimed again. */
+  markXapiSent(ids: string[], at: Date): Promise<void>;
+  /** How many statements wait to be sent (for /metrics and tests). */
+  xapiPending(): Promise<number>;
+  /** Deletes statements sent before `before`. */
+  pruneXapi(before: Date): Promise<number>;
+
   /** Cheap liveness check for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A certificate as /mydata shows it. */
+export function exportCertificate(c: CertificateRecord): LearnerExport['certificates'][number] {
+  return {
+    id: c.id,
+    achievement: c.achievement,
+    title: c.title,
+    lang: c.lang,
+    name: c.name,
+    issuedAt: c.issuedAt.toISOString(),
+    revokedAt: c.revokedAt?.toISOString() ?? null,
+    credential: c.jwt,
+  };
 }
