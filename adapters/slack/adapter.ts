@@ -104,6 +104,8 @@ export class SlackAdapter implements ChannelAdapter {
   private readonly taps = new Map<string, number>();
   private readonly order = new KeyedMutex();
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Errors of inbox writes that failed: the request fails with them rather than being acknowledged. */
+  private readonly notAccepted = new WeakSet<object>();
 
   constructor(
     private readonly settings: SlackSettings,
@@ -141,6 +143,10 @@ export class SlackAdapter implements ChannelAdapter {
     this.delivery = new SlackDelivery({ client: this.app.client, command: settings.command, ...(settings.retry ? { retry: settings.retry } : {}), ...(ctx.sleep ? { sleep: ctx.sleep } : {}) });
     this.app.error(async (err) => {
       ctx.port.report(err, { where: 'slack-bolt', code: (err as { code?: string }).code });
+      // An event that could not be written to the inbox must not be answered 200 over HTTP: thrown
+      // on, Bolt's receiver answers 500 and Slack delivers the event again.
+      const original = (err as { original?: unknown }).original ?? err;
+      if (!this.socketMode && typeof original === 'object' && original !== null && this.notAccepted.has(original)) throw err;
     });
     this.listen();
   }
@@ -176,6 +182,7 @@ export class SlackAdapter implements ChannelAdapter {
     try {
       await this.ctx.port.accept!(inbound, target);
     } catch (err) {
+      if (typeof err === 'object' && err !== null) this.notAccepted.add(err);
       envelope?.markFailed();
       throw err;
     }
@@ -254,12 +261,12 @@ export class SlackAdapter implements ChannelAdapter {
       // Always answer in the learner's own conversation with the bot, whichever DM the command came from.
       const dm = await this.delivery.openDm(userId);
       const inbound = slackInbound(id, userId, { conversationId: dm, kind: 'direct', teamId: command.team_id }, { type: 'command', command: sub, args }, at, who);
-      if (this.ctx.port.accept) return this.ctx.port.accept(inbound, { user: userId });
+      if (this.ctx.port.accept) return this.acceptOrFail(inbound, { user: userId }, undefined);
       await this.order.run(`dm:${userId}`, async () => this.delivery.deliver(dm, userId, 'direct', await this.ctx.port.handle(inbound)));
       return;
     }
     const inbound = slackInbound(id, userId, { conversationId: command.channel_id, kind: 'group', teamId: command.team_id }, { type: 'command', command: sub, args }, at, who);
-    if (this.ctx.port.accept) return this.ctx.port.accept(inbound, { user: userId });
+    if (this.ctx.port.accept) return this.acceptOrFail(inbound, { user: userId }, undefined);
     const messages = await this.ctx.port.handle(inbound);
     try {
       await this.delivery.deliver(command.channel_id, userId, 'group', messages);
@@ -290,7 +297,7 @@ export class SlackAdapter implements ChannelAdapter {
     const teamId = body.team?.id ?? body.user.team_id;
     if (channelId && isGroupAction(data, channelId, container.type)) {
       const inbound = slackInbound(id, userId, { conversationId: channelId, kind: 'group', teamId }, { type: 'choice', data }, at, who);
-      if (this.ctx.port.accept) return this.ctx.port.accept(inbound, { user: userId });
+      if (this.ctx.port.accept) return this.acceptOrFail(inbound, { user: userId }, undefined);
       await this.delivery.deliver(channelId, userId, 'group', await this.ctx.port.handle(inbound));
       return;
     }
@@ -298,7 +305,7 @@ export class SlackAdapter implements ChannelAdapter {
     const dm = channelId && !fromHome ? channelId : await this.delivery.openDm(userId);
     const tapped = !fromHome && container.message_ts ? { channel: dm, ts: container.message_ts } : undefined;
     const inbound = slackInbound(id, userId, { conversationId: dm, kind: 'direct', teamId }, { type: 'choice', data }, at, who);
-    if (this.ctx.port.accept) return this.ctx.port.accept(inbound, { user: userId, ...(tapped ? { tappedTs: tapped.ts } : {}), ...(fromHome ? { home: true } : {}) });
+    if (this.ctx.port.accept) return this.acceptOrFail(inbound, { user: userId, ...(tapped ? { tappedTs: tapped.ts } : {}), ...(fromHome ? { home: true } : {}) }, undefined);
     await this.order.run(`dm:${userId}`, async () => this.delivery.deliver(dm, userId, 'direct', await this.ctx.port.handle(inbound), tapped));
     if (fromHome) await this.publishHome(userId);
   }

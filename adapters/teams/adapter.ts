@@ -59,6 +59,8 @@ export class TeamsAdapter implements ChannelAdapter {
   private readonly log: Logger;
   private readonly opts: TeamsOptions;
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Errors of inbox writes that failed: their request fails rather than being acknowledged. */
+  private readonly notAccepted = new WeakSet<object>();
   private stopping = false;
   private warnedRetryPolicy = false;
 
@@ -85,6 +87,9 @@ export class TeamsAdapter implements ChannelAdapter {
     this.cloud = new TeamsCloudAdapter(this.auth);
     // Our own logic catches and reports its errors; this only sees failures inside the SDK's pipeline.
     this.cloud.onTurnError = async (turn, err) => {
+      // An activity that could not be written to the inbox fails its request (500, reported once
+      // below), so that the Bot Framework delivers it again rather than taking a 200 for it.
+      if (typeof err === 'object' && err !== null && this.notAccepted.has(err)) throw err;
       this.ctx.port.report(err, { where: 'teams-turn-pipeline', activityType: turn.activity.type, conversation: hashId(turn.activity.conversation?.id ?? '') });
     };
     // One retry policy, ours: the SDK's own (5xx only, 1 s base) would multiply with it.
@@ -184,7 +189,12 @@ export class TeamsAdapter implements ChannelAdapter {
       // Durable: the activity is in the inbox before Teams gets its 200 (a failure fails the request,
       // so the Bot Framework retries); the reply follows from the outbox, as a proactive message.
       const replyToId = turn.activity.replyToId;
-      await this.ctx.port.accept(inbound, replyToId ? { replyToId } : undefined);
+      try {
+        await this.ctx.port.accept(inbound, replyToId ? { replyToId } : undefined);
+      } catch (err) {
+        if (typeof err === 'object' && err !== null) this.notAccepted.add(err);
+        throw err;
+      }
       return;
     }
     try {
