@@ -19,6 +19,7 @@ import { OutboxSender } from '../src/scheduling/outbox.js';
 import { createHttpApp } from '../src/server.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { FakeTelegram, type TgUpdate, type TgUser } from './fakes/telegram-api.js';
+import { drained } from './drained.js';
 import { fixtureCourse, TestClock } from './helpers.js';
 
 const SECRET = 'durable-secret';
@@ -100,7 +101,9 @@ describe('the durable inbox and outbox', () => {
 
     // Every update gets its reply (/help, /settings and /progress answer with one message each).
     await fake.until(() => learners.every((u) => fake.sentTo(u.id).length >= commands.length), 60_000, 'every reply');
-    // Then nothing more comes within a bounded window.
+    // Rows the killed process had claimed go again once their claim runs out: wait until the inbox and
+    // the outbox are empty, then nothing more comes within a bounded window.
+    await drained(dataDir);
     const total = () => learners.reduce((n, u) => n + fake.sentTo(u.id).length, 0);
     const sent = total();
     await new Promise((r) => setTimeout(r, 1500));

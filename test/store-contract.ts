@@ -302,6 +302,24 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await mine(6)).toEqual([]);
     });
 
+    it('lets one owner at a time claim an inbox lane: renewed by its owner, taken over once run out, given back', async () => {
+      const lane = `learner:telegram:${learner.userId}`;
+      expect(await store.inboxClaimLane(lane, 'p1', at(0), at(1))).toBe(true);
+      // Another process leaves it alone while the claim runs; its owner renews it.
+      expect(await store.inboxClaimLane(lane, 'p2', at(0), at(1))).toBe(false);
+      expect(await store.inboxClaimLane(lane, 'p1', at(0), at(2))).toBe(true);
+      expect(await store.inboxClaimLane(lane, 'p2', at(1), at(3))).toBe(false);
+      // The owner died: once its claim has run out, another takes it over, and the old owner cannot take it back.
+      expect(await store.inboxClaimLane(lane, 'p2', at(2), at(4))).toBe(true);
+      expect(await store.inboxClaimLane(lane, 'p1', at(3), at(4))).toBe(false);
+      // Given back only by its owner; then free for anyone.
+      await store.inboxReleaseLane(lane, 'p1');
+      expect(await store.inboxClaimLane(lane, 'p3', at(3), at(5))).toBe(false);
+      await store.inboxReleaseLane(lane, 'p2');
+      expect(await store.inboxClaimLane(lane, 'p3', at(3), at(5))).toBe(true);
+      await store.inboxReleaseLane(lane, 'p3');
+    });
+
     it('writes a reply to the outbox in the same step as the change that produced it, and sends each row once', async () => {
       const reply = { channel: 'telegram' as const, conversationId: address.conversationId, payload: '{"reply":1}' };
       const state = newLearnerState(T0, 'en');

@@ -435,6 +435,7 @@ export class MongoStore implements Store {
     const conversationId = (own?.address as { conversationId?: string } | undefined)?.conversationId;
     if (conversationId) await this.col('outbox').deleteMany({ channel: key.channel, conversationId });
     await this.col('inbox').deleteMany({ lane: `learner:${key.channel}:${key.userId}` });
+    await this.col('inboxLanes').deleteOne({ _id: `learner:${key.channel}:${key.userId}` as never });
     await this.m.Activity.deleteMany(learnerFilter(key));
     for (const conversationId of await this.groupsWithMember(key)) {
       const group: ConversationKey = { channel: key.channel, conversationId };
@@ -670,7 +671,7 @@ export class MongoStore implements Store {
   // counter. Outbox rows are written right after the conditional write they belong to; unlike the
   // embedded store this is not one atomic step yet (see the README's known limits).
 
-  private col(name: 'inbox' | 'outbox' | 'counters') {
+  private col(name: 'inbox' | 'inboxLanes' | 'outbox' | 'counters') {
     const db = this.conn.db;
     if (!db) throw new Error('the MongoDB connection is not open');
     return db.collection(name);
@@ -706,6 +707,22 @@ export class MongoStore implements Store {
 
   async inboxRetry(seq: number, at: Date): Promise<void> {
     await this.col('inbox').updateOne({ seq }, { $set: { availableAt: at }, $inc: { attempts: 1 } });
+  }
+
+  async inboxClaimLane(lane: string, owner: string, now: Date, until: Date): Promise<boolean> {
+    // One conditional upsert: matches a free-by-time or own claim; when another owner holds the lane,
+    // the upsert collides with its _id and nothing changes.
+    try {
+      await this.col('inboxLanes').updateOne({ _id: lane as never, $or: [{ owner }, { until: { $lte: now } }] }, { $set: { owner, until } }, { upsert: true });
+      return true;
+    } catch (err) {
+      if (isDuplicateKey(err)) return false;
+      throw err;
+    }
+  }
+
+  async inboxReleaseLane(lane: string, owner: string): Promise<void> {
+    await this.col('inboxLanes').deleteOne({ _id: lane as never, owner });
   }
 
   async outboxAdd(rows: OutboxInsert[], now: Date): Promise<void> {

@@ -121,6 +121,11 @@ CREATE TABLE IF NOT EXISTS inbox (
   UNIQUE (channel, event_id)
 );
 CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (seq) WHERE applied_at IS NULL;
+CREATE TABLE IF NOT EXISTS inbox_lanes (
+  lane TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  until INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   channel TEXT NOT NULL,
@@ -456,6 +461,11 @@ export class SqliteStore implements Store {
       // platform's redelivery is recognised by the (keyed) processed-event id.
       inboxApplied: db.prepare<[number, number]>('DELETE FROM inbox WHERE seq = ? OR (applied_at IS NOT NULL AND applied_at < ?)'),
       inboxRetry: db.prepare('UPDATE inbox SET available_at = ?, attempts = attempts + 1 WHERE seq = ?'),
+      // One statement: taken when free, run out, or already ours (renewed); untouched when another holds it.
+      inboxClaimLane: db.prepare<[{ lane: string; owner: string; now: number; until: number }]>(
+        'INSERT INTO inbox_lanes (lane, owner, until) VALUES (@lane, @owner, @until) ON CONFLICT (lane) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE inbox_lanes.owner = excluded.owner OR inbox_lanes.until <= @now',
+      ),
+      inboxReleaseLane: db.prepare<[string, string]>('DELETE FROM inbox_lanes WHERE lane = ? AND owner = ?'),
       outboxAdd: db.prepare('INSERT INTO outbox (channel, conversation_id, payload, created_at, available_at) VALUES (?, ?, ?, ?, ?)'),
       outboxDue: db.prepare<[number, number], { id: number; channel: Channel; conversation_id: string; payload: string; created_at: number; available_at: number; attempts: number }>(
         'SELECT id, channel, conversation_id, payload, created_at, available_at, attempts FROM outbox WHERE done_at IS NULL AND created_at <= ? ORDER BY id LIMIT ?',
@@ -681,6 +691,14 @@ export class SqliteStore implements Store {
     this.stmt.inboxRetry.run(at.getTime(), seq);
   }
 
+  async inboxClaimLane(lane: string, owner: string, now: Date, until: Date): Promise<boolean> {
+    return this.stmt.inboxClaimLane.run({ lane, owner, now: now.getTime(), until: until.getTime() }).changes === 1;
+  }
+
+  async inboxReleaseLane(lane: string, owner: string): Promise<void> {
+    this.stmt.inboxReleaseLane.run(lane, owner);
+  }
+
   async outboxAdd(rows: OutboxInsert[], now: Date): Promise<void> {
     this.db.transaction(() => this.addOutbox(rows, now)).immediate();
   }
@@ -742,6 +760,7 @@ export class SqliteStore implements Store {
       const learner = this.stmt.getLearner.get(channel, userId);
       if (learner) this.db.prepare('DELETE FROM outbox WHERE channel = ? AND conversation_id = ?').run(channel, (JSON.parse(learner.address) as Address).conversationId);
       this.db.prepare('DELETE FROM inbox WHERE lane = ?').run(`learner:${channel}:${userId}`);
+      this.db.prepare('DELETE FROM inbox_lanes WHERE lane = ?').run(`learner:${channel}:${userId}`);
       const erase = [
         'DELETE FROM learners WHERE channel = ? AND user_id = ?',
         'DELETE FROM activity WHERE channel = ? AND user_id = ?',

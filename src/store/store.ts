@@ -305,6 +305,14 @@ export interface Store extends DashboardReads {
   inboxApplied(seq: number, now: Date): Promise<void>;
   /** The event failed to apply: try again at `at`. */
   inboxRetry(seq: number, at: Date): Promise<void>;
+  /**
+   * Claims a lane for `owner` until `until` (a worker in one process applies a lane's events; others
+   * leave it alone): true when the lane was free, its claim had run out at `now`, or `owner` held it
+   * already (the claim is then renewed). False when another owner holds it.
+   */
+  inboxClaimLane(lane: string, owner: string, now: Date, until: Date): Promise<boolean>;
+  /** Gives a lane back (only if `owner` still holds it). */
+  inboxReleaseLane(lane: string, owner: string): Promise<void>;
   /** Adds owed messages outside a commit (an apology, a data export). */
   outboxAdd(rows: OutboxInsert[], now: Date): Promise<void>;
   /**
