@@ -47,6 +47,8 @@ export interface AppOptions {
   tickMs?: number;
   /** How long an outbox row claimed by a sender is held before another may take it over, in ms (default 5 s, renewed while sending). */
   outboxLeaseMs?: number;
+  /** How long an inbox lane claimed by a worker is held without renewal before another process may take it over, in ms (default 10 s). */
+  inboxLeaseMs?: number;
   /** How often the in-process scheduler looks for due nudges, in ms (default 30 s). */
   nudgeIntervalMs?: number;
   /** How often the xAPI outbox is sent, in ms (default 5 s). */
@@ -66,6 +68,8 @@ export interface RunningApp {
 
 /** How long processed event ids are kept, to drop platform retries. */
 const PROCESSED_EVENT_DAYS = 7;
+/** With Redis waking the durable workers, how often they still read the store (backoffs, a wake-up lost while Redis was away). */
+const WOKEN_POLL_MS = 5_000;
 
 export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const { config, logger } = opts;
@@ -112,13 +116,31 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   bot.connect((address, messages) => deliver({ address, messages }));
   // The durable inbox and outbox (embedded store): channels that accept events into the inbox
   // acknowledge them once they are on disk; a worker applies them, and replies leave from the outbox.
+  let redisStatus: import('./redis-status.js').RedisStatus | undefined;
   let inbox: InboxWorker | undefined;
   let outbox: OutboxSender | undefined;
+  // With REDIS_URL, every process's workers are woken through Redis when any process accepts an event
+  // or writes owed messages; they then poll only as a slow safety net (backoffs, a lost wake-up).
+  let wake: import('./scheduling/wake.js').RedisWake | undefined;
   if (!config.mongodbUri && config.role !== 'worker') {
-    inbox = new InboxWorker({ bot, store, onError });
-    outbox = new OutboxSender({ store, channel: (c) => channels.get(c), onError, now: bot.now, ...(opts.outboxLeaseMs ? { leaseMs: opts.outboxLeaseMs } : {}) });
+    const pollMs = config.redisUrl ? WOKEN_POLL_MS : undefined;
+    inbox = new InboxWorker({ bot, store, onError, ...(pollMs ? { pollMs } : {}), ...(opts.inboxLeaseMs ? { laneLeaseMs: opts.inboxLeaseMs } : {}) });
+    outbox = new OutboxSender({ store, channel: (c) => channels.get(c), onError, now: bot.now, ...(pollMs ? { pollMs } : {}), ...(opts.outboxLeaseMs ? { leaseMs: opts.outboxLeaseMs } : {}) });
     const [i, o] = [inbox, outbox];
-    bot.enableDurable(() => i.kick(), () => o.kick());
+    bot.enableDurable(
+      () => (i.kick(), wake?.publish('inbox')),
+      () => (o.kick(), wake?.publish('outbox')),
+    );
+    if (config.redisUrl) {
+      const [{ RedisStatus }, { Redis }, { RedisWake }] = await Promise.all([import('./redis-status.js'), import('ioredis'), import('./scheduling/wake.js')]);
+      redisStatus = new RedisStatus(config.redisUrl, logger);
+      const client = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+      redisStatus.watch(client);
+      redisStatus.watchReady(client);
+      wake = new RedisWake(client, config.queuePrefix, (sub) => redisStatus!.watch(sub));
+      // Subscribed in the background: with Redis away, the workers poll until it is back.
+      wake.start((topic) => (topic === 'inbox' ? i.kick() : o.kick())).catch((err: unknown) => onError(err, { where: 'durable-wake' }));
+    }
   }
   const ctx: ChannelContext = { port: bot, http, logger, now: bot.now, ...(opts.sleep ? { sleep: opts.sleep } : {}) };
   // The programme dashboard (read-only) on web processes, when a login is configured.
@@ -205,7 +227,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     ]);
     // Redis may be away at start-up or go away later: the bot starts and runs anyway, /readyz says
     // 503, one log line names REDIS_URL, and the clients reconnect by themselves.
-    const status = new RedisStatus(config.redisUrl, logger);
+    const status = (redisStatus ??= new RedisStatus(config.redisUrl, logger));
     const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
     status.watch(redis);
     status.watchReady(redis);
@@ -271,6 +293,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       for (const channel of channels.values()) await channel.stop();
       await inbox?.stop();
       await outbox?.stop();
+      await wake?.stop();
       await bot.settled();
       if (server) {
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));

@@ -1,0 +1,143 @@
+/**
+ * Two bot processes on one embedded store and one Redis (REDIS_URL, a prefix of this test's own),
+ * as a ministry runs two web processes: Telegram updates reach one process or the other, the durable
+ * inbox and outbox of both are woken through Redis, and a team quiz answered through both posts
+ * each answer's tally (the member's toast), each question, each reveal and the final scores once,
+ * and takes each question's buttons off once.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { correctIndices } from '../src/content/course.js';
+import { drained } from './drained.js';
+import { FakeTelegram, type SentMessage, type TgChat, type TgUpdate, type TgUser } from './fakes/telegram-api.js';
+import { fixtureCourse } from './helpers.js';
+
+const SECRET = 'two-redis-secret';
+const redisUrl = inject('redisUrl');
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function startBot(dataDir: string, settings: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+  const args = Object.entries(settings).map(([k, v]) => `${k}=${v}`);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/durable-bot.ts', dataDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  cleanups.push(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => void (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /ready (\d+)/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.once('exit', (code) => reject(new Error(`the bot exited early with ${code}: ${err.slice(0, 2000)}`)));
+  });
+}
+
+const GROUP: TgChat = { id: -1005550002, type: 'supergroup', title: 'Team' };
+const members: TgUser[] = [1, 2, 3].map((i) => ({ id: 8100 + i, is_bot: false, first_name: `M${i}`, language_code: 'en' }));
+
+describe('two bot processes on one embedded store and one Redis', () => {
+  it('post each tally, question, reveal and final score of a team quiz once, whichever process took the answers', async () => {
+    const fake = new FakeTelegram();
+    await fake.start();
+    cleanups.push(() => fake.stop());
+    const dataDir = mkdtempSync(join(tmpdir(), 'digit4sd-two-redis-'));
+    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+    const settings = {
+      TELEGRAM_BOT_TOKEN: fake.token,
+      TELEGRAM_API_ROOT: fake.apiRoot,
+      TELEGRAM_WEBHOOK_URL: 'https://bot.example.org/tg',
+      TELEGRAM_WEBHOOK_SECRET: SECRET,
+      REDIS_URL: redisUrl,
+      QUEUE_PREFIX: `two${randomUUID().slice(0, 8)}`,
+      ROLE: 'web',
+      GROUP_QUESTION_SECONDS: '10',
+    };
+    // One after the other: the first creates the store's tables.
+    const a = await startBot(dataDir, settings);
+    const b = await startBot(dataDir, settings);
+    let turn = 0;
+    const send = async (update: TgUpdate, to = [a, b][turn++ % 2]!) => {
+      const res = await fetch(`http://127.0.0.1:${to.port}/tg`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRET }, body: JSON.stringify(update) });
+      await res.text();
+      expect(res.status).toBe(200);
+    };
+    const posts = () => fake.sentTo(GROUP.id);
+    const textOf = (m: SentMessage) => m.message.text ?? '';
+    const itemOf = (m: SentMessage) => [...fixtureCourse().items.values()].find((i) => textOf(m).includes(i.question))!;
+    const label = (m: SentMessage, option: number) => (itemOf(m).type === 'truefalse' ? (option === 0 ? 'True' : 'False') : String.fromCharCode(65 + option));
+    const toasts = () => fake.callsOf('answerCallbackQuery');
+
+    // Process A takes the command; the question is posted (by whichever process's outbox sender).
+    await send(fake.message(members[0]!, '/quiz m1 2', { chat: GROUP }), a);
+    await fake.until(() => posts().some((m) => /question 1 of 2/.test(textOf(m))), 10_000, 'the first question');
+    const q1 = posts().find((m) => /question 1 of 2/.test(textOf(m)))!;
+    const right1 = correctIndices(itemOf(q1))[0]!;
+    // Answers through both processes: each member's answer is acknowledged with one toast.
+    for (const [i, m] of members.entries()) await send(fake.tap(m, q1, label(q1, i === 2 ? 1 - right1 : right1)));
+    await fake.until(() => toasts().length >= 3, 10_000, 'three toasts');
+    // The question closes on time (10 s, both processes run the clock): one reveal, the next question once.
+    await fake.until(() => posts().some((m) => /question 2 of 2/.test(textOf(m))), 20_000, 'the second question');
+    const q2 = posts().find((m) => /question 2 of 2/.test(textOf(m)))!;
+    // Everyone who joined answers, through both processes: it closes at once, with the final scores.
+    for (const m of members) await send(fake.tap(m, q2, label(q2, correctIndices(itemOf(q2))[0]!)));
+    await fake.until(() => posts().some((m) => /Team quiz over/.test(textOf(m))), 20_000, 'the final scores');
+    await drained(dataDir);
+    // Then nothing more comes within a bounded window.
+    const seen = fake.calls.length;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(fake.calls.length).toBe(seen);
+
+    const count = (re: RegExp) => posts().filter((m) => re.test(textOf(m))).length;
+    expect(count(/question 1 of 2/)).toBe(1);
+    expect(count(/question 2 of 2/)).toBe(1);
+    expect(count(/got it right/)).toBe(2);
+    expect(count(/Team quiz over/)).toBe(1);
+    // One toast per answer (the tally each member sees), each for its own tap.
+    const ids = toasts().map((c) => c.payload.callback_query_id);
+    expect(ids).toHaveLength(6);
+    expect(new Set(ids).size).toBe(6);
+    // Each question's buttons taken off once, whichever process posted it.
+    expect(q1.message.reply_markup).toBeUndefined();
+    expect(q2.message.reply_markup).toBeUndefined();
+    expect(fake.callsOf('editMessageReplyMarkup')).toHaveLength(2);
+    expect(fake.problems).toEqual([]);
+  }, 90_000);
+});
+
+describe('the durable workers woken through Redis', () => {
+  it('wakes every subscribed process once per publish, and only on this prefix', async () => {
+    const { Redis } = await import('ioredis');
+    const { RedisWake } = await import('../src/scheduling/wake.js');
+    const prefix = `wake${randomUUID().slice(0, 8)}`;
+    const heard: string[][] = [[], [], []];
+    const wakes = [prefix, prefix, `${prefix}-other`].map((p) => new RedisWake(new Redis(redisUrl, { maxRetriesPerRequest: null }), p));
+    cleanups.push(async () => void (await Promise.all(wakes.map((w) => w.stop()))));
+    await Promise.all(wakes.map((w, i) => w.start((topic) => void heard[i]!.push(topic))));
+    const publisher = new Redis(redisUrl);
+    await new Promise<void>((resolve) => (publisher.status === 'ready' ? resolve() : publisher.once('ready', () => resolve())));
+    cleanups.push(async () => void publisher.disconnect());
+    const from = new RedisWake(publisher, prefix);
+    from.publish('inbox');
+    from.publish('outbox');
+    await expect.poll(() => heard[1]!.length, { timeout: 5000 }).toBe(2);
+    await expect.poll(() => heard[0]!.length, { timeout: 5000 }).toBe(2);
+    expect(heard[0]).toEqual(['inbox', 'outbox']);
+    expect(heard[1]).toEqual(['inbox', 'outbox']);
+    // Another deployment's prefix hears nothing (a bounded wait after both others heard theirs).
+    await new Promise((r) => setTimeout(r, 200));
+    expect(heard[2]).toEqual([]);
+  });
+});
