@@ -114,7 +114,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const http = createHttpApp(checks, metrics.registry, logger);
   mountCertificateRoutes(http, { store, settings: certificates.settings, jwks: certificates.issuer.jwks(), onError });
   bot.connect((address, messages) => deliver({ address, messages }));
-  // The durable inbox and outbox (embedded store): channels that accept events into the inbox
+  // The durable inbox and outbox (SQLite, or MongoDB with MONGODB_URI): channels that accept events into the inbox
   // acknowledge them once they are on disk; a worker applies them, and replies leave from the outbox.
   let redisStatus: import('./redis-status.js').RedisStatus | undefined;
   let inbox: InboxWorker | undefined;
@@ -122,7 +122,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   // With REDIS_URL, every process's workers are woken through Redis when any process accepts an event
   // or writes owed messages; they then poll only as a slow safety net (backoffs, a lost wake-up).
   let wake: import('./scheduling/wake.js').RedisWake | undefined;
-  if (!config.mongodbUri && config.role !== 'worker') {
+  if (config.role !== 'worker') {
     const pollMs = config.redisUrl ? WOKEN_POLL_MS : undefined;
     inbox = new InboxWorker({ bot, store, onError, ...(pollMs ? { pollMs } : {}), ...(opts.inboxLeaseMs ? { laneLeaseMs: opts.inboxLeaseMs } : {}) });
     outbox = new OutboxSender({ store, channel: (c) => channels.get(c), onError, now: bot.now, ...(pollMs ? { pollMs } : {}), ...(opts.outboxLeaseMs ? { leaseMs: opts.outboxLeaseMs } : {}) });

@@ -102,20 +102,25 @@ describe('MongoDB schemas: indexes', () => {
       [{ channel: 1, userId: 1 }, { unique: true, name: 'learner_key' }],
       // The dashboard: learners seen in a period.
       [{ 'state.lastSeenAt': 1 }, { name: 'learner_last_seen' }],
+      // The outbox relay's sweep for owed messages a dead process left in documents (here and below).
+      [{ 'pendingOutbox.token': 1 }, { sparse: true, name: 'learner_pending_outbox' }],
       [{ nudgeAt: 1 }, { partialFilterExpression: { nudgeAt: { $exists: true } }, name: 'learner_nudge_at' }],
     ]);
     expect(idx(s.processed)).toEqual([
       [{ channel: 1, eventId: 1 }, { unique: true, name: 'processed_key' }],
+      [{ 'pendingOutbox.token': 1 }, { sparse: true, name: 'processed_pending_outbox' }],
       [{ at: 1 }, { expireAfterSeconds: 7 * 24 * 3600, name: 'processed_ttl' }],
     ]);
     expect(idx(s.group)).toEqual([
       [{ channel: 1, conversationId: 1 }, { unique: true, name: 'group_key' }],
+      [{ 'pendingOutbox.token': 1 }, { sparse: true, name: 'group_pending_outbox' }],
       [{ closesAt: 1 }, { partialFilterExpression: { closesAt: { $exists: true } }, name: 'group_closes_at' }],
       [{ nextQuizAt: 1 }, { partialFilterExpression: { nextQuizAt: { $exists: true } }, name: 'group_next_quiz_at' }],
     ]);
     expect(idx(s.answer)).toEqual([
       [{ channel: 1, conversationId: 1, quizId: 1, question: 1, userId: 1 }, { unique: true, name: 'answer_key' }],
       [{ channel: 1, userId: 1 }, { name: 'answer_user' }],
+      [{ 'pendingOutbox.token': 1 }, { sparse: true, name: 'answer_pending_outbox' }],
       // The dashboard: team quizzes in a period.
       [{ at: 1 }, { name: 'answer_at' }],
     ]);

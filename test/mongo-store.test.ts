@@ -11,6 +11,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { newLearnerState } from '../src/engine/state.js';
 import { newGroupState } from '../src/engine/group.js';
+import type { MongoModels } from '../src/store/mongo-schemas.js';
 import { storeContract } from './store-contract.js';
 
 const uri = process.env.MONGODB_URI ?? '';
@@ -80,6 +81,44 @@ describe.skipIf(!uri)(`MongoStore on a server${uri ? '' : ` (${SKIP_REASON})`}`,
         const ids = [...ca, ...cb].map((d) => d.key.userId).filter((id) => id.startsWith('claim-'));
         expect(ids.sort()).toEqual(keys.map((k) => k.userId).sort());
         expect(new Set(ids).size).toBe(ids.length);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
+    it('relays owed messages a dead process left in a document once, whichever connection reads the outbox, and never a sent one again', async () => {
+      const [a, b] = [await open(), await open()];
+      try {
+        const key = { channel: 'telegram' as const, userId: `relay-${Date.now()}` };
+        const conversationId = `conv-${key.userId}`;
+        await a.commitLearner({ key, expectedVersion: 0, state: newLearnerState(T0, 'en'), address: { ...address, channel: 'telegram', conversationId }, nudgeAt: null, now: T0 });
+        // As a process that died right after its conditional write: the owed rows are still in the learner document.
+        const models = (a as unknown as { m: MongoModels }).m;
+        const left = [1, 2].map((n) => ({ token: `tok-${key.userId}-${n}`, channel: 'telegram', conversationId, payload: `{"n":${n}}`, createdAt: T0 }));
+        await models.Learner.updateOne({ channel: key.channel, userId: key.userId }, { $push: { pendingOutbox: { $each: left } } });
+        const mine = async (s: MongoStore) => (await s.outboxDue(new Date(T0.getTime() + 60_000), 10_000)).filter((r) => r.conversationId === conversationId);
+        const [ra, rb] = await Promise.all([mine(a), mine(b)]);
+        expect(ra.map((r) => r.payload)).toEqual(['{"n":1}', '{"n":2}']);
+        expect(rb.map((r) => r.id)).toEqual(ra.map((r) => r.id));
+        expect((await models.Learner.findOne({ channel: key.channel, userId: key.userId }).lean())!.pendingOutbox ?? []).toEqual([]);
+        // Sent; then the same rows show up in a document again (a relay that died before removing them): not owed again.
+        await a.outboxDone(ra[0]!.id, T0);
+        await models.Learner.updateOne({ channel: key.channel, userId: key.userId }, { $push: { pendingOutbox: { $each: [left[0]!] } } });
+        expect((await mine(b)).map((r) => r.payload)).toEqual(['{"n":2}']);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
+    it('gives an inbox lane to one of two connections claiming it at once', async () => {
+      const [a, b] = [await open(), await open()];
+      try {
+        const lane = `learner:telegram:lane-${Date.now()}`;
+        const until = new Date(T0.getTime() + 10_000);
+        const won = await Promise.all([a, b, a, b].map((s, i) => s.inboxClaimLane(lane, `owner-${i}`, T0, until)));
+        expect(won.filter(Boolean)).toHaveLength(1);
       } finally {
         await a.close();
         await b.close();

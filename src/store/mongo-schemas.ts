@@ -32,6 +32,19 @@ export interface AddressDoc {
   ref?: Record<string, unknown>;
 }
 
+/**
+ * A message owed (an outbox row) written inside the same atomic write as the change that produced
+ * it (a learner's or group's update, an answer, a processed mark), then moved to the `outbox`
+ * collection by a relay any process may run (by its `token`, so moving it twice changes nothing).
+ */
+export interface PendingOutboxDoc {
+  token: string;
+  channel: Channel;
+  conversationId: string;
+  payload: string;
+  createdAt: Date;
+}
+
 export interface LearnerDoc {
   channel: Channel;
   userId: string;
@@ -48,6 +61,7 @@ export interface LearnerDoc {
    * collection (by their `_id`, so copying twice changes nothing) and removed from here.
    */
   pendingActivity?: ActivityDoc[];
+  pendingOutbox?: PendingOutboxDoc[];
 }
 
 /** One activity record (see `activity-rows.ts`); fields that do not apply are absent. */
@@ -79,6 +93,7 @@ export interface ProcessedEventDoc {
   channel: Channel;
   eventId: string;
   at: Date;
+  pendingOutbox?: PendingOutboxDoc[];
 }
 
 /** Score increments written with a group commit and not yet added to the score rows. */
@@ -99,6 +114,7 @@ export interface GroupDoc {
   nextQuizAt?: Date;
   recentEvents: string[];
   pendingScores?: PendingScores | null;
+  pendingOutbox?: PendingOutboxDoc[];
 }
 
 export interface GroupAnswerDoc {
@@ -112,6 +128,7 @@ export interface GroupAnswerDoc {
   at: Date;
   /** The event that recorded this answer: tells a redelivery ('duplicate') from a second answer. */
   eventId: string;
+  pendingOutbox?: PendingOutboxDoc[];
 }
 
 export interface GroupScoreDoc {
@@ -249,18 +266,21 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
       nudgeAt: { type: Date },
       recentEvents: { type: [String], default: [] },
       pendingActivity: { type: [Schema.Types.Mixed], default: undefined },
+      pendingOutbox: { type: [Schema.Types.Mixed], default: undefined },
     },
     { ...BASE, collection: COLLECTIONS.learners },
   );
   learner.index({ channel: 1, userId: 1 }, { unique: true, name: 'learner_key' });
   learner.index({ 'state.lastSeenAt': 1 }, { name: 'learner_last_seen' });
+  learner.index({ 'pendingOutbox.token': 1 }, { sparse: true, name: 'learner_pending_outbox' });
   learner.index({ nudgeAt: 1 }, { partialFilterExpression: { nudgeAt: { $exists: true } }, name: 'learner_nudge_at' });
 
   const processed = new Schema<ProcessedEventDoc>(
-    { channel, eventId: id, at: { type: Date, required: true } },
+    { channel, eventId: id, at: { type: Date, required: true }, pendingOutbox: { type: [Schema.Types.Mixed], default: undefined } },
     { ...BASE, collection: COLLECTIONS.processedEvents },
   );
   processed.index({ channel: 1, eventId: 1 }, { unique: true, name: 'processed_key' });
+  processed.index({ 'pendingOutbox.token': 1 }, { sparse: true, name: 'processed_pending_outbox' });
   processed.index({ at: 1 }, { expireAfterSeconds: opts.processedTtlSeconds, name: 'processed_ttl' });
 
   const group = new Schema<GroupDoc>(
@@ -277,10 +297,12 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
         type: new Schema<PendingScores>({ token: id, rows: { type: [scoreRowSchema], required: true } }, { _id: false, ...BASE }),
         default: undefined,
       },
+      pendingOutbox: { type: [Schema.Types.Mixed], default: undefined },
     },
     { ...BASE, collection: COLLECTIONS.groups },
   );
   group.index({ channel: 1, conversationId: 1 }, { unique: true, name: 'group_key' });
+  group.index({ 'pendingOutbox.token': 1 }, { sparse: true, name: 'group_pending_outbox' });
   group.index({ closesAt: 1 }, { partialFilterExpression: { closesAt: { $exists: true } }, name: 'group_closes_at' });
   group.index({ nextQuizAt: 1 }, { partialFilterExpression: { nextQuizAt: { $exists: true } }, name: 'group_next_quiz_at' });
 
@@ -295,11 +317,13 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
       option: count,
       at: { type: Date, required: true },
       eventId: id,
+      pendingOutbox: { type: [Schema.Types.Mixed], default: undefined },
     },
     { ...BASE, collection: COLLECTIONS.groupAnswers },
   );
   answer.index({ channel: 1, conversationId: 1, quizId: 1, question: 1, userId: 1 }, { unique: true, name: 'answer_key' });
   answer.index({ channel: 1, userId: 1 }, { name: 'answer_user' });
+  answer.index({ 'pendingOutbox.token': 1 }, { sparse: true, name: 'answer_pending_outbox' });
 
   const score = new Schema<GroupScoreDoc>(
     {

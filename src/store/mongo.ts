@@ -69,6 +69,7 @@ import {
   type GroupScoreDoc,
   type LearnerDoc,
   type MongoModels,
+  type PendingOutboxDoc,
   type PendingScores,
   type ProcessedEventDoc,
 } from './mongo-schemas.js';
@@ -145,6 +146,11 @@ export class MongoConnectError extends Error {
 const DUPLICATE_KEY = 11000;
 // The driver as mongoose loads it (not a second copy), so that instanceof holds.
 const { MongoBulkWriteError, MongoServerError } = mongoose.mongo;
+
+/** Owed messages as they ride inside another document's atomic write, each with its own token. */
+function pendingOutbox(rows: OutboxInsert[] | undefined, now: Date): PendingOutboxDoc[] {
+  return (rows ?? []).map((r) => ({ token: new Types.ObjectId().toHexString(), channel: r.channel, conversationId: r.conversationId, payload: r.payload, createdAt: now }));
+}
 
 function isDuplicateKey(err: unknown): boolean {
   return err instanceof MongoServerError && err.code === DUPLICATE_KEY;
@@ -233,9 +239,11 @@ export class MongoStore implements Store {
     const filter = learnerFilter(c.key);
     // Activity rides in the learner document's own atomic update, then is moved to its collection.
     const activity = (c.activity ?? []).map((r) => toActivityDoc(new Types.ObjectId().toHexString(), toActivityRow(c.key.channel, c.key.userId, c.state, r)));
+    // So do the messages it owes (the outbox): moved to their collection by the relay below.
+    const owed = pendingOutbox(c.outbox, c.now);
     if (c.expectedVersion === 0) {
       try {
-        await this.m.Learner.create({ ...newLearnerDoc(c), ...(activity.length ? { pendingActivity: activity } : {}) });
+        await this.m.Learner.create({ ...newLearnerDoc(c), ...(activity.length ? { pendingActivity: activity } : {}), ...(owed.length ? { pendingOutbox: owed } : {}) });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         return this.refused(await this.m.Learner.findOne(filter, { recentEvents: 1 }).lean(), c.eventId);
@@ -249,11 +257,12 @@ export class MongoStore implements Store {
           $set: { ...rest, ...(nudgeAt ? { nudgeAt } : {}) },
           ...(nudgeAt ? {} : { $unset: { nudgeAt: 1 } }),
           $inc: { version: 1 },
-          ...(c.eventId || activity.length
+          ...(c.eventId || activity.length || owed.length
             ? {
                 $push: {
                   ...(c.eventId ? { recentEvents: { $each: [c.eventId], $slice: -this.recent } } : {}),
                   ...(activity.length ? { pendingActivity: { $each: activity } } : {}),
+                  ...(owed.length ? { pendingOutbox: { $each: owed } } : {}),
                 },
               }
             : {}),
@@ -264,7 +273,7 @@ export class MongoStore implements Store {
     }
     if (xapiIds.length) await this.m.XapiOutbox.updateMany({ _id: { $in: xapiIds } }, { $set: { confirmed: true } });
     if (c.eventId) await this.mark(c.key.channel, c.eventId, c.now);
-    await this.outboxAdd(c.outbox ?? [], c.now);
+    if (owed.length) await this.relay(this.m.Learner, filter);
     if (activity.length) await this.flushActivity(c.key);
     return 'committed';
   }
@@ -386,8 +395,11 @@ export class MongoStore implements Store {
   }
 
   async markProcessed(channel: Channel, eventId: string, now: Date, outbox?: OutboxInsert[]): Promise<boolean> {
-    const added = await this.mark(channel, this.eventKey(eventId), now);
-    if (added && outbox?.length) await this.outboxAdd(outbox, now);
+    // The owed reply rides in the processed mark's own insert, then is relayed to the outbox.
+    const eventKey = this.eventKey(eventId);
+    const owed = pendingOutbox(outbox, now);
+    const added = await this.mark(channel, eventKey, now, owed);
+    if (added && owed.length) await this.relay(this.m.ProcessedEvent, { channel, eventId: eventKey });
     return added;
   }
 
@@ -397,9 +409,9 @@ export class MongoStore implements Store {
   }
 
   /** {@link markProcessed} for an id already hashed. */
-  private async mark(channel: Channel, eventId: string, now: Date): Promise<boolean> {
+  private async mark(channel: Channel, eventId: string, now: Date, owed: PendingOutboxDoc[] = []): Promise<boolean> {
     try {
-      const res = await this.m.ProcessedEvent.updateOne({ channel, eventId }, { $setOnInsert: { at: now } }, { upsert: true });
+      const res = await this.m.ProcessedEvent.updateOne({ channel, eventId }, { $setOnInsert: { at: now, ...(owed.length ? { pendingOutbox: owed } : {}) } }, { upsert: true });
       return res.upsertedCount === 1;
     } catch (err) {
       // Two processes upserting the same new id at once: one inserts, the other hits the unique index.
@@ -538,9 +550,11 @@ export class MongoStore implements Store {
     if (c.eventId && (await this.processed(c.key.channel, c.eventId))) return 'duplicate';
     const filter = groupFilter(c.key);
     const pending: PendingScores | null = c.scores?.length ? { token: new Types.ObjectId().toHexString(), rows: c.scores } : null;
+    // The posts it owes ride in the group document's own atomic update, then are relayed to the outbox.
+    const owed = pendingOutbox(c.outbox, c.now);
     if (c.expectedVersion === 0) {
       try {
-        await this.m.Group.create(newGroupDoc(c, pending));
+        await this.m.Group.create({ ...newGroupDoc(c, pending), ...(owed.length ? { pendingOutbox: owed } : {}) });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         return this.refused(await this.m.Group.findOne(filter, { recentEvents: 1 }).lean(), c.eventId);
@@ -554,7 +568,14 @@ export class MongoStore implements Store {
         $set: { ...rest, ...(closesAt ? { closesAt } : {}), ...(nextQuizAt ? { nextQuizAt } : {}), ...(pending ? { pendingScores: pending } : {}) },
         ...(Object.keys(unset).length ? { $unset: unset } : {}),
         $inc: { version: 1 },
-        ...(c.eventId ? { $push: { recentEvents: { $each: [c.eventId], $slice: -this.recent } } } : {}),
+        ...(c.eventId || owed.length
+          ? {
+              $push: {
+                ...(c.eventId ? { recentEvents: { $each: [c.eventId], $slice: -this.recent } } : {}),
+                ...(owed.length ? { pendingOutbox: { $each: owed } } : {}),
+              },
+            }
+          : {}),
       };
       const conditional = { ...filter, version: c.expectedVersion, pendingScores: null, ...(c.eventId ? { recentEvents: { $ne: c.eventId } } : {}) };
       let res = await this.m.Group.updateOne(conditional, update, { runValidators: true });
@@ -570,7 +591,7 @@ export class MongoStore implements Store {
     }
     if (c.eventId) await this.mark(c.key.channel, c.eventId, c.now);
     if (pending) await this.settleScores(c.key, pending);
-    await this.outboxAdd(c.outbox ?? [], c.now);
+    if (owed.length) await this.relay(this.m.Group, filter);
     return 'committed';
   }
 
@@ -634,8 +655,10 @@ export class MongoStore implements Store {
     if (await this.processed(a.key.channel, a.eventId)) return 'duplicate';
     // The answer (carrying its event id) goes first: a crash before the processed-event insert
     // leaves a redelivery to be recognised by the answer's eventId, and loses nothing.
+    const owed = pendingOutbox(a.outbox, a.at);
     try {
-      await this.m.GroupAnswer.create(toAnswerDoc(a));
+      // The owed notice rides in the answer's own insert, then is relayed to the outbox.
+      await this.m.GroupAnswer.create({ ...toAnswerDoc(a), ...(owed.length ? { pendingOutbox: owed } : {}) });
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
       const existing = await this.m.GroupAnswer.findOne(
@@ -647,7 +670,7 @@ export class MongoStore implements Store {
       return existing?.eventId === a.eventId ? 'duplicate' : 'already_answered';
     }
     await this.mark(a.key.channel, a.eventId, a.at);
-    await this.outboxAdd(a.outbox ?? [], a.at);
+    if (owed.length) await this.relay(this.m.GroupAnswer, { channel: a.key.channel, conversationId: a.key.conversationId, quizId: a.quizId, question: a.question, userId: a.userId });
     return 'recorded';
   }
 
@@ -667,9 +690,11 @@ export class MongoStore implements Store {
   }
 
   // ---- the durable inbox and outbox ----
-  // Plain collections (no mongoose schema): `inbox` unique on {channel, eventId}, `outbox` ordered by a
-  // counter. Outbox rows are written right after the conditional write they belong to; unlike the
-  // embedded store this is not one atomic step yet (see the README's known limits).
+  // Plain collections (no mongoose schema): `inbox` unique on {channel, eventId}, `inboxLanes` (lane
+  // claims), `outbox` ordered by a counter and unique on each row's token. An owed message is written
+  // inside the same atomic write as the change that produced it (as `pendingOutbox` of the learner or
+  // group document, the answer, or the processed mark), then relayed to `outbox`: right after the
+  // write by the process that made it, or by any process's next outbox read if that one died first.
 
   private col(name: 'inbox' | 'inboxLanes' | 'outbox' | 'counters') {
     const db = this.conn.db;
@@ -726,12 +751,58 @@ export class MongoStore implements Store {
   }
 
   async outboxAdd(rows: OutboxInsert[], now: Date): Promise<void> {
-    if (!rows.length) return;
-    const first = await this.nextSeq('outbox', rows.length);
-    await this.col('outbox').insertMany(rows.map((r, i) => ({ id: first + i, ...r, createdAt: now, availableAt: now, attempts: 0, doneAt: null })));
+    for (const row of pendingOutbox(rows, now)) await this.moveToOutbox(row);
+  }
+
+  private outboxIndexes: Promise<unknown> | undefined;
+
+  /**
+   * Puts one owed message in the `outbox` collection once, by its token: a relay that runs twice
+   * (two processes, or again after a crash before the pending copy was removed) changes nothing,
+   * and a row already sent stays sent (sent rows are kept, emptied, as tombstones for a day).
+   */
+  private async moveToOutbox(p: PendingOutboxDoc): Promise<void> {
+    this.outboxIndexes ??= Promise.all([
+      this.col('outbox').createIndex({ token: 1 }, { unique: true, name: 'outbox_token' }),
+      this.col('outbox').createIndex({ id: 1 }, { unique: true, name: 'outbox_id' }),
+    ]);
+    await this.outboxIndexes;
+    if (await this.col('outbox').findOne({ token: p.token }, { projection: { _id: 1 } })) return;
+    const id = await this.nextSeq('outbox', 1);
+    try {
+      await this.col('outbox').updateOne(
+        { token: p.token },
+        { $setOnInsert: { id, token: p.token, channel: p.channel, conversationId: p.conversationId, payload: p.payload, createdAt: p.createdAt, availableAt: p.createdAt, attempts: 0, doneAt: null } },
+        { upsert: true },
+      );
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+  }
+
+  /**
+   * The relay: moves the owed messages a document carries (written in its own atomic update) into
+   * the outbox, in order, then removes them from the document. Any process may run it for any document.
+   */
+  private async relay<D extends { pendingOutbox?: PendingOutboxDoc[] }>(model: mongoose.Model<D>, filter: Record<string, unknown>): Promise<void> {
+    const doc = (await model.findOne(filter as never, { pendingOutbox: 1 }).lean()) as { _id: unknown; pendingOutbox?: PendingOutboxDoc[] } | null;
+    const pending = doc?.pendingOutbox ?? [];
+    if (!doc || !pending.length) return;
+    for (const p of pending) await this.moveToOutbox(p);
+    await model.updateOne({ _id: doc._id } as never, { $pull: { pendingOutbox: { token: { $in: pending.map((p) => p.token) } } } } as never);
+  }
+
+  /** Relays what a process that died between its write and its relay left in documents. */
+  private async relayLeftovers(limit: number): Promise<void> {
+    const models = [this.m.Learner, this.m.Group, this.m.GroupAnswer, this.m.ProcessedEvent] as unknown as mongoose.Model<{ pendingOutbox?: PendingOutboxDoc[] }>[];
+    for (const model of models) {
+      const docs = await model.find({ 'pendingOutbox.token': { $exists: true } }, { _id: 1 }).limit(limit).lean();
+      for (const d of docs) await this.relay(model, { _id: d._id });
+    }
   }
 
   async outboxDue(now: Date, limit: number): Promise<OutboxRow[]> {
+    await this.relayLeftovers(limit);
     const docs = await this.col('outbox').find({ doneAt: null, createdAt: { $lte: now } }).sort({ id: 1 }).limit(limit).toArray();
     return docs.map((d) => ({ id: d.id, channel: d.channel, conversationId: d.conversationId, payload: d.payload, createdAt: d.createdAt, availableAt: d.availableAt, attempts: d.attempts }));
   }
@@ -741,8 +812,9 @@ export class MongoStore implements Store {
     return res.modifiedCount === 1;
   }
 
-  async outboxDone(id: number, _now: Date): Promise<void> {
-    await this.col('outbox').deleteOne({ id });
+  async outboxDone(id: number, now: Date): Promise<void> {
+    // Kept as an emptied tombstone (its token only) as long as processed event ids, so that a late relay of the same row finds it sent.
+    await this.col('outbox').updateOne({ id }, { $set: { doneAt: now, channel: null, conversationId: null }, $unset: { payload: 1 } });
   }
 
   async outboxRetry(id: number, at: Date): Promise<void> {
@@ -751,6 +823,7 @@ export class MongoStore implements Store {
 
   async pruneProcessed(before: Date): Promise<number> {
     const res = await this.m.ProcessedEvent.deleteMany({ at: { $lt: before } });
+    await this.col('outbox').deleteMany({ doneAt: { $ne: null, $lt: before } });
     return res.deletedCount;
   }
 
