@@ -29,6 +29,7 @@ import { InProcessScheduler } from './scheduling/in-process.js';
 import { MemoryPacer } from './scheduling/pacer.js';
 import { InboxWorker } from './runtime/inbox.js';
 import { OutboxSender } from './scheduling/outbox.js';
+import { RedisWake } from './scheduling/wake.js';
 
 export interface AppOptions {
   config: Config;
@@ -121,7 +122,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   let outbox: OutboxSender | undefined;
   // With REDIS_URL, every process's workers are woken through Redis when any process accepts an event
   // or writes owed messages; they then poll only as a slow safety net (backoffs, a lost wake-up).
-  let wake: import('./scheduling/wake.js').RedisWake | undefined;
+  let wake: RedisWake | undefined;
   if (config.role !== 'worker') {
     const pollMs = config.redisUrl ? WOKEN_POLL_MS : undefined;
     inbox = new InboxWorker({ bot, store, onError, ...(pollMs ? { pollMs } : {}), ...(opts.inboxLeaseMs ? { laneLeaseMs: opts.inboxLeaseMs } : {}) });
@@ -131,16 +132,6 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       () => (i.kick(), wake?.publish('inbox')),
       () => (o.kick(), wake?.publish('outbox')),
     );
-    if (config.redisUrl) {
-      const [{ RedisStatus }, { Redis }, { RedisWake }] = await Promise.all([import('./redis-status.js'), import('ioredis'), import('./scheduling/wake.js')]);
-      redisStatus = new RedisStatus(config.redisUrl, logger);
-      const client = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-      redisStatus.watch(client);
-      redisStatus.watchReady(client);
-      wake = new RedisWake(client, config.queuePrefix, (sub) => redisStatus!.watch(sub));
-      // Subscribed in the background: with Redis away, the workers poll until it is back.
-      wake.start((topic) => (topic === 'inbox' ? i.kick() : o.kick())).catch((err: unknown) => onError(err, { where: 'durable-wake' }));
-    }
   }
   const ctx: ChannelContext = { port: bot, http, logger, now: bot.now, ...(opts.sleep ? { sleep: opts.sleep } : {}) };
   // The programme dashboard (read-only) on web processes, when a login is configured.
@@ -275,6 +266,20 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       ...(opts.xapiIntervalMs ? { intervalMs: opts.xapiIntervalMs } : {}),
     });
     xapiSender.start();
+  }
+
+  // Set up last, so that the Redis status line (when Redis is away) comes from the nudge queues first.
+  if (config.redisUrl && inbox && outbox) {
+    const woken = { inbox, outbox };
+    // Already loaded by the nudge queues in a process that runs them: no wait before start-up ends.
+    const [{ RedisStatus }, { Redis }] = await Promise.all([import('./redis-status.js'), import('ioredis')]);
+    const status = (redisStatus ??= new RedisStatus(config.redisUrl, logger));
+    const client = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+    status.watch(client);
+    status.watchReady(client);
+    wake = new RedisWake(client, config.queuePrefix, (sub) => status.watch(sub));
+    // Subscribed in the background: with Redis away, the workers poll until it is back.
+    wake.start((topic) => (topic === 'inbox' ? woken.inbox.kick() : woken.outbox.kick())).catch((err: unknown) => onError(err, { where: 'durable-wake' }));
   }
 
   return {

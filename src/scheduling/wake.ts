@@ -12,6 +12,7 @@ export type WakeTopic = 'inbox' | 'outbox';
 export class RedisWake {
   private readonly channel: string;
   private subscriber: Redis | undefined;
+  private stopped = false;
 
   constructor(
     private readonly redis: Redis,
@@ -30,7 +31,12 @@ export class RedisWake {
     sub.on('message', (channel: string, message: string) => {
       if (channel === this.channel && (message === 'inbox' || message === 'outbox')) on(message);
     });
-    await sub.subscribe(this.channel);
+    try {
+      await sub.subscribe(this.channel);
+    } catch (err) {
+      // Stopped while still waiting for a Redis that never came: nothing to report.
+      if (!this.stopped) throw err;
+    }
   }
 
   /** Tells every process's workers to look now. Never throws: a failed publish only delays the work to their poll. */
@@ -40,6 +46,7 @@ export class RedisWake {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.subscriber?.disconnect();
     this.redis.disconnect();
   }
