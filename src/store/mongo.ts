@@ -55,6 +55,8 @@ import {
   type ProcessedEventDoc,
 } from './mongo-schemas.js';
 import type { MigrationItem } from './migrate.js';
+import { MongoWorkshops } from './mongo-workshops.js';
+import type { WorkshopStore } from './workshops.js';
 import type {
   AnswerInsert,
   CommitResult,
@@ -104,11 +106,16 @@ function isDuplicateKey(err: unknown): boolean {
 }
 
 export class MongoStore implements Store {
+  readonly workshops: WorkshopStore;
+
   private constructor(
     private readonly conn: Connection,
     private readonly m: MongoModels,
     private readonly recent: number,
-  ) {}
+    workshops: MongoWorkshops,
+  ) {
+    this.workshops = workshops;
+  }
 
   /** Connects with majority write concern and (by default) creates the collections and indexes. */
   static async connect(uri: string, options: MongoStoreOptions = {}): Promise<MongoStore> {
@@ -123,13 +130,15 @@ export class MongoStore implements Store {
     try {
       await conn.asPromise();
       const models = defineModels(conn, { processedTtlSeconds: options.processedTtlSeconds ?? DEFAULT_MONGO_SCHEMA_OPTIONS.processedTtlSeconds });
+      const workshops = new MongoWorkshops(conn);
       if (autoIndex) {
         for (const model of Object.values(models)) {
           await model.createCollection();
           await model.createIndexes();
         }
+        await workshops.createIndexes();
       }
-      return new MongoStore(conn, models, options.recentEvents ?? 50);
+      return new MongoStore(conn, models, options.recentEvents ?? 50, workshops);
     } catch (err) {
       await conn.close();
       throw new MongoConnectError(err);
@@ -215,6 +224,7 @@ export class MongoStore implements Store {
   async forgetLearner(key: LearnerKey): Promise<void> {
     await this.m.GroupAnswer.deleteMany(learnerFilter(key));
     await this.m.GroupScore.deleteMany(learnerFilter(key));
+    await this.workshops.forgetWorkshopParticipant(key);
     await this.m.Learner.deleteOne(learnerFilter(key));
   }
 
@@ -229,6 +239,7 @@ export class MongoStore implements Store {
       learner: learner && { channel: key.channel, userId: key.userId, address: learner.address, state: learner.state, updatedAt: learner.updatedAt.toISOString() },
       groupAnswers: answers.map((a) => ({ conversationId: a.conversationId, quizId: a.quizId, question: a.question, option: a.option, at: new Date(a.at).toISOString() })),
       groupScores: scores.map((s) => ({ conversationId: s.conversationId, points: s.points, answered: s.answered, correct: s.correct })),
+      workshops: await this.workshops.exportWorkshopParticipant(key),
     };
   }
 

@@ -23,6 +23,8 @@ import type {
   ScoreRow,
   Store,
 } from './store.js';
+import { SqliteWorkshops } from './sqlite-workshops.js';
+import type { WorkshopStore } from './workshops.js';
 
 /** The schema, applied idempotently at open. Indexes match the queries below. */
 const SCHEMA = `
@@ -113,6 +115,7 @@ function toLearner(r: LearnerRow): LearnerRecord {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmt;
+  readonly workshops: WorkshopStore;
 
   /** Opens (and creates) the database file; `:memory:` for a throwaway store. */
   constructor(readonly path: string) {
@@ -129,6 +132,7 @@ export class SqliteStore implements Store {
       }
       this.db.exec(LATER_INDEXES);
     }).immediate();
+    this.workshops = new SqliteWorkshops(this.db);
     const db = this.db;
     this.stmt = {
       getLearner: db.prepare<[string, string], LearnerRow>('SELECT * FROM learners WHERE channel = ? AND user_id = ?'),
@@ -227,6 +231,7 @@ export class SqliteStore implements Store {
       this.db.prepare('DELETE FROM group_answers WHERE channel = ? AND user_id = ?').run(key.channel, key.userId);
       this.db.prepare('DELETE FROM group_scores WHERE channel = ? AND user_id = ?').run(key.channel, key.userId);
     })();
+    await this.workshops.forgetWorkshopParticipant(key);
   }
 
   async exportLearner(key: LearnerKey): Promise<LearnerExport> {
@@ -246,6 +251,7 @@ export class SqliteStore implements Store {
       learner: learner && { channel: key.channel, userId: key.userId, address: learner.address, state: learner.state, updatedAt: learner.updatedAt.toISOString() },
       groupAnswers: answers.map((a) => ({ conversationId: a.conversation_id, quizId: a.quiz_id, question: a.question, option: a.option, at: new Date(a.at).toISOString() })),
       groupScores: scores.map((s) => ({ conversationId: s.conversation_id, points: s.points, answered: s.answered, correct: s.correct })),
+      workshops: await this.workshops.exportWorkshopParticipant(key),
     };
   }
 

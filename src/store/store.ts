@@ -10,6 +10,7 @@
 import type { Address, Channel, LearnerKey } from '../messages.js';
 import type { LearnerState } from '../engine/state.js';
 import type { GroupState } from '../engine/group.js';
+import type { WorkshopExport, WorkshopStore } from './workshops.js';
 
 export interface LearnerRecord {
   key: LearnerKey;
@@ -101,6 +102,8 @@ export interface LearnerExport {
   learner: { channel: Channel; userId: string; address: Address; state: LearnerState; updatedAt: string } | null;
   groupAnswers: { conversationId: string; quizId: string; question: number; option: number; at: string }[];
   groupScores: { conversationId: string; points: number; answered: number; correct: number }[];
+  /** Workshops joined and the answers given there. */
+  workshops?: WorkshopExport;
 }
 
 export interface Store {
@@ -147,6 +150,9 @@ export interface Store {
 
   /** Forgets processed event ids older than `before` (retries come within minutes). */
   pruneProcessed(before: Date): Promise<number>;
+  /** Live workshops: the records, participants and answers (see `workshops.ts`). */
+  readonly workshops: WorkshopStore;
+
   /** Cheap liveness check for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;
