@@ -56,7 +56,7 @@ import {
 } from './mongo-schemas.js';
 import type { MigrationItem } from './migrate.js';
 import { MongoWorkshops } from './mongo-workshops.js';
-import type { WorkshopStore } from './workshops.js';
+import type { WorkshopExport, WorkshopStore } from './workshops.js';
 import type {
   AnswerInsert,
   CommitResult,
@@ -228,6 +228,12 @@ export class MongoStore implements Store {
     await this.m.Learner.deleteOne(learnerFilter(key));
   }
 
+  /** A learner's workshops for /mydata, only when they joined any. */
+  private async workshopsOf(key: LearnerKey): Promise<{ workshops?: WorkshopExport }> {
+    const w = await this.workshops.exportWorkshopParticipant(key);
+    return w.workshops.length || w.answers.length ? { workshops: w } : {};
+  }
+
   async exportLearner(key: LearnerKey): Promise<LearnerExport> {
     const [doc, answers, scores] = await Promise.all([
       this.m.Learner.findOne(learnerFilter(key)).lean(),
@@ -239,7 +245,7 @@ export class MongoStore implements Store {
       learner: learner && { channel: key.channel, userId: key.userId, address: learner.address, state: learner.state, updatedAt: learner.updatedAt.toISOString() },
       groupAnswers: answers.map((a) => ({ conversationId: a.conversationId, quizId: a.quizId, question: a.question, option: a.option, at: new Date(a.at).toISOString() })),
       groupScores: scores.map((s) => ({ conversationId: s.conversationId, points: s.points, answered: s.answered, correct: s.correct })),
-      workshops: await this.workshops.exportWorkshopParticipant(key),
+      ...(await this.workshopsOf(key)),
     };
   }
 

@@ -24,7 +24,7 @@ import type {
   Store,
 } from './store.js';
 import { SqliteWorkshops } from './sqlite-workshops.js';
-import type { WorkshopStore } from './workshops.js';
+import type { WorkshopExport, WorkshopStore } from './workshops.js';
 
 /** The schema, applied idempotently at open. Indexes match the queries below. */
 const SCHEMA = `
@@ -234,6 +234,12 @@ export class SqliteStore implements Store {
     await this.workshops.forgetWorkshopParticipant(key);
   }
 
+  /** A learner's workshops for /mydata, only when they joined any. */
+  private async workshopsOf(key: LearnerKey): Promise<{ workshops?: WorkshopExport }> {
+    const w = await this.workshops.exportWorkshopParticipant(key);
+    return w.workshops.length || w.answers.length ? { workshops: w } : {};
+  }
+
   async exportLearner(key: LearnerKey): Promise<LearnerExport> {
     const row = this.stmt.getLearner.get(key.channel, key.userId);
     const answers = this.db
@@ -251,7 +257,7 @@ export class SqliteStore implements Store {
       learner: learner && { channel: key.channel, userId: key.userId, address: learner.address, state: learner.state, updatedAt: learner.updatedAt.toISOString() },
       groupAnswers: answers.map((a) => ({ conversationId: a.conversation_id, quizId: a.quiz_id, question: a.question, option: a.option, at: new Date(a.at).toISOString() })),
       groupScores: scores.map((s) => ({ conversationId: s.conversation_id, points: s.points, answered: s.answered, correct: s.correct })),
-      workshops: await this.workshops.exportWorkshopParticipant(key),
+      ...(await this.workshopsOf(key)),
     };
   }
 
