@@ -21,6 +21,9 @@ import { BullNudgeScheduler, Redis, RedisSentMarks } from './scheduling/bullmq.j
 import { MemorySentMarks, NudgeService } from './scheduling/delivery.js';
 import { InProcessScheduler } from './scheduling/in-process.js';
 import { MemoryPacer, RedisPacer } from './scheduling/pacer.js';
+import { WorkshopRuntime } from './runtime/workshops.js';
+import { tokenTrainerAuth } from './web/workshop-auth.js';
+import { mountWorkshopPages } from './web/workshops.js';
 
 export interface AppOptions {
   config: Config;
@@ -45,6 +48,8 @@ export interface RunningApp {
   server?: Server;
   channels: Map<Channel, ChannelAdapter>;
   console?: ConsoleAdapter;
+  /** Live workshops: trainer actions, participants' events, fan-out, boards. */
+  workshops: WorkshopRuntime;
   /** Delivers proactive messages through the right channel. */
   deliver(d: Delivery): Promise<void>;
   stop(): Promise<void>;
@@ -81,6 +86,13 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
 
   const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
   const http = createHttpApp(checks, metrics.registry);
+  // Workshops: participants' joins and answers take their learner path; cards and questions go out through each channel's delivery.
+  const workshops = new WorkshopRuntime({ course, store, learnerPath: (i, step) => bot.learnerPath(i, step), send: (address, messages) => deliver({ address, messages }), now: bot.now, retention: config.retention, onError });
+  bot.participantEvents = (inbound) => workshops.participant(inbound);
+  const stopWorkshopPages =
+    config.workshops && config.role !== 'worker'
+      ? mountWorkshopPages({ http, runtime: workshops, course, auth: tokenTrainerAuth(config.workshops.adminToken), onError, ...(config.workshops.telegramUsername ? { telegramUsername: config.workshops.telegramUsername } : {}) })
+      : undefined;
   const ctx: ChannelContext = { bot, http, logger, onError, now: bot.now };
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)
@@ -125,6 +137,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       for (const d of [...(await bot.closeDueGroupQuestions()), ...(await bot.startDueScheduledQuizzes())]) {
         await deliver(d).catch((err) => onError(err, { where: 'group-delivery', channel: d.address.channel }));
       }
+      await workshops.tick();
     } catch (err) {
       onError(err, { where: 'group-tick' });
     } finally {
@@ -171,9 +184,12 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     ...(server ? { server } : {}),
     channels,
     ...(consoleAdapter ? { console: consoleAdapter } : {}),
+    workshops,
     deliver,
     async stop() {
       if (timer) clearInterval(timer);
+      stopWorkshopPages?.();
+      await workshops.settled();
       clearInterval(prune);
       await nudges?.stop();
       for (const channel of channels.values()) await channel.stop();

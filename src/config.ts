@@ -52,6 +52,8 @@ const FIX: Record<string, string> = {
   SLACK_COMMAND: 'set SLACK_COMMAND to the slash command\'s name, for example /digit4sd',
   TEAMS_ENABLED: 'set TEAMS_ENABLED to true or false',
   MICROSOFT_APP_TYPE: 'set MICROSOFT_APP_TYPE to MultiTenant, SingleTenant or UserAssignedMSI',
+  ADMIN_TOKEN: 'set ADMIN_TOKEN to a long random string (at least 16 characters, for example the output of openssl rand -hex 24), or unset it',
+  TELEGRAM_BOT_USERNAME: 'set TELEGRAM_BOT_USERNAME to the bot\'s username without the @ (5-32 letters, digits and _, ending in bot), or unset it',
 };
 
 const schema = z
@@ -82,6 +84,8 @@ const schema = z
     MICROSOFT_APP_PASSWORD: optionalString,
     MICROSOFT_APP_TYPE: z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).default('MultiTenant'),
     MICROSOFT_APP_TENANT_ID: optionalString,
+    ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, 'must be at least 16 characters'),
+    TELEGRAM_BOT_USERNAME: optionalString.refine((v) => v === undefined || /^@?[A-Za-z][\w]{3,31}$/.test(v), 'does not look like a Telegram bot username'),
   })
   .superRefine((env, ctx) => {
     const need = (cond: boolean, path: string, message: string) => cond && ctx.addIssue({ code: 'custom', path: [path], message });
@@ -115,6 +119,8 @@ export interface Config {
   telegram?: { token: string; webhookUrl?: string; webhookSecret?: string; apiRoot?: string };
   slack?: { botToken: string; signingSecret: string; appToken?: string; apiUrl?: string; command: string };
   teams?: { appId?: string; appPassword?: string; appType: Env['MICROSOFT_APP_TYPE']; tenantId?: string };
+  /** Workshop mode: the trainer's token (ADMIN_TOKEN; the pages are off without it) and the Telegram bot's username for join links. */
+  workshops?: { adminToken: string; telegramUsername?: string };
 }
 
 /**
@@ -185,5 +191,6 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     ...(telegram ? { telegram } : {}),
     ...(slack ? { slack } : {}),
     ...(teams ? { teams } : {}),
+    ...(e.ADMIN_TOKEN ? { workshops: { adminToken: e.ADMIN_TOKEN, ...(e.TELEGRAM_BOT_USERNAME ? { telegramUsername: e.TELEGRAM_BOT_USERNAME.replace(/^@/, '') } : {}) } } : {}),
   };
 }

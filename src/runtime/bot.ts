@@ -32,6 +32,8 @@ import { plain } from '../messages.js';
 import { nextNudgeAt, type NudgePolicy, DEFAULT_NUDGE_POLICY } from '../scheduling/nudges.js';
 import type { ConversationKey, GroupRecord, ScoreRow, Store } from '../store/store.js';
 import { KeyedMutex } from './mutex.js';
+import type { LearnerStep } from './workshops.js';
+import type { LearnerRecord } from '../store/store.js';
 import type { Metrics } from '../metrics.js';
 
 /** Messages for one conversation, to be sent by its channel. */
@@ -82,6 +84,12 @@ export class LearningBot {
     this.now = opts.now ?? (() => new Date());
   }
 
+  /**
+   * Participants' events of live workshops (a join, an answer button): given the event, the reply,
+   * or undefined when the event is not one. Set by the wiring (see `WorkshopRuntime.participant`).
+   */
+  participantEvents: ((inbound: Inbound) => Promise<Outbound[] | undefined>) | undefined;
+
   private get policy(): NudgePolicy {
     return this.opts.nudges ?? DEFAULT_NUDGE_POLICY;
   }
@@ -96,7 +104,7 @@ export class LearningBot {
     const timer = this.opts.metrics?.engineSeconds.startTimer({ channel });
     this.opts.metrics?.messagesIn.inc({ channel });
     try {
-      const out = inbound.address.kind === 'group' ? await this.handleGroup(inbound) : await this.handleLearner(inbound);
+      const out = inbound.address.kind === 'group' ? await this.handleGroup(inbound) : ((await this.participantEvents?.(inbound)) ?? (await this.handleLearner(inbound)));
       this.opts.metrics?.messagesOut.inc({ channel }, out.length);
       return out;
     } catch (err) {
@@ -106,6 +114,32 @@ export class LearningBot {
     } finally {
       timer?.();
     }
+  }
+
+  /**
+   * The learner's path for an event decided outside the dialog engine (a workshop participant's
+   * join or answer): under the learner's lock, read, `step`, one commit with the event's id and the
+   * next nudge time, retried on a version conflict. An event already applied returns nothing.
+   */
+  learnerPath(inbound: Inbound, step: (record: LearnerRecord | null, now: Date) => Promise<LearnerStep>): Promise<Outbound[]> {
+    const { learner } = inbound;
+    return this.locks.run(`${learner.channel}:${learner.userId}`, async () => {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        if (await this.store.isProcessed(learner.channel, inbound.id)) return [];
+        const record = await this.store.getLearner(learner);
+        const now = this.now();
+        const r = await step(record, now);
+        if ('reply' in r) {
+          if (r.markProcessed && !(await this.store.markProcessed(learner.channel, inbound.id, now))) return [];
+          return r.reply;
+        }
+        const outcome = await this.store.commitLearner({ key: learner, expectedVersion: record?.version ?? 0, state: r.state, address: inbound.address, nudgeAt: nextNudgeAt(r.state, now, this.policy), eventId: inbound.id, now });
+        if (outcome === 'duplicate') return [];
+        if (outcome === 'conflict') continue;
+        return r.messages;
+      }
+      throw new ConcurrencyError(`${learner.channel}:${learner.userId}`);
+    });
   }
 
   private handleLearner(inbound: Inbound): Promise<Outbound[]> {
