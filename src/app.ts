@@ -40,6 +40,8 @@ export interface AppOptions {
   tickMs?: number;
   /** How often the in-process scheduler looks for due nudges, in ms (default 30 s). */
   nudgeIntervalMs?: number;
+  /** Options for the Telegram channel (tests lift its pacing to measure what is behind it). */
+  telegramOptions?: import('../adapters/telegram/adapter.js').TelegramOptions;
 }
 
 export interface RunningApp {
@@ -97,7 +99,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)
   if (config.slack) channels.set('slack', (await import('../adapters/slack/index.js')).createSlackChannel({ ...config.slack, receive: config.role !== 'worker' }, ctx));
-  if (config.telegram) channels.set('telegram', (await import('../adapters/telegram/index.js')).createTelegramChannel(config.telegram, ctx));
+  if (config.telegram) channels.set('telegram', (await import('../adapters/telegram/index.js')).createTelegramChannel(config.telegram, ctx, opts.telegramOptions));
   if (config.teams) channels.set('teams', (await import('../adapters/teams/index.js')).createTeamsChannel(config.teams, ctx));
 
   // Every role serves /healthz, /readyz and /metrics; only web processes serve the channels' webhooks.

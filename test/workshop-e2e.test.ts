@@ -22,6 +22,15 @@ const ben: TgUser = { id: 3002, is_bot: false, first_name: 'Ben', language_code:
 const SLACK_USER = 'UWS1';
 const teo = { id: '29:teo', name: 'Teo' };
 
+/* The board's script runs in the browser: these are its globals, as the page's evaluate sees them. */
+interface El {
+  getAttribute(name: string): string | null;
+  textContent: string | null;
+  innerText: string;
+}
+declare const document: { getElementById(id: string): El };
+declare const window: { Chart: { getChart(c: El): { data: { datasets: { data: number[] }[] } } | undefined } };
+
 let room: Room;
 let browser: Browser;
 let page: Page;
@@ -43,8 +52,7 @@ afterAll(async () => {
 async function boardState(p: Page) {
   return p.evaluate(() => {
     const main = document.getElementById('board')!;
-    const canvas = document.getElementById('chart') as HTMLCanvasElement;
-    const chart = (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { datasets: { data: number[] }[] } } | undefined } }).Chart.getChart(canvas);
+    const chart = window.Chart.getChart(document.getElementById('chart'));
     return {
       section: main.getAttribute('data-section'),
       phase: main.getAttribute('data-phase'),

@@ -37,6 +37,8 @@ export interface RoomOptions {
   channels?: { slack?: boolean; teams?: boolean; console?: boolean };
   clock?: TestClock;
   tickMs?: number;
+  /** Lifts the Telegram channel's pacing (Telegram's own limits), to measure what is behind it. */
+  unpaced?: boolean;
 }
 
 export class Room {
@@ -51,6 +53,7 @@ export class Room {
   consoleOut = '';
   private stdin: PassThrough | undefined;
   private seq = 0;
+  private telegramUp = false;
   private readonly ownDir: boolean;
 
   constructor(private readonly opts: RoomOptions = {}) {
@@ -61,7 +64,8 @@ export class Room {
 
   async start(): Promise<this> {
     const ch = this.opts.channels ?? { slack: true, teams: true, console: true };
-    if (!this.telegram.url) await this.telegram.start();
+    if (!this.telegramUp) await this.telegram.start();
+    this.telegramUp = true;
     if (ch.slack && !this.slack.url) await this.slack.start();
     if (ch.teams && !this.teams.url) await this.teams.start();
     const env: Record<string, string> = {
@@ -80,7 +84,7 @@ export class Room {
     const stdout = new PassThrough();
     stdout.on('data', (b: Buffer) => (this.consoleOut += b.toString('utf8')));
     this.stdin = new PassThrough();
-    this.app = await startApp({ config, logger: createLogger('silent'), lessonsDir: FIXTURE_DIR, now: this.clock.now, tickMs: this.opts.tickMs ?? 100, stdin: this.stdin, stdout });
+    this.app = await startApp({ config, logger: createLogger('silent'), lessonsDir: FIXTURE_DIR, now: this.clock.now, tickMs: this.opts.tickMs ?? 100, stdin: this.stdin, stdout, ...(this.opts.unpaced ? { telegramOptions: { throttle: { global: { maxConcurrent: 64 }, out: { maxConcurrent: 4 } } } } : {}) });
     this.base = `http://127.0.0.1:${(this.app.server!.address() as AddressInfo).port}`;
     return this;
   }
