@@ -28,7 +28,7 @@ import { LearningBot } from '../src/runtime/bot.js';
 import { BullNudgeScheduler, Redis, RedisSentMarks, removePrefix } from '../src/scheduling/bullmq.js';
 import { NudgeService } from '../src/scheduling/delivery.js';
 import { RedisPacer } from '../src/scheduling/pacer.js';
-import { formatHhmm } from '../src/scheduling/localtime.js';
+import { formatHhmm } from '../src/learning/localtime.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 
 const LEARNERS = Number(process.env.LEARNERS ?? 100_000);
@@ -155,7 +155,7 @@ async function main(): Promise<void> {
   const errors: unknown[] = [];
   const onError = (e: unknown) => errors.push(e);
   const bot3 = new LearningBot({ course, store: store3, engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, onError });
-  const telegram = new TelegramAdapter({ token: TOKEN, apiRoot }, { bot: bot3, http: express(), logger, onError, now: bot3.now });
+  const telegram = new TelegramAdapter({ token: TOKEN, apiRoot }, { port: bot3, http: express(), logger, now: bot3.now });
   const prefix3 = `${prefix}-d`;
   const service = new NudgeService({ bot: bot3, deliver: (d) => telegram.send(d.address, d.messages), marks: new RedisSentMarks(redis, prefix3), pacer: new RedisPacer(redis, prefix3, { telegram: { max: RATE, durationMs: 1000 } }) });
   const delivery = new BullNudgeScheduler({ redisUrl: REDIS_URL, prefix: prefix3, bot: bot3, service, onError, channels: ['telegram'], scan: false, concurrency: Number(process.env.CONCURRENCY ?? 10), rates: { telegram: { max: RATE, durationMs: 1000 } } });

@@ -11,7 +11,7 @@
  */
 import { loadConfig } from '../src/config.js';
 import { MongoStore } from '../src/store/mongo.js';
-import { migrateSqlite, openSqliteSource, renderProgress } from '../src/store/migrate.js';
+import { migrateSqlite, openSqliteSource, readEventIdKey, renderProgress } from '../src/store/migrate.js';
 
 const USAGE = 'usage: npm run migrate -- --from sqlite --to mongodb [--batch 500]';
 
@@ -30,7 +30,9 @@ async function main(argv: string[]): Promise<void> {
   const config = loadConfig(process.env);
   if (!config.mongodbUri) throw new Error('MONGODB_URI is not set. Fix: set MONGODB_URI to the MongoDB server to migrate into.');
   const source = openSqliteSource(config.sqlitePath);
-  const store = await MongoStore.connect(config.mongodbUri);
+  // The embedded store's event-id key goes along, so that its processed-event records stay valid.
+  const eventIdKey = readEventIdKey(source);
+  const store = await MongoStore.connect(config.mongodbUri, eventIdKey ? { eventIdKey } : {});
   const tty = process.stderr.isTTY === true;
   try {
     process.stderr.write(`migrating ${config.sqlitePath} into MongoDB database "${store.dbName}"\n`);

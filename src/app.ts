@@ -10,13 +10,16 @@ import { loadCourse } from './content/load.js';
 import type { Course } from './content/course.js';
 import { DEFAULT_ENGINE_OPTIONS } from './engine/engine.js';
 import { DEFAULT_GROUP_OPTIONS } from './engine/group.js';
-import { safeError, type Logger } from './logger.js';
+import { safeError, setLogHashKey, type Logger } from './logger.js';
+import { loadLogHashKey } from './hash-key.js';
+import { prepareDataDir } from './data-dir.js';
+import { RedisStatus } from './redis-status.js';
 import type { Channel } from './messages.js';
 import { LearningBot, type Delivery } from './runtime/bot.js';
 import { createHttpApp, listen, type ReadinessCheck } from './server.js';
 import { openStore } from './store/open.js';
 import { Metrics } from './metrics.js';
-import { ConsoleAdapter } from '../adapters/console/adapter.js';
+import { createConsoleChannel, type ConsoleAdapter } from '../adapters/console/index.js';
 import { BullNudgeScheduler, Redis, RedisSentMarks } from './scheduling/bullmq.js';
 import { MemorySentMarks, NudgeService } from './scheduling/delivery.js';
 import { InProcessScheduler } from './scheduling/in-process.js';
@@ -36,7 +39,9 @@ export interface AppOptions {
   /** The console's width in columns, asked before each message (default: the COLUMNS setting, else 80). */
   consoleWidth?: () => number | undefined;
   now?: () => Date;
-  /** How often due group questions are closed, in ms (default 1000). */
+  /** How platform calls wait between retries (tests pass a fake clock's sleep). */
+  sleep?: (ms: number) => Promise<void>;
+  /** How often groups are ticked (due questions closed, owed posts sent), in ms (default 1000). */
   tickMs?: number;
   /** How often the in-process scheduler looks for due nudges, in ms (default 30 s). */
   nudgeIntervalMs?: number;
@@ -63,6 +68,9 @@ const PROCESSED_EVENT_DAYS = 7;
 export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const { config, logger } = opts;
   const course = loadCourse(opts.lessonsDir);
+  // DATA_DIR holds the embedded store and the generated log-hash key: check it before either is written.
+  if (!config.mongodbUri || !config.logHashKey) prepareDataDir(config.dataDir);
+  setLogHashKey(loadLogHashKey(config.logHashKey, config.dataDir));
   const store = await openStore(config, logger);
   const metrics = new Metrics();
   const onError = (err: unknown, context: Record<string, unknown>) => {
@@ -87,7 +95,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   };
 
   const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
-  const http = createHttpApp(checks, metrics.registry);
+  const http = createHttpApp(checks, metrics.registry, logger);
+  bot.connect((address, messages) => deliver({ address, messages }));
   // Workshops: participants' joins and answers take their learner path; cards and questions go out through each channel's delivery.
   const workshops = new WorkshopRuntime({ course, store, learnerPath: (i, step) => bot.learnerPath(i, step), send: (address, messages) => deliver({ address, messages }), now: bot.now, retention: config.retention, onError });
   bot.participantEvents = (inbound) => workshops.participant(inbound);
@@ -95,7 +104,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     config.workshops && config.role !== 'worker'
       ? mountWorkshopPages({ http, runtime: workshops, course, auth: tokenTrainerAuth(config.workshops.adminToken), onError, ...(config.workshops.telegramUsername ? { telegramUsername: config.workshops.telegramUsername } : {}) })
       : undefined;
-  const ctx: ChannelContext = { bot, http, logger, onError, now: bot.now };
+  const ctx: ChannelContext = { port: bot, http, logger, now: bot.now, ...(opts.sleep ? { sleep: opts.sleep } : {}) };
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)
   if (config.slack) channels.set('slack', (await import('../adapters/slack/index.js')).createSlackChannel({ ...config.slack, receive: config.role !== 'worker' }, ctx));
@@ -105,7 +114,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   // Every role serves /healthz, /readyz and /metrics; only web processes serve the channels' webhooks.
   let server: Server | undefined;
   {
-    const app = config.role === 'worker' ? createHttpApp(checks, metrics.registry) : http;
+    const app = config.role === 'worker' ? createHttpApp(checks, metrics.registry, logger) : http;
     try {
       server = await listen(app, config.port);
       logger.info({ port: config.port }, 'HTTP server listening');
@@ -118,7 +127,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
 
   let consoleAdapter: ConsoleAdapter | undefined;
   if (config.console && opts.stdin && opts.stdout) {
-    consoleAdapter = new ConsoleAdapter({
+    consoleAdapter = createConsoleChannel({
       input: opts.stdin,
       output: opts.stdout,
       handle: (i) => bot.handle(i),
@@ -130,15 +139,14 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     channels.set('console', consoleAdapter);
   }
 
-  // Close group questions whose time is up, and start scheduled weekly team quizzes (any number of processes may do this safely).
+  // The groups' clock: close questions whose time is up, start scheduled weekly team quizzes, send
+  // what groups are owed (any number of processes may do this safely). Errors are reported, never thrown.
   let ticking = false;
   const tick = async () => {
     if (ticking) return;
     ticking = true;
     try {
-      for (const d of [...(await bot.closeDueGroupQuestions()), ...(await bot.startDueScheduledQuizzes())]) {
-        await deliver(d).catch((err) => onError(err, { where: 'group-delivery', channel: d.address.channel }));
-      }
+      await bot.tick();
       await workshops.tick();
     } catch (err) {
       onError(err, { where: 'group-tick' });
@@ -161,8 +169,14 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const service = new NudgeService({ bot, deliver, marks: new MemorySentMarks(), metrics, pacer: new MemoryPacer() });
   let nudges: { stop(): Promise<void> } | undefined;
   if (config.redisUrl && config.role !== 'web') {
+    // Redis may be away at start-up or go away later: the bot starts and runs anyway, /readyz says
+    // 503, one log line names REDIS_URL, and the clients reconnect by themselves.
+    const status = new RedisStatus(config.redisUrl, logger);
     const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+    status.watch(redis);
+    status.watchReady(redis);
     const bull = new BullNudgeScheduler({
+      watch: (emitter) => status.watch(emitter),
       redisUrl: config.redisUrl,
       prefix: config.queuePrefix,
       bot,
@@ -170,10 +184,20 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       onError,
       channels: [...channels.keys()],
     });
-    await bull.start();
-    metrics.trackQueueDepth(() => bull.depth());
-    checks.push({ name: 'redis', check: async () => void (await redis.ping()) });
-    nudges = { stop: async () => (await bull.close(), redis.disconnect()) };
+    checks.push({
+      name: 'redis',
+      check: async () => {
+        // While reconnecting, say so at once; while first connecting, the ping waits (within the check's timeout).
+        if (['reconnecting', 'close', 'end'].includes(redis.status)) throw new Error(`not connected to REDIS_URL (${redis.status})`);
+        await redis.ping();
+      },
+    });
+    metrics.trackQueueDepth(async () => (redis.status === 'ready' ? bull.depth() : {}));
+    // With Redis there, start-up waits for the scheduler; with Redis away, the scheduler waits for it
+    // in the background and the rest of the bot runs meanwhile.
+    const starting = bull.start().catch((err) => onError(err, { where: 'nudge-start' }));
+    await Promise.race([starting, status.firstFailure]);
+    nudges = { stop: async () => (await bull.close(5_000), redis.disconnect()) };
   } else if (!config.redisUrl) {
     const inProcess = new InProcessScheduler({ bot, service, onError, ...(opts.nudgeIntervalMs ? { intervalMs: opts.nudgeIntervalMs } : {}) });
     inProcess.start();
@@ -194,8 +218,14 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       await workshops.settled();
       clearInterval(prune);
       await nudges?.stop();
+      await bot.settled();
       for (const channel of channels.values()) await channel.stop();
-      if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+      if (server) {
+        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        // Keep-alive connections would hold close() open: end the idle ones now.
+        server.closeIdleConnections();
+        await closed;
+      }
       await store.close();
     },
   };

@@ -1,18 +1,24 @@
 /**
- * The contract every channel adapter fulfils (one folder per channel under `adapters/`, each with
- * the same parts: `render.ts` turns neutral messages into the platform's native form, `adapter.ts`
- * turns platform requests into {@link Inbound} events and sends what the bot answers).
+ * The contract every channel adapter fulfils. One folder per channel under `adapters/`, each with
+ * the same five parts:
+ * - `inbound.ts`: a platform event → a neutral {@link import('./messages.js').Inbound} and its address (pure);
+ * - `render.ts`: a neutral message → the platform's native form (pure);
+ * - `delivery.ts`: send, edit, proactive send: the reply plan carried out, platform errors and
+ *   limits translated once, retried by the one error policy (`src/scheduling/retry.ts`);
+ * - `adapter.ts`: the wiring (SDK, webhook or socket, the port);
+ * - `index.ts`: the factory `app.ts` calls.
  */
 import type { Express } from 'express';
 import type { Logger } from './logger.js';
 import type { Address, Channel, Outbound } from './messages.js';
-import type { ErrorSink, LearningBot } from './runtime/bot.js';
+import type { BotPort } from './runtime/bot.js';
 
 export interface ChannelAdapter {
   readonly channel: Channel;
   /**
-   * Sends messages to a conversation on the bot's own initiative (reminders, a group question that
-   * closed). Throws a {@link import('./errors.js').PlatformError} when the platform refuses.
+   * Sends messages to a conversation on the bot's own initiative (reminders, a team quiz's posts),
+   * retrying retryable failures. Throws a {@link import('./errors.js').PlatformError} when the
+   * platform refuses.
    */
   send(address: Address, messages: Outbound[]): Promise<void>;
   /** Starts receiving (polling, sockets); webhook routes are mounted on the shared HTTP server. */
@@ -21,12 +27,15 @@ export interface ChannelAdapter {
   stop(): Promise<void>;
 }
 
-/** What a channel factory gets: the bot to hand events to, the shared HTTP app to mount webhooks on. */
+/** What a channel factory gets: the port to hand events to, the shared HTTP app to mount webhooks on, the clock. */
 export interface ChannelContext {
-  bot: LearningBot;
+  /** The bot, narrowed: handle an event, report an error, read a learner for a platform view. */
+  port: BotPort;
   /** The one HTTP server's app (express 5); mount webhook routes here before it listens. */
   http: Express;
   logger: Logger;
-  onError: ErrorSink;
+  /** The one clock (tests pass a fake one). */
   now: () => Date;
+  /** How platform calls wait between retries (tests pass a fake clock's sleep); default: real time. */
+  sleep?: (ms: number) => Promise<void>;
 }

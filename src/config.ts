@@ -51,6 +51,8 @@ const FIX: Record<string, string> = {
   SLACK_API_URL: 'set SLACK_API_URL to the Web API base ending in /api/, or unset it for https://slack.com/api/',
   SLACK_COMMAND: 'set SLACK_COMMAND to the slash command\'s name, for example /digit4sd',
   TEAMS_ENABLED: 'set TEAMS_ENABLED to true or false',
+  TEAMS_ALLOWED_SERVICE_URLS: 'set TEAMS_ALLOWED_SERVICE_URLS to a comma-separated list of http(s) URLs (for example http://127.0.0.1:3978 for the Bot Framework Emulator), or unset it',
+  LOG_HASH_KEY: 'set LOG_HASH_KEY to a random secret of at least 16 characters (for example the output of: openssl rand -base64 32), or unset it to have one generated in DATA_DIR',
   MICROSOFT_APP_TYPE: 'set MICROSOFT_APP_TYPE to MultiTenant, SingleTenant or UserAssignedMSI',
   ADMIN_TOKEN: 'set ADMIN_TOKEN to a long random string (at least 16 characters, for example the output of openssl rand -hex 24), or unset it',
   TELEGRAM_BOT_USERNAME: 'set TELEGRAM_BOT_USERNAME to the bot\'s username without the @ (5-32 letters, digits and _, ending in bot), or unset it',
@@ -80,6 +82,10 @@ const schema = z
     SLACK_API_URL: httpUrl,
     SLACK_COMMAND: z.string().regex(/^\/[\w-]+$/, 'must look like /digit4sd').default('/digit4sd'),
     TEAMS_ENABLED: bool.optional(),
+    TEAMS_ALLOWED_SERVICE_URLS: optionalString
+      .transform((v) => (v === undefined ? [] : v.split(',').map((u) => u.trim()).filter(Boolean)))
+      .refine((urls) => urls.every((u) => /^https?:\/\/[^\s/]+/.test(u)), 'must be http:// or https:// URLs separated by commas'),
+    LOG_HASH_KEY: optionalString.refine((v) => v === undefined || v.length >= 16, 'must be at least 16 characters long'),
     MICROSOFT_APP_ID: optionalString,
     MICROSOFT_APP_PASSWORD: optionalString,
     MICROSOFT_APP_TYPE: z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).default('MultiTenant'),
@@ -110,6 +116,8 @@ export interface Config {
   /** Prefix of the BullMQ keys in Redis. */
   queuePrefix: string;
   logLevel: Env['LOG_LEVEL'];
+  /** The secret that keys log hashes; undefined: one generated and kept in DATA_DIR. */
+  logHashKey?: string;
   retention: number;
   groupQuestionSeconds: number;
   /** Whether to run the terminal chat. */
@@ -118,7 +126,14 @@ export interface Config {
   columns?: number;
   telegram?: { token: string; webhookUrl?: string; webhookSecret?: string; apiRoot?: string };
   slack?: { botToken: string; signingSecret: string; appToken?: string; apiUrl?: string; command: string };
-  teams?: { appId?: string; appPassword?: string; appType: Env['MICROSOFT_APP_TYPE']; tenantId?: string };
+  teams?: {
+    appId?: string;
+    appPassword?: string;
+    appType: Env['MICROSOFT_APP_TYPE'];
+    tenantId?: string;
+    /** Service URLs replies may go to besides Bot Framework's own (the Emulator, a local fake). */
+    allowedServiceUrls?: string[];
+  };
   /** Workshop mode: the trainer's token (ADMIN_TOKEN; the pages are off without it) and the Telegram bot's username for join links. */
   workshops?: { adminToken: string; telegramUsername?: string };
 }
@@ -139,7 +154,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'configuration');
       const got = input[name];
-      const shown = got === undefined ? 'it is not set' : name.includes('TOKEN') || name.includes('SECRET') || name.includes('PASSWORD') ? 'got a value that is not valid' : `got "${got}"`;
+      const shown = got === undefined ? 'it is not set' : name.includes('TOKEN') || name.includes('SECRET') || name.includes('PASSWORD') || name.includes('KEY') ? 'got a value that is not valid' : `got "${got}"`;
       return `${name}: ${issue.message} (${shown}). Fix: ${FIX[name] ?? `check ${name}`}.`;
     });
     throw new ConfigError(problems);
@@ -168,6 +183,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     e.TEAMS_ENABLED || e.MICROSOFT_APP_ID
       ? {
           appType: e.MICROSOFT_APP_TYPE,
+          allowedServiceUrls: e.TEAMS_ALLOWED_SERVICE_URLS,
           ...(e.MICROSOFT_APP_ID ? { appId: e.MICROSOFT_APP_ID } : {}),
           ...(e.MICROSOFT_APP_PASSWORD ? { appPassword: e.MICROSOFT_APP_PASSWORD } : {}),
           ...(e.MICROSOFT_APP_TENANT_ID ? { tenantId: e.MICROSOFT_APP_TENANT_ID } : {}),
@@ -184,6 +200,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
     queuePrefix: e.QUEUE_PREFIX,
     logLevel: e.LOG_LEVEL,
+    ...(e.LOG_HASH_KEY ? { logHashKey: e.LOG_HASH_KEY } : {}),
     retention: e.DESIRED_RETENTION,
     groupQuestionSeconds: e.GROUP_QUESTION_SECONDS,
     console: e.CONSOLE ?? (!anyChannel && e.ROLE !== 'worker'),

@@ -30,3 +30,15 @@ export class PlatformError extends Error {
     return this.status === undefined || this.status === 429 || this.status === 412 || this.status >= 500;
   }
 }
+
+/**
+ * A neutral message that a channel could not render (a bug, or content the platform cannot
+ * show). Never retried: trying again renders the same failure. Reported once, with the channel and
+ * the message kind.
+ */
+export class RenderError extends PlatformError {
+  constructor(platform: Channel, kind: string, cause: unknown) {
+    super({ platform, method: `render ${kind}`, status: 422, description: `could not render a ${kind} message: ${cause instanceof Error ? cause.message : String(cause)}`, cause });
+    this.name = 'RenderError';
+  }
+}

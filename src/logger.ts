@@ -1,8 +1,9 @@
 /**
  * Structured JSON logs (pino) that carry no personal data: no message texts, and user ids only as
- * a short salted hash (`hashId`), enough to follow one learner through the logs.
+ * a short keyed hash (`hashId`, HMAC-SHA256 with the deployment's secret), enough to follow one
+ * learner through the logs and useless to anyone without the key.
  */
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 
 export type { Logger };
@@ -11,11 +12,20 @@ export function createLogger(level: string, destination?: pino.DestinationStream
   return pino({ level, base: { service: 'digit4sd-bot' }, redact: { paths: ['text', '*.text', 'token', '*.token'], remove: true } }, destination);
 }
 
-const SALT = 'digit4sd';
+/**
+ * The key of {@link hashId}. Until {@link setLogHashKey} is called (at start-up, with LOG_HASH_KEY or
+ * the key kept in DATA_DIR) it is random for this process: never a fixed, public salt.
+ */
+let logHashKey: Buffer = randomBytes(32);
 
-/** A short, stable, non-reversible id for logs. */
+/** Sets the key of {@link hashId} (once, at start-up: see `loadLogHashKey`). */
+export function setLogHashKey(key: Buffer): void {
+  logHashKey = key;
+}
+
+/** A short, stable, non-reversible id for logs: HMAC-SHA256 keyed with the deployment's secret. */
 export function hashId(id: string): string {
-  return createHash('sha256').update(SALT).update(id).digest('base64url').slice(0, 12);
+  return createHmac('sha256', logHashKey).update(id).digest('base64url').slice(0, 12);
 }
 
 /**

@@ -8,8 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { startApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { ContentError } from './content/load.js';
-import { createLogger } from './logger.js';
+import { createLogger, safeError } from './logger.js';
+import { DataDirError } from './data-dir.js';
 import pino from 'pino';
+
+/** How long a shutdown may take before the watchdog ends the process (the README promises 10 s). */
+const SHUTDOWN_DEADLINE_MS = 8_000;
 
 /**
  * The course shipped with the code: `lessons/` at the project root, found from this file whether it
@@ -47,17 +51,40 @@ async function main(): Promise<void> {
       process.exitCode = 1;
       return;
     }
+    if (err instanceof DataDirError) {
+      console.error(err.message);
+      process.exitCode = 2;
+      return;
+    }
     throw err;
   }
+  const running = app;
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    await app.stop();
+    // A watchdog: whatever hangs (a dead Redis, a stuck request), the process ends within the deadline.
+    setTimeout(() => {
+      logger.error({ signal, deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown did not finish in time; exiting now (unfinished nudge jobs are retried by another worker)');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
+    try {
+      await running.stop();
+    } catch (err) {
+      logger.error({ error: safeError(err) }, 'shutdown failed');
+      process.exitCode = 1;
+    }
+    // Handles left open (reconnect timers, sockets) must not keep a stopped bot alive.
+    if (signal !== 'end of input') process.exit();
   };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  const onSignal = (signal: NodeJS.Signals) => {
+    // A second signal while stopping: stop waiting.
+    if (stopping) process.exit(1);
+    void shutdown(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   if (app.console) {
     if (process.stdin.isTTY) process.stdout.write('DiGIT4SD Learning Bot: type a number to pick a choice, or a /command (/help lists them). Ctrl-D quits.\n');
     await app.console.line('/start');

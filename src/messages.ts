@@ -73,20 +73,25 @@ export interface ModuleProgress {
 }
 
 /** Why a {@link Outbound} notice was sent (see its `reason`). */
-export type NoticeReason = 'recorded' | 'already_answered' | 'closed' | 'info';
+export type NoticeReason = 'recorded' | 'already_answered' | 'closed' | 'refused' | 'info';
+
+/**
+ * One team-quiz question as it was posted: channels remember which platform message shows it, so
+ * that a later `close` step can take its buttons off (and Teams can keep one tally per question).
+ */
+export interface QuestionRef {
+  quizId: string;
+  /** 0-based position of the question in its quiz. */
+  index: number;
+  itemId: string;
+}
+
+/** A quiz message (see {@link Outbound}). */
+export type QuizMessage = Extract<Outbound, { kind: 'quiz' }>;
 
 /** What the bot says. Every variant may carry choices (buttons). */
 export type Outbound =
-  | {
-      kind: 'text';
-      text: RichText;
-      choices?: Choice[];
-      /**
-       * Set on a team quiz's reveal: the quiz item whose question just closed, so that a channel
-       * that can edit messages takes the answer buttons off that question.
-       */
-      reveals?: string;
-    }
+  | { kind: 'text'; text: RichText; choices?: Choice[] }
   | {
       kind: 'card';
       lessonTitle: string;
@@ -105,6 +110,10 @@ export type Outbound =
       options: QuizOption[];
       multiple: boolean;
       choices: Choice[];
+      /** 'source': redraw the message whose button was tapped (a ticked option), instead of posting anew. */
+      edit?: 'source';
+      /** Set on a team-quiz question, so that the channel remembers which message shows it. */
+      teamQuestion?: QuestionRef;
     }
   | {
       kind: 'feedback';
@@ -115,11 +124,14 @@ export type Outbound =
       /** "Answer" or "Answers", in the learner's language. */
       answerLabel: string;
       explanation: string;
+      /** The right options and the learner's, as 0-based option indices (renderers never parse `answer`). */
+      right: number[];
+      picked: number[];
       /**
-       * True when this answers a button on the previous quiz message, so that a channel that can
-       * edit messages may show the result in place of the question.
+       * 'source' when this answers a button on the quiz message, so that a channel that can edit
+       * messages shows the result in place of the question; absent: post it as a new message.
        */
-      answersSource: boolean;
+      edit?: 'source';
       /** The quiz item as it was asked, for channels that edit the question in place. */
       question: string;
       options: QuizOption[];
@@ -131,9 +143,23 @@ export type Outbound =
    * button's toast, Slack as an ephemeral message, the console as a plain line. `reason` says what
    * it is about, so that a channel can treat notices differently without comparing their text:
    * 'recorded' (an answer was accepted), 'already_answered', 'closed' (a tap on a closed question),
-   * 'info' (anything else).
+   * 'refused' (an answer that is not one of the options), 'info' (anything else).
    */
-  | { kind: 'notice'; text: string; reason: NoticeReason }
+  | {
+      kind: 'notice';
+      text: string;
+      reason: NoticeReason;
+      /** On a team-quiz answer: the question it was about, and who has answered it so far (display names, in order). */
+      teamQuestion?: QuestionRef;
+      answered?: string[];
+    }
+  /**
+   * A step, not a message: the team-quiz question `teamQuestion` has closed, so its buttons go. Planned
+   * by the engine just before the reveal; `shown` is the question as it was asked, for channels that
+   * redraw it without buttons. A channel that cannot edit, or does not know the question's message
+   * (another process posted it), skips it: a late tap is refused by the engine anyway.
+   */
+  | { kind: 'close'; teamQuestion: QuestionRef; shown: QuizMessage }
   /** A document for the learner (their data, for /mydata). */
   | { kind: 'data'; filename: string; json: string };
 

@@ -17,7 +17,7 @@ import { LearningBot } from '../src/runtime/bot.js';
 import { BullNudgeScheduler, Redis, RedisSentMarks, removePrefix } from '../src/scheduling/bullmq.js';
 import { NudgeService } from '../src/scheduling/delivery.js';
 import { RedisPacer } from '../src/scheduling/pacer.js';
-import { formatHhmm } from '../src/scheduling/localtime.js';
+import { formatHhmm } from '../src/learning/localtime.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { FakeTelegram } from './fakes/telegram-api.js';
 import { fixtureCourse } from './helpers.js';
@@ -72,7 +72,7 @@ async function setup(opts: { workers?: boolean; rate?: number } = {}) {
   const errors: unknown[] = [];
   const onError = (err: unknown) => errors.push(err);
   const bot = new LearningBot({ course: fixtureCourse(), store, engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, onError });
-  const telegram = new TelegramAdapter({ token: fake.token, apiRoot: fake.apiRoot }, { bot, http: express(), logger, onError, now: bot.now });
+  const telegram = new TelegramAdapter({ token: fake.token, apiRoot: fake.apiRoot }, { port: bot, http: express(), logger, now: bot.now });
   const service = new NudgeService({ bot, deliver: (d) => telegram.send(d.address, d.messages), marks: new RedisSentMarks(redis, prefix), pacer: new RedisPacer(redis, prefix, { telegram: { max: opts.rate ?? 100, durationMs: 1000 } }) });
   const scheduler = new BullNudgeScheduler({
     redisUrl,

@@ -57,7 +57,25 @@ describe('configuration', () => {
     });
     expect(c.telegram).toEqual({ token: '123:abc', webhookUrl: 'https://bot.example.org/tg/hook', webhookSecret: 's3cret', apiRoot: 'http://127.0.0.1:8081' });
     expect(c.slack).toMatchObject({ botToken: 'xoxb-1', signingSecret: 'sig', apiUrl: 'https://slack-gov.com/api/', command: '/digit4sd' });
-    expect(c.teams).toEqual({ appType: 'MultiTenant' });
+    expect(c.teams).toEqual({ appType: 'MultiTenant', allowedServiceUrls: [] });
+  });
+
+  it('reads the log hash key and the extra Teams service URLs, and names what is wrong with them', () => {
+    const c = loadConfig({ LOG_HASH_KEY: 'k'.repeat(32), TEAMS_ENABLED: 'true', TEAMS_ALLOWED_SERVICE_URLS: 'http://127.0.0.1:3978, http://localhost:4000/' });
+    expect(c.logHashKey).toBe('k'.repeat(32));
+    expect(c.teams?.allowedServiceUrls).toEqual(['http://127.0.0.1:3978', 'http://localhost:4000/']);
+    expect(loadConfig({}).logHashKey).toBeUndefined();
+    const err = (() => {
+      try {
+        loadConfig({ LOG_HASH_KEY: 'short-secret', TEAMS_ALLOWED_SERVICE_URLS: 'localhost:3978' });
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('expected a ConfigError');
+    })();
+    expect(err.message).toMatch(/LOG_HASH_KEY: must be at least 16 characters long .*Fix: set LOG_HASH_KEY/);
+    expect(err.message).not.toContain('short-secret');
+    expect(err.message).toMatch(/TEAMS_ALLOWED_SERVICE_URLS: must be http:\/\/ or https:\/\/ URLs/);
   });
 
   it('takes the console width from COLUMNS, and names it when it is not a width', () => {

@@ -15,6 +15,8 @@ import { FIXTURE_DIR } from './helpers.js';
 const tmp = mkdtempSync(join(tmpdir(), 'digit4sd-format-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const STRICT = { requireTakeaway: true, requireTranslations: true, rejectNearDuplicates: true };
+/** The checker's mode for a course being written: missing takeaways, translations and near-duplicates are warnings. */
+const LENIENT = { requireTakeaway: false, requireTranslations: false, rejectNearDuplicates: false };
 
 let n = 0;
 /** A copy of the fixture course to break; `edit` gets the folder. */
@@ -101,7 +103,7 @@ describe('translations', () => {
       unlinkSync(join(d, 'm1/02-l2.es.md'));
       unlinkSync(join(d, 'modules.es.yml'));
     });
-    const lenient = checkCourse(dir, dir);
+    const lenient = checkCourse(dir, { ...LENIENT, displayRoot: dir });
     expect(lenient.problems).toEqual([]);
     expect(lenient.warnings).toContainEqual({ file: 'm1/02-l2.md', line: 1, message: 'no Spanish translation: add 02-l2.es.md beside this file' });
     expect(lenient.warnings).toContainEqual({ file: 'modules.yml', line: 1, message: expect.stringMatching(/no Spanish module titles: add modules.es.yml/) });
@@ -178,7 +180,7 @@ describe('near-duplicate questions', () => {
       replaceIn(d, 'm2/01-l3.md', 'Who founded the market?', 'In lesson two, what colour is the flag in the story?');
       replaceIn(d, 'm2/01-l3.es.md', '¿Quién fundó el mercado?', '¿Cuántos puentes cruzan el río de la lección?');
     });
-    const lenient = checkCourse(dir, dir);
+    const lenient = checkCourse(dir, { ...LENIENT, displayRoot: dir });
     expect(lenient.problems).toEqual([]);
     const en = { file: 'm2/01-l3.md', line: lineOf(dir, 'm2/01-l3.md', '## quiz l3-q4'), message: expect.stringMatching(/question of "l3-q4" nearly repeats "l2-q1" at m1\/02-l2.md:\d+ \(similarity 1.00\)/) };
     const es = { file: 'm2/01-l3.es.md', line: lineOf(dir, 'm2/01-l3.es.md', '## quiz l3-q4'), message: expect.stringMatching(/nearly repeats "l2-q4" at m1\/02-l2.es.md:\d+/) };
@@ -254,9 +256,11 @@ describe('the format documentation', () => {
     cpSync(FIXTURE_DIR, dir, { recursive: true });
     writeFileSync(join(dir, 'm2/03-egdi.md'), blocks[0]!);
     writeFileSync(join(dir, 'm2/03-egdi.fr.md'), blocks[1]!);
-    const result = checkCourse(dir, dir);
+    const result = checkCourse(dir, { ...LENIENT, displayRoot: dir });
     expect(result.problems).toEqual([]);
     expect(result.warnings).toEqual([{ file: 'm2/03-egdi.md', line: 1, message: 'no Spanish translation: add 03-egdi.es.md beside this file' }]);
+    // The shipped course is strict: the same example, without its Spanish translation, is refused.
+    expect(checkCourse(dir, dir).problems).toEqual([{ file: 'm2/03-egdi.md', line: 1, message: 'no Spanish translation: add 03-egdi.es.md beside this file' }]);
     const fr = result.course!.lesson('m2-egdi', 'fr')!;
     expect(fr.takeaway).toMatch(/^L'EGDI fait la moyenne/);
     expect(fr.items.map((i) => i.id)).toEqual(['m2-egdi-q1', 'm2-egdi-q2', 'm2-egdi-q3', 'm2-egdi-q4']);

@@ -4,7 +4,7 @@ import { decodeAction, encodeAction } from '../src/engine/actions.js';
 import type { LearnerState } from '../src/engine/state.js';
 import type { Choice, InboundEvent, Outbound } from '../src/messages.js';
 import { toPlainText, type RichText } from '../src/messages.js';
-import { DEFAULT_NUDGE_POLICY, nudgeDue } from '../src/scheduling/nudges.js';
+import { DEFAULT_NUDGE_POLICY, nudgeDue } from '../src/learning/nudges.js';
 import { nudgeMessage } from '../src/engine/nudge-message.js';
 import { choice, command, fixtureCourse, inbound, text } from './helpers.js';
 
@@ -57,6 +57,8 @@ function render(m: Outbound): string {
       return m.text;
     case 'data':
       return m.json;
+    case 'close':
+      return '';
   }
 }
 
@@ -86,7 +88,7 @@ describe('the dialog engine', () => {
     // Right answer: B.
     s.tap('B');
     const right = s.last!.messages[0]!;
-    expect(right).toMatchObject({ kind: 'feedback', correct: true, answer: ['B. Right B'], explanation: 'B is right because the fixture says so.', answersSource: true });
+    expect(right).toMatchObject({ kind: 'feedback', correct: true, answer: ['B. Right B'], explanation: 'B is right because the fixture says so.', right: [1], picked: [1], edit: 'source' });
     s.tap('Next question');
     // True/false shows localised True and False.
     expect(s.choices().map((c) => c.label)).toEqual(['True', 'False']);

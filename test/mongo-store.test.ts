@@ -13,9 +13,11 @@ import { newLearnerState } from '../src/engine/state.js';
 import { newGroupState } from '../src/engine/group.js';
 import { storeContract } from './store-contract.js';
 
-const uri = process.env.MONGODB_URI;
+const uri = process.env.MONGODB_URI ?? '';
 const dbName = `digit4sd_test_${process.pid}_${Date.now().toString(36)}`;
-if (!uri) console.log('MongoStore contract tests skipped: MONGODB_URI is not set (point it at a MongoDB server to run them)');
+/** Why the suites below are reported as skipped, in their name and on the console. */
+const SKIP_REASON = 'skipped: MONGODB_URI is not set (point it at a MongoDB server to run them)';
+if (!uri) console.log(`MongoStore contract tests ${SKIP_REASON}`);
 
 describe('MongoStore without a server', () => {
   it('fails to connect with an error that says how to fix it, and leaves nothing open', async () => {
@@ -31,7 +33,7 @@ describe('MongoStore without a server', () => {
   });
 });
 
-if (uri) {
+describe.skipIf(!uri)(`MongoStore on a server${uri ? '' : ` (${SKIP_REASON})`}`, () => {
   // The contract's events are dated March 2026; a long TTL keeps the server's TTL monitor from
   // removing them in the middle of a test once that date is more than 7 days past.
   const open = () => MongoStore.connect(uri, { dbName, serverSelectionTimeoutMS: 5000, processedTtlSeconds: 100 * 365 * 86_400 });
@@ -66,6 +68,24 @@ if (uri) {
       }
     });
 
+    it('claims each due learner for one connection only, and returns only what it claimed', async () => {
+      const [a, b] = await Promise.all([open(), open()]);
+      try {
+        const keys = Array.from({ length: 40 }, (_, i) => ({ channel: 'telegram' as const, userId: `claim-${i}` }));
+        for (const key of keys) {
+          await a.commitLearner({ key, expectedVersion: 0, state: newLearnerState(T0, 'en'), address: { ...address, channel: 'telegram' }, nudgeAt: T0, now: T0 });
+        }
+        const lease = new Date(T0.getTime() + 60_000);
+        const [ca, cb] = await Promise.all([a.claimDueLearners(T0, 100, lease), b.claimDueLearners(T0, 100, lease)]);
+        const ids = [...ca, ...cb].map((d) => d.key.userId).filter((id) => id.startsWith('claim-'));
+        expect(ids.sort()).toEqual(keys.map((k) => k.userId).sort());
+        expect(new Set(ids).size).toBe(ids.length);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
     it('adds a group commit\'s points exactly once, whichever connection closes the question', async () => {
       const [a, b] = [await open(), await open()];
       try {
@@ -82,4 +102,4 @@ if (uri) {
       }
     });
   });
-}
+});

@@ -1,16 +1,18 @@
 import { PassThrough } from 'node:stream';
 import { Rating } from 'ts-fsrs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConsoleAdapter } from '../adapters/console/adapter.js';
 import { DEFAULT_ENGINE_OPTIONS, handleLearnerEvent } from '../src/engine/engine.js';
 import { DEFAULT_GROUP_OPTIONS } from '../src/engine/group.js';
+import { encodeAction } from '../src/engine/actions.js';
+import { RenderError } from '../src/errors.js';
 import { newLearnerState, type LearnerState } from '../src/engine/state.js';
 import { LearningBot } from '../src/runtime/bot.js';
 import { MemorySentMarks, NudgeService } from '../src/scheduling/delivery.js';
 import { InProcessScheduler } from '../src/scheduling/in-process.js';
 import { MemoryPacer } from '../src/scheduling/pacer.js';
-import { nextNudgeAt, DEFAULT_NUDGE_POLICY } from '../src/scheduling/nudges.js';
-import { QUICK_MS, SLOW_MS, dueItems, ratingFor, scheduleAnswer } from '../src/scheduling/review.js';
+import { nextNudgeAt, DEFAULT_NUDGE_POLICY } from '../src/learning/nudges.js';
+import { QUICK_MS, SLOW_MS, dueItems, ratingFor, scheduleAnswer } from '../src/learning/review.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { InboundEvent } from '../src/messages.js';
 import { TestClock, choice, command, fixtureCourse, inbound } from './helpers.js';
@@ -32,6 +34,25 @@ describe('answers as FSRS ratings', () => {
     expect(ratingFor({ correct: true, elapsedMs: QUICK_MS - 1, wrongTries: 0 }, true)).toBe(Rating.Easy);
     expect(ratingFor({ correct: true, elapsedMs: SLOW_MS + 1, wrongTries: 0 }, true)).toBe(Rating.Hard);
     expect(ratingFor({ correct: true, elapsedMs: 5_000, wrongTries: 1 }, true)).toBe(Rating.Hard);
+  });
+
+  it('counts a wrong try on an item, so that its next right answer is rated Hard (shorter interval than Good)', () => {
+    const now = new Date('2026-03-02T09:00:00Z');
+    const wrong = scheduleAnswer(undefined, { correct: false, elapsedMs: 5_000, wrongTries: 0 }, now, 0.9);
+    expect(wrong.wrongTries).toBe(1);
+    const later = new Date(wrong.due);
+    const afterWrong = scheduleAnswer(wrong, { correct: true, elapsedMs: 5_000, wrongTries: wrong.wrongTries ?? 0 }, later, 0.9);
+    const plain = scheduleAnswer(wrong, { correct: true, elapsedMs: 5_000, wrongTries: 0 }, later, 0.9);
+    expect(afterWrong.wrongTries).toBeUndefined();
+    expect(new Date(afterWrong.due).getTime()).toBeLessThan(new Date(plain.due).getTime());
+    // Through the engine: answer an item wrong in a lesson, then right in /review.
+    let state = learner(now, command('start', 'l1'));
+    const item = course.lessons.get('l1')!.items[0]!;
+    const wrongOption = item.options.findIndex((o) => !o.correct);
+    state = { ...state, position: { kind: 'quiz', mode: 'lesson', lessonId: 'l1', itemIds: [item.id], index: 0, correct: 0, selected: [], shownAt: now.toISOString(), wrongTries: 0 } };
+    state = handleLearnerEvent(course, DEFAULT_ENGINE_OPTIONS, { state, inbound: inbound(choice(encodeAction({ type: 'answer', itemId: item.id, option: wrongOption }))), now }).state;
+    expect(state.reviews[item.id]!.wrongTries).toBe(1);
+    expect(state.position).toMatchObject({ wrongTries: 1 });
   });
 
   it('brings a right answer back later than a wrong one, and later still once it is known', () => {
@@ -205,6 +226,98 @@ describe('the in-process scheduler', () => {
     expect(await t.scheduler.runOnce()).toEqual(['sent']);
   });
 
+  it('sends a reminder set for later today today, says when it comes, and only learning (not setting up) satisfies it', async () => {
+    // 14:04 in Nairobi (UTC+3): /start, /timezone, /remind 14:05.
+    const t = await setup('2026-03-02T11:04:00Z');
+    await t.say('/start');
+    await t.say('/timezone Africa/Nairobi');
+    t.clear();
+    await t.say('/remind 14:05');
+    expect(t.printed()).toMatch(/Next reminder: today at 14:05\./);
+    t.clock.set('2026-03-02T11:05:10Z');
+    expect(await t.scheduler.runOnce()).toEqual(['sent']);
+    // Tomorrow the learner reads a card at 10:00: that satisfies the day's reminder.
+    t.clock.set('2026-03-03T07:00:00Z');
+    t.clear();
+    await t.say('/next');
+    expect(t.printed()).toMatch(/\(1\/3\)/);
+    t.clock.set('2026-03-03T11:05:10Z');
+    expect(await t.scheduler.runOnce()).toEqual([]);
+    // The day after, /remind off and on again is not learning: the reminder still comes, and says so.
+    t.clock.set('2026-03-04T10:00:00Z');
+    t.clear();
+    await t.say('/remind 14:05');
+    expect(t.printed()).toMatch(/Next reminder: today at 14:05\./);
+    t.clock.set('2026-03-04T11:05:10Z');
+    expect(await t.scheduler.runOnce()).toEqual(['sent']);
+    // Every /remind reply says when the next one comes, in the learner's language and local time.
+    t.clear();
+    await t.say('/remind off');
+    expect(t.printed()).toMatch(/No reminder is planned\./);
+    t.clear();
+    await t.say('/remind 14:05 fri');
+    expect(t.printed()).toMatch(/Next reminder: Friday 6 March at 14:05\./);
+    t.clear();
+    await t.say('/lang fr');
+    await t.say('/remind 14:05 daily');
+    expect(t.printed()).toMatch(/Prochain rappel\u00a0: demain à 14:05\./);
+  });
+
+  it('keeps running when a claim fails: the error is reported, nothing is thrown, and the next pass delivers', async () => {
+    const clock = new TestClock(new Date('2026-03-02T05:00:00Z'));
+    const store = new SqliteStore(':memory:');
+    const errors: { err: unknown; context: Record<string, unknown> }[] = [];
+    const onError = (err: unknown, context: Record<string, unknown>) => void errors.push({ err, context });
+    const bot = new LearningBot({ course, store, engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, now: clock.now, onError });
+    const sent: unknown[] = [];
+    const service = new NudgeService({ bot, deliver: async (d) => void sent.push(d), marks: new MemorySentMarks() });
+    const scheduler = new InProcessScheduler({ bot, service, onError, intervalMs: 5 });
+    await bot.handle(inbound(command('remind', '09:00'), { user: 'ana' }));
+    clock.set('2026-03-02T09:00:30Z');
+    const claim = store.claimDueLearners.bind(store);
+    let failures = 3;
+    store.claimDueLearners = async (...args) => {
+      if (failures-- > 0) throw new Error('database is locked');
+      return claim(...args);
+    };
+    // The timer runs passes on its own; the failing ones end in the error sink, not in an unhandled rejection.
+    scheduler.start();
+    try {
+      await vi.waitFor(() => expect(sent).toHaveLength(1), { timeout: 5000 });
+    } finally {
+      await scheduler.stop();
+    }
+    expect(errors.filter((e) => e.context.where === 'nudge-scan').map((e) => (e.err as Error).message)).toEqual(['database is locked', 'database is locked', 'database is locked']);
+    expect(await scheduler.runOnce()).toEqual([]);
+  });
+
+  it('does not retry a nudge that cannot be rendered: reported once, recorded as spent, the scheduler goes on', async () => {
+    const clock = new TestClock(new Date('2026-03-02T05:00:00Z'));
+    const store = new SqliteStore(':memory:');
+    const errors: { err: unknown; context: Record<string, unknown> }[] = [];
+    const onError = (err: unknown, context: Record<string, unknown>) => void errors.push({ err, context });
+    const bot = new LearningBot({ course, store, engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, now: clock.now, onError });
+    let attempts = 0;
+    const service = new NudgeService({
+      bot,
+      deliver: async () => {
+        attempts++;
+        throw new RenderError('telegram', 'text', new Error('a button label over the limit'));
+      },
+      marks: new MemorySentMarks(),
+    });
+    const scheduler = new InProcessScheduler({ bot, service, onError });
+    await bot.handle(inbound(command('remind', '09:00'), { user: 'ana' }));
+    clock.set('2026-03-02T09:00:30Z');
+    expect(await scheduler.runOnce()).toEqual(['failed']);
+    expect(attempts).toBe(1);
+    expect(errors).toEqual([{ err: expect.any(RenderError), context: expect.objectContaining({ where: 'nudge-delivery', retryable: false }) }]);
+    // Not retried: later passes the same day find nothing to send.
+    clock.set('2026-03-02T10:30:00Z');
+    expect(await scheduler.runOnce()).toEqual([]);
+    expect(attempts).toBe(1);
+  });
+
   it('snoozes from the nudge\'s own button', async () => {
     const t = await setup('2026-03-02T05:00:00Z');
     await t.say('/remind 09:00');
@@ -248,7 +361,7 @@ describe('reminder days', () => {
 
 describe('local days', () => {
   it('find the next local midnight also on a 23-hour day', async () => {
-    const { startOfNextLocalDay } = await import('../src/scheduling/localtime.js');
+    const { startOfNextLocalDay } = await import('../src/learning/localtime.js');
     // 01:00 EST on 8 March 2026; clocks go forward at 02:00, so the day has 23 hours and the next
     // midnight is 00:00 EDT (04:00 UTC), not 05:00 UTC.
     expect(startOfNextLocalDay(new Date('2026-03-08T06:00:00Z'), 'America/New_York').toISOString()).toBe('2026-03-09T04:00:00.000Z');

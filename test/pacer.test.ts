@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { MemoryPacer, RedisPacer, gapMs } from '../src/scheduling/pacer.js';
+import { MemoryPacer, RedisPacer, gapMs, type PacerClock } from '../src/scheduling/pacer.js';
 import { removePrefix } from '../src/scheduling/bullmq.js';
 
 let redis: Redis;
@@ -14,12 +14,7 @@ afterAll(async () => {
 });
 
 const rates = { telegram: { max: 20, durationMs: 1000 } };
-
-/** Release times of `n` concurrent waits, in ms from the start. */
-async function releases(pacer: { wait: (c: 'telegram') => Promise<void> }, n: number): Promise<number[]> {
-  const start = performance.now();
-  return Promise.all(Array.from({ length: n }, () => pacer.wait('telegram').then(() => performance.now() - start))).then((t) => t.sort((a, b) => a - b));
-}
+const gap = gapMs(rates.telegram);
 
 describe('pacing sends', () => {
   it('leaves a little more than 1/rate between slots', () => {
@@ -27,31 +22,44 @@ describe('pacing sends', () => {
     expect(gapMs({ max: 30, durationMs: 1000 })).toBeLessThan((1000 / 30) * 1.03);
   });
 
-  for (const [name, make] of [
-    ['in one process', () => new MemoryPacer(rates)],
-    ['across processes, through Redis', () => new RedisPacer(redis, prefix, rates)],
-  ] as const) {
-    it(`spaces concurrent sends evenly ${name}`, async () => {
-      const gap = gapMs(rates.telegram);
-      const times = await releases(make(), 6);
-      // Never two sends closer than one gap (timers never fire early; allow 2 ms of clock rounding).
-      for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!, `send ${i}`).toBeGreaterThanOrEqual(gap - 2);
-    });
+  it('spaces concurrent sends evenly in one process (on a fake clock)', async () => {
+    const waits: number[] = [];
+    const clock: PacerClock = { now: () => 1_000, sleep: async (ms) => void waits.push(ms) };
+    const pacer = new MemoryPacer(rates, clock);
+    await Promise.all(Array.from({ length: 6 }, () => pacer.wait('telegram')));
+    // All asked at the same instant: each waits one gap more than the one before.
+    expect(waits).toEqual([0, 1, 2, 3, 4, 5].map((i) => i * gap));
+  });
 
-    it(`waits out a pause ${name}`, async () => {
-      const pacer = make();
-      await pacer.pause('telegram', 300);
-      const [first] = await releases(pacer, 1);
-      expect(first).toBeGreaterThanOrEqual(290);
-    });
-  }
+  it('waits out a pause in one process (on a fake clock)', async () => {
+    const waits: number[] = [];
+    const pacer = new MemoryPacer(rates, { now: () => 1_000, sleep: async (ms) => void waits.push(ms) });
+    await pacer.pause('telegram', 300);
+    await pacer.wait('telegram');
+    expect(waits).toEqual([300]);
+    // A pause shorter than the slot already reserved changes nothing.
+    await pacer.pause('telegram', 10);
+    await pacer.wait('telegram');
+    expect(waits[1]).toBeCloseTo(300 + gap, 6);
+  });
 
-  it('shares one schedule between two Redis pacers, as two worker processes would', async () => {
-    const a = new RedisPacer(redis, `${prefix}-shared`, rates);
-    const b = new RedisPacer(redis, `${prefix}-shared`, rates);
-    const start = performance.now();
-    const times = (await Promise.all([a, b, a, b].map((p) => p.wait('telegram').then(() => performance.now() - start)))).sort((x, y) => x - y);
-    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(gapMs(rates.telegram) - 2);
-    await removePrefix(redis, `${prefix}-shared`);
+  it('spaces concurrent sends one gap apart across processes, through Redis (slots on Redis\'s clock; no wall-time wait)', async () => {
+    const sleep = async () => undefined;
+    const a = new RedisPacer(redis, prefix, rates, { sleep });
+    const b = new RedisPacer(redis, prefix, rates, { sleep });
+    const slots = (await Promise.all([a, b, a, b, a, b].map((p) => p.reserve('telegram')))).sort((x, y) => x - y);
+    const gapUs = Math.round(gap * 1000);
+    // Every slot is at least one gap after the one before (later ones may start later, never sooner).
+    for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!, `slot ${i}`).toBeGreaterThanOrEqual(gapUs);
+  });
+
+  it('waits out a pause across processes, through Redis', async () => {
+    const pacer = new RedisPacer(redis, `${prefix}-pause`, rates, { sleep: async () => undefined });
+    const [sec, usec] = await redis.time();
+    const before = Number(sec) * 1_000_000 + Number(usec);
+    await pacer.pause('telegram', 300);
+    // The next slot is at least 300 ms (on Redis's clock) after the pause was asked for.
+    expect((await pacer.reserve('telegram')) - before).toBeGreaterThanOrEqual(300_000);
+    await removePrefix(redis, `${prefix}-pause`);
   });
 });

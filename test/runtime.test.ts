@@ -5,11 +5,13 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine.js';
 import { encodeAction } from '../src/engine/actions.js';
 import { DEFAULT_GROUP_OPTIONS } from '../src/engine/group.js';
-import { LearningBot } from '../src/runtime/bot.js';
+import { LearningBot, type Delivery } from '../src/runtime/bot.js';
+import { hashId } from '../src/logger.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { Store } from '../src/store/store.js';
 import type { Outbound } from '../src/messages.js';
 import { toPlainText } from '../src/messages.js';
+import { PlatformError } from '../src/errors.js';
 import { TestClock, choice, command, fixtureCourse, inbound } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'digit4sd-runtime-'));
@@ -17,7 +19,17 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function makeBot(store: Store, clock = new TestClock(new Date('2026-03-02T09:00:00Z')), onError = vi.fn()) {
   const bot = new LearningBot({ course: fixtureCourse(), store, engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, now: clock.now, onError });
-  return { bot, clock, onError };
+  // What the bot posts in groups on its own (a quiz's questions, reveals, final scores).
+  const posts: Delivery[] = [];
+  bot.connect(async (address, messages) => void posts.push({ address, messages }));
+  return { bot, clock, onError, posts };
+}
+
+/** Runs the groups' clock once; returns what it posted. */
+async function tick(made: { bot: LearningBot; posts: Delivery[] }): Promise<Delivery[]> {
+  const from = made.posts.length;
+  await made.bot.tick();
+  return made.posts.slice(from);
 }
 
 const choicesOf = (messages: Outbound[]) => messages.flatMap((m) => ('choices' in m ? (m.choices ?? []) : []));
@@ -108,7 +120,7 @@ describe('the runtime', () => {
     const reply = await bot.handle(event);
     expect(plainOf(reply)).toMatch(/something went wrong/);
     expect(onError).toHaveBeenCalledTimes(1);
-    expect(onError.mock.calls[0]![1]).toMatchObject({ where: 'handle', eventId: event.id });
+    expect(onError.mock.calls[0]![1]).toMatchObject({ where: 'handle', eventId: hashId(event.id) });
     broken.mockRestore();
     // The platform's retry now succeeds.
     const retry = await bot.handle(event);
@@ -122,7 +134,9 @@ describe('team quizzes in a group conversation', () => {
   async function startQuiz(args = 'm1 2') {
     const store = new SqliteStore(':memory:');
     const made = makeBot(store);
-    const out = await made.bot.handle(inbound(command('quiz', args), { user: 'ana', group: 'room' }));
+    expect(await made.bot.handle(inbound(command('quiz', args), { user: 'ana', group: 'room' }))).toEqual([]);
+    await made.bot.settled();
+    const out = made.posts.flatMap((d) => d.messages);
     const question = out.find((m) => m.kind === 'quiz');
     if (question?.kind !== 'quiz') throw new Error('no question');
     return { ...made, store, out, question };
@@ -134,7 +148,7 @@ describe('team quizzes in a group conversation', () => {
     const { bot, question, out } = await startQuiz();
     expect(plainOf(out)).toMatch(/Team quiz: 2 questions, 30 seconds each/);
     const first = await answer(bot, 'ana', question.choices[0]!.data, 'ans-1');
-    expect(first).toEqual([{ kind: 'notice', text: expect.stringMatching(/Answer recorded: A/), reason: 'recorded' }]);
+    expect(first).toEqual([{ kind: 'notice', text: expect.stringMatching(/Answer recorded: A/), reason: 'recorded', teamQuestion: question.teamQuestion, answered: ['ANA'] }]);
     expect(await answer(bot, 'ana', question.choices[1]!.data)).toEqual([{ kind: 'notice', text: 'You already answered this question.', reason: 'already_answered' }]);
     // A retried delivery of the same tap sends nothing.
     expect(await answer(bot, 'ana', question.choices[0]!.data, 'ans-1')).toEqual([]);
@@ -171,41 +185,47 @@ describe('team quizzes in a group conversation', () => {
   });
 
   it('reveals the answer, the explanation and who got it right when time is up, then asks the next question', async () => {
-    const { bot, clock, question, store } = await startQuiz();
+    const made = await startQuiz();
+    const { bot, clock, question, store } = made;
     const item = fixtureCourse().items.get(question.itemId)!;
     const right = item.options.findIndex((o) => o.correct);
     const wrong = item.options.findIndex((o) => !o.correct);
     await answer(bot, 'ana', encodeAction({ type: 'group_answer', quizId: decodeQuiz(question), question: 0, option: right }));
     await answer(bot, 'ben', encodeAction({ type: 'group_answer', quizId: decodeQuiz(question), question: 0, option: wrong }));
-    expect(await bot.closeDueGroupQuestions()).toEqual([]);
+    expect(await tick(made)).toEqual([]);
     clock.advance(31_000);
-    const [delivery] = await bot.closeDueGroupQuestions();
+    const [delivery] = await tick(made);
     expect(delivery!.address).toMatchObject({ conversationId: 'room', kind: 'group' });
     const revealed = plainOf(delivery!.messages);
     expect(revealed).toContain(item.explanation);
     expect(revealed).toMatch(/1 of 2 got it right/);
     expect(revealed).toMatch(/Right: ANA/);
+    // The plan: the question's buttons go, then the reveal, then the next question.
+    expect(delivery!.messages[0]).toMatchObject({ kind: 'close', teamQuestion: question.teamQuestion });
     expect(delivery!.messages.at(-1)).toMatchObject({ kind: 'quiz', heading: expect.stringMatching(/question 2 of 2/) });
     // Closing again does nothing: one closer wins.
-    expect(await bot.closeDueGroupQuestions()).toEqual([]);
+    expect(await tick(made)).toEqual([]);
     const board = await store.leaderboard({ channel: 'console', conversationId: 'room' }, 10);
     expect(board.map((r) => r.userId)).toEqual(['ana', 'ben']);
     expect(board[0]!.points).toBeGreaterThanOrEqual(10);
   });
 
   it('closes a question early once everyone who joined has answered, and ends with scores and a leaderboard', async () => {
-    const { bot, clock, question } = await startQuiz();
+    const made = await startQuiz();
+    const { bot, clock, question } = made;
     const quizId = decodeQuiz(question);
     for (const m of members) await answer(bot, m, encodeAction({ type: 'group_answer', quizId, question: 0, option: 0 }));
     clock.advance(31_000);
-    const [first] = await bot.closeDueGroupQuestions();
+    const [first] = await tick(made);
     expect(first).toBeDefined();
     // Question 2: once all three joined members answered, it closes without waiting.
     await answer(bot, 'ana', encodeAction({ type: 'group_answer', quizId, question: 1, option: 0 }));
     await answer(bot, 'ben', encodeAction({ type: 'group_answer', quizId, question: 1, option: 0 }));
+    const from = made.posts.length;
     const last = await answer(bot, 'chi', encodeAction({ type: 'group_answer', quizId, question: 1, option: 0 }));
-    expect(last[0]).toMatchObject({ kind: 'notice' });
-    expect(plainOf(last)).toMatch(/Team quiz over!/);
+    expect(last).toMatchObject([{ kind: 'notice', reason: 'recorded', answered: ['ANA', 'BEN', 'CHI'] }]);
+    await bot.settled();
+    expect(plainOf(made.posts.slice(from).flatMap((d) => d.messages))).toMatch(/Team quiz over!/);
     const board = await bot.handle(inbound(command('leaderboard'), { user: 'ben', group: 'room' }));
     expect(plainOf(board)).toMatch(/Leaderboard for this group/);
     for (const m of members) expect(plainOf(board)).toContain(m.toUpperCase());
@@ -219,6 +239,76 @@ describe('team quizzes in a group conversation', () => {
     expect(plainOf(again)).toMatch(/already running/);
     const lesson = await bot.handle(inbound(command('next'), { user: 'ben', group: 'room' }));
     expect(plainOf(lesson)).toMatch(/private chat/);
+  });
+
+  it('refuses a forged answer (an option the question does not have, or a question that is not open) and records nothing', async () => {
+    const { bot, question, store } = await startQuiz();
+    const quizId = decodeQuiz(question);
+    expect(await answer(bot, 'ana', encodeAction({ type: 'group_answer', quizId, question: 0, option: 9999 }))).toEqual([
+      { kind: 'notice', text: "That answer is not one of this question's options.", reason: 'refused' },
+    ]);
+    expect(await answer(bot, 'ben', encodeAction({ type: 'group_answer', quizId, question: 1, option: 0 }))).toMatchObject([{ reason: 'closed' }]);
+    expect(await answer(bot, 'chi', encodeAction({ type: 'group_answer', quizId: 'forged', question: 0, option: 0 }))).toMatchObject([{ reason: 'closed' }]);
+    const room = { channel: 'console' as const, conversationId: 'room' };
+    expect(await store.listGroupAnswers(room, quizId, 0)).toEqual([]);
+    expect(await store.listGroupAnswers(room, quizId, 1)).toEqual([]);
+    // The forger may still answer properly.
+    expect(await answer(bot, 'ana', encodeAction({ type: 'group_answer', quizId, question: 0, option: 1 }))).toMatchObject([{ reason: 'recorded' }]);
+  });
+
+  it('reads the open question inside the group lock: an answer racing the answer that closes the question is refused, not lost', async () => {
+    const made = await startQuiz();
+    const { bot, clock, question, store } = made;
+    const quizId = decodeQuiz(question);
+    await answer(bot, 'ana', encodeAction({ type: 'group_answer', quizId, question: 0, option: 0 }));
+    await answer(bot, 'ben', encodeAction({ type: 'group_answer', quizId, question: 0, option: 0 }));
+    clock.advance(31_000);
+    await tick(made);
+    // Question 2: ana and ben joined; ben's answer closes it, while newcomer dee taps at the same moment.
+    await answer(bot, 'ana', encodeAction({ type: 'group_answer', quizId, question: 1, option: 0 }));
+    const [closing, racing] = await Promise.all([
+      answer(bot, 'ben', encodeAction({ type: 'group_answer', quizId, question: 1, option: 0 })),
+      answer(bot, 'dee', encodeAction({ type: 'group_answer', quizId, question: 1, option: 0 })),
+    ]);
+    expect(closing).toMatchObject([{ reason: 'recorded' }]);
+    expect(racing).toMatchObject([{ reason: 'closed' }]);
+    expect((await store.listGroupAnswers({ channel: 'console', conversationId: 'room' }, quizId, 1)).map((a) => a.userId).sort()).toEqual(['ana', 'ben']);
+  });
+
+  it('keeps a reveal owed until the channel delivers it: a failed send is tried again, never skipped', async () => {
+    const made = await startQuiz('m1 1');
+    const { bot, clock, store } = made;
+    let failures = 1;
+    bot.connect(async (address, messages) => {
+      if (failures-- > 0) throw new PlatformError({ platform: 'console', method: 'send', status: 502, description: 'bad gateway' });
+      made.posts.push({ address, messages });
+    });
+    clock.advance(31_000);
+    expect(await tick(made)).toEqual([]);
+    expect(made.onError).toHaveBeenCalledWith(expect.any(PlatformError), expect.objectContaining({ where: 'group-delivery', retryable: true }));
+    const group = await store.getGroup({ channel: 'console', conversationId: 'room' });
+    expect(group!.state.quiz).toBeNull();
+    expect(group!.state.owed).toHaveLength(1);
+    // The claim lapses; the next tick sends the reveal and the final scores, once.
+    clock.advance(61_000);
+    const [sent, ...more] = await tick(made);
+    expect(more).toEqual([]);
+    expect(plainOf(sent!.messages)).toMatch(/Team quiz over!/);
+    expect(await tick(made)).toEqual([]);
+    expect((await store.getGroup({ channel: 'console', conversationId: 'room' }))!.state.owed).toBeUndefined();
+  });
+
+  it('drops an owed post the platform refuses for good, reports it once, and goes on', async () => {
+    const made = await startQuiz('m1 2');
+    const { bot, clock, onError } = made;
+    bot.connect(async () => {
+      throw new PlatformError({ platform: 'console', method: 'send', status: 400, description: 'bad request' });
+    });
+    clock.advance(31_000);
+    await tick(made);
+    expect(onError).toHaveBeenCalledTimes(1);
+    expect(onError).toHaveBeenCalledWith(expect.any(PlatformError), expect.objectContaining({ where: 'group-delivery', retryable: false }));
+    expect((await made.store.getGroup({ channel: 'console', conversationId: 'room' }))!.state.owed).toBeUndefined();
   });
 
   it('records hundreds of answers arriving in the same second without losing one', async () => {
@@ -240,21 +330,27 @@ describe('weekly team quizzes', () => {
   async function finishQuiz(bot: LearningBot, clock: TestClock, store: Store): Promise<void> {
     for (let i = 0; i < 20 && (await store.getGroup(room))?.state.quiz; i++) {
       clock.advance(31_000);
-      await bot.closeDueGroupQuestions();
+      await bot.tick();
     }
     expect((await store.getGroup(room))!.state.quiz).toBeNull();
   }
 
-  /** The scheduled starts a tick finds at `iso`. */
-  async function tickAt(bot: LearningBot, clock: TestClock, iso: string) {
+  /** What a tick at `iso` posts (a scheduled start's introduction and first question). */
+  async function tickAt(bot: LearningBot, clock: TestClock, iso: string): Promise<Delivery[]> {
     clock.set(iso);
-    return bot.startDueScheduledQuizzes();
+    return tick({ bot, posts: posted.get(bot)! });
+  }
+  const posted = new Map<LearningBot, Delivery[]>();
+  function scheduled(store: Store, clock?: TestClock) {
+    const made = makeBot(store, clock);
+    posted.set(made.bot, made.posts);
+    return made;
   }
 
   it('starts the quiz at Friday 15:00 local time, once, again a week later, and at 15:00 local across a daylight-saving change', async () => {
     // Monday 2 March 2026; Paris is UTC+1 until Sunday 29 March, then UTC+2.
     const store = new SqliteStore(':memory:');
-    const { bot, clock } = makeBot(store);
+    const { bot, clock } = scheduled(store);
     const reply = await say(bot, 'fri 15:00 Europe/Paris');
     expect(plainOf(reply)).toBe('Weekly team quiz: every Friday at 15:00 (Europe/Paris). The next one starts on March 6.');
 
@@ -281,12 +377,13 @@ describe('weekly team quizzes', () => {
     expect((await store.getGroup(room))!.state.schedule!.next).toBe('2026-04-03T13:00:00.000Z');
     expect(await tickAt(bot, clock, '2026-04-03T12:59:59Z')).toEqual([]);
     expect(await tickAt(bot, clock, '2026-04-03T13:00:00Z')).toHaveLength(1);
-    expect(await tickAt(bot, clock, '2026-04-03T14:00:00Z')).toEqual([]);
+    // An hour later the tick only closes the quiz's timed-out question: no second start.
+    expect(plainOf((await tickAt(bot, clock, '2026-04-03T14:00:00Z')).flatMap((d) => d.messages))).not.toMatch(/Team quiz: \d+ questions/);
   });
 
   it('stops with `schedule off`', async () => {
     const store = new SqliteStore(':memory:');
-    const { bot, clock } = makeBot(store);
+    const { bot, clock } = scheduled(store);
     await say(bot, 'fri 15:00');
     expect(plainOf(await say(bot, ''))).toMatch(/every Friday at 15:00 \(UTC\)/);
     expect(plainOf(await say(bot, 'off'))).toBe('Weekly team quiz turned off. Start one any time with /quiz.');
@@ -316,7 +413,7 @@ describe('weekly team quizzes', () => {
     const bots = [makeBot(new SqliteStore(path), clock), makeBot(new SqliteStore(path), clock), makeBot(new SqliteStore(path), clock)];
     await say(bots[0]!.bot, 'fri 15:00');
     clock.set('2026-03-06T15:00:00Z');
-    const started = (await Promise.all(bots.map((b) => b.bot.startDueScheduledQuizzes()))).flat();
+    const started = (await Promise.all(bots.map((b) => tick(b)))).flat();
     expect(started).toHaveLength(1);
     expect((await bots[1]!.bot.store.getGroup(room))!.state.schedule!.next).toBe('2026-03-13T15:00:00.000Z');
     for (const b of bots) await b.bot.store.close();
@@ -324,7 +421,7 @@ describe('weekly team quizzes', () => {
 
   it('skips a start it finds too late (the bot was down) or while a quiz is running, and moves on to the next week', async () => {
     const store = new SqliteStore(':memory:');
-    const { bot, clock } = makeBot(store);
+    const { bot, clock } = scheduled(store);
     await say(bot, 'fri 15:00');
     // Down from Friday afternoon to Saturday: no quiz at 9 in the morning.
     expect(await tickAt(bot, clock, '2026-03-07T09:00:00Z')).toEqual([]);
@@ -335,6 +432,7 @@ describe('weekly team quizzes', () => {
     // A team quiz started by hand is still running at the next start: it is left alone.
     clock.set('2026-03-20T14:59:50Z');
     await bot.handle(inbound(command('quiz'), { user: 'ben', group: 'room' }));
+    await bot.settled();
     const running = (await store.getGroup(room))!.state.quiz!.id;
     expect(await tickAt(bot, clock, '2026-03-20T15:00:00Z')).toEqual([]);
     const after = (await store.getGroup(room))!.state;

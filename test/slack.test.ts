@@ -15,7 +15,7 @@ import { escapeMrkdwn, homeView, renderMessage, richToMrkdwn, slackCommands } fr
 import { correctIndices } from '../src/content/course.js';
 import { loadCourse } from '../src/content/load.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine.js';
-import { DEFAULT_GROUP_OPTIONS } from '../src/engine/group.js';
+import { DEFAULT_GROUP_OPTIONS, leaderboardMessage, scoreTable } from '../src/engine/group.js';
 import { PlatformError } from '../src/errors.js';
 import { LearningBot } from '../src/runtime/bot.js';
 import { createHttpApp, listen } from '../src/server.js';
@@ -65,12 +65,13 @@ async function setup(extra: Partial<SlackSettings> = {}): Promise<Harness> {
       command: '/digit4sd',
       apiUrl: fake.apiUrl,
       processBeforeResponse: true,
-      replyRetry: { retries: 2, minTimeout: 10, maxTimeout: 50 },
-      pushRetry: { retries: 0 },
+      retry: { attempts: 3, baseMs: 10, maxMs: 5000 },
       ...extra,
     },
-    { bot, http, logger, onError, now },
+    // Waits between retries run on the test's clock: no wall time passes.
+    { port: bot, http, logger, now, sleep: async (ms) => void (clock.ms += ms) },
   ) as SlackAdapter;
+  bot.connect((address, messages) => adapter.send(address, messages));
   const server = await listen(http, 0, '127.0.0.1');
   await adapter.start();
   return { fake, bot, adapter, server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, errors, clock };
@@ -398,10 +399,11 @@ describe('Slack channel over HTTP', () => {
 
   it('honours Retry-After on a 429 while answering', async () => {
     h.fake.failNext('chat.postMessage', { status: 429, retryAfter: 1 });
+    const before = h.clock.ms;
     await sendEvent(dmEvent('U1', 'hello'));
     const attempts = h.fake.attempts.filter((a) => a.method === 'chat.postMessage');
     expect(attempts.map((a) => a.outcome)).toEqual(['429', 'ok']);
-    expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(950);
+    expect(h.clock.ms - before).toBeGreaterThanOrEqual(1000);
     expect(lastPost('DU1').text).toContain('Welcome');
   });
 
@@ -418,12 +420,17 @@ describe('Slack channel over HTTP', () => {
     expect(gone).toBeInstanceOf(PlatformError);
     expect(gone).toMatchObject({ platform: 'slack', method: 'chat.postMessage', unreachable: true, retryable: false });
 
+    // Proactive sends wait out a short 429 like replies do; a longer wait than the policy's (5 s here) goes back to the scheduler.
+    h.fake.failNext('chat.postMessage', { status: 429, retryAfter: 2 });
+    await h.adapter.send({ channel: 'slack', conversationId: 'DU1', kind: 'direct' }, [{ kind: 'text', text: [{ type: 'paragraph', spans: [{ text: 'after the wait' }] }] }]);
+    expect(lastPost().text).toContain('after the wait');
     h.fake.failNext('chat.postMessage', { status: 429, retryAfter: 7 });
     const limited = await h.adapter.send({ channel: 'slack', conversationId: 'DU1', kind: 'direct' }, msg).catch((e: unknown) => e);
     expect(limited).toMatchObject({ status: 429, retryAfterSec: 7, retryable: true, unreachable: false });
 
-    h.fake.failNext('chat.postMessage', { error: 'internal_error' });
-    const hiccup = await h.adapter.send({ channel: 'slack', conversationId: 'C1', kind: 'group' }, msg).catch((e: unknown) => e);
+    // A platform hiccup is retried (three attempts here), then handed back as retryable.
+    h.fake.failNext('chat.postMessage', { error: 'internal_error' }, { error: 'internal_error' }, { error: 'internal_error' });
+    const hiccup = await h.adapter.send({ channel: 'slack', conversationId: 'C1', kind: 'group' }, [{ kind: 'text', text: [{ type: 'paragraph', spans: [{ text: 'Team quiz' }] }] }]).catch((e: unknown) => e);
     expect(hiccup).toMatchObject({ retryable: true });
   });
 
@@ -465,6 +472,7 @@ describe('Slack team quizzes in a channel', () => {
   it('runs a quiz for three members with ephemeral confirmations, reveals and a leaderboard', async () => {
     const res = await slash('U1', 'C1', 'quiz m1 3');
     expect(await res.text()).toBe('');
+    await h.bot.settled();
     const group = await h.bot.store.getGroup({ channel: 'slack', conversationId: 'C1' });
     const itemIds = group!.state.quiz!.itemIds;
     expect(itemIds).toHaveLength(3);
@@ -488,7 +496,7 @@ describe('Slack team quizzes in a channel', () => {
 
     // Time is up: the timer in app.ts closes it and sends through the adapter.
     h.clock.ms += 31_000;
-    for (const d of await h.bot.closeDueGroupQuestions()) await h.adapter.send(d.address, d.messages);
+    await h.bot.tick();
     const closed = h.fake.of('chat.update').at(-1)!;
     expect(closed.args).toMatchObject({ channel: 'C1', ts: q1.ts });
     expect(buttons(posted(closed))).toEqual([]);
@@ -502,11 +510,13 @@ describe('Slack team quizzes in a channel', () => {
     const r2 = rightOption(1, itemIds);
     h.clock.ms += 2_000;
     await answerAll(q2, { U3: r2, U1: r2, U2: (r2 + 1) % 2 });
+    await h.bot.settled();
     const q3 = lastPost('C1');
     expect(shown(q3)).toContain('question 3 of 3');
 
     const r3 = rightOption(2, itemIds);
     await answerAll(q3, { U1: r3, U2: r3, U3: r3 });
+    await h.bot.settled();
     const final = lastPost('C1');
     expect(final.text).toContain('Team quiz over');
     expect(final.text.indexOf('Ana')).toBeLessThan(final.text.indexOf('Ben'));
@@ -542,9 +552,7 @@ describe('Slack team quizzes in a channel', () => {
 
     // Friday 15:00: the app's timer starts the quiz in the channel.
     h.clock.ms = Date.parse('2026-03-06T15:00:00Z');
-    const due = await h.bot.startDueScheduledQuizzes();
-    expect(due.map((d) => d.address.conversationId)).toEqual(['C1']);
-    for (const d of due) await h.adapter.send(d.address, d.messages);
+    await h.bot.tick();
     expect(shown(lastPost('C1'))).toContain('Team quiz · question 1 of');
 
     await slash('U2', 'C1', 'schedule off');
@@ -560,6 +568,25 @@ describe('Slack rendering and parsing', () => {
       'Read  *this* <https://x.org/a?b=1|&lt;now&gt;>',
     );
     expect(slackCommands('Send /quiz or /next, see https://x.org/next', { where: 'group', command: '/digit4sd' })).toBe('Send `/digit4sd quiz` or `/digit4sd next`, see https://x.org/next');
+  });
+
+  it('makes display names inert in blocks and notification text alike: no mentions, no formatting', () => {
+    const name = '<!channel> <@U0ADMIN> *boss* _it_ ~gone~ `code` & co';
+    const ctx = { where: 'group' as const, command: '/digit4sd' };
+    const rows = [{ userId: 'U1', displayName: name, points: 12, answered: 1, correct: 1 }];
+    const messages = [leaderboardMessage('en', rows), { kind: 'text' as const, text: scoreTable('en', 'Team quiz over!', rows) }, { kind: 'notice' as const, text: `Right: ${name}`, reason: 'recorded' as const }];
+    for (const m of messages) {
+      const r = renderMessage(m, ctx);
+      for (const text of [r.text, ...(r.blocks as { text?: { text: string } }[]).map((b) => b.text?.text ?? '')]) {
+        expect(text).not.toMatch(/<!channel>|<@U0ADMIN>/);
+        expect(text).not.toMatch(/\*boss\*|_it_|~gone~|`code`/);
+      }
+      expect(r.text).toContain('&lt;!channel&gt; &lt;@U0ADMIN&gt; ∗boss∗ ＿it＿ ∼gone∼ ˋcodeˋ &amp; co');
+    }
+    // Underscores inside a word are not markers and stay, so that a time zone can be copied back.
+    expect(escapeMrkdwn('Africa/Dar_es_Salaam')).toBe('Africa/Dar_es_Salaam');
+    // The bot's own formatting still works: bold spans and command hints.
+    expect(richToMrkdwn([{ type: 'paragraph', spans: [{ text: 'Send /quiz', bold: true }] }], ctx)).toBe('*Send `/digit4sd quiz`*');
   });
 
   it('splits long text into sections under 3000 characters and keeps button labels short', () => {
@@ -655,8 +682,8 @@ describe('Slack channel in Socket Mode', () => {
     const errors: unknown[] = [];
     const bot = new LearningBot({ course, store: new SqliteStore(':memory:'), engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, onError: (e) => errors.push(e) });
     const adapter = createSlackChannel(
-      { botToken: TOKEN, signingSecret: SECRET, appToken: 'xapp-1-test', command: '/digit4sd', apiUrl: fake.apiUrl, receive: false, pushRetry: { retries: 0 } },
-      { bot, http, logger: pino({ level: 'silent' }), onError: (e) => errors.push(e), now: () => new Date() },
+      { botToken: TOKEN, signingSecret: SECRET, appToken: 'xapp-1-test', command: '/digit4sd', apiUrl: fake.apiUrl, receive: false },
+      { port: bot, http, logger: pino({ level: 'silent' }), now: () => new Date() },
     );
     const server = await listen(http, 0, '127.0.0.1');
     try {

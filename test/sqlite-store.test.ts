@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -51,6 +51,29 @@ describe('SqliteStore on disk', () => {
     const check = new Database(path, { readonly: true });
     expect(check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'groups_next_quiz_at'").get()).toEqual({ name: 'groups_next_quiz_at' });
     check.close();
+  });
+
+  it('hashes the event ids of a file written before they were hashed, and leaves no raw id in it', async () => {
+    const path = join(dir, 'raw-event-ids.sqlite');
+    const old = new Database(path);
+    old.pragma('journal_mode = WAL');
+    old.exec('CREATE TABLE processed_events (channel TEXT NOT NULL, event_id TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (channel, event_id))');
+    const raw = 'act:1700000000.000100:U0RAWUSER1:a:1700000001.2';
+    old.prepare('INSERT INTO processed_events VALUES (?, ?, ?)').run('slack', raw, Date.now());
+    old.close();
+    const store = new SqliteStore(path);
+    // A platform retry of that event is still recognised...
+    expect(await store.isProcessed('slack', raw)).toBe(true);
+    expect(await store.markProcessed('slack', raw, new Date())).toBe(false);
+    await store.close();
+    // ...and the id itself is in no byte of the files (hashed in place, then the file rewritten).
+    for (const file of readdirSync(dir).filter((f) => f.startsWith('raw-event-ids.sqlite'))) {
+      expect(readFileSync(join(dir, file)).includes(Buffer.from('U0RAWUSER1')), file).toBe(false);
+    }
+    // A second store on the file uses the same key.
+    const again = new SqliteStore(path);
+    expect(await again.isProcessed('slack', raw)).toBe(true);
+    await again.close();
   });
 
   it('shares one file between two store instances (two processes) with version checks', async () => {

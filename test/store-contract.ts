@@ -4,12 +4,29 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newLearnerState } from '../src/engine/state.js';
-import { newGroupState } from '../src/engine/group.js';
+import { FORMER_PARTICIPANT_NAME, newGroupState, type GroupState } from '../src/engine/group.js';
 import type { Address, LearnerKey } from '../src/messages.js';
-import type { ConversationKey, Store } from '../src/store/store.js';
+import { EMPTY_EXPORT, type ConversationKey, type Store } from '../src/store/store.js';
 
 const T0 = new Date('2026-03-02T09:00:00Z');
 const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
+
+/** A group with a team quiz running, in which `userId` (and `otherId`) answered the first question. */
+function runningQuiz(userId: string, name: string, otherId?: string): GroupState {
+  return {
+    ...newGroupState('en'),
+    quiz: {
+      id: 'q',
+      itemIds: ['i1', 'i2'],
+      index: 1,
+      seconds: 30,
+      openedAt: T0.toISOString(),
+      closesAt: at(1).toISOString(),
+      participants: { [userId]: name, ...(otherId ? { [otherId]: 'Ola' } : {}) },
+      scores: { [userId]: { name, points: 12, correct: 1, answered: 1 }, ...(otherId ? { [otherId]: { name: 'Ola', points: 7, correct: 1, answered: 1 } } : {}) },
+    },
+  };
+}
 
 export function storeContract(name: string, open: () => Promise<Store>): void {
   describe(`${name}: store contract`, () => {
@@ -204,20 +221,57 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await store.leaderboard(group, 1)).toHaveLength(1);
     });
 
-    it('exports and then forgets everything about a learner', async () => {
+    it('exports every field stored about a learner: state, next nudge, names with team answers, scores and running quizzes', async () => {
       const key: LearnerKey = { channel: 'slack', userId: `x-${learner.userId}` };
       await store.commitLearner({ key, expectedVersion: 0, state: newLearnerState(T0, 'en', 'Xu'), address: { ...address, channel: 'slack' }, nudgeAt: at(5), now: T0 });
-      await store.recordGroupAnswer({ key: group, quizId: 'q', question: 0, userId: key.userId, displayName: 'Xu', option: 0, at: T0, eventId: `x-${group.conversationId}` });
-      await store.addGroupScores(group, [{ userId: key.userId, displayName: 'Xu', points: 10, answered: 1, correct: 1 }]);
+      await store.recordGroupAnswer({ key: group, quizId: 'q', question: 0, userId: key.userId, displayName: 'Xu Wei', option: 2, at: T0, eventId: `x-${group.conversationId}` });
+      await store.addGroupScores(group, [{ userId: key.userId, displayName: 'Xu Wei', points: 10, answered: 1, correct: 1 }]);
+      await store.commitGroup({ key: group, expectedVersion: 0, state: runningQuiz(key.userId, 'Xu Wei'), address: groupAddress, closesAt: at(1), nextQuizAt: null, now: T0 });
       const data = await store.exportLearner(key);
+      expect(data.learner).toMatchObject({ channel: 'slack', userId: key.userId, nudgeAt: at(5).toISOString(), updatedAt: T0.toISOString() });
       expect(data.learner?.state.displayName).toBe('Xu');
-      expect(data.groupAnswers).toHaveLength(1);
-      expect(data.groupScores).toEqual([{ conversationId: group.conversationId, points: 10, answered: 1, correct: 1 }]);
+      expect(data.groupAnswers).toEqual([{ conversationId: group.conversationId, quizId: 'q', question: 0, option: 2, displayName: 'Xu Wei', at: T0.toISOString() }]);
+      expect(data.groupScores).toEqual([{ conversationId: group.conversationId, displayName: 'Xu Wei', points: 10, answered: 1, correct: 1 }]);
+      expect(data.runningQuizzes).toEqual([{ conversationId: group.conversationId, quizId: 'q', displayName: 'Xu Wei', points: 12, correct: 1, answered: 1 }]);
+    });
+
+    it('forgets a learner everywhere, keeping their team answers and points as a former participant with no id or name', async () => {
+      const key: LearnerKey = { channel: 'slack', userId: `x-${learner.userId}` };
+      const other = `o-${learner.userId}`;
+      const eventId = `act:1700000000.1:${key.userId}:a1:1700000001.2`;
+      await store.commitLearner({ key, expectedVersion: 0, state: newLearnerState(T0, 'en', 'Xu'), address: { ...address, channel: 'slack' }, nudgeAt: at(5), eventId, now: T0 });
+      await store.recordGroupAnswer({ key: group, quizId: 'q', question: 0, userId: key.userId, displayName: 'Xu Wei', option: 2, at: T0, eventId: `x-${group.conversationId}` });
+      await store.recordGroupAnswer({ key: group, quizId: 'q', question: 0, userId: other, displayName: 'Ola', option: 1, at: T0, eventId: `o-${group.conversationId}` });
+      await store.addGroupScores(group, [
+        { userId: key.userId, displayName: 'Xu Wei', points: 10, answered: 1, correct: 1 },
+        { userId: other, displayName: 'Ola', points: 7, answered: 1, correct: 1 },
+      ]);
+      await store.commitGroup({ key: group, expectedVersion: 0, state: runningQuiz(key.userId, 'Xu Wei', other), address: groupAddress, closesAt: at(1), nextQuizAt: null, now: T0 });
+
       await store.forgetLearner(key);
+      await store.forgetLearner(key); // twice: erasing is idempotent
       expect(await store.getLearner(key)).toBeNull();
-      const after = await store.exportLearner(key);
-      expect(after).toEqual({ learner: null, groupAnswers: [], groupScores: [] });
+      expect(await store.exportLearner(key)).toEqual(EMPTY_EXPORT);
       expect((await store.claimDueLearners(at(10), 1000, at(60))).some((r) => r.key.userId === key.userId)).toBe(false);
+      // The team's results are unchanged; the member is now "a former participant", linked to no one.
+      const answers = await store.listGroupAnswers(group, 'q', 0);
+      const former = answers.find((a) => a.userId !== other)!;
+      expect(former).toMatchObject({ displayName: FORMER_PARTICIPANT_NAME, option: 2 });
+      expect(former.userId).not.toContain(key.userId);
+      expect(answers.find((a) => a.userId === other)).toMatchObject({ displayName: 'Ola' });
+      const board = await store.leaderboard(group, 10);
+      expect(board.map((r) => [r.displayName, r.points])).toEqual([[FORMER_PARTICIPANT_NAME, 10], ['Ola', 7]]);
+      const record = await store.getGroup(group);
+      expect(record!.version).toBe(2);
+      expect(JSON.stringify(record)).not.toContain(key.userId);
+      expect(JSON.stringify(record)).not.toContain('Xu');
+      // The running quiz counts the former participant under the same id as their answer, so "everyone answered" still holds.
+      expect(record!.state.quiz!.participants).toEqual({ [former.userId]: FORMER_PARTICIPANT_NAME, [other]: 'Ola' });
+      expect(record!.state.quiz!.scores[former.userId]).toMatchObject({ name: FORMER_PARTICIPANT_NAME, points: 12 });
+      // A platform's retry of an event already applied is still recognised (its id is kept, hashed).
+      expect(await store.isProcessed('slack', eventId)).toBe(true);
+      // Another member is untouched.
+      expect((await store.exportLearner({ channel: 'slack', userId: other })).groupScores).toHaveLength(1);
     });
 
     it('prunes old processed event ids', async () => {

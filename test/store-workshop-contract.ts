@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WorkshopState } from '../src/engine/workshop.js';
 import { newLearnerState } from '../src/engine/state.js';
 import type { Address, LearnerKey } from '../src/messages.js';
-import type { Store } from '../src/store/store.js';
+import { EMPTY_EXPORT, type Store } from '../src/store/store.js';
 
 const T0 = new Date('2026-03-02T09:00:00Z');
 const at = (s: number) => new Date(T0.getTime() + s * 1000);
@@ -132,10 +132,14 @@ export function workshopStoreContract(name: string, open: () => Promise<Store>):
       await store.forgetLearner(amina);
       expect(await store.workshops.getParticipant(id, amina)).toBeNull();
       expect(await store.workshops.getWorkshopAnswer(id, 0, amina)).toBeNull();
-      expect(await store.exportLearner(amina)).toEqual({ learner: null, groupAnswers: [], groupScores: [] });
+      expect(await store.exportLearner(amina)).toEqual(EMPTY_EXPORT);
+      // Her answer still counts in the session's results, with no name and nothing linking it to her.
+      expect((await store.workshops.tallyWorkshopStep(id, 0, 2)).answered).toBe(2);
+      const left = (await store.workshops.listWorkshopAnswers(id)).find((a) => a.option === 1)!;
+      expect(left.displayName).toBe('');
+      expect(left.learner.userId).not.toContain(amina.userId);
       // Others are untouched.
       expect(await store.workshops.getParticipant(id, bruno)).not.toBeNull();
-      expect((await store.workshops.tallyWorkshopStep(id, 0, 2)).answered).toBe(1);
     });
   });
 }

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConversationPacer, DEFAULT_RETRY, withRetry } from '../adapters/teams/delivery.js';
-import { parseText, toInbound } from '../adapters/teams/inbound.js';
+import { parseText, serviceUrlAllowed, toInbound } from '../adapters/teams/inbound.js';
 import { createTeamsChannel, TeamsAdapter } from '../adapters/teams/index.js';
 import { renderTeams } from '../adapters/teams/render.js';
 import type { ChannelContext } from '../src/channel.js';
@@ -62,8 +62,11 @@ beforeEach(async () => {
       cb();
     },
   });
-  const ctx: ChannelContext = { bot, http, logger: createLogger('debug', sink), onError, now };
-  adapter = createTeamsChannel({ appType: 'MultiTenant' }, ctx, { retry: { ...DEFAULT_RETRY, baseMs: 5 } }) as TeamsAdapter;
+  // Pacing and retry waits run on the test's clock: no wall time passes. No app id: the local
+  // fake's URL must be allowed explicitly, as the Emulator's would be.
+  const ctx: ChannelContext = { port: bot, http, logger: createLogger('debug', sink), now, sleep: async (ms) => void (clock += ms) };
+  adapter = createTeamsChannel({ appType: 'MultiTenant', allowedServiceUrls: [fake.url] }, ctx, { retry: { ...DEFAULT_RETRY, baseMs: 5 } }) as TeamsAdapter;
+  bot.connect((address, messages) => adapter.send(address, messages));
   await adapter.start();
   server = await listen(http, 0, '127.0.0.1');
   botUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/messages`;
@@ -226,10 +229,14 @@ describe('Teams channel quiz', () => {
 
   it('runs a team quiz with an in-place answer tally, proactive closing and a leaderboard', async () => {
     const mention = { type: 'mention', mentioned: BOT, text: '<at>DiGIT4SD</at>' };
-    const start = await exchange(activity(ALICE, CHANNEL, { text: '<at>DiGIT4SD</at> quiz 2', entities: [mention] }));
+    const before = fake.calls.length;
+    expect(await exchange(activity(ALICE, CHANNEL, { text: '<at>DiGIT4SD</at> quiz 2', entities: [mention] }))).toEqual([]);
+    // The quiz's introduction and question are posts the channel is owed: sent right after, to the quiz's thread.
+    await bot.settled();
+    const start = fake.since(before);
     expect(start.map((c) => [c.kind, c.conversationId])).toEqual([
-      ['reply', CHANNEL.id],
-      ['reply', CHANNEL.id],
+      ['send', CHANNEL.id],
+      ['send', CHANNEL.id],
     ]);
     expect(start[0]!.body.text).toMatch(/Team quiz: 2 questions/);
     let question = start[1]!;
@@ -249,11 +256,8 @@ describe('Teams channel quiz', () => {
 
     // Time is up: the scheduler's delivery goes through send() to the quiz's thread.
     clock += 11_000;
-    let due = await bot.closeDueGroupQuestions();
-    expect(due).toHaveLength(1);
-    expect(due[0]!.address).toMatchObject({ kind: 'group', conversationId: '19:general@thread.tacv2' });
     let from = fake.calls.length;
-    await adapter.send(due[0]!.address, due[0]!.messages);
+    await bot.tick();
     let sent = fake.since(from);
     // The closed question's card is updated without its buttons, then the reveal and question 2 follow.
     expect(sent.map((c) => [c.kind, c.kind === 'update' ? c.activityId : c.conversationId])).toEqual([
@@ -272,9 +276,8 @@ describe('Teams channel quiz', () => {
     const a2 = await click(ALICE, CHANNEL, question, optionButton(question, correctIndices(item)[0]!));
     expect(a2[0]!.body.text).toBe('🗳️ 1: Alice');
     clock += 11_000;
-    due = await bot.closeDueGroupQuestions();
     from = fake.calls.length;
-    await adapter.send(due[0]!.address, due[0]!.messages);
+    await bot.tick();
     sent = fake.since(from);
     expect(sent[0]).toMatchObject({ kind: 'update', activityId: question.id });
     expect(textOf(sent[sent.length - 1]!.body)).toMatch(/Team quiz over/);
@@ -332,7 +335,7 @@ describe('Teams authentication', () => {
   it('rejects a request without a valid token when an app id is set', async () => {
     const http = createHttpApp([]);
     const onError = (err: unknown, context: Record<string, unknown>) => errors.push({ err, context });
-    createTeamsChannel({ appType: 'MultiTenant', appId: '00000000-0000-0000-0000-000000000001', appPassword: 'secret' }, { bot, http, logger: createLogger('silent'), onError, now: () => new Date(clock) });
+    createTeamsChannel({ appType: 'MultiTenant', appId: '00000000-0000-0000-0000-000000000001', appPassword: 'secret' }, { port: bot, http, logger: createLogger('silent'), now: () => new Date(clock) });
     const secured = await listen(http, 0, '127.0.0.1');
     try {
       const before = fake.calls.length;
@@ -343,9 +346,62 @@ describe('Teams authentication', () => {
       });
       expect(res.status).toBe(401);
       expect(fake.since(before)).toEqual([]);
+      // A forged token: 401 with nothing in the body (the SDK's own handling answered 500 with the error's text).
+      const forged = await fetch(`http://127.0.0.1:${(secured.address() as AddressInfo).port}/api/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6IngifQ.eyJpc3MiOiJodHRwczovL2FwaS5ib3RmcmFtZXdvcmsuY29tIn0.c2ln' },
+        body: JSON.stringify(activity(ALICE, PERSONAL, { text: 'start' })),
+      });
+      expect(forged.status).toBe(401);
+      expect(await forged.text()).toBe('');
+      // No token at all: refused before the body is read, so a body that is not JSON is not even parsed.
+      const unparsed = await fetch(`http://127.0.0.1:${(secured.address() as AddressInfo).port}/api/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"text": "Amina Diallo wrote this", broken',
+      });
+      expect(unparsed.status).toBe(401);
+      expect(await unparsed.text()).toBe('');
+      expect(fake.since(before)).toEqual([]);
+      expect(errors).toEqual([]);
     } finally {
       await new Promise<void>((resolve) => secured.close(() => resolve()));
     }
+  });
+
+  it('without an app id, replies only to Bot Framework service URLs (and those allowed by TEAMS_ALLOWED_SERVICE_URLS)', async () => {
+    const before = fake.calls.length;
+    const elsewhere = await fetch(botUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(activity(ALICE, PERSONAL, { text: 'start', serviceUrl: 'http://127.0.0.1:9/attacker' })),
+    });
+    expect(elsewhere.status).toBe(403);
+    expect(await elsewhere.text()).toBe('');
+    expect(await store.getLearner({ channel: 'teams', userId: ALICE.id })).toBeNull();
+    expect(fake.since(before)).toEqual([]);
+    expect(logLines.join('')).toMatch(/service URL not allowed/);
+    // A body that is not JSON: 400, nothing of it in the logs.
+    const broken = await fetch(botUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"text": "Amina Diallo wrote this", broken' });
+    expect(broken.status).toBe(400);
+    expect(await broken.text()).toBe('Bad Request');
+    expect(logLines.join('')).not.toContain('Amina');
+
+    expect(serviceUrlAllowed('https://smba.trafficmanager.net/amer/', [])).toBe(true);
+    expect(serviceUrlAllowed('https://europe.webchat.botframework.com/', [])).toBe(true);
+    expect(serviceUrlAllowed('https://smba.infra.gcc.teams.microsoft.com/', [])).toBe(true);
+    expect(serviceUrlAllowed('https://smba.infra.dod.teams.microsoft.us/', [])).toBe(true);
+    expect(serviceUrlAllowed('http://smba.trafficmanager.net/amer/', [])).toBe(false);
+    expect(serviceUrlAllowed('https://botframework.com.attacker.example/', [])).toBe(false);
+    expect(serviceUrlAllowed('https://attacker.example/smba.trafficmanager.net', [])).toBe(false);
+    expect(serviceUrlAllowed('http://localhost:3978/', ['http://localhost:3978'])).toBe(true);
+    expect(serviceUrlAllowed('http://localhost:3978/x/y', ['http://localhost:3978/x'])).toBe(true);
+    expect(serviceUrlAllowed('http://localhost:3978/xy', ['http://localhost:3978/x'])).toBe(false);
+    expect(serviceUrlAllowed('http://localhost:3979/', ['http://localhost:3978'])).toBe(false);
+    expect(serviceUrlAllowed('http://localhost:49706/', ['http://localhost:*'])).toBe(true);
+    expect(serviceUrlAllowed('http://localhost.attacker.example:49706/', ['http://localhost:*'])).toBe(false);
+    expect(serviceUrlAllowed('https://user:pw@smba.trafficmanager.net/', [])).toBe(false);
+    expect(serviceUrlAllowed(undefined, [])).toBe(false);
   });
 });
 

@@ -44,6 +44,8 @@ describe('Telegram channel in the app', () => {
     const quiz = fake.message(ana, '/quiz 1', { chat: group });
     fake.push(quiz);
     await fake.handled(quiz.update_id);
+    // The quiz's introduction and question are posts the group is owed: they follow the update.
+    await fake.until(() => fake.sentTo(group.id).length >= 2, 10_000, 'the quiz to be posted');
     expect(fake.sentTo(group.id)).toHaveLength(2);
     clock.advance(11_000);
     await fake.until(() => fake.sentTo(group.id).length >= 4, 10_000, 'the question to close');

@@ -97,7 +97,9 @@ describe('Telegram rendering', () => {
         answer: ['B. Right <B>'],
         answerLabel: 'Answer',
         explanation: 'Because & so.',
-        answersSource: true,
+        right: [1],
+        picked: [0],
+        edit: 'source',
         question: 'Pick one',
         options: [
           { key: 'A', text: 'Wrong' },
@@ -105,7 +107,6 @@ describe('Telegram rendering', () => {
         ],
         choices: [{ label: 'Next question', data: '1|c|q' }],
       },
-      [0],
     );
     expect(edit!.html).toBe('Pick one\n\n❌ <b>A.</b> Wrong\n✅ <b>B.</b> Right &lt;B&gt;\n\n❌ <b>Not quite.</b>\n<i>Because &amp; so.</i>');
     expect(edit!.keyboard?.inline_keyboard).toEqual([[{ text: 'Next question', callback_data: '1|c|q' }]]);
@@ -119,7 +120,8 @@ describe('Telegram rendering', () => {
       answer: ['A. <x>', 'C. y'],
       answerLabel: 'Respuestas',
       explanation: 'Porque sí.',
-      answersSource: false,
+      right: [0, 2],
+      picked: [0, 2],
       question: 'q',
       options: [],
       choices: [],

@@ -23,7 +23,7 @@ import { fixtureCourse, TestClock } from './helpers.js';
 const ana: TgUser = { id: 1001, is_bot: false, first_name: 'Ana', last_name: 'Silva', username: 'ana_s', language_code: 'en' };
 const bob: TgUser = { id: 1002, is_bot: false, first_name: 'Bob <&>', language_code: 'en' };
 const chen: TgUser = { id: 1003, is_bot: false, first_name: 'Chen', language_code: 'en' };
-const team: TgChat = { id: -1001234567890, type: 'supergroup', title: 'Team <DESA>' };
+const team: TgChat = { id: -1001234567890, type: 'supergroup', title: 'Team <DESA>', username: 'desa_team' };
 
 const FAST_THROTTLE = { global: {}, group: { maxConcurrent: 1 }, out: { maxConcurrent: 1 } };
 const WEBHOOK_URL = 'https://bot.example.org/telegram/hook';
@@ -59,13 +59,15 @@ async function harness(mode: 'polling' | 'webhook'): Promise<Harness> {
     onError,
   });
   const http = createHttpApp([]);
-  const ctx: ChannelContext = { bot, http, logger: createLogger('silent'), onError, now: clock.now };
+  // Waits between retries run on the test's clock: no wall time passes.
+  const ctx: ChannelContext = { port: bot, http, logger: createLogger('silent'), now: clock.now, sleep: async (ms) => clock.advance(ms) };
   const settings: TelegramSettings = {
     token: fake.token,
     apiRoot: fake.apiRoot,
     ...(mode === 'webhook' ? { webhookUrl: WEBHOOK_URL, webhookSecret: SECRET } : {}),
   };
-  const channel = createTelegramChannel(settings, ctx, { throttle: FAST_THROTTLE, retry: { maxRetryAttempts: 2, maxDelaySeconds: 5 } }) as TelegramAdapter;
+  const channel = createTelegramChannel(settings, ctx, { throttle: FAST_THROTTLE, retry: { attempts: 3, baseMs: 5, maxMs: 5000 } }) as TelegramAdapter;
+  bot.connect((address, messages) => channel.send(address, messages));
   const server = mode === 'webhook' ? await listen(http, 0, '127.0.0.1') : undefined;
   await channel.start();
   const h: Harness = {
@@ -237,7 +239,7 @@ describe('Telegram channel: a learner in a private chat (long polling)', () => {
     expect(JSON.parse(String(doc.payload.document)).learner.userId).toBe(String(chen.id));
   });
 
-  it('honours 429 retry_after on replies, and translates proactive failures for the scheduler', async () => {
+  it('honours 429 retry_after on replies and proactive sends alike, and translates refusals for the scheduler', async () => {
     const h = await harness('polling');
     await deliver(h, h.fake.message(ana, '/start'));
     h.fake.failNext('sendMessage', { error_code: 429, description: 'Too Many Requests: retry after 1', parameters: { retry_after: 1 } });
@@ -248,6 +250,13 @@ describe('Telegram channel: a learner in a private chat (long polling)', () => {
     expect(h.errors).toEqual([]);
 
     const address = { channel: 'telegram' as const, conversationId: String(ana.id), kind: 'direct' as const };
+    // A proactive send waits out a short 429 too (on the test's clock), and goes through.
+    const before = h.clock.now().getTime();
+    h.fake.failNext('sendMessage', { error_code: 429, description: 'Too Many Requests: retry after 2', parameters: { retry_after: 2 } });
+    await h.channel.send(address, [{ kind: 'text', text: plain('first nudge') }]);
+    expect(h.fake.lastTo(ana.id).message.text).toBe('first nudge');
+    expect(h.clock.now().getTime() - before).toBeGreaterThanOrEqual(2000);
+    // A wait longer than the policy's longest (5 s here) goes back to the scheduler, with its retry_after.
     h.fake.failNext('sendMessage', { error_code: 429, description: 'Too Many Requests: retry after 7', parameters: { retry_after: 7 } });
     const limited = await h.channel.send(address, [{ kind: 'text', text: plain('nudge') }]).catch((e: unknown) => e);
     expect(limited).toBeInstanceOf(PlatformError);
@@ -311,6 +320,7 @@ describe('Telegram channel: team quiz in a group', () => {
     expect(fake.sentTo(team.id)).toHaveLength(0);
 
     await h.post(fake.message(ana, '/quiz@digit4sd_test_bot 2', { chat: team }));
+    await h.bot.settled();
     const [intro, question1] = fake.sentTo(team.id);
     expect(intro!.message.text).toContain('Team quiz: 2 questions, 30 seconds each.');
     const q1Text = question1!.message.text!;
@@ -333,7 +343,7 @@ describe('Telegram channel: team quiz in a group', () => {
     const question1AsPosted = structuredClone(question1!);
     expect(question1!.message.reply_markup?.inline_keyboard.flat().length).toBeGreaterThan(0);
     h.clock.advance(31_000);
-    for (const d of await h.bot.closeDueGroupQuestions()) await h.channel.send(d.address, d.messages);
+    await h.bot.tick();
     const [reveal1, question2] = fake.sentTo(team.id).slice(2);
     expect(reveal1!.message.text).toContain('2 of 3 got it right.');
     expect(reveal1!.message.text).toContain('Right: Ana Silva, Chen');
@@ -342,12 +352,21 @@ describe('Telegram channel: team quiz in a group', () => {
     expect(question1!.message.reply_markup).toBeUndefined();
     expect(question2!.message.reply_markup?.inline_keyboard.flat().length).toBeGreaterThan(0);
 
-    // Question 2 closes as soon as everyone who joined has answered.
     const right2 = rightOption(question2!.message.text!);
+    // Someone who is not in the group (a public group seen from outside) is refused, and nothing is recorded.
+    const dee: TgUser = { id: 4004, is_bot: false, first_name: 'Dee' };
+    fake.leave(team.id, dee.id);
+    expect(await answer(dee, question2, right2)).toBe('Join this group to answer its team quiz.');
+    expect(JSON.stringify(await h.bot.store.listGroupAnswers({ channel: 'telegram', conversationId: String(team.id) }, (await h.bot.store.getGroup({ channel: 'telegram', conversationId: String(team.id) }))!.state.quiz!.id, 1))).not.toContain('4004');
+    expect((await h.bot.store.exportLearner({ channel: 'telegram', userId: String(dee.id) })).groupAnswers).toEqual([]);
+
+    // Question 2 closes as soon as everyone who joined has answered.
+
     await answer(ana, question2, right2);
     await answer(bob, question2, right2);
     expect(fake.sentTo(team.id)).toHaveLength(4);
     await answer(chen, question2, right2 === 0 ? 1 : 0);
+    await h.bot.settled();
     const [reveal2, final] = fake.sentTo(team.id).slice(4);
     // Closed early by the last answer (a reply, not the timer): its buttons go too.
     expect(question2!.message.reply_markup).toBeUndefined();
@@ -370,6 +389,8 @@ describe('Telegram channel: team quiz in a group', () => {
     expect(fake.sentTo(team.id)).toHaveLength(count + 1);
     expect(fake.lastTo(team.id).message.text).toContain('I run team quizzes');
 
+    // Members are asked about once: one getChatMember call per member, whatever the number of answers.
+    expect(fake.callsOf('getChatMember').map((c) => c.payload.user_id).sort()).toEqual([ana.id, bob.id, chen.id, dee.id].sort());
     expect(fake.problems).toEqual([]);
     expect(h.errors).toEqual([]);
   });

@@ -1,21 +1,21 @@
 /**
  * The console channel: a real adapter that chats in the terminal, with no account anywhere. Reads
- * one line at a time (from a keyboard or a pipe), turns it into an inbound event, and prints the
- * answer. A number picks one of the last message's choices; "/command args" is a command, as on
- * Telegram; anything else is text.
+ * one line at a time (from a keyboard or a pipe), turns it into an inbound event (`inbound.ts`),
+ * hands it to the port and prints the answer (`delivery.ts`, `render.ts`).
  */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { ChannelAdapter } from '../../src/channel.js';
-import type { Address, Choice, Inbound, InboundEvent, Outbound } from '../../src/messages.js';
-import { consolePrompt, renderConsole } from './render.js';
+import type { Address, Inbound, Outbound } from '../../src/messages.js';
+import { ConsoleDelivery } from './delivery.js';
+import { consoleInbound, parseConsoleLine } from './inbound.js';
+
+export { parseConsoleLine };
 
 export interface ConsoleOptions {
   input: Readable;
   output: Writable;
-  /** Handles an event and returns the reply (the bot's `handle`). */
+  /** Handles an event and returns the reply (the port's `handle`). */
   handle: (inbound: Inbound) => Promise<Outbound[]>;
   /** The learner's id; one console learner per data folder by default. */
   userId?: string;
@@ -34,71 +34,39 @@ export interface ConsoleOptions {
   onEnd?: () => void;
 }
 
-/** Parses a typed line into an event, given the choices on screen. */
-export function parseConsoleLine(line: string, choices: Choice[]): InboundEvent {
-  const text = line.trim();
-  // An empty line still reaches the bot, which says what it can do.
-  if (!text) return { type: 'text', text: '' };
-  const command = /^\/(\w+)(?:@\w+)?(?:\s+(.*))?$/.exec(text);
-  if (command) return { type: 'command', command: command[1]!.toLowerCase(), args: command[2] ?? '' };
-  if (/^\d+$/.test(text)) {
-    const choice = choices[Number(text) - 1];
-    if (choice) return { type: 'choice', data: choice.data };
-  }
-  return { type: 'text', text };
-}
-
 export class ConsoleAdapter implements ChannelAdapter {
   readonly channel = 'console' as const;
-  private choices: Choice[] = [];
   private seq = 0;
-  private readonly session = Date.now().toString(36);
+  private readonly session: string;
   private readonly address: Address;
+  private readonly delivery: ConsoleDelivery;
   private closed?: Promise<void>;
 
   constructor(private readonly opts: ConsoleOptions) {
     this.address = { channel: 'console', conversationId: opts.userId ?? 'console', kind: 'direct' };
+    this.delivery = new ConsoleDelivery({
+      output: opts.output,
+      ansi: opts.ansi ?? false,
+      ...(opts.width ? { width: opts.width } : {}),
+      ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+      ...(opts.prompt !== undefined ? { prompt: opts.prompt } : {}),
+    });
+    this.session = this.now().getTime().toString(36);
   }
 
-  private async print(messages: Outbound[]): Promise<void> {
-    for (const m of messages) {
-      if (m.kind === 'data' && this.opts.dataDir) {
-        this.opts.output.write(`\n📄 ${await this.saveFile(m.filename, m.json)}\n`);
-        continue;
-      }
-      const { text, choices } = renderConsole(m, { ansi: this.opts.ansi ?? false, width: this.opts.width?.() ?? 80 });
-      if (choices.length) this.choices = choices;
-      this.opts.output.write(`\n${text}\n`);
-    }
-    if (messages.length && this.opts.prompt !== false) this.opts.output.write(`\n${consolePrompt(this.choices)}`);
-  }
-
-  /** Writes an export into the data folder, readable by its owner only; returns its path. */
-  private async saveFile(filename: string, content: string): Promise<string> {
-    const dir = this.opts.dataDir!;
-    await mkdir(dir, { recursive: true });
-    const path = join(dir, filename.replace(/[^\w.-]/g, '_'));
-    await writeFile(path, content, { mode: 0o600 });
-    await chmod(path, 0o600);
-    return path;
+  private now(): Date {
+    return this.opts.now?.() ?? new Date();
   }
 
   async send(_address: Address, messages: Outbound[]): Promise<void> {
-    await this.print(messages);
+    await this.delivery.deliver(messages);
   }
 
   /** Handles one typed line; resolves when its answer is printed. */
   async line(line: string): Promise<void> {
-    const event = parseConsoleLine(line, this.choices);
-    const inbound: Inbound = {
-      id: `console-${this.session}-${++this.seq}`,
-      learner: { channel: 'console', userId: this.address.conversationId },
-      address: this.address,
-      displayName: 'You',
-      event,
-      at: this.opts.now?.() ?? new Date(),
-    };
-    await this.print(await this.opts.handle(inbound));
+    const event = parseConsoleLine(line, this.delivery.choices);
+    const inbound = consoleInbound(`console-${this.session}-${++this.seq}`, this.address, event, this.now());
+    await this.delivery.deliver(await this.opts.handle(inbound));
   }
 
   /** Reads lines until the input ends; each line is answered before the next is read. */

@@ -103,6 +103,9 @@ export function renderConsole(m: Outbound, style: ConsoleStyle): { text: string;
     case 'data':
       // JSON is printed as it is: wrapping would break it.
       return { text: m.json, choices: [] };
+    case 'close':
+      // A step for channels with groups; the console has none.
+      return { text: '', choices: [] };
   }
   const text = wrapText(lines.join('\n'), width);
   const picks = wrapText(choiceLines(choices, width), width);

@@ -2,15 +2,17 @@
  * The Slack channel's factory: `app.ts` calls it when SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set.
  *
  * ```ts
- * if (config.slack && config.role !== 'worker') channels.set('slack', createSlackChannel(config.slack, ctx));
+ * if (config.slack) channels.set('slack', createSlackChannel(config.slack, ctx));
  * ```
  */
-import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
+import type { ChannelContext } from '../../src/channel.js';
 import { SlackAdapter, type SlackSettings } from './adapter.js';
 
 export { SlackAdapter, type SlackSettings } from './adapter.js';
+export { SlackDelivery, toPlatformError } from './delivery.js';
+export { parseCommandText, parseDirectText } from './inbound.js';
 
 /** Builds the Slack channel; over HTTP its route is mounted on `ctx.http` at once, before the server listens. */
-export function createSlackChannel(settings: SlackSettings, ctx: ChannelContext): ChannelAdapter {
+export function createSlackChannel(settings: SlackSettings, ctx: ChannelContext): SlackAdapter {
   return new SlackAdapter(settings, ctx);
 }

@@ -16,7 +16,7 @@ import { describeDays, t } from '../../src/engine/i18n.js';
 import type { Lang, LearnerState } from '../../src/engine/state.js';
 import type { Choice, ModuleProgress, Outbound, QuizOption, RichText, Span } from '../../src/messages.js';
 import { toPlainText } from '../../src/messages.js';
-import { reviewStatus } from '../../src/scheduling/review.js';
+import { reviewStatus } from '../../src/learning/review.js';
 
 export type KnownBlock = types.KnownBlock;
 export type HomeView = types.HomeView;
@@ -58,15 +58,29 @@ export function slackCommands(text: string, ctx: RenderContext): string {
   });
 }
 
-/** Escapes the three characters Slack's mrkdwn treats as control characters. */
+/**
+ * Makes text inert in Slack's mrkdwn (blocks and notification text alike): the three control
+ * characters become entities, so that `<!channel>` or `<@U123>` in a display name mentions no one;
+ * the formatting markers `*`, `~` and backticks become look-alike characters, and so does `_` where
+ * it could open or close italics (at a word's edge: "Dar_es_Salaam" keeps its underscores), so that
+ * a name such as `*boss*` shows as typed rather than in bold. Slack has no backslash escape.
+ */
 export function escapeMrkdwn(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/\*/g, '\u2217')
+    .replace(/~/g, '\u223C')
+    .replace(/`/g, '\u02CB')
+    .replace(/(^|[^\p{L}\p{N}])_|_(?=$|[^\p{L}\p{N}_])/gu, (m) => m.replace('_', '\uFF3F'));
 }
 
 function spanToMrkdwn(s: Span, ctx: RenderContext): string {
   const [, lead = '', core = '', trail = ''] = /^(\s*)([\s\S]*?)(\s*)$/.exec(s.text) ?? [];
   if (!core) return s.text;
-  let out = escapeMrkdwn(slackCommands(core, ctx));
+  // Escaped first: the command hints' backticks are formatting the bot adds.
+  let out = slackCommands(escapeMrkdwn(core), ctx);
   if (s.href && /^https?:\/\//.test(s.href)) out = `<${s.href.replace(/[<>|]/g, encodeURIComponent)}|${out.replace(/\|/g, '¦')}>`;
   // mrkdwn markers must touch the words they wrap, so whitespace stays outside them.
   if (s.bold) out = `*${out}*`;
@@ -156,6 +170,7 @@ function moduleBlocks(modules: ModuleProgress[]): KnownBlock[] {
   ]);
 }
 
+/** The notification text: plain, but Slack parses it as mrkdwn too, so it is escaped like the blocks. */
 function fallback(m: Outbound): string {
   const text = (() => {
     switch (m.kind) {
@@ -173,15 +188,17 @@ function fallback(m: Outbound): string {
         return m.text;
       case 'data':
         return m.filename;
+      case 'close':
+        return `${m.shown.heading}\n${m.shown.question}`;
     }
   })();
-  return truncate(text, FALLBACK_MAX);
+  return truncate(escapeMrkdwn(text), FALLBACK_MAX);
 }
 
 /** Renders one neutral message as a Slack message. */
 export function renderMessage(m: Outbound, ctx: RenderContext): SlackMessage {
   const blocks: KnownBlock[] = [];
-  const mrk = (s: string) => escapeMrkdwn(slackCommands(s, ctx));
+  const mrk = (s: string) => slackCommands(escapeMrkdwn(s), ctx);
   switch (m.kind) {
     case 'text':
       blocks.push(...sections(richToMrkdwn(m.text, ctx)), ...actionsBlocks(m.choices ?? [], ctx));
@@ -218,6 +235,8 @@ export function renderMessage(m: Outbound, ctx: RenderContext): SlackMessage {
     case 'data':
       blocks.push(...sections(`📎 ${escapeMrkdwn(m.filename)}`));
       break;
+    case 'close':
+      return renderClosedQuestion(m.shown, ctx);
   }
   return { text: fallback(m), blocks };
 }
@@ -241,7 +260,7 @@ function feedbackBlocks(m: Extract<Outbound, { kind: 'feedback' }>, ctx: RenderC
  * the options with the right ones marked, then the feedback and its buttons.
  */
 export function renderAnsweredQuiz(m: Extract<Outbound, { kind: 'feedback' }>, ctx: RenderContext): SlackMessage {
-  const right = new Set(m.answer.map((a) => a.split('.')[0]!.trim()));
+  const right = new Set(m.right.map((i) => m.options[i]?.key ?? ''));
   return {
     text: fallback(m),
     blocks: [
@@ -277,7 +296,7 @@ export function homeView(input: HomeInput): HomeView {
   // Module titles and lesson times in the learner's language.
   const course = input.course.in(lang);
   const ctx: RenderContext = { where: 'direct', command: input.command };
-  const tr = (key: string, vars?: Record<string, string | number>) => escapeMrkdwn(slackCommands(t(lang, key, vars), ctx));
+  const tr = (key: string, vars?: Record<string, string | number>) => slackCommands(escapeMrkdwn(t(lang, key, vars)), ctx);
   const blocks: KnownBlock[] = [{ type: 'header', text: { type: 'plain_text', text: t(lang, 'welcome.title'), emoji: true } }];
   const modules: ModuleProgress[] = course.modules.map((m) => {
     const done = m.lessons.filter((l) => state?.lessons[l.id]?.status === 'done').length;

@@ -1,24 +1,23 @@
 /**
- * The Microsoft Teams channel, on botbuilder's CloudAdapter: receives activities at
- * `POST /api/messages` on the shared HTTP server, hands them to the bot as neutral events, and
- * sends the answers as Adaptive Cards through the Bot Connector API, paced per conversation and
- * retried as Microsoft advises. Proactive messages (reminders, team quiz questions that close on a
- * timer) go through `continueConversationAsync` with a reference rebuilt from the saved address.
+ * The Microsoft Teams channel's wiring, on botbuilder's CloudAdapter: receives activities at
+ * `POST /api/messages` on the shared HTTP server; `inbound.ts` turns them into neutral events, the
+ * port applies them, and `delivery.ts` carries out the reply as Adaptive Cards through the Bot
+ * Connector API, paced per conversation and retried by the one error policy. Proactive messages
+ * (reminders, a team quiz's posts) go through `continueConversationAsync` with a reference rebuilt
+ * from the saved address.
  *
  * Everything botbuilder-specific lives in this file; `inbound.ts`, `render.ts` and `delivery.ts`
  * are plain JSON and rules (see README.md, "Moving to the Microsoft 365 Agents SDK").
  */
 import express from 'express';
-import { CloudAdapter, ConfigurationBotFrameworkAuthentication, type ConversationReference, type TurnContext } from 'botbuilder';
+import { CloudAdapter, ConfigurationBotFrameworkAuthentication, type Activity, type ConversationReference, type InvokeResponse, type TurnContext } from 'botbuilder';
 import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
 import type { Config } from '../../src/config.js';
-import { decodeAction, type Action } from '../../src/engine/actions.js';
 import { PlatformError } from '../../src/errors.js';
 import { hashId, type Logger } from '../../src/logger.js';
-import type { Address, Inbound, Outbound } from '../../src/messages.js';
-import { ConversationPacer, DEFAULT_RETRY, toPlatformError, withRetry, type RetryOptions } from './delivery.js';
-import { referenceOf, toInbound, type ActivityLike } from './inbound.js';
-import { renderTally, renderTeams, type TeamsMessage } from './render.js';
+import type { Address, Outbound } from '../../src/messages.js';
+import { ConversationPacer, DEFAULT_RETRY, TeamsDelivery, toPlatformError, type RetryOptions, type TeamsConversation } from './delivery.js';
+import { referenceOf, serviceUrlAllowed, toInbound, type ActivityLike } from './inbound.js';
 
 /** The Teams settings from {@link Config}. */
 export type TeamsSettings = NonNullable<Config['teams']>;
@@ -31,25 +30,34 @@ export interface TeamsOptions {
   pacer: ConversationPacer;
 }
 
-/** Who has answered one team question: one message per question, updated in place. */
-interface Tally {
-  activityId?: string;
-  names: string[];
-  chain: Promise<void>;
+/** CloudAdapter, with its turn runner callable on an activity this adapter authenticated itself. */
+export class TeamsCloudAdapter extends CloudAdapter {
+  run(authenticated: Awaited<ReturnType<ConfigurationBotFrameworkAuthentication['authenticateRequest']>>, activity: Activity, logic: (turn: TurnContext) => Promise<void>): Promise<InvokeResponse | undefined> {
+    return this.processActivity(authenticated, activity, logic);
+  }
 }
 
-const MAX_TALLIES = 500;
+/** The activity's timestamps as dates, as the SDK's own request handling makes them. */
+function withDates(activity: Activity): Activity {
+  const raw = activity as unknown as Record<string, unknown>;
+  for (const [field, rawField] of [['timestamp', 'rawTimestamp'], ['expiration', 'rawExpiration'], ['localTimestamp', 'rawLocalTimestamp']] as const) {
+    if (typeof raw[field] === 'string') {
+      raw[rawField] = raw[field];
+      raw[field] = new Date(raw[field] as string);
+    }
+  }
+  return activity;
+}
 
 export class TeamsAdapter implements ChannelAdapter {
   readonly channel = 'teams' as const;
   /** The botbuilder adapter (exposed for tests and for a future Agents SDK comparison). */
-  readonly cloud: CloudAdapter;
+  readonly cloud: TeamsCloudAdapter;
+  readonly delivery: TeamsDelivery;
+  private readonly auth: ConfigurationBotFrameworkAuthentication;
   private readonly log: Logger;
   private readonly opts: TeamsOptions;
   private readonly inFlight = new Set<Promise<unknown>>();
-  private readonly tallies = new Map<string, Tally>();
-  /** Per group conversation, the team-quiz question card whose buttons are live (see postOutbound). */
-  private readonly openQuestions = new Map<string, { activityId: string; quiz: Extract<Outbound, { kind: 'quiz' }> }>();
   private stopping = false;
   private warnedRetryPolicy = false;
 
@@ -59,32 +67,86 @@ export class TeamsAdapter implements ChannelAdapter {
     options: Partial<TeamsOptions> = {},
   ) {
     this.log = ctx.logger.child({ channel: 'teams' });
-    this.opts = { path: '/api/messages', retry: DEFAULT_RETRY, pacer: new ConversationPacer(), ...options };
-    const auth = new ConfigurationBotFrameworkAuthentication({
+    const sleep = ctx.sleep;
+    this.opts = {
+      path: '/api/messages',
+      retry: { ...DEFAULT_RETRY, ...(sleep ? { sleep } : {}) },
+      pacer: new ConversationPacer(() => ctx.now().getTime(), ...(sleep ? [sleep] : [])),
+      ...options,
+    };
+    this.delivery = new TeamsDelivery(this.log, this.opts.pacer, this.opts.retry);
+    this.auth = new ConfigurationBotFrameworkAuthentication({
       MicrosoftAppId: settings.appId ?? '',
       MicrosoftAppPassword: settings.appPassword ?? '',
       MicrosoftAppType: settings.appType,
       MicrosoftAppTenantId: settings.tenantId ?? '',
     });
-    this.cloud = new CloudAdapter(auth);
+    this.cloud = new TeamsCloudAdapter(this.auth);
     // Our own logic catches and reports its errors; this only sees failures inside the SDK's pipeline.
     this.cloud.onTurnError = async (turn, err) => {
-      this.ctx.onError(err, { where: 'teams-turn-pipeline', activityType: turn.activity.type, conversation: hashId(turn.activity.conversation?.id ?? '') });
+      this.ctx.port.report(err, { where: 'teams-turn-pipeline', activityType: turn.activity.type, conversation: hashId(turn.activity.conversation?.id ?? '') });
     };
     // One retry policy, ours: the SDK's own (5xx only, 1 s base) would multiply with it.
     this.cloud.use(async (turn, next) => {
       this.dropSdkRetry(turn);
       await next();
     });
-    ctx.http.post(this.opts.path, express.json({ limit: '1mb' }), async (req, res) => {
+    ctx.http.post(this.opts.path, (req, res, next) => this.requireToken(req, res, next), express.json({ limit: '1mb' }), async (req, res) => {
       if (this.stopping) {
         res.status(503).end();
         return;
       }
-      const work = this.cloud.process(req, res, (turn) => this.onTurn(turn));
+      const work = this.receive(req, res);
       this.track(work);
       await work;
     });
+  }
+
+  /**
+   * With an app id, a request without a bearer token is refused before its body is read (the SDK
+   * checks the token itself once the body is parsed: it needs the activity's service URL).
+   */
+  private requireToken(req: express.Request, res: express.Response, next: express.NextFunction): void {
+    if (!this.settings.appId || /^Bearer \S+$/i.test(req.get('authorization') ?? '')) return next();
+    this.log.warn({ where: 'teams-auth', reason: 'no bearer token' }, 'request refused');
+    res.status(401).end();
+  }
+
+  /**
+   * Authenticates one activity and runs its turn. A bad or forged token gets 401, a service URL
+   * this bot may not reply to gets 403, both with an empty body (CloudAdapter.process would answer
+   * with the error's text, and a forged token with 500).
+   */
+  private async receive(req: express.Request, res: express.Response): Promise<void> {
+    const body = req.body as unknown;
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || typeof (body as { type?: unknown }).type !== 'string') {
+      this.log.warn({ where: 'teams-request', reason: 'not an activity' }, 'request refused');
+      res.status(400).end();
+      return;
+    }
+    const activity = withDates(body as Activity);
+    if (!this.settings.appId && !serviceUrlAllowed(activity.serviceUrl, this.settings.allowedServiceUrls ?? [])) {
+      this.log.warn({ where: 'teams-request', reason: 'service URL not allowed' }, 'request refused: without MICROSOFT_APP_ID, replies go only to Bot Framework service URLs (see TEAMS_ALLOWED_SERVICE_URLS)');
+      res.status(403).end();
+      return;
+    }
+    let authenticated: Awaited<ReturnType<ConfigurationBotFrameworkAuthentication['authenticateRequest']>>;
+    try {
+      authenticated = await this.auth.authenticateRequest(activity, req.get('authorization') ?? '');
+    } catch (err) {
+      this.log.warn({ where: 'teams-auth', reason: 'token refused', type: err instanceof Error ? err.name : typeof err }, 'request refused');
+      res.status(401).end();
+      return;
+    }
+    try {
+      const invoke = await this.cloud.run(authenticated, activity, (turn) => this.onTurn(turn));
+      res.status(invoke?.status ?? 200);
+      if (invoke?.body !== undefined) res.json(invoke.body);
+      else res.end();
+    } catch (err) {
+      this.ctx.port.report(err, { where: 'teams-request', activityType: activity.type });
+      if (!res.headersSent) res.status(500).end();
+    }
   }
 
   private track(p: Promise<unknown>): void {
@@ -103,121 +165,27 @@ export class TeamsAdapter implements ChannelAdapter {
     }
   }
 
-  /** Handles one activity: to the bot, and its answer back to the conversation. */
+  /** The turn's conversation, as the delivery sees it. */
+  private conversation(turn: TurnContext): TeamsConversation {
+    return {
+      id: turn.activity.conversation.id,
+      post: async (message) => (await turn.sendActivity(message))?.id,
+      update: async (activityId, message) => void (await turn.updateActivity({ ...message, id: activityId })),
+    };
+  }
+
+  /** Handles one activity: to the port, and its answer back to the conversation. */
   private async onTurn(turn: TurnContext): Promise<void> {
     const activity = turn.activity as ActivityLike;
     const inbound = toInbound(activity, this.ctx.now());
     if (!inbound) return;
     try {
-      const replies = await this.ctx.bot.handle(inbound);
-      await this.reply(turn, inbound, replies);
+      const replies = await this.ctx.port.handle(inbound);
+      await this.delivery.deliver(this.conversation(turn), inbound.address, replies, turn.activity.replyToId);
     } catch (err) {
       // The event is already applied: a redelivery would be dropped, so report rather than fail the request.
-      this.ctx.onError(err, { where: 'teams-reply', eventId: inbound.id, user: hashId(inbound.learner.userId), conversation: hashId(inbound.address.conversationId) });
+      this.ctx.port.report(err, { where: 'teams-reply', eventId: hashId(inbound.id), user: hashId(inbound.learner.userId), conversation: hashId(inbound.address.conversationId) });
     }
-  }
-
-  private async reply(turn: TurnContext, inbound: Inbound, messages: Outbound[]): Promise<void> {
-    const replyToId = turn.activity.replyToId;
-    const submitted: Action | undefined = inbound.event.type === 'choice' ? decodeAction(inbound.event.data) : undefined;
-    let updated = false;
-    for (const m of messages) {
-      if (inbound.address.kind === 'group' && m.kind === 'notice') {
-        await this.groupNotice(turn, inbound, m, submitted);
-        continue;
-      }
-      const rendered = renderTeams(m);
-      // A quiz answered (or an option ticked) on a card: show the result on that card.
-      const inPlace =
-        !!replyToId &&
-        !updated &&
-        rendered.length === 1 &&
-        ((m.kind === 'feedback' && m.answersSource) || (m.kind === 'quiz' && submitted?.type === 'answer' && submitted.itemId === m.itemId));
-      if (inPlace && (await this.tryUpdate(turn, replyToId, rendered[0]!))) {
-        updated = true;
-        continue;
-      }
-      await this.postOutbound(turn, inbound.address, m, rendered);
-    }
-  }
-
-  /**
-   * Posts a neutral message, keeping track of a group's open team-quiz question card: when its
-   * reveal comes, the card is updated without its buttons, so nobody submits to a closed question.
-   * Only the process that posted the card knows its activity id; elsewhere a late submit is refused
-   * quietly by the runtime.
-   */
-  private async postOutbound(turn: TurnContext, address: Address, m: Outbound, rendered = renderTeams(m)): Promise<void> {
-    const group = address.kind === 'group';
-    if (group && m.kind === 'text' && m.reveals) {
-      const open = this.openQuestions.get(address.conversationId);
-      if (open && open.quiz.itemId === m.reveals) {
-        this.openQuestions.delete(address.conversationId);
-        const [closed] = renderTeams({ ...open.quiz, choices: [] });
-        if (closed) await this.tryUpdate(turn, open.activityId, closed);
-      }
-    }
-    let id: string | undefined;
-    for (const r of rendered) id = await this.post(turn, r);
-    if (group && m.kind === 'quiz' && id) {
-      this.openQuestions.set(address.conversationId, { activityId: id, quiz: m });
-      if (this.openQuestions.size > MAX_TALLIES) this.openQuestions.delete(this.openQuestions.keys().next().value!);
-    }
-  }
-
-  /** Sends one message in the turn's conversation, paced and retried. Returns the new activity id. */
-  private async post(turn: TurnContext, message: TeamsMessage): Promise<string | undefined> {
-    const conversationId = turn.activity.conversation.id;
-    const res = await this.opts.pacer.run(conversationId, () => withRetry('sendActivity', () => turn.sendActivity(message), this.opts.retry));
-    return res?.id;
-  }
-
-  private async update(turn: TurnContext, activityId: string, message: TeamsMessage): Promise<void> {
-    const conversationId = turn.activity.conversation.id;
-    await this.opts.pacer.run(conversationId, () => withRetry('updateActivity', () => turn.updateActivity({ ...message, id: activityId }), this.opts.retry));
-  }
-
-  /** Replaces a card in place; false (and a logged warning) when Teams refuses, so the caller sends instead. */
-  private async tryUpdate(turn: TurnContext, activityId: string, message: TeamsMessage): Promise<boolean> {
-    try {
-      await this.update(turn, activityId, message);
-      return true;
-    } catch (err) {
-      const e = toPlatformError(err, 'updateActivity');
-      this.log.warn({ status: e.status, conversation: hashId(turn.activity.conversation.id) }, 'could not update the card in place; sending a new message instead');
-      return false;
-    }
-  }
-
-  /**
-   * A note meant for one member of a team quiz. Teams has no ephemeral messages, and one reply per
-   * answer would flood the channel (and hit its rate limit), so an accepted answer adds the
-   * member's name to one tally message per question, updated in place; it shows names, never the
-   * options. "Already answered" and "closed" notes are not posted: the tally and the reveal in the
-   * channel already tell the member what they need.
-   */
-  private async groupNotice(turn: TurnContext, inbound: Inbound, notice: Extract<Outbound, { kind: 'notice' }>, submitted: Action | undefined): Promise<void> {
-    if (submitted?.type !== 'group_answer' || notice.reason !== 'recorded') {
-      this.log.debug({ conversation: hashId(inbound.address.conversationId) }, 'group notice not posted (no ephemeral messages in Teams)');
-      return;
-    }
-    const key = `${inbound.address.conversationId}|${submitted.quizId}|${submitted.question}`;
-    let tally = this.tallies.get(key);
-    if (!tally) {
-      tally = { names: [], chain: Promise.resolve() };
-      this.tallies.set(key, tally);
-      if (this.tallies.size > MAX_TALLIES) this.tallies.delete(this.tallies.keys().next().value!);
-    }
-    const name = inbound.displayName ?? '?';
-    const current = tally;
-    const step = current.chain.then(async () => {
-      if (!current.names.includes(name)) current.names.push(name);
-      const message = renderTally(current.names);
-      if (current.activityId && (await this.tryUpdate(turn, current.activityId, message))) return;
-      current.activityId = await this.post(turn, message);
-    });
-    current.chain = step.catch(() => undefined);
-    await step;
   }
 
   /**
@@ -237,7 +205,7 @@ export class TeamsAdapter implements ChannelAdapter {
         return next();
       });
       try {
-        for (const m of messages) await this.postOutbound(turn, address, m);
+        await this.delivery.deliver(this.conversation(turn), address, messages);
       } catch (err) {
         failure = err;
       }

@@ -1,15 +1,19 @@
 /**
- * Delivery rules for the Bot Connector API, independent of the SDK that makes the calls:
+ * Carries out the bot's reply plan on Teams, independent of the SDK that makes the calls (the
+ * adapter hands it a {@link TeamsConversation}):
  * - {@link toPlatformError} translates a failed call, once, into a {@link PlatformError};
- * - {@link withRetry} retries what Microsoft says to retry (HTTP 429, 412, 502, 504) with
- *   exponential backoff and jitter, honouring Retry-After, a bounded number of times;
+ * - {@link withRetry} applies the one error policy (429 with Retry-After, 412, 5xx, network errors
+ *   back off and try again, a bounded number of times);
  * - {@link ConversationPacer} keeps each conversation under Teams' per-bot, per-conversation rate
  *   limits (7 messages a second, 8 in 2 s, 60 in 30 s, 1800 an hour), so that 429s stay rare.
  */
-import { PlatformError } from '../../src/errors.js';
+import { PlatformError, RenderError } from '../../src/errors.js';
+import type { Logger } from '../../src/logger.js';
+import { hashId } from '../../src/logger.js';
+import type { Address, Outbound, QuestionRef, QuizMessage } from '../../src/messages.js';
+import { DEFAULT_RETRY, realSleep, withRetry as retryPolicy, type RetryOptions } from '../../src/scheduling/retry.js';
+import { renderTally, renderTeams, type TeamsMessage } from './render.js';
 
-/** Statuses Microsoft advises retrying with backoff for bots in Teams. */
-export const RETRY_STATUSES: ReadonlySet<number> = new Set([429, 412, 502, 504]);
 
 interface HttpishError {
   statusCode?: unknown;
@@ -57,41 +61,14 @@ export function toPlatformError(err: unknown, method: string): PlatformError {
   });
 }
 
-export interface RetryOptions {
-  /** Attempts in all, the first one included (default 4). */
-  attempts: number;
-  /** First backoff in ms, doubled each time (default 1000). */
-  baseMs: number;
-  /** Longest wait between attempts in ms (default 30000); a longer Retry-After gives up instead. */
-  maxMs: number;
-  sleep: (ms: number) => Promise<void>;
-}
-
-export const DEFAULT_RETRY: RetryOptions = {
-  attempts: 4,
-  baseMs: 1000,
-  maxMs: 30_000,
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
+export { DEFAULT_RETRY, type RetryOptions } from '../../src/scheduling/retry.js';
 
 /**
- * Runs `call`, translating its failure with {@link toPlatformError}, and retries the statuses in
- * {@link RETRY_STATUSES} with exponential backoff and jitter (or Retry-After when it is longer).
- * Throws the last {@link PlatformError}.
+ * Runs a Bot Connector call under the one error policy (`src/scheduling/retry.ts`): retryable
+ * failures (429 with Retry-After, 412, 5xx, network) back off and try again, others stop at once.
  */
-export async function withRetry<T>(method: string, call: () => Promise<T>, opts: RetryOptions = DEFAULT_RETRY): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (err) {
-      const error = toPlatformError(err, method);
-      if (attempt >= opts.attempts || error.status === undefined || !RETRY_STATUSES.has(error.status)) throw error;
-      const backoff = opts.baseMs * 2 ** (attempt - 1);
-      const wait = Math.max(backoff * (0.8 + Math.random() * 0.4), (error.retryAfterSec ?? 0) * 1000);
-      if (wait > opts.maxMs) throw error;
-      await opts.sleep(wait);
-    }
-  }
+export function withRetry<T>(method: string, call: () => Promise<T>, opts: RetryOptions = DEFAULT_RETRY): Promise<T> {
+  return retryPolicy(method, call, toPlatformError, opts);
 }
 
 /** Teams' documented limits for one bot in one conversation: at most `max` messages in `ms`. */
@@ -112,7 +89,7 @@ export class ConversationPacer {
 
   constructor(
     private readonly now: () => number = Date.now,
-    private readonly sleep: (ms: number) => Promise<void> = DEFAULT_RETRY.sleep,
+    private readonly sleep: (ms: number) => Promise<void> = realSleep,
     private readonly limits = TEAMS_CONVERSATION_LIMITS,
   ) {}
 
@@ -149,5 +126,122 @@ export class ConversationPacer {
     for (let wait = this.delayFor(conversationId); wait > 0; wait = this.delayFor(conversationId)) await this.sleep(wait);
     this.sent.get(conversationId)!.push(this.now());
     return send();
+  }
+}
+
+/** One conversation as the delivery sees it: post an activity (its id back), update one in place. */
+export interface TeamsConversation {
+  /** The conversation id (pacing is per conversation). */
+  id: string;
+  post(message: TeamsMessage): Promise<string | undefined>;
+  update(activityId: string, message: TeamsMessage): Promise<void>;
+}
+
+/** Who has answered one team question: one message per question, updated in place. */
+interface Tally {
+  activityId?: string;
+  names: string[];
+  chain: Promise<void>;
+}
+
+const MAX_REMEMBERED = 500;
+
+function render(m: Outbound): TeamsMessage[] {
+  try {
+    return renderTeams(m);
+  } catch (err) {
+    throw new RenderError('teams', m.kind, err);
+  }
+}
+
+export class TeamsDelivery {
+  private readonly tallies = new Map<string, Tally>();
+  /** Team-quiz question cards posted by this process, to take their buttons off when they close. */
+  private readonly openQuestions = new Map<string, { activityId: string; quiz: QuizMessage }>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly pacer: ConversationPacer,
+    private readonly retry: RetryOptions,
+  ) {}
+
+  private remember<V>(map: Map<string, V>, key: string, value: V): void {
+    map.set(key, value);
+    if (map.size > MAX_REMEMBERED) map.delete(map.keys().next().value!);
+  }
+
+  private questionKey(address: Address, q: QuestionRef): string {
+    return `${address.conversationId}|${q.quizId}|${q.index}`;
+  }
+
+  /** Sends one message, paced and retried. Returns the new activity id. */
+  private post(conv: TeamsConversation, message: TeamsMessage): Promise<string | undefined> {
+    return this.pacer.run(conv.id, () => withRetry('sendActivity', () => conv.post(message), this.retry));
+  }
+
+  /** Replaces a card in place; false (and a logged warning) when Teams refuses, so the caller sends instead. */
+  private async tryUpdate(conv: TeamsConversation, activityId: string, message: TeamsMessage): Promise<boolean> {
+    try {
+      await this.pacer.run(conv.id, () => withRetry('updateActivity', () => conv.update(activityId, message), this.retry));
+      return true;
+    } catch (err) {
+      const e = toPlatformError(err, 'updateActivity');
+      this.log.warn({ status: e.status, conversation: hashId(conv.id) }, 'could not update the card in place; sending a new message instead');
+      return false;
+    }
+  }
+
+  /**
+   * Carries out a reply plan in a conversation. `replyToId` is the card whose button brought it:
+   * a message marked `edit: 'source'` replaces it. In a group, Teams has no ephemeral messages, so
+   * an accepted team-quiz answer adds the member's name to one tally per question (names, never
+   * options), updated in place; other notices are not posted there (the tally and the reveal tell
+   * members what they need).
+   */
+  async deliver(conv: TeamsConversation, address: Address, messages: Outbound[], replyToId?: string): Promise<void> {
+    let updated = false;
+    for (const m of messages) {
+      if (m.kind === 'notice' && address.kind === 'group') {
+        if (m.reason === 'recorded' && m.teamQuestion && m.answered) await this.tally(conv, this.questionKey(address, m.teamQuestion), m.answered);
+        else this.log.debug({ conversation: hashId(address.conversationId) }, 'group notice not posted (no ephemeral messages in Teams)');
+        continue;
+      }
+      if (m.kind === 'close') {
+        const key = this.questionKey(address, m.teamQuestion);
+        const open = this.openQuestions.get(key);
+        if (open) {
+          this.openQuestions.delete(key);
+          const [closed] = render({ ...open.quiz, choices: [] });
+          if (closed) await this.tryUpdate(conv, open.activityId, closed);
+        }
+        continue;
+      }
+      const rendered = render(m);
+      const inPlace = !!replyToId && !updated && rendered.length === 1 && (m.kind === 'feedback' || m.kind === 'quiz') && m.edit === 'source';
+      if (inPlace && (await this.tryUpdate(conv, replyToId, rendered[0]!))) {
+        updated = true;
+        continue;
+      }
+      let id: string | undefined;
+      for (const r of rendered) id = await this.post(conv, r);
+      if (m.kind === 'quiz' && m.teamQuestion && id) this.remember(this.openQuestions, this.questionKey(address, m.teamQuestion), { activityId: id, quiz: m });
+    }
+  }
+
+  private async tally(conv: TeamsConversation, key: string, answered: string[]): Promise<void> {
+    let tally = this.tallies.get(key);
+    if (!tally) {
+      tally = { names: [], chain: Promise.resolve() };
+      this.remember(this.tallies, key, tally);
+    }
+    const current = tally;
+    const step = current.chain.then(async () => {
+      for (const name of answered) if (!current.names.includes(name)) current.names.push(name);
+      const message = renderTally(current.names);
+      if (current.activityId && (await this.tryUpdate(conv, current.activityId, message))) return;
+      current.activityId = await this.post(conv, message);
+    });
+    current.chain = step.catch(() => undefined);
+    await step;
   }
 }

@@ -4,7 +4,7 @@
  * typed against the activity's JSON shape rather than an SDK class: the Microsoft 365 Agents SDK
  * uses the same Activity schema, so this file survives a move.
  */
-import { LEARNER_COMMANDS } from '../../src/engine/engine.js';
+import { ALL_WORDS, parseTyped } from '../../src/engine/commands.js';
 import type { Address, Inbound, InboundEvent } from '../../src/messages.js';
 import { submitData } from './render.js';
 
@@ -36,7 +36,7 @@ export interface ReferenceLike {
 }
 
 /** Words that are commands when typed alone or first, with or without a slash ("next", "/quiz 3"). */
-export const TEAMS_COMMANDS: ReadonlySet<string> = new Set<string>([...LEARNER_COMMANDS, 'leaderboard', 'schedule']);
+export const TEAMS_COMMANDS: ReadonlySet<string> = ALL_WORDS;
 
 /** Removes the bot's @mention (`<at>Bot</at>`) from a channel message. */
 export function stripBotMention(activity: ActivityLike): string {
@@ -50,11 +50,7 @@ export function stripBotMention(activity: ActivityLike): string {
 
 /** A typed line as a command ("next", "/quiz m1 3") or free text. */
 export function parseText(text: string): InboundEvent | undefined {
-  const trimmed = text.trim();
-  if (!trimmed) return undefined;
-  const m = /^(\/)?([a-z]+)(?:\s+([\s\S]*))?$/i.exec(trimmed);
-  if (m && (m[1] || TEAMS_COMMANDS.has(m[2]!.toLowerCase()))) return { type: 'command', command: m[2]!.toLowerCase(), args: (m[3] ?? '').trim() };
-  return { type: 'text', text: trimmed };
+  return parseTyped(text, { bareWords: TEAMS_COMMANDS });
 }
 
 /** Group conversations are channels and group chats; a personal chat (or the Emulator) is direct. */
@@ -137,4 +133,40 @@ export function toInbound(activity: ActivityLike, now: Date): Inbound | undefine
     event,
     at: Number.isNaN(at.getTime()) ? now : at,
   };
+}
+
+/**
+ * Hosts of the Bot Framework service URLs replies are posted to: the public cloud (Teams'
+ * `smba.trafficmanager.net`, the Bot Framework's own), the US government clouds (GCC, GCC High, DoD)
+ * and the China cloud. A bot without an app id authenticates nobody, so it must not post to any URL
+ * a request names; `TEAMS_ALLOWED_SERVICE_URLS` adds others (the Emulator, a local fake).
+ */
+const BOT_FRAMEWORK_HOSTS = [
+  /^smba\.trafficmanager\.net$/,
+  /(^|\.)botframework\.com$/,
+  /(^|\.)botframework\.azure\.us$/,
+  /(^|\.)botframework\.azure\.cn$/,
+  /^smba\.infra\.gcc\.teams\.microsoft\.com$/,
+  /^smba\.infra\.(gov|dod)\.teams\.microsoft\.us$/,
+];
+
+/**
+ * Whether replies may go to `serviceUrl`: a Bot Framework host over https, or under one of `extra`
+ * (an origin with an optional path; `http://localhost:*` allows any port, as the Emulator picks one).
+ */
+export function serviceUrlAllowed(serviceUrl: string | undefined, extra: readonly string[]): boolean {
+  let url: URL;
+  try {
+    url = new URL(serviceUrl ?? '');
+  } catch {
+    return false;
+  }
+  if (url.username || url.password) return false;
+  if (url.protocol === 'https:' && BOT_FRAMEWORK_HOSTS.some((h) => h.test(url.hostname))) return true;
+  return extra.some((allowed) => {
+    const anyPort = /^[a-z]+:\/\/[^/]+:\*(\/|$)/i.test(allowed);
+    const base = new URL(anyPort ? allowed.replace(/:\*(?=\/|$)/, '') : allowed);
+    const sameServer = anyPort ? url.protocol === base.protocol && url.hostname === base.hostname : url.origin === base.origin;
+    return sameServer && `${url.pathname}/`.startsWith(base.pathname.replace(/\/?$/, '/'));
+  });
 }

@@ -150,8 +150,8 @@ export function renderTeams(m: Outbound): TeamsMessage[] {
       const answer = `${m.answerLabel}: ${m.answer.join('; ')}`;
       const verdict = `${m.correct ? '✅' : '❌'} ${m.heading}`;
       const fallback = [verdict, answer, m.explanation].join('\n');
-      // With answersSource the card replaces the question in place, so it repeats the question.
-      const question = m.answersSource ? quizBody('', m.question, m.options, true).slice(1) : [];
+      // Shown in place of the question card, it repeats the question.
+      const question = m.edit === 'source' ? quizBody('', m.question, m.options, true).slice(1) : [];
       const body = [
         ...question,
         textBlock(verdict, { weight: 'Bolder', size: 'Medium', color: m.correct ? 'Good' : 'Attention', separator: question.length > 0 }),
@@ -182,6 +182,9 @@ export function renderTeams(m: Outbound): TeamsMessage[] {
       }
       return parts;
     }
+    case 'close':
+      // A step for the delivery (it updates the question's card); nothing new to post.
+      return [];
   }
 }
 

@@ -33,7 +33,9 @@ export type TelegramMessage =
   /** A file to send with sendDocument. */
   | { type: 'document'; filename: string; content: string }
   /** A note for the sender only: the toast of answerCallbackQuery. */
-  | { type: 'notice'; text: string };
+  | { type: 'notice'; text: string }
+  /** A closed team-quiz question: its message loses its keyboard (editMessageReplyMarkup). */
+  | { type: 'close' };
 
 /** Thrown for a message Telegram would refuse whatever we did (a programming error upstream). */
 export class RenderError extends Error {
@@ -205,17 +207,18 @@ export function renderTelegram(m: Outbound): TelegramMessage {
       return { type: 'notice', text: truncate(m.text, MAX_TOAST_CHARS) };
     case 'data':
       return { type: 'document', filename: m.filename, content: m.json };
+    case 'close':
+      return { type: 'close' };
   }
 }
 
 /**
- * The answered quiz message, edited in place: the question with the right options marked, the
- * result and the explanation, and the feedback's buttons. `picked` is what the learner chose.
- * Undefined when it would not fit in one message (then the feedback is sent as a new message).
+ * The answered quiz message, edited in place: the question with the right options marked (and the
+ * learner's wrong picks), the result and the explanation, and the feedback's buttons. Undefined
+ * when it would not fit in one message (then the feedback is sent as a new message).
  */
-export function renderFeedbackEdit(m: Extract<Outbound, { kind: 'feedback' }>, picked: number[]): { html: string; keyboard?: InlineKeyboard } | undefined {
-  const rightKeys = new Set(m.answer.map((a) => a.split('.')[0]));
-  const lines = quizLines(undefined, m.question, m.options, (o, i) => (rightKeys.has(o.key) ? '✅' : picked.includes(i) ? '❌' : '▫️'));
+export function renderFeedbackEdit(m: Extract<Outbound, { kind: 'feedback' }>): { html: string; keyboard?: InlineKeyboard } | undefined {
+  const lines = quizLines(undefined, m.question, m.options, (_o, i) => (m.right.includes(i) ? '✅' : m.picked.includes(i) ? '❌' : '▫️'));
   lines.push('', `${m.correct ? '✅' : '❌'} <b>${escapeHtml(m.heading)}</b>`, ...m.explanation.split('\n').map((l) => `<i>${escapeHtml(l)}</i>`));
   const html = lines.join('\n');
   if (html.length > MAX_MESSAGE_CHARS) return undefined;

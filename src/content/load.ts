@@ -12,21 +12,15 @@ import { Course, TRANSLATION_LANGS, type CourseLang, type CourseTranslation, typ
 import { frenchSpaceProblems, parseLesson, type ContentProblem, type LessonLines } from './parse.js';
 import { nearDuplicates, type NearDuplicate } from './similarity.js';
 
+/** A lesson without a `## takeaway` is an error (a warning when false, for a course being written). */
+export const REQUIRE_TAKEAWAY = true;
 /**
- * A lesson without a `## takeaway` is an error when true, a warning when false. The coordinator
- * sets it to true once every lesson has its takeaway.
+ * A lesson or `modules.yml` without its French and Spanish translations is an error (a warning when
+ * false, for a course being written: the learner then gets the English lesson).
  */
-export const REQUIRE_TAKEAWAY = false;
-/**
- * A lesson or `modules.yml` without its French and Spanish translations is an error when true, a
- * warning when false (the learner then gets the English lesson). True once every lesson has both.
- */
-export const REQUIRE_TRANSLATIONS = false;
-/**
- * Near-duplicate question texts are errors when true, warnings when false. False only while the
- * rewritten lessons land (the English course had word-for-word repeats); then true.
- */
-export const REJECT_NEAR_DUPLICATES = false;
+export const REQUIRE_TRANSLATIONS = true;
+/** Near-duplicate question texts across the course are errors (warnings when false). */
+export const REJECT_NEAR_DUPLICATES = true;
 
 export interface CheckOptions {
   requireTakeaway: boolean;

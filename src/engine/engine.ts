@@ -11,8 +11,8 @@ import type { Course, CourseView, Lesson, QuizItem } from '../content/course.js'
 import { correctIndices } from '../content/course.js';
 import type { Choice, Inbound, ModuleProgress, Outbound, QuizOption, RichText, Span } from '../messages.js';
 import { plain } from '../messages.js';
-import { reviewStatus, scheduleAnswer, type ReviewStatus } from '../scheduling/review.js';
-import { local, localDay, startOfNextLocalDay } from '../scheduling/localtime.js';
+import { reviewStatus, scheduleAnswer, type ReviewStatus } from '../learning/review.js';
+import { local, localDay, startOfNextLocalDay } from '../learning/localtime.js';
 import { encodeAction, decodeAction, type Action } from './actions.js';
 import { LANGUAGE_NAMES, describeDays, t } from './i18n.js';
 import { applyNudgeCommand, isNudgeCommand, nudgeChoice } from './nudge-commands.js';
@@ -355,6 +355,7 @@ function showCard(turn: Turn): void {
   if (p.kind !== 'card') return;
   const lesson = turn.course.lessons.get(p.lessonId)!;
   const last = p.index === lesson.cards.length - 1;
+  turn.s.lastLearnedAt = turn.now.toISOString();
   // Where a lesson begins, the learner sees how long it takes.
   const body: RichText = p.index === 0 ? [{ type: 'paragraph', spans: [{ text: tr(turn, 'lesson.about_minutes', { minutes: lesson.minutes }), italic: true }] }, ...lesson.cards[0]!] : lesson.cards[p.index]!;
   turn.out.push({
@@ -409,7 +410,7 @@ export function quizOptions(lang: Lang, item: QuizItem, selected: number[] = [])
   }));
 }
 
-function showQuestion(turn: Turn): void {
+function showQuestion(turn: Turn, redraw = false): void {
   const p = turn.s.position;
   if (p.kind !== 'quiz') return;
   const item = turn.course.items.get(p.itemIds[p.index]!)!;
@@ -427,6 +428,7 @@ function showQuestion(turn: Turn): void {
     options,
     multiple: item.type === 'multiple',
     choices,
+    ...(redraw && turn.fromButton ? { edit: 'source' as const } : {}),
   });
 }
 
@@ -439,7 +441,7 @@ function answer(turn: Turn, itemId: string, option: number): void {
     // Ticking toggles; the answer is given with Submit.
     const selected = p.selected.includes(option) ? p.selected.filter((o) => o !== option) : [...p.selected, option].sort();
     turn.s.position = { ...p, selected };
-    return showQuestion(turn);
+    return showQuestion(turn, true);
   }
   grade(turn, item, [option]);
 }
@@ -457,9 +459,13 @@ function grade(turn: Turn, item: QuizItem, picked: number[]): void {
   const right = correctIndices(item);
   const correct = right.length === picked.length && right.every((i) => picked.includes(i));
   const elapsedMs = turn.now.getTime() - new Date(p.shownAt).getTime();
-  turn.s.reviews[item.id] = scheduleAnswer(turn.s.reviews[item.id], { correct, elapsedMs, wrongTries: p.wrongTries }, turn.now, turn.opts.retention);
+  // Wrong tries on this item since it was last answered right (this run's and earlier ones): a right
+  // answer after one is rated Hard.
+  const wrongTries = p.wrongTries + (turn.s.reviews[item.id]?.wrongTries ?? 0);
+  turn.s.reviews[item.id] = scheduleAnswer(turn.s.reviews[item.id], { correct, elapsedMs, wrongTries }, turn.now, turn.opts.retention);
+  turn.s.lastLearnedAt = turn.now.toISOString();
   const last = p.index === p.itemIds.length - 1;
-  turn.s.position = { ...p, answered: { correct }, correct: p.correct + (correct ? 1 : 0) };
+  turn.s.position = { ...p, answered: { correct }, correct: p.correct + (correct ? 1 : 0), wrongTries: correct ? p.wrongTries : p.wrongTries + 1 };
   const options = quizOptions(lang(turn), item, picked);
   const explanation: string[] = [];
   if (item.type === 'multiple' && !correct) {
@@ -478,7 +484,9 @@ function grade(turn: Turn, item: QuizItem, picked: number[]): void {
     answer: right.map((i) => `${options[i]!.key}. ${options[i]!.text}`),
     answerLabel: tr(turn, right.length > 1 ? 'feedback.answers' : 'feedback.answer'),
     explanation: explanation.join('\n'),
-    answersSource: turn.fromButton,
+    right,
+    picked,
+    ...(turn.fromButton ? { edit: 'source' as const } : {}),
     question: item.question,
     options,
     choices: [btn(tr(turn, last ? 'btn.results' : 'btn.next_question'), { type: 'continue', itemId: item.id })],

@@ -1,20 +1,23 @@
 /**
  * Team quizzes in group conversations (Telegram groups, Slack channels, Teams channels). The quiz
- * belongs to the conversation; each member's answer is stored as its own record by the runtime, and
- * this module only decides: which items to ask, whether an answer counts, and what to say when a
- * question closes. Pure, like the learner engine.
+ * belongs to the conversation; each member's answer is stored as its own record. Every group event
+ * goes through {@link handleGroupEvent}: pure, like the learner engine (state, the open question's
+ * answers, the event and `now` in; new state, the reply, what to post in the group and effects out).
+ *
+ * ```ts
+ * const r = handleGroupEvent(course, opts, { state, answers, event: { type: 'inbound', inbound }, now });
+ * ```
  */
 import type { Course, QuizItem } from '../content/course.js';
 import { correctIndices } from '../content/course.js';
-import type { Choice, Outbound, RichText } from '../messages.js';
+import type { Choice, Inbound, Outbound, QuestionRef, QuizMessage, RichText } from '../messages.js';
 import { plain } from '../messages.js';
-import { encodeAction } from './actions.js';
+import { decodeAction, encodeAction } from './actions.js';
 import { t } from './i18n.js';
 import { quizOptions } from './engine.js';
 import { parseDays } from './nudge-commands.js';
-import type { Lang } from './state.js';
-import type { GroupAnswer, ScoreRow } from '../store/store.js';
-import { atLocalTime, canonicalTimeZone, formatHhmm, isValidTimeZone, local, parseHhmm } from '../scheduling/localtime.js';
+import { isLang, type Lang } from './state.js';
+import { atLocalTime, canonicalTimeZone, formatHhmm, isValidTimeZone, local, parseHhmm } from '../learning/localtime.js';
 
 export interface GroupQuiz {
   id: string;
@@ -31,10 +34,44 @@ export interface GroupQuiz {
   scores: Record<string, { name: string; points: number; correct: number; answered: number }>;
 }
 
+/** One member's answer to one team-quiz question, as stored. */
+export interface GroupAnswer {
+  userId: string;
+  displayName: string;
+  option: number;
+  at: Date;
+}
+
+/** A member's points in a conversation's running leaderboard (or an increment of them). */
+export interface ScoreRow {
+  userId: string;
+  displayName: string;
+  points: number;
+  answered: number;
+  correct: number;
+}
+
+/**
+ * Messages the group is owed: posts in the conversation (a quiz's introduction and question, a
+ * reveal, the next question, the final scores), kept in the group's state until the channel has
+ * delivered them, so that a failed or interrupted send never skips a reveal or stalls the quiz.
+ */
+export interface OwedPost {
+  /** Unique in the conversation. */
+  id: string;
+  messages: Outbound[];
+  /** When it was planned (ISO). */
+  since: string;
+  /** Set while one process sends it; another may take it over after this time (ISO). */
+  claimedUntil?: string;
+}
+
 export interface GroupState {
   schema: 1;
   lang: Lang;
   quiz: GroupQuiz | null;
+  /** Posts not delivered yet, oldest first. */
+  owed?: OwedPost[];
   /** How the team has done on each item: team quizzes favour the items it gets wrong most. */
   stats: Record<string, { asked: number; right: number }>;
   /** Weekly team quiz ("fri 15:00" in `tz`), when a channel schedules one. */
@@ -113,6 +150,7 @@ export function pickGroupItems(course: Course, stats: GroupState['stats'], modul
 
 export interface GroupResult {
   state: GroupState;
+  /** What to post in the group (the runtime appends it to the state's owed posts). */
   messages: Outbound[];
   /** Score increments for the conversation's running leaderboard. */
   scores: ScoreRow[];
@@ -169,7 +207,12 @@ function questionMessage(course: Course, state: GroupState, quiz: GroupQuiz): Ou
     options,
     multiple: false,
     choices,
+    teamQuestion: questionRef(quiz),
   };
+}
+
+function questionRef(quiz: GroupQuiz): QuestionRef {
+  return { quizId: quiz.id, index: quiz.index, itemId: quiz.itemIds[quiz.index]! };
 }
 
 /** Whether an answer button still applies: 'open', or why not. */
@@ -212,7 +255,7 @@ export function closeQuestion(course: Course, state: GroupState, answers: GroupA
     s.correct += ok ? 1 : 0;
     s.answered += 1;
     rows.push({ userId: a.userId, displayName: a.displayName, points, answered: 1, correct: ok ? 1 : 0 });
-    if (ok) winners.push(a.displayName);
+    if (ok) winners.push(shownName(lang, a.displayName));
   }
   const stat = state.stats[item.id] ?? { asked: 0, right: 0 };
   const stats = { ...state.stats, [item.id]: { asked: stat.asked + answers.length, right: stat.right + winners.length } };
@@ -226,7 +269,12 @@ export function closeQuestion(course: Course, state: GroupState, answers: GroupA
     },
   ];
   if (winners.length) reveal.push({ type: 'paragraph', spans: [{ text: t(lang, 'group.right_names', { names: winners.join(', ') }) }] });
-  const messages: Outbound[] = [{ kind: 'text', text: reveal, reveals: item.id }];
+  // The plan: the closed question's buttons go first, then the reveal.
+  const shown = questionMessage(course, state, quiz) as QuizMessage;
+  const messages: Outbound[] = [
+    { kind: 'close', teamQuestion: questionRef(quiz), shown: { ...shown, choices: [] } },
+    { kind: 'text', text: reveal },
+  ];
 
   if (quiz.index + 1 < quiz.itemIds.length) {
     const nextQuiz: GroupQuiz = {
@@ -253,10 +301,49 @@ export function scoreTable(lang: Lang, title: string, rows: ScoreRow[]): RichTex
     ...(ranked.length
       ? ranked.map((r, i) => ({
           type: 'bullet' as const,
-          spans: [{ text: t(lang, 'group.score_line', { rank: i + 1, name: r.displayName, points: r.points, correct: r.correct, answered: r.answered }) }],
+          spans: [{ text: t(lang, 'group.score_line', { rank: i + 1, name: shownName(lang, r.displayName), points: r.points, correct: r.correct, answered: r.answered }) }],
         }))
       : [{ type: 'paragraph' as const, spans: [{ text: t(lang, 'group.leaderboard_empty') }] }]),
   ];
+}
+
+/**
+ * The name kept for a member who erased their data with /forget: none. Their answers and points stay
+ * (the team's results do not change) under an anonymous id, and are shown as "a former participant".
+ */
+export const FORMER_PARTICIPANT_NAME = '';
+
+/** A member's name as shown in the group: "a former participant" for an erased one. */
+export function shownName(lang: Lang, displayName: string): string {
+  return displayName === FORMER_PARTICIPANT_NAME ? t(lang, 'group.former_participant') : displayName;
+}
+
+/**
+ * The group state with one member erased (/forget): in the running quiz, their id becomes
+ * `anonymousId` (the same one their stored answers get, so that "everyone answered" still counts
+ * them) and their name is dropped. Returns the same object when the member is not in it.
+ */
+export function forgetGroupMember(state: GroupState, userId: string, anonymousId: string): GroupState {
+  const quiz = state.quiz;
+  if (!quiz || (!(userId in quiz.participants) && !(userId in quiz.scores))) return state;
+  const rename = <V>(record: Record<string, V>, erase: (v: V) => V): Record<string, V> =>
+    Object.fromEntries(Object.entries(record).map(([id, v]) => (id === userId ? [anonymousId, erase(v)] : [id, v])));
+  return {
+    ...state,
+    quiz: {
+      ...quiz,
+      participants: rename(quiz.participants, () => FORMER_PARTICIPANT_NAME),
+      scores: rename(quiz.scores, (s) => ({ ...s, name: FORMER_PARTICIPANT_NAME })),
+    },
+  };
+}
+
+/** What a group's running quiz keeps about one member (for /mydata), or null. */
+export function groupMemberData(state: GroupState, userId: string): { quizId: string; displayName: string; points: number; correct: number; answered: number } | null {
+  const quiz = state.quiz;
+  if (!quiz || (!(userId in quiz.participants) && !(userId in quiz.scores))) return null;
+  const score = quiz.scores[userId];
+  return { quizId: quiz.id, displayName: quiz.participants[userId] ?? score?.name ?? '', points: score?.points ?? 0, correct: score?.correct ?? 0, answered: score?.answered ?? 0 };
 }
 
 /** The running leaderboard message. */
@@ -266,10 +353,17 @@ export function leaderboardMessage(lang: Lang, rows: ScoreRow[]): Outbound {
 
 // ---- Weekly schedule ----
 
-/** The two times the store indexes for a group: when the open question closes, and when the weekly quiz next starts. */
+/**
+ * The two times the store indexes for a group: when it next needs the runtime (its open question
+ * closes, or an owed post is to be sent or taken over), and when the weekly quiz next starts.
+ */
 export function groupDueTimes(state: GroupState): { closesAt: Date | null; nextQuizAt: Date | null } {
+  const times = [
+    ...(state.quiz ? [new Date(state.quiz.closesAt).getTime()] : []),
+    ...(state.owed ?? []).map((o) => new Date(o.claimedUntil ?? o.since).getTime()),
+  ];
   return {
-    closesAt: state.quiz ? new Date(state.quiz.closesAt) : null,
+    closesAt: times.length ? new Date(Math.min(...times)) : null,
     nextQuizAt: state.schedule ? new Date(state.schedule.next) : null,
   };
 }
@@ -372,4 +466,140 @@ export function startScheduledQuiz(course: Course, opts: GroupOptions, state: Gr
   const late = now.getTime() - new Date(schedule.next).getTime() > opts.scheduleGraceMinutes * 60_000;
   if (late || state.quiz) return { state: moved, messages: [], scores: [] };
   return startGroupQuiz(course, opts, moved, '', quizId, now);
+}
+
+// ---- One event ----
+
+/** What happens to a group: a member's event, or the runtime's tick (a question's time is up, a weekly quiz is due). */
+export type GroupEvent = { type: 'inbound'; inbound: Inbound } | { type: 'tick' };
+
+/** Work the runtime does for the engine, inside the same lock, before the commit. */
+export type GroupEffect =
+  /** Store this member's answer (an insert of its own; the store refuses a second one per member and question). */
+  | { type: 'record_answer'; quizId: string; question: number; userId: string; displayName: string; option: number }
+  /** Append the running leaderboard (read from the store) to the reply. */
+  | { type: 'leaderboard' };
+
+export interface GroupTurn {
+  /** The group's state, or null for a conversation the bot has not seen. */
+  state: GroupState | null;
+  /** The answers to the open question so far (empty when none is open), read inside the group's lock. */
+  answers: GroupAnswer[];
+  event: GroupEvent;
+  now: Date;
+  /** The open question's id for a new quiz (unique in the conversation; the runtime makes it). */
+  quizId: string;
+}
+
+export interface GroupTurnResult {
+  /** The new state. New posts are appended to its `owed`. */
+  state: GroupState;
+  /** Whether the state changed (and must be written). */
+  changed: boolean;
+  /** The reply to the member who sent the event (notices, short answers). */
+  reply: Outbound[];
+  scores: ScoreRow[];
+  effects: GroupEffect[];
+}
+
+/**
+ * Handles one group event: validates a team-quiz answer (the open question, an option it has, a
+ * member who has not answered yet), closes a question whose time is up or that everyone has
+ * answered, starts a due weekly quiz, and answers commands. Pure: a forged or late answer changes
+ * nothing and records nothing.
+ */
+export function handleGroupEvent(course: Course, opts: GroupOptions, turn: GroupTurn): GroupTurnResult {
+  const { now, event } = turn;
+  const hint = event.type === 'inbound' ? event.inbound.languageHint?.slice(0, 2).toLowerCase() : undefined;
+  const state = turn.state ?? newGroupState(isLang(hint) ? hint : 'en');
+  const lang = state.lang;
+  const result = (next: GroupState, reply: Outbound[], posts: Outbound[] = [], scores: ScoreRow[] = [], effects: GroupEffect[] = []): GroupTurnResult => {
+    const written = posts.length ? owe(next, posts, now) : next;
+    return { state: written, changed: written !== state, reply, scores, effects };
+  };
+  const text = (key: string, vars?: Record<string, string | number>): Outbound => ({ kind: 'text', text: plain(t(lang, key, vars)) });
+  const notice = (key: string, reason: 'closed' | 'already_answered' | 'refused'): Outbound => ({ kind: 'notice', text: t(lang, key), reason });
+
+  if (event.type === 'tick') {
+    const quiz = state.quiz;
+    if (quiz && (new Date(quiz.closesAt) <= now || everyoneAnswered(state, turn.answers))) {
+      const closed = closeQuestion(course, state, turn.answers, now);
+      return result(closed.state, [], closed.messages, closed.scores);
+    }
+    const started = startScheduledQuiz(course, opts, state, turn.quizId, now);
+    return started ? result(started.state, [], started.messages) : result(state, []);
+  }
+
+  const { inbound } = event;
+  const ev = inbound.event;
+  if (ev.type === 'choice') {
+    const action = decodeAction(ev.data);
+    if (action?.type !== 'group_answer') return result(state, [notice('group.closed', 'closed')]);
+    const quiz = state.quiz;
+    if (answerStatus(state, action.quizId, action.question, now) === 'closed' || !quiz) return result(state, [notice('group.closed', 'closed')]);
+    const item = course.items.get(quiz.itemIds[quiz.index]!);
+    if (!item || !Number.isInteger(action.option) || action.option < 0 || action.option >= item.options.length) return result(state, [notice('group.refused', 'refused')]);
+    const userId = inbound.learner.userId;
+    if (turn.answers.some((a) => a.userId === userId)) return result(state, [notice('group.already', 'already_answered')]);
+    const displayName = inbound.displayName ?? userId;
+    const answers = [...turn.answers, { userId, displayName, option: action.option, at: now }];
+    const reply: Outbound[] = [
+      {
+        kind: 'notice',
+        text: t(lang, 'group.recorded', { option: String.fromCharCode(65 + action.option) }),
+        reason: 'recorded',
+        teamQuestion: questionRef(quiz),
+        answered: answers.map((a) => a.displayName),
+      },
+    ];
+    const effects: GroupEffect[] = [{ type: 'record_answer', quizId: quiz.id, question: quiz.index, userId, displayName, option: action.option }];
+    if (everyoneAnswered(state, answers)) {
+      const closed = closeQuestion(course, state, answers, now);
+      return result(closed.state, reply, closed.messages, closed.scores, effects);
+    }
+    return result(state, reply, [], [], effects);
+  }
+  if (ev.type === 'command') {
+    const command = ev.command.toLowerCase();
+    if (command === 'quiz') {
+      if (state.quiz) return result(state, [text('group.quiz_running')]);
+      const started = startGroupQuiz(course, opts, state, ev.args, turn.quizId, now);
+      // A bad argument changes nothing and is answered to the sender; a started quiz is posted in the group.
+      return started.state === state ? result(state, started.messages) : result(started.state, [], started.messages);
+    }
+    if (command === 'schedule') {
+      const scheduled = scheduleGroupQuiz(state, ev.args, now);
+      return result(scheduled.state, scheduled.messages);
+    }
+    if (command === 'leaderboard') return result(state, [], [], [], [{ type: 'leaderboard' }]);
+    if (command === 'start' || command === 'help') return result(state, [text('welcome.group')]);
+    return result(state, [text('group.only_private', { command })]);
+  }
+  return result(state, [text('welcome.group')]);
+}
+
+/** Appends posts the group is owed. */
+function owe(state: GroupState, messages: Outbound[], now: Date): GroupState {
+  const owed = state.owed ?? [];
+  const id = `${now.getTime().toString(36)}-${owed.length}-${messages.length}-${state.quiz?.index ?? 'x'}`;
+  return { ...state, owed: [...owed, { id, messages, since: now.toISOString() }] };
+}
+
+/** The state with one owed post delivered (or given up): removed. */
+export function withoutOwed(state: GroupState, id: string): GroupState {
+  const owed = (state.owed ?? []).filter((o) => o.id !== id);
+  const next: GroupState = { ...state, owed };
+  if (!owed.length) delete next.owed;
+  return next;
+}
+
+/** The first owed post free to send at `now` (not claimed by another sender, or its claim has lapsed). */
+export function nextOwed(state: GroupState, now: Date): OwedPost | undefined {
+  const first = state.owed?.[0];
+  return first && (!first.claimedUntil || new Date(first.claimedUntil) <= now) ? first : undefined;
+}
+
+/** The state with an owed post claimed by a sender until `until`. */
+export function claimOwed(state: GroupState, id: string, until: Date): GroupState {
+  return { ...state, owed: (state.owed ?? []).map((o) => (o.id === id ? { ...o, claimedUntil: until.toISOString() } : o)) };
 }

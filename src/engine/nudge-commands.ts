@@ -5,7 +5,21 @@
 import type { Action } from './actions.js';
 import { describeDays, t } from './i18n.js';
 import type { LearnerState } from './state.js';
-import { atLocalTime, formatHhmm, isValidTimeZone, local, parseHhmm } from '../scheduling/localtime.js';
+import { atLocalTime, formatHhmm, isValidTimeZone, local, parseHhmm } from '../learning/localtime.js';
+import { nextReminderAt } from '../learning/nudges.js';
+
+/** "Next reminder: today at 14:05", in the learner's language and local time. */
+export function describeNextReminder(s: LearnerState, now: Date): string {
+  const at = nextReminderAt(s, now);
+  if (!at) return t(s.lang, 'remind.next_none');
+  const when = local(at, s.nudges.timezone).setLocale(s.lang);
+  const today = local(now, s.nudges.timezone).startOf('day');
+  const days = Math.round(when.startOf('day').diff(today, 'days').days);
+  const time = when.toFormat('HH:mm');
+  if (days === 0) return t(s.lang, 'remind.next_today', { time });
+  if (days === 1) return t(s.lang, 'remind.next_tomorrow', { time });
+  return t(s.lang, 'remind.next_on', { day: when.toFormat('cccc d LLLL'), time });
+}
 
 const COMMANDS = ['remind', 'timezone', 'snooze', 'pause', 'resume'] as const;
 
@@ -51,18 +65,18 @@ export function applyNudgeCommand(s: LearnerState, command: string, args: string
       const arg = args.toLowerCase();
       if (arg === 'off' || arg === 'stop') {
         n.remindAt = null;
-        return { text: tr('remind.off') };
+        return { text: `${tr('remind.off')}\n${describeNextReminder(s, now)}` };
       }
       const [time = '', ...dayWords] = arg.split(/\s+/);
       const minutes = parseHhmm(time);
       const days = dayWords.length ? parseDays(dayWords.join(' ')) : n.remindDays;
-      if (minutes === undefined || !days) return { text: tr('remind.usage') };
+      if (minutes === undefined || !days) return { text: `${tr('remind.usage')}\n${describeNextReminder(s, now)}` };
       n.remindAt = formatHhmm(minutes);
       n.remindDays = days;
       n.remindSetAt = now.toISOString();
       n.paused = false;
       s.stopped = false;
-      const text = tr('remind.set', { time: n.remindAt, tz: n.timezone, days: describeDays(s.lang, n.remindDays) });
+      const text = `${tr('remind.set', { time: n.remindAt, tz: n.timezone, days: describeDays(s.lang, n.remindDays) })}\n${describeNextReminder(s, now)}`;
       return { text: n.timezone === 'UTC' ? `${text}\n${tr('remind.ask_tz', { tz: n.timezone })}` : text };
     }
     case 'timezone': {

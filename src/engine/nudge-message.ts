@@ -5,7 +5,7 @@
  */
 import type { Course } from '../content/course.js';
 import type { Choice, Outbound, RichText } from '../messages.js';
-import type { NudgeKind } from '../scheduling/nudges.js';
+import type { NudgeKind } from '../learning/nudges.js';
 import { encodeAction } from './actions.js';
 import { minutesFor } from './engine.js';
 import { t } from './i18n.js';

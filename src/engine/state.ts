@@ -35,6 +35,8 @@ export interface ReviewCard {
   /** Answers given so far, and how many were right. */
   seen: number;
   right: number;
+  /** Wrong answers on this item since it was last answered right (absent: none). */
+  wrongTries?: number;
 }
 
 /** A quiz the learner is taking: a lesson's items, a practice quiz, or a review session. */
@@ -51,7 +53,7 @@ export interface QuizRun {
   answered?: { correct: boolean };
   /** When the current item was shown, to tell quick answers from slow ones. */
   shownAt: string;
-  /** Wrong tries on the current item before a right one (multiple-answer re-tries). */
+  /** Wrong answers on the current item in this run (kept with the answered item, reset by the next one). */
   wrongTries: number;
 }
 
@@ -90,6 +92,11 @@ export interface LearnerState {
   langChosen: boolean;
   createdAt: string;
   lastSeenAt: string;
+  /**
+   * When the learner last learned (read a card, answered a quiz item). Only learning satisfies the
+   * day's reminder and holds nudges back; settings commands do not. Absent: never.
+   */
+  lastLearnedAt?: string;
   displayName?: string;
   lessons: Record<string, LessonProgress>;
   reviews: Record<string, ReviewCard>;

@@ -16,7 +16,7 @@ import type { Course, QuizItem } from '../content/course.js';
 import { correctIndices } from '../content/course.js';
 import type { Choice, InboundEvent, Outbound, RichText } from '../messages.js';
 import { plain } from '../messages.js';
-import { scheduleAnswer } from '../scheduling/review.js';
+import { scheduleAnswer } from '../learning/review.js';
 import { quizOptions } from './engine.js';
 import { t } from './i18n.js';
 import type { Lang, LearnerState } from './state.js';
@@ -227,7 +227,8 @@ export function participantMessages(course: Course, state: WorkshopState, worksh
       answer: right.map((i) => `${options[i]!.key}. ${options[i]!.text}`),
       answerLabel: t(lang, right.length > 1 ? 'feedback.answers' : 'feedback.answer'),
       explanation: item.explanation,
-      answersSource: false,
+      right,
+      picked: own ? [own.option] : [],
       question: item.question,
       options,
       choices: [],
@@ -278,7 +279,7 @@ export function participantAnswer(
   const elapsedMs = workshop.shownAt ? Math.max(0, now.getTime() - new Date(workshop.shownAt).getTime()) : 0;
   const card = scheduleAnswer(learner.reviews[item.id], { correct, elapsedMs, wrongTries: 0 }, now, retention);
   const at = now.toISOString();
-  const next: LearnerState = { ...learner, reviews: { ...learner.reviews, [item.id]: card }, lastSeenAt: at };
+  const next: LearnerState = { ...learner, reviews: { ...learner.reviews, [item.id]: card }, lastSeenAt: at, lastLearnedAt: at };
   const key = quizOptions(lang, item)[action.option]!;
   const label = item.type === 'truefalse' ? key.text : key.key;
   return { learner: next, correct, itemId: item.id, messages: [{ kind: 'notice', text: t(lang, 'workshop.recorded', { option: label }), reason: 'recorded' }] };

@@ -1,40 +1,46 @@
 /**
- * The runtime around the pure engine: loads state, runs the engine, saves the result with a
- * conditional write, and hands back the messages to send. This is where exactly-once and ordering
- * are made:
+ * The runtime: the one path every event takes, for learners and groups alike.
+ *
+ *   lock (per learner or per group) → read → engine (pure) → one commit → effects
+ *
  * - an event id already applied is dropped before anything is sent (platform retries);
- * - events for one learner are chained in this process, and a version check with retry orders them
- *   across processes: two events never interleave and nothing is lost;
- * - messages are returned only after the state that produced them is on disk, so a learner is
- *   never told about progress that a crash could lose.
+ * - events for one learner (or one group) are chained in this process, and a version check with
+ *   retry orders them across processes: two events never interleave and nothing is lost;
+ * - messages are returned only after the state that produced them is written, so a learner is
+ *   never told about progress that a crash could lose;
+ * - internal events enter the same path: a nudge that is due (from a scheduler), a group's tick (a
+ *   question's time is up, a weekly quiz is due). Nothing but this runtime writes learner or group
+ *   state;
+ * - posts a group is owed (a quiz's questions, reveals, final scores) are kept in the group's state
+ *   until the channel has delivered them, so a failed send never skips a reveal.
  */
+import { createHash } from 'node:crypto';
 import type { Course } from '../content/course.js';
 import { handleLearnerEvent, type EngineOptions } from '../engine/engine.js';
-import { decodeAction } from '../engine/actions.js';
 import {
-  answerStatus,
-  closeQuestion,
-  everyoneAnswered,
+  claimOwed,
   groupDueTimes,
+  handleGroupEvent,
   leaderboardMessage,
-  newGroupState,
-  scheduleGroupQuiz,
-  startGroupQuiz,
-  startScheduledQuiz,
+  nextOwed,
+  withoutOwed,
+  type GroupEvent,
   type GroupOptions,
-  type GroupResult,
   type GroupState,
+  type OwedPost,
 } from '../engine/group.js';
 import { t } from '../engine/i18n.js';
-import { isLang, type Lang } from '../engine/state.js';
-import type { Address, Inbound, LearnerKey, Outbound } from '../messages.js';
+import { nudgeMessage } from '../engine/nudge-message.js';
+import { isLang, type Lang, type LearnerState } from '../engine/state.js';
+import { PlatformError } from '../errors.js';
+import { afterNudge, nextNudgeAt, nudgeDue, DEFAULT_NUDGE_POLICY, type NudgeKind, type NudgePolicy } from '../learning/nudges.js';
+import type { Address, Channel, Inbound, LearnerKey, Outbound } from '../messages.js';
 import { plain } from '../messages.js';
-import { nextNudgeAt, type NudgePolicy, DEFAULT_NUDGE_POLICY } from '../scheduling/nudges.js';
-import type { ConversationKey, GroupRecord, ScoreRow, Store } from '../store/store.js';
+import { hashId } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { ConversationKey, GroupRecord, LearnerRecord, Store } from '../store/store.js';
 import { KeyedMutex } from './mutex.js';
 import type { LearnerStep } from './workshops.js';
-import type { LearnerRecord } from '../store/store.js';
-import type { Metrics } from '../metrics.js';
 
 /** Messages for one conversation, to be sent by its channel. */
 export interface Delivery {
@@ -44,6 +50,39 @@ export interface Delivery {
 
 /** Receives every error with its context, once. */
 export type ErrorSink = (err: unknown, context: Record<string, unknown>) => void;
+
+/**
+ * Sends messages to a conversation on the bot's own initiative, through its channel's delivery
+ * (paced, retried on retryable failures). Throws a {@link PlatformError} when the platform refuses.
+ */
+export type Sender = (address: Address, messages: Outbound[]) => Promise<void>;
+
+/** What a channel adapter may do with the bot: hand it an event, report an error, read a learner for a platform view. */
+export interface BotPort {
+  /** Applies an inbound event and returns the reply (see {@link LearningBot.handle}). */
+  handle(inbound: Inbound): Promise<Outbound[]>;
+  /** Receives every error with its context. */
+  report: ErrorSink;
+  /** The learner's state, read-only (Slack's App Home shows progress from it). */
+  peek(key: LearnerKey): Promise<LearnerState | null>;
+  readonly course: Course;
+}
+
+/** A nudge due for one learner: who, and the nudge time the scan found (part of its identity). */
+export interface NudgeJob {
+  channel: Channel;
+  userId: string;
+  plannedAt: number;
+}
+
+/** What became of a nudge. 'failed': the platform refused it for good (reported; not retried). */
+export type NudgeOutcome = 'sent' | 'skipped' | 'unreachable' | 'failed';
+
+/** Where "this nudge's message was sent" marks live (Redis with BullMQ; memory in-process). */
+export interface SentMarks {
+  get(jobId: string): Promise<NudgeKind | null>;
+  set(jobId: string, kind: NudgeKind): Promise<void>;
+}
 
 export interface BotOptions {
   course: Course;
@@ -55,10 +94,9 @@ export interface BotOptions {
   now?: () => Date;
   onError: ErrorSink;
   metrics?: Metrics;
+  /** How long a sender holds an owed group post before another may take it over (default 60 s). */
+  owedLeaseMs?: number;
 }
-
-/** What a group update decides: finish now, or write this state (then return `then`). */
-type GroupStep<T> = { done: T } | { write: { state: GroupState; address: Address; scores?: ScoreRow[]; eventId?: string }; then: T };
 
 /** Thrown when a write keeps conflicting (a pathological burst for one learner). */
 export class ConcurrencyError extends Error {
@@ -70,18 +108,26 @@ export class ConcurrencyError extends Error {
 
 const MAX_ATTEMPTS = 20;
 
-export class LearningBot {
+/** A version-checked group update: finish with `done`, or write `state` and return `then`. */
+type GroupStep<T> = { done: T } | { state: GroupState; then: T };
+
+export class LearningBot implements BotPort {
   readonly course: Course;
   readonly store: Store;
   private readonly opts: BotOptions;
   private readonly locks = new KeyedMutex();
+  private readonly sending = new KeyedMutex();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private sender: Sender | undefined;
   readonly now: () => Date;
+  readonly report: ErrorSink;
 
   constructor(opts: BotOptions) {
     this.opts = opts;
     this.course = opts.course;
     this.store = opts.store;
     this.now = opts.now ?? (() => new Date());
+    this.report = opts.onError;
   }
 
   /**
@@ -94,8 +140,22 @@ export class LearningBot {
     return this.opts.nudges ?? DEFAULT_NUDGE_POLICY;
   }
 
+  /** Connects the channels' proactive delivery (owed group posts go out through it). */
+  connect(send: Sender): void {
+    this.sender = send;
+  }
+
+  /** Waits for the group posts being delivered in the background (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
+  async peek(key: LearnerKey): Promise<LearnerState | null> {
+    return (await this.store.getLearner(key))?.state ?? null;
+  }
+
   /**
-   * Applies one inbound event and returns the messages to send back in its conversation. Never
+   * Applies one inbound event and returns the reply to send back in its conversation. Never
    * throws: an unexpected error is reported to `onError` and the learner gets an apology (the event
    * is not marked as applied, so the platform's retry can still succeed).
    */
@@ -108,12 +168,20 @@ export class LearningBot {
       this.opts.metrics?.messagesOut.inc({ channel }, out.length);
       return out;
     } catch (err) {
-      this.opts.onError(err, { where: 'handle', channel: inbound.learner.channel, eventId: inbound.id, event: inbound.event.type });
+      // Hashed: some platforms' event ids carry a user id (Slack's button events).
+      this.opts.onError(err, { where: 'handle', channel: inbound.learner.channel, eventId: hashId(inbound.id), event: inbound.event.type });
       const lang: Lang = isLang(inbound.languageHint?.slice(0, 2)) ? (inbound.languageHint!.slice(0, 2) as Lang) : 'en';
       return [{ kind: 'text', text: plain(t(lang, 'error.generic')) }];
     } finally {
       timer?.();
     }
+  }
+
+  // ---- learners -----------------------------------------------------------------------------
+
+  /** The per-learner lock key. A person's identity (several linked accounts) will replace it: one place to change. */
+  private learnerLock(key: LearnerKey): string {
+    return `learner:${key.channel}:${key.userId}`;
   }
 
   /**
@@ -123,7 +191,7 @@ export class LearningBot {
    */
   learnerPath(inbound: Inbound, step: (record: LearnerRecord | null, now: Date) => Promise<LearnerStep>): Promise<Outbound[]> {
     const { learner } = inbound;
-    return this.locks.run(`${learner.channel}:${learner.userId}`, async () => {
+    return this.locks.run(this.learnerLock(learner), async () => {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         if (await this.store.isProcessed(learner.channel, inbound.id)) return [];
         const record = await this.store.getLearner(learner);
@@ -138,14 +206,13 @@ export class LearningBot {
         if (outcome === 'conflict') continue;
         return r.messages;
       }
-      throw new ConcurrencyError(`${learner.channel}:${learner.userId}`);
+      throw new ConcurrencyError(this.learnerLock(learner));
     });
   }
 
   private handleLearner(inbound: Inbound): Promise<Outbound[]> {
     const { learner } = inbound;
-    const lockKey = `${learner.channel}:${learner.userId}`;
-    return this.locks.run(lockKey, async () => {
+    return this.locks.run(this.learnerLock(learner), async () => {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         if (await this.store.isProcessed(learner.channel, inbound.id)) return [];
         const record = await this.store.getLearner(learner);
@@ -172,189 +239,227 @@ export class LearningBot {
         }
         return messages;
       }
-      throw new ConcurrencyError(lockKey);
+      throw new ConcurrencyError(this.learnerLock(learner));
+    });
+  }
+
+  /**
+   * Runs `step` on the learner's current record under the learner's lock and writes the state it
+   * returns with the version check (retrying on a conflict with another process). `step` returns
+   * null to write nothing.
+   */
+  private updateLearner<T>(key: LearnerKey, step: (record: LearnerRecord, now: Date) => Promise<{ state: LearnerState; nudgeAt: Date | null; then: T } | { done: T }>): Promise<T | null> {
+    return this.locks.run(this.learnerLock(key), async () => {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const record = await this.store.getLearner(key);
+        if (!record) return null;
+        const now = this.now();
+        const next = await step(record, now);
+        if ('done' in next) return next.done;
+        const outcome = await this.store.commitLearner({ key, expectedVersion: record.version, state: next.state, address: record.address, nudgeAt: next.nudgeAt, now });
+        if (outcome === 'committed') return next.then;
+      }
+      throw new ConcurrencyError(this.learnerLock(key));
     });
   }
 
   /** Moves a learner's next nudge to `at` (after a platform asked us to wait). */
   async rescheduleNudge(key: LearnerKey, at: Date): Promise<void> {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const record = await this.store.getLearner(key);
-      if (!record) return;
-      const outcome = await this.store.commitLearner({ key, expectedVersion: record.version, state: record.state, address: record.address, nudgeAt: at, now: this.now() });
-      if (outcome === 'committed') return;
-    }
-    throw new ConcurrencyError(`${key.channel}:${key.userId}`);
-  }
-
-  private groupLang(inbound: Inbound): Lang {
-    const hint = inbound.languageHint?.slice(0, 2);
-    return isLang(hint) ? hint : 'en';
-  }
-
-  private async handleGroup(inbound: Inbound): Promise<Outbound[]> {
-    const key: ConversationKey = { channel: inbound.address.channel, conversationId: inbound.address.conversationId };
-    const ev = inbound.event;
-    const lang = this.groupLang(inbound);
-    if (ev.type === 'choice') {
-      const action = decodeAction(ev.data);
-      if (action?.type === 'group_answer') return this.groupAnswer(inbound, key, action.quizId, action.question, action.option);
-    }
-    if (ev.type === 'command' && ev.command.toLowerCase() === 'quiz') {
-      return this.changeGroup(inbound, key, (state, now) => startGroupQuiz(this.course, this.opts.group, state, ev.args, now.getTime().toString(36), now));
-    }
-    if (ev.type === 'command' && ev.command.toLowerCase() === 'schedule') return this.changeGroup(inbound, key, (state, now) => scheduleGroupQuiz(state, ev.args, now));
-    // Everything else in a group is read-only: mark it applied so that a retry sends nothing twice.
-    if (!(await this.store.markProcessed(key.channel, inbound.id, this.now()))) return [];
-    if (ev.type === 'command') {
-      const command = ev.command.toLowerCase();
-      if (command === 'leaderboard') {
-        const group = await this.store.getGroup(key);
-        return [leaderboardMessage(group?.state.lang ?? lang, await this.store.leaderboard(key, 20))];
-      }
-      if (command === 'start' || command === 'help') return [{ kind: 'text', text: plain(t(lang, 'welcome.group')) }];
-      return [{ kind: 'text', text: plain(t(lang, 'group.only_private', { command })) }];
-    }
-    if (ev.type === 'choice') return [{ kind: 'notice', text: t(lang, 'group.closed'), reason: 'closed' }];
-    return [{ kind: 'text', text: plain(t(lang, 'welcome.group')) }];
+    await this.updateLearner(key, async (record) => ({ state: record.state, nudgeAt: at, then: undefined }));
   }
 
   /**
-   * Applies a group command that may change the group's state (`/quiz`, `/schedule`): the change is
-   * written with the group's version check and the event id, then its messages are returned.
+   * A nudge's internal event: under the learner's lock, decides whether a nudge is still due (the
+   * learner's own state decides, so a repeated job finds nothing to do once it is recorded), sends
+   * it through `send`, and records it. A "sent" mark written right after the platform accepted the
+   * message covers a crash between the send and the write: the retried job records the nudge
+   * without sending it again.
+   *
+   * Throws a retryable {@link PlatformError} (the caller retries, honouring `retryAfterSec`). A
+   * learner who cannot be reached is marked so; any other refusal is reported once and the nudge is
+   * recorded as spent ('failed'), so that it is not retried forever.
    */
-  private changeGroup(inbound: Inbound, key: ConversationKey, apply: (state: GroupState, now: Date) => GroupResult): Promise<Outbound[]> {
-    return this.updateGroup<Outbound[]>(key, [], async (record, now) => {
-      const state = record?.state ?? newGroupState(this.groupLang(inbound));
-      const result = apply(state, now);
-      if (result.state === state) {
-        // Nothing changed (a quiz is running, a bad argument, a question): just answer, once.
-        return { done: (await this.store.markProcessed(key.channel, inbound.id, now)) ? result.messages : [] };
+  async nudge(job: NudgeJob, marks: SentMarks, send: Sender): Promise<NudgeOutcome> {
+    const key = { channel: job.channel, userId: job.userId };
+    const jobId = nudgeJobId(job);
+    const outcome = await this.updateLearner<NudgeOutcome>(key, async (record, now) => {
+      const state = record.state;
+      if (state.nudges.lastNudgeJob === jobId) return { done: 'sent' };
+      let sent = await marks.get(jobId);
+      const due = sent ? undefined : nudgeDue(state, now, this.policy, this.course.items);
+      if (!sent && !due) return { state, nudgeAt: nextNudgeAt(state, now, this.policy), then: 'skipped' };
+      if (!sent && due) {
+        const lastBeforePause = state.nudges.unanswered + 1 >= this.policy.maxUnanswered;
+        try {
+          await send(record.address, [nudgeMessage(this.course, state, due.kind, due.dueCount, lastBeforePause)]);
+        } catch (err) {
+          if (err instanceof PlatformError && err.unreachable) {
+            const unreachable = { ...state, nudges: { ...state.nudges, unreachable: true } };
+            return { state: unreachable, nudgeAt: null, then: 'unreachable' };
+          }
+          if (!(err instanceof PlatformError) || err.retryable) throw err;
+          this.opts.onError(err, { where: 'nudge-delivery', channel: job.channel, retryable: false });
+          const spent = afterNudge(state, due.kind, now, jobId);
+          return { state: spent, nudgeAt: nextNudgeAt(spent, now, this.policy), then: 'failed' };
+        }
+        await marks.set(jobId, due.kind);
+        sent = due.kind;
       }
-      return { write: { state: result.state, address: inbound.address, eventId: inbound.id }, then: result.messages };
+      const next = afterNudge(state, sent!, now, jobId);
+      return { state: next, nudgeAt: nextNudgeAt(next, now, this.policy), then: 'sent' };
     });
+    return outcome ?? 'skipped';
+  }
+
+  // ---- groups -------------------------------------------------------------------------------
+
+  private groupLock(key: ConversationKey): string {
+    return `group:${key.channel}:${key.conversationId}`;
+  }
+
+  private handleGroup(inbound: Inbound): Promise<Outbound[]> {
+    const key: ConversationKey = { channel: inbound.address.channel, conversationId: inbound.address.conversationId };
+    return this.groupTurn(key, { type: 'inbound', inbound }, inbound);
   }
 
   /**
-   * The one way group records change: under the group's lock in this process, `step` looks at the
-   * current record and either finishes (`done`) or asks for a write, which is made with the version
-   * check (and the event id, when there is one); on a conflict with another process, `step` runs
-   * again on the fresh record. A write refused as a duplicate event returns `onDuplicate`.
+   * One group event through the path: under the group's lock, read the group and the open
+   * question's answers, run the engine, apply its effects (an answer's insert, the leaderboard),
+   * write the state with the version check, then deliver what the group is owed.
    */
-  private updateGroup<T>(
-    key: ConversationKey,
-    onDuplicate: T,
-    step: (record: GroupRecord | null, now: Date) => Promise<GroupStep<T>> | GroupStep<T>,
-  ): Promise<T> {
-    return this.locks.run(`group:${key.channel}:${key.conversationId}`, async () => {
+  private async groupTurn(key: ConversationKey, event: GroupEvent, inbound?: Inbound): Promise<Outbound[]> {
+    const reply = await this.locks.run(this.groupLock(key), async () => {
+      let decided: Outbound[] | undefined;
+      let ev = event;
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const eventId = decided ? undefined : inbound?.id;
+        if (eventId && (await this.store.isProcessed(key.channel, eventId))) return [];
         const record = await this.store.getGroup(key);
         const now = this.now();
-        const next = await step(record, now);
-        if ('done' in next) return next.done;
-        const { state, address, scores, eventId } = next.write;
+        const quiz = record?.state.quiz;
+        const answers = quiz ? await this.store.listGroupAnswers(key, quiz.id, quiz.index) : [];
+        const r = handleGroupEvent(this.course, this.opts.group, { state: record?.state ?? null, answers, event: ev, now, quizId: now.getTime().toString(36) });
+        let out = decided ?? r.reply;
+        let answerStored = false;
+        for (const effect of r.effects) {
+          if (effect.type === 'record_answer' && eventId) {
+            const stored = await this.store.recordGroupAnswer({ key, ...effect, at: now, eventId });
+            if (stored === 'duplicate') return [];
+            if (stored === 'already_answered') {
+              // Another process took this member's answer first; the event counts as applied.
+              await this.store.markProcessed(key.channel, eventId, now);
+              return [{ kind: 'notice', text: t(r.state.lang, 'group.already'), reason: 'already_answered' } satisfies Outbound];
+            }
+            answerStored = true;
+          }
+          if (effect.type === 'leaderboard') out = [...out, leaderboardMessage(r.state.lang, await this.store.leaderboard(key, 20))];
+        }
+        if (!r.changed) {
+          // Read-only: mark the event applied, so that a retry sends nothing twice.
+          if (eventId && !answerStored && !(await this.store.markProcessed(key.channel, eventId, now))) return [];
+          return out;
+        }
+        const address = inbound?.address ?? record?.address;
+        if (!address) return out;
         const outcome = await this.store.commitGroup({
           key,
           expectedVersion: record?.version ?? 0,
-          state,
+          state: r.state,
           address,
-          ...groupDueTimes(state),
-          ...(scores ? { scores } : {}),
-          ...(eventId ? { eventId } : {}),
+          ...groupDueTimes(r.state),
+          ...(r.scores.length ? { scores: r.scores } : {}),
+          ...(eventId && !answerStored ? { eventId } : {}),
           now,
         });
-        if (outcome === 'duplicate') return onDuplicate;
+        if (outcome === 'duplicate') return [];
+        if (outcome === 'committed') return out;
+        // Another process changed the group. A stored answer stays stored: look again as a tick
+        // (it closes the question if everyone has now answered), keeping the reply decided here.
+        if (answerStored) {
+          decided = out;
+          ev = { type: 'tick' };
+        }
+      }
+      throw new ConcurrencyError(this.groupLock(key));
+    });
+    this.deliverOwedSoon(key);
+    return reply;
+  }
+
+  /** The one way owed posts are claimed and cleared: a version-checked write under the group's lock. */
+  private updateGroup<T>(key: ConversationKey, step: (record: GroupRecord, now: Date) => GroupStep<T>): Promise<T | undefined> {
+    return this.locks.run(this.groupLock(key), async () => {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const record = await this.store.getGroup(key);
+        if (!record) return undefined;
+        const now = this.now();
+        const next = step(record, now);
+        if ('done' in next) return next.done;
+        const outcome = await this.store.commitGroup({ key, expectedVersion: record.version, state: next.state, address: record.address, ...groupDueTimes(next.state), now });
         if (outcome === 'committed') return next.then;
       }
-      throw new ConcurrencyError(`group:${key.conversationId}`);
+      throw new ConcurrencyError(this.groupLock(key));
     });
   }
 
-  private async groupAnswer(inbound: Inbound, key: ConversationKey, quizId: string, question: number, option: number): Promise<Outbound[]> {
+  private deliverOwedSoon(key: ConversationKey): void {
+    const p = this.deliverOwed(key).catch((err) => this.opts.onError(err, { where: 'group-delivery', channel: key.channel }));
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  /**
+   * Delivers the posts a group is owed, oldest first, one sender at a time: each is claimed (a
+   * lease, so that one process sends it), sent through the channel, then cleared. A retryable
+   * failure leaves it owed: the lease lapses and the next tick sends it again. A refusal for good
+   * (bad request, a message that cannot be rendered) is reported once and the post is dropped.
+   */
+  async deliverOwed(key: ConversationKey): Promise<void> {
+    await this.sending.run(this.groupLock(key), async () => {
+      for (;;) {
+        const leaseMs = this.opts.owedLeaseMs ?? 60_000;
+        const claimed = await this.updateGroup<{ post: OwedPost; address: Address } | null>(key, (record, now) => {
+          const post = nextOwed(record.state, now);
+          return post ? { state: claimOwed(record.state, post.id, new Date(now.getTime() + leaseMs)), then: { post, address: record.address } } : { done: null };
+        });
+        if (!claimed) return;
+        const { post, address } = claimed;
+        try {
+          if (!this.sender) throw new Error(`no channel is connected to deliver to ${address.channel}`);
+          await this.sender(address, post.messages);
+          this.opts.metrics?.messagesOut.inc({ channel: address.channel }, post.messages.length);
+        } catch (err) {
+          const retryable = !(err instanceof PlatformError) || err.retryable;
+          this.opts.onError(err, { where: 'group-delivery', channel: key.channel, retryable });
+          if (retryable) return;
+        }
+        await this.updateGroup(key, (record) => ({ state: withoutOwed(record.state, post.id), then: undefined }));
+      }
+    });
+  }
+
+  /**
+   * The groups' clock: closes every question whose time is up, starts the weekly quizzes that are
+   * due, and delivers what groups are owed (any number of processes may tick: the version checks
+   * and the owed posts' leases let one act). Never throws: errors are reported per group.
+   */
+  async tick(limit = 100): Promise<void> {
     const now = this.now();
-    const group = await this.store.getGroup(key);
-    const lang = group?.state.lang ?? this.groupLang(inbound);
-    if (answerStatus(group?.state ?? null, quizId, question, now) === 'closed') {
-      return (await this.store.markProcessed(key.channel, inbound.id, now)) ? [{ kind: 'notice', text: t(lang, 'group.closed'), reason: 'closed' }] : [];
+    const keys = new Map<string, ConversationKey>();
+    for (const k of [...(await this.store.groupsDue(now, limit)), ...(await this.store.groupQuizzesDue(now, limit))]) keys.set(this.groupLock(k), k);
+    for (const key of keys.values()) {
+      try {
+        await this.groupTurn(key, { type: 'tick' });
+      } catch (err) {
+        this.opts.onError(err, { where: 'group-tick', channel: key.channel });
+      }
     }
-    const outcome = await this.store.recordGroupAnswer({
-      key,
-      quizId,
-      question,
-      userId: inbound.learner.userId,
-      displayName: inbound.displayName ?? inbound.learner.userId,
-      option,
-      at: now,
-      eventId: inbound.id,
-    });
-    if (outcome === 'duplicate') return [];
-    if (outcome === 'already_answered') {
-      // The refused event counts as applied, so that its redelivery is a 'duplicate' and sends nothing.
-      // The stores record it themselves (the contract says so); recording it here too keeps that true
-      // for any store. Its result is not a redelivery test: the store may have just recorded it.
-      await this.store.markProcessed(key.channel, inbound.id, now);
-      return [{ kind: 'notice', text: t(lang, 'group.already'), reason: 'already_answered' }];
-    }
-    const letter = String.fromCharCode(65 + option);
-    const messages: Outbound[] = [{ kind: 'notice', text: t(lang, 'group.recorded', { option: letter }), reason: 'recorded' }];
-    const answers = await this.store.listGroupAnswers(key, quizId, question);
-    if (group && everyoneAnswered(group.state, answers)) {
-      const closed = await this.closeGroupQuestion(key, quizId, question);
-      if (closed) messages.push(...closed.messages);
-    }
-    return messages;
+    await this.settled();
   }
+}
 
-  /**
-   * Closes a group question if it is still open (any process may try; the version check lets one
-   * win). Returns what to post in the group, or null when someone else closed it.
-   */
-  async closeGroupQuestion(key: ConversationKey, quizId?: string, question?: number): Promise<Delivery | null> {
-    return this.updateGroup<Delivery | null>(key, null, async (record, now) => {
-      const quiz = record?.state.quiz;
-      if (!record || !quiz || (quizId !== undefined && (quiz.id !== quizId || quiz.index !== question))) return { done: null };
-      const answers = await this.store.listGroupAnswers(key, quiz.id, quiz.index);
-      const result = closeQuestion(this.course, record.state, answers, now);
-      return { write: { state: result.state, address: record.address, scores: result.scores }, then: { address: record.address, messages: result.messages } };
-    });
-  }
-
-  /** Closes every group question whose time is up. Returns what to post, conversation by conversation. */
-  async closeDueGroupQuestions(limit = 100): Promise<Delivery[]> {
-    const due = await this.store.groupsDue(this.now(), limit);
-    const out: Delivery[] = [];
-    for (const key of due) {
-      const record = await this.store.getGroup(key);
-      const quiz = record?.state.quiz;
-      if (!quiz || new Date(quiz.closesAt) > this.now()) continue;
-      const delivery = await this.closeGroupQuestion(key, quiz.id, quiz.index);
-      if (delivery) out.push(delivery);
-    }
-    return out;
-  }
-
-  /**
-   * Starts the weekly team quizzes that are due, as `/quiz` would, and moves each schedule to its
-   * next week in the same version-checked write: with several processes ticking, one wins and the
-   * others find the schedule moved on. Returns what to post, conversation by conversation.
-   */
-  async startDueScheduledQuizzes(limit = 100): Promise<Delivery[]> {
-    const due = await this.store.groupQuizzesDue(this.now(), limit);
-    const out: Delivery[] = [];
-    for (const key of due) {
-      const delivery = await this.startScheduledQuiz(key);
-      if (delivery) out.push(delivery);
-    }
-    return out;
-  }
-
-  private startScheduledQuiz(key: ConversationKey): Promise<Delivery | null> {
-    return this.updateGroup<Delivery | null>(key, null, (record, now) => {
-      const result = record && startScheduledQuiz(this.course, this.opts.group, record.state, now.getTime().toString(36), now);
-      // Not due (any more): another process started it, or the schedule changed.
-      if (!record || !result) return { done: null };
-      const delivery = result.messages.length ? { address: record.address, messages: result.messages } : null;
-      return { write: { state: result.state, address: record.address }, then: delivery };
-    });
-  }
+/** A stable id for a nudge job, without ':' (BullMQ forbids it in custom ids) and without raw user ids. */
+export function nudgeJobId(job: NudgeJob): string {
+  const who = createHash('sha256').update(`${job.channel}\u0000${job.userId}`).digest('base64url').slice(0, 22);
+  return `nudge-${job.channel}-${who}-${job.plannedAt}`;
 }

@@ -8,13 +8,13 @@
  *   limiter covers a whole queue). A 429 puts the queue to sleep for the platform's retry-after;
  *   an unreachable learner is marked, not retried; other failures retry with backoff.
  */
-import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { PlatformError } from '../errors.js';
 import type { Channel } from '../messages.js';
 import type { ErrorSink, LearningBot } from '../runtime/bot.js';
 import { nudgeJobId, type NudgeJob, type NudgeService, type SentMarks } from './delivery.js';
-import type { NudgeKind } from './nudges.js';
+import type { NudgeKind } from '../learning/nudges.js';
 import { CLAIM_LEASE_MS, DELIVERY_RATE } from './limits.js';
 
 export interface BullNudgeOptions {
@@ -42,6 +42,11 @@ export interface BullNudgeOptions {
    */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
+  /**
+   * Given every queue and worker, to listen to their connection errors (see `RedisStatus`): without
+   * a listener, each reconnect attempt while Redis is away prints a stack trace.
+   */
+  watch?: (emitter: { on(event: 'error', listener: (err: Error) => void): unknown }) => void;
 }
 
 /** Redis connection options for BullMQ from a redis:// URL. */
@@ -86,6 +91,7 @@ export class BullNudgeScheduler {
   readonly deliveryQueues = new Map<Channel, Queue>();
   private readonly workers: Worker[] = [];
   private readonly connection: ConnectionOptions;
+  private closed = false;
 
   constructor(private readonly opts: BullNudgeOptions) {
     this.prefix = opts.prefix ?? 'digit4sd';
@@ -94,14 +100,22 @@ export class BullNudgeScheduler {
     for (const channel of opts.channels) {
       this.deliveryQueues.set(channel, new Queue(`nudge-${channel}`, { connection: this.connection, prefix: this.prefix, defaultJobOptions: JOB_OPTIONS }));
     }
+    for (const queue of [this.scanQueue, ...this.deliveryQueues.values()]) opts.watch?.(queue);
+  }
+
+  private addWorker(worker: Worker): void {
+    this.opts.watch?.(worker);
+    this.workers.push(worker);
   }
 
   /** Starts the scan scheduler and the workers this process runs. */
   async start(): Promise<void> {
     const { opts } = this;
     if (opts.scan !== false) {
+      // Waits for Redis if it is away at start-up; closed meanwhile, it starts nothing.
       await this.scanQueue.upsertJobScheduler('scan', { every: opts.scanEveryMs ?? 30_000 }, { name: 'scan', opts: { removeOnComplete: true, removeOnFail: 100 } });
-      this.workers.push(
+      if (this.closed) return;
+      this.addWorker(
         new Worker('nudge-scan', async () => this.scan(), { connection: this.connection, prefix: this.prefix, concurrency: 1 }).on('failed', (_job, err) =>
           opts.onError(err, { where: 'nudge-scan' }),
         ),
@@ -122,7 +136,7 @@ export class BullNudgeScheduler {
           limiter: { max: rate.max, duration: rate.durationMs },
         });
         worker.on('failed', (job, err) => opts.onError(err, { where: 'nudge-delivery', channel, attempts: job?.attemptsMade }));
-        this.workers.push(worker);
+        this.addWorker(worker);
       }
     }
   }
@@ -197,6 +211,7 @@ export class BullNudgeScheduler {
    * left to stall and another worker takes them over (nothing is lost).
    */
   async close(deadlineMs = 10_000): Promise<void> {
+    this.closed = true;
     const graceful = Promise.all(this.workers.map((w) => w.close()));
     const timedOut = await Promise.race([graceful.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), deadlineMs).unref())]);
     if (timedOut) await Promise.all(this.workers.map((w) => w.close(true)));

@@ -27,16 +27,29 @@ export function gapMs(rate: { max: number; durationMs: number }): number {
   return (rate.durationMs / rate.max) * 1.02;
 }
 
-const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
+/** The clock a pacer waits on: tests pass a fake one, so that no wall time passes. */
+export interface PacerClock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
 
-/** Reserves a slot: returns how many microseconds to wait for it. Uses the server's clock. */
+export const REAL_CLOCK: PacerClock = {
+  now: () => performance.now(),
+  sleep: (ms) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve()),
+};
+
+/**
+ * Reserves a slot: returns how many microseconds to wait for it, and the slot itself (microseconds
+ * on the server's clock, so that tests can check the spacing exactly). Uses the server's clock.
+ */
 const RESERVE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local nextSlot = tonumber(redis.call('GET', KEYS[1]) or '0')
 local slot = math.max(now, nextSlot)
 redis.call('SET', KEYS[1], tostring(slot + tonumber(ARGV[1])), 'PX', 600000)
-return slot - now
+return {tostring(slot - now), tostring(slot)}
 `;
 
 /** Moves the next slot to at least now + ARGV[1] microseconds. */
@@ -54,6 +67,7 @@ export class RedisPacer implements Pacer {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly rates: Partial<typeof DELIVERY_RATE> = {},
+    private readonly clock: Pick<PacerClock, 'sleep'> = REAL_CLOCK,
   ) {}
 
   private key(channel: Channel): string {
@@ -61,9 +75,15 @@ export class RedisPacer implements Pacer {
   }
 
   async wait(channel: Channel): Promise<void> {
+    await this.reserve(channel);
+  }
+
+  /** Waits for the next slot; returns it (microseconds on Redis's clock). */
+  async reserve(channel: Channel): Promise<number> {
     const gap = Math.round(gapMs({ ...DELIVERY_RATE, ...this.rates }[channel]!) * 1000);
-    const waitUs = Number(await this.redis.eval(RESERVE, 1, this.key(channel), gap));
-    await sleep(waitUs / 1000);
+    const [waitUs, slotUs] = (await this.redis.eval(RESERVE, 1, this.key(channel), gap)) as [string, string];
+    await this.clock.sleep(Number(waitUs) / 1000);
+    return Number(slotUs);
   }
 
   async pause(channel: Channel, ms: number): Promise<void> {
@@ -73,17 +93,20 @@ export class RedisPacer implements Pacer {
 
 export class MemoryPacer implements Pacer {
   private readonly next = new Map<Channel, number>();
-  constructor(private readonly rates: Partial<typeof DELIVERY_RATE> = {}) {}
+  constructor(
+    private readonly rates: Partial<typeof DELIVERY_RATE> = {},
+    private readonly clock: PacerClock = REAL_CLOCK,
+  ) {}
 
   async wait(channel: Channel): Promise<void> {
-    const now = performance.now();
+    const now = this.clock.now();
     const slot = Math.max(now, this.next.get(channel) ?? 0);
     this.next.set(channel, slot + gapMs({ ...DELIVERY_RATE, ...this.rates }[channel]!));
-    await sleep(slot - now);
+    await this.clock.sleep(slot - now);
   }
 
   async pause(channel: Channel, ms: number): Promise<void> {
-    const resume = performance.now() + ms;
+    const resume = this.clock.now() + ms;
     if (resume > (this.next.get(channel) ?? 0)) this.next.set(channel, resume);
   }
 }

@@ -52,6 +52,16 @@ export function openSqliteSource(path: string): Database.Database {
   return new Database(path, { readonly: true, fileMustExist: true });
 }
 
+/**
+ * The key under which the embedded store hashed its event ids (see `event-ids.ts`): the MongoDB
+ * store must use it too (`MongoStoreOptions.eventIdKey`), or the migrated processed-event records
+ * would not recognise a platform's retry. Undefined for a file that never hashed ids.
+ */
+export function readEventIdKey(db: Database.Database): string | undefined {
+  const hasMeta = db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get()!.n > 0;
+  return hasMeta ? db.prepare<[], { value: string }>("SELECT value FROM meta WHERE name = 'event_id_key'").get()?.value : undefined;
+}
+
 /** How many rows the migration will read, for the progress bar. */
 export function countRows(db: Database.Database): number {
   let total = 0;

@@ -140,8 +140,11 @@ const addressSchema = new Schema<AddressDoc>(
   { _id: false, ...BASE },
 );
 
+/** A member's name as shown in the group; empty for a member who erased their data (a former participant). */
+const memberName = { type: String, default: '' };
+
 const scoreRowSchema = new Schema<ScoreRow>(
-  { userId: id, displayName: { type: String, required: true }, points: count, answered: count, correct: count },
+  { userId: id, displayName: memberName, points: count, answered: count, correct: count },
   { _id: false, ...BASE },
 );
 
@@ -198,7 +201,7 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
       quizId: id,
       question: count,
       userId: id,
-      displayName: { type: String, required: true },
+      displayName: memberName,
       option: count,
       at: { type: Date, required: true },
       eventId: id,
@@ -213,7 +216,7 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
       channel,
       conversationId: id,
       userId: id,
-      displayName: { type: String, required: true },
+      displayName: memberName,
       points: count,
       answered: count,
       correct: count,

@@ -7,6 +7,8 @@ import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import type { Address, Channel, LearnerKey } from '../messages.js';
 import type { Lang } from '../engine/state.js';
 import type { Tally, WorkshopState } from '../engine/workshop.js';
+import { FORMER_PARTICIPANT_NAME } from '../engine/group.js';
+import { formerParticipantId } from './store.js';
 import type {
   NewWorkshopRecord,
   WorkshopAnswer,
@@ -135,7 +137,11 @@ export class MongoWorkshops implements WorkshopStore {
   private readonly P: Model<ParticipantDoc>;
   private readonly A: Model<AnswerDoc>;
 
-  constructor(conn: Connection) {
+  /** `eventKey` hashes event ids (the store keeps no raw platform id). */
+  constructor(
+    conn: Connection,
+    private readonly eventKey: (eventId: string) => string,
+  ) {
     this.W = conn.model<WorkshopDoc>('Workshop', workshopSchema);
     this.P = conn.model<ParticipantDoc>('WorkshopParticipant', participantSchema);
     this.A = conn.model<AnswerDoc>('WorkshopAnswer', answerSchema);
@@ -224,13 +230,14 @@ export class MongoWorkshops implements WorkshopStore {
   }
 
   async recordWorkshopAnswer(a: WorkshopAnswerInsert): Promise<'recorded' | 'already_answered' | 'duplicate'> {
+    const eventId = this.eventKey(a.eventId);
     try {
-      await this.A.create({ workshopId: a.workshopId, step: a.step, ...who(a.learner), displayName: a.displayName, itemId: a.itemId, option: a.option, correct: a.correct, at: a.at, eventId: a.eventId });
+      await this.A.create({ workshopId: a.workshopId, step: a.step, ...who(a.learner), displayName: a.displayName, itemId: a.itemId, option: a.option, correct: a.correct, at: a.at, eventId });
       return 'recorded';
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
       const existing = await this.A.findOne({ workshopId: a.workshopId, step: a.step, ...who(a.learner) }).lean<AnswerDoc>();
-      return existing?.eventId === a.eventId ? 'duplicate' : 'already_answered';
+      return existing?.eventId === eventId ? 'duplicate' : 'already_answered';
     }
   }
 
@@ -254,8 +261,12 @@ export class MongoWorkshops implements WorkshopStore {
     return (await this.A.find({ workshopId }).sort({ step: 1, at: 1 }).lean<AnswerDoc[]>()).map(toAnswer);
   }
 
+  /** Participation rows go; answers stay counted under a random id and no name (as team-quiz answers). */
   async forgetWorkshopParticipant(learner: LearnerKey): Promise<void> {
-    await this.A.deleteMany(who(learner));
+    for (const workshopId of await this.A.distinct('workshopId', who(learner))) {
+      const anonymous = formerParticipantId();
+      await this.A.updateMany({ workshopId, ...who(learner) }, { $set: { userId: anonymous, displayName: FORMER_PARTICIPANT_NAME, eventId: anonymous } });
+    }
     await this.P.deleteMany(who(learner));
   }
 

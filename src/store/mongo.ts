@@ -24,14 +24,20 @@
  *   guarded by the batch's token (so adding them twice changes nothing), then cleared. If a process
  *   dies in between, the next commit of that group (or a leaderboard read) finishes the job; a commit
  *   never overwrites pending scores that were not added yet.
- * - `forgetLearner` deletes answers, then scores, then the learner: not atomic, but idempotent, and the
- *   learner document goes last so that a failure leaves something to retry.
+ * - `forgetLearner` renames the member's answers and scores to a random id with no name, group by
+ *   group, erases them from running quizzes (version-checked), then deletes the learner: not
+ *   atomic, but idempotent, and the learner document goes last so that a failure leaves something
+ *   to retry.
+ * - Event ids are stored only as a keyed hash; the key is in the `meta` collection.
  *
  * @example
  * const store = await MongoStore.connect('mongodb://127.0.0.1:27017/digit4sd');
  */
 import mongoose, { Types, type Connection } from 'mongoose';
 import type { Channel, LearnerKey } from '../messages.js';
+import { FORMER_PARTICIPANT_NAME, forgetGroupMember, groupMemberData } from '../engine/group.js';
+import { eventIdHasher, newEventIdKey } from './event-ids.js';
+import { formerParticipantId } from './store.js';
 import {
   DEFAULT_MONGO_SCHEMA_OPTIONS,
   defineModels,
@@ -79,6 +85,12 @@ export interface MongoStoreOptions {
   processedTtlSeconds?: number;
   /** How many recent event ids each learner and group document keeps. Default 50. */
   recentEvents?: number;
+  /**
+   * Use this event-id key (and store it in the `meta` collection, replacing any other): the
+   * migration passes the embedded store's, so that the processed-event records it copies still
+   * match. Default: the key in `meta`, made on first connect.
+   */
+  eventIdKey?: string;
   /** Create the collections and indexes at connect. Default true. */
   autoIndex?: boolean;
   /** How long to wait for a server at connect and on each operation. Default: the URI's, else the driver's (30 s). */
@@ -106,15 +118,37 @@ function isDuplicateKey(err: unknown): boolean {
 }
 
 export class MongoStore implements Store {
-  readonly workshops: WorkshopStore;
+  /** Keyed hash of an event id: the only form in which event ids are stored (see `event-ids.ts`). */
+  private readonly eventKey: (eventId: string) => string;
 
   private constructor(
     private readonly conn: Connection,
     private readonly m: MongoModels,
     private readonly recent: number,
-    workshops: MongoWorkshops,
+    eventIdKey: string,
   ) {
-    this.workshops = workshops;
+    this.eventKey = eventIdHasher(eventIdKey);
+    this.workshopDocs = new MongoWorkshops(conn, this.eventKey);
+  }
+
+  private readonly workshopDocs: MongoWorkshops;
+  get workshops(): WorkshopStore {
+    return this.workshopDocs;
+  }
+
+  /** The database's event-id key, made by the first process that needs it (an upsert: all processes agree). */
+  private static async eventIdKey(conn: Connection, given?: string): Promise<string> {
+    const db = conn.db;
+    if (!db) throw new Error('the MongoDB connection is not open');
+    const meta = db.collection<{ _id: string; value: string }>('meta');
+    if (given) {
+      await meta.updateOne({ _id: 'event_id_key' }, { $set: { value: given } }, { upsert: true });
+      return given;
+    }
+    await meta.updateOne({ _id: 'event_id_key' }, { $setOnInsert: { value: newEventIdKey() } }, { upsert: true });
+    const doc = await meta.findOne({ _id: 'event_id_key' });
+    if (!doc) throw new Error('the event-id key could not be stored in the meta collection');
+    return doc.value;
   }
 
   /** Connects with majority write concern and (by default) creates the collections and indexes. */
@@ -130,15 +164,15 @@ export class MongoStore implements Store {
     try {
       await conn.asPromise();
       const models = defineModels(conn, { processedTtlSeconds: options.processedTtlSeconds ?? DEFAULT_MONGO_SCHEMA_OPTIONS.processedTtlSeconds });
-      const workshops = new MongoWorkshops(conn);
       if (autoIndex) {
         for (const model of Object.values(models)) {
           await model.createCollection();
           await model.createIndexes();
         }
-        await workshops.createIndexes();
       }
-      return new MongoStore(conn, models, options.recentEvents ?? 50, workshops);
+      const store = new MongoStore(conn, models, options.recentEvents ?? 50, await MongoStore.eventIdKey(conn, options.eventIdKey));
+      if (autoIndex) await store.workshopDocs.createIndexes();
+      return store;
     } catch (err) {
       await conn.close();
       throw new MongoConnectError(err);
@@ -155,8 +189,9 @@ export class MongoStore implements Store {
     return doc ? toLearnerRecord(doc) : null;
   }
 
-  async commitLearner(c: LearnerCommit): Promise<CommitResult> {
-    if (c.eventId && (await this.isProcessed(c.key.channel, c.eventId))) return 'duplicate';
+  async commitLearner(commit: LearnerCommit): Promise<CommitResult> {
+    const c = commit.eventId ? { ...commit, eventId: this.eventKey(commit.eventId) } : commit;
+    if (c.eventId && (await this.processed(c.key.channel, c.eventId))) return 'duplicate';
     const filter = learnerFilter(c.key);
     if (c.expectedVersion === 0) {
       try {
@@ -180,7 +215,7 @@ export class MongoStore implements Store {
       );
       if (res.matchedCount === 0) return this.refused(await this.m.Learner.findOne(filter, { recentEvents: 1 }).lean(), c.eventId);
     }
-    if (c.eventId) await this.markProcessed(c.key.channel, c.eventId, c.now);
+    if (c.eventId) await this.mark(c.key.channel, c.eventId, c.now);
     return 'committed';
   }
 
@@ -190,10 +225,20 @@ export class MongoStore implements Store {
   }
 
   async isProcessed(channel: Channel, eventId: string): Promise<boolean> {
-    return (await this.m.ProcessedEvent.exists({ channel, eventId })) !== null;
+    return this.processed(channel, this.eventKey(eventId));
   }
 
   async markProcessed(channel: Channel, eventId: string, now: Date): Promise<boolean> {
+    return this.mark(channel, this.eventKey(eventId), now);
+  }
+
+  /** {@link isProcessed} for an id already hashed. */
+  private async processed(channel: Channel, eventId: string): Promise<boolean> {
+    return (await this.m.ProcessedEvent.exists({ channel, eventId })) !== null;
+  }
+
+  /** {@link markProcessed} for an id already hashed. */
+  private async mark(channel: Channel, eventId: string, now: Date): Promise<boolean> {
     try {
       const res = await this.m.ProcessedEvent.updateOne({ channel, eventId }, { $setOnInsert: { at: now } }, { upsert: true });
       return res.upsertedCount === 1;
@@ -215,36 +260,90 @@ export class MongoStore implements Store {
       .limit(limit)
       .lean();
     if (!due.length) return [];
-    // One round trip for the page. A concurrent scanner may claim some of the same learners; their
-    // delivery jobs carry the same id (learner and nudge time), so the queue keeps one of each.
-    await this.m.Learner.updateMany({ _id: { $in: due.map((d) => d._id) }, nudgeAt: { $lte: now } }, { $set: { nudgeAt: leaseUntil } });
-    return due.map((d) => ({ key: { channel: d.channel as Channel, userId: d.userId }, nudgeAt: d.nudgeAt as Date }));
+    // Compare-and-set, one learner at a time (in parallel): the lease is written only where nudgeAt
+    // is still the value read, so a concurrent scanner that claimed a learner first keeps it, and
+    // only what this call claimed is returned.
+    const claimed = await Promise.all(
+      due.map((d) => this.m.Learner.findOneAndUpdate({ _id: d._id, nudgeAt: d.nudgeAt }, { $set: { nudgeAt: leaseUntil } }, { projection: { _id: 1 } }).lean()),
+    );
+    return due.filter((_, i) => claimed[i]).map((d) => ({ key: { channel: d.channel as Channel, userId: d.userId }, nudgeAt: d.nudgeAt as Date }));
   }
 
   async forgetLearner(key: LearnerKey): Promise<void> {
-    await this.m.GroupAnswer.deleteMany(learnerFilter(key));
-    await this.m.GroupScore.deleteMany(learnerFilter(key));
-    await this.workshops.forgetWorkshopParticipant(key);
+    for (const conversationId of await this.groupsWithMember(key)) {
+      const group: ConversationKey = { channel: key.channel, conversationId };
+      // Points still pending in the group document carry the member's id: add them first.
+      await this.settlePending(group);
+      const anonymousId = formerParticipantId();
+      const rename = { $set: { userId: anonymousId, displayName: FORMER_PARTICIPANT_NAME } };
+      await this.m.GroupAnswer.updateMany({ ...groupFilter(group), userId: key.userId }, rename);
+      await this.m.GroupScore.updateMany({ ...groupFilter(group), userId: key.userId }, rename);
+      // Version-checked, as every group write: a process holding the old state then re-reads it.
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const doc = await this.m.Group.findOne(groupFilter(group)).lean();
+        if (!doc) break;
+        const record = toGroupRecord(doc);
+        const erased = forgetGroupMember(record.state, key.userId, anonymousId);
+        if (erased === record.state) break;
+        const res = await this.m.Group.updateOne({ ...groupFilter(group), version: record.version }, { $set: { state: erased }, $inc: { version: 1 } });
+        if (res.matchedCount === 1) break;
+      }
+    }
+    await this.workshopDocs.forgetWorkshopParticipant(key);
+    // The learner document goes last, so that a failure above leaves something to retry.
     await this.m.Learner.deleteOne(learnerFilter(key));
+  }
+
+  /** The group conversations that keep anything about a member: answers, scores, or a running quiz. */
+  private async groupsWithMember(key: LearnerKey): Promise<string[]> {
+    const [answered, scored, running] = await Promise.all([
+      this.m.GroupAnswer.distinct('conversationId', learnerFilter(key)),
+      this.m.GroupScore.distinct('conversationId', learnerFilter(key)),
+      this.m.Group.find({ channel: key.channel, 'state.quiz': { $ne: null } }).lean(),
+    ]);
+    const withQuiz = running.filter((d) => groupMemberData(toGroupRecord(d).state, key.userId)).map((d) => d.conversationId);
+    return [...new Set([...answered, ...scored, ...withQuiz].map(String))];
   }
 
   /** A learner's workshops for /mydata, only when they joined any. */
   private async workshopsOf(key: LearnerKey): Promise<{ workshops?: WorkshopExport }> {
-    const w = await this.workshops.exportWorkshopParticipant(key);
+    const w = await this.workshopDocs.exportWorkshopParticipant(key);
     return w.workshops.length || w.answers.length ? { workshops: w } : {};
   }
 
   async exportLearner(key: LearnerKey): Promise<LearnerExport> {
-    const [doc, answers, scores] = await Promise.all([
+    const [doc, answers, scores, conversations] = await Promise.all([
       this.m.Learner.findOne(learnerFilter(key)).lean(),
       this.m.GroupAnswer.find(learnerFilter(key)).sort({ at: 1 }).lean(),
       this.m.GroupScore.find(learnerFilter(key)).lean(),
+      this.groupsWithMember(key),
     ]);
+    const runningQuizzes: LearnerExport['runningQuizzes'] = [];
+    for (const conversationId of conversations) {
+      const group = await this.m.Group.findOne(groupFilter({ channel: key.channel, conversationId })).lean();
+      const member = group && groupMemberData(toGroupRecord(group).state, key.userId);
+      if (member) runningQuizzes.push({ conversationId, ...member });
+    }
     const learner = doc ? toLearnerRecord(doc) : null;
     return {
-      learner: learner && { channel: key.channel, userId: key.userId, address: learner.address, state: learner.state, updatedAt: learner.updatedAt.toISOString() },
-      groupAnswers: answers.map((a) => ({ conversationId: a.conversationId, quizId: a.quizId, question: a.question, option: a.option, at: new Date(a.at).toISOString() })),
-      groupScores: scores.map((s) => ({ conversationId: s.conversationId, points: s.points, answered: s.answered, correct: s.correct })),
+      learner: learner && {
+        channel: key.channel,
+        userId: key.userId,
+        address: learner.address,
+        state: learner.state,
+        updatedAt: learner.updatedAt.toISOString(),
+        nudgeAt: learner.nudgeAt?.toISOString() ?? null,
+      },
+      groupAnswers: answers.map((a) => ({
+        conversationId: a.conversationId,
+        quizId: a.quizId,
+        question: a.question,
+        option: a.option,
+        displayName: a.displayName,
+        at: new Date(a.at).toISOString(),
+      })),
+      groupScores: scores.map((s) => ({ conversationId: s.conversationId, displayName: s.displayName, points: s.points, answered: s.answered, correct: s.correct })),
+      runningQuizzes,
       ...(await this.workshopsOf(key)),
     };
   }
@@ -254,8 +353,9 @@ export class MongoStore implements Store {
     return doc ? toGroupRecord(doc) : null;
   }
 
-  async commitGroup(c: GroupCommit): Promise<CommitResult> {
-    if (c.eventId && (await this.isProcessed(c.key.channel, c.eventId))) return 'duplicate';
+  async commitGroup(commit: GroupCommit): Promise<CommitResult> {
+    const c = commit.eventId ? { ...commit, eventId: this.eventKey(commit.eventId) } : commit;
+    if (c.eventId && (await this.processed(c.key.channel, c.eventId))) return 'duplicate';
     const filter = groupFilter(c.key);
     const pending: PendingScores | null = c.scores?.length ? { token: new Types.ObjectId().toHexString(), rows: c.scores } : null;
     if (c.expectedVersion === 0) {
@@ -288,7 +388,7 @@ export class MongoStore implements Store {
         if (res.matchedCount === 0) return this.refused(doc, c.eventId);
       }
     }
-    if (c.eventId) await this.markProcessed(c.key.channel, c.eventId, c.now);
+    if (c.eventId) await this.mark(c.key.channel, c.eventId, c.now);
     if (pending) await this.settleScores(c.key, pending);
     return 'committed';
   }
@@ -348,8 +448,9 @@ export class MongoStore implements Store {
     return docs.map((d) => ({ channel: d.channel, conversationId: d.conversationId }));
   }
 
-  async recordGroupAnswer(a: AnswerInsert): Promise<'recorded' | 'already_answered' | 'duplicate'> {
-    if (await this.isProcessed(a.key.channel, a.eventId)) return 'duplicate';
+  async recordGroupAnswer(answer: AnswerInsert): Promise<'recorded' | 'already_answered' | 'duplicate'> {
+    const a = { ...answer, eventId: this.eventKey(answer.eventId) };
+    if (await this.processed(a.key.channel, a.eventId)) return 'duplicate';
     // The answer (carrying its event id) goes first: a crash before the processed-event insert
     // leaves a redelivery to be recognised by the answer's eventId, and loses nothing.
     try {
@@ -361,10 +462,10 @@ export class MongoStore implements Store {
         { eventId: 1 },
       ).lean();
       // Either way the event is now applied (as in the SQLite store): a redelivery is a 'duplicate'.
-      await this.markProcessed(a.key.channel, a.eventId, a.at);
+      await this.mark(a.key.channel, a.eventId, a.at);
       return existing?.eventId === a.eventId ? 'duplicate' : 'already_answered';
     }
-    await this.markProcessed(a.key.channel, a.eventId, a.at);
+    await this.mark(a.key.channel, a.eventId, a.at);
     return 'recorded';
   }
 

@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { MongoStore } from './mongo.js';
 import { SqliteStore } from './sqlite.js';
+import { DataDirError } from '../data-dir.js';
 import type { Store } from './store.js';
 
 export async function openStore(config: Config, logger: Logger): Promise<Store> {
@@ -15,5 +16,14 @@ export async function openStore(config: Config, logger: Logger): Promise<Store> 
     return store;
   }
   logger.info({ path: config.sqlitePath }, 'using the embedded SQLite store');
-  return new SqliteStore(config.sqlitePath);
+  try {
+    return new SqliteStore(config.sqlitePath);
+  } catch (err) {
+    // The file cannot be opened or written (permissions, a read-only disk, not a database): say which setting.
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && /^SQLITE_(CANTOPEN|READONLY|PERM|IOERR|NOTADB|CORRUPT|FULL)/.test(code)) {
+      throw new DataDirError(config.dataDir, `holds ${config.sqlitePath}, which cannot be used as the bot's database (${code})`);
+    }
+    throw err;
+  }
 }

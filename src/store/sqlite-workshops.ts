@@ -7,6 +7,8 @@ import type Database from 'better-sqlite3';
 import type { Address, Channel, LearnerKey } from '../messages.js';
 import type { Lang } from '../engine/state.js';
 import type { Tally, WorkshopState } from '../engine/workshop.js';
+import { FORMER_PARTICIPANT_NAME } from '../engine/group.js';
+import { formerParticipantId } from './store.js';
 import type {
   NewWorkshopRecord,
   WorkshopAnswer,
@@ -123,7 +125,14 @@ const toAnswer = (r: AnswerRow): WorkshopAnswer => ({
 export class SqliteWorkshops implements WorkshopStore {
   private readonly stmt;
 
-  constructor(private readonly db: Database.Database) {
+  /**
+   * `eventKey` hashes event ids (the store keeps no raw platform id). The tables are created here;
+   * the store's `forgetLearner` calls {@link erase} inside its own transaction.
+   */
+  constructor(
+    private readonly db: Database.Database,
+    private readonly eventKey: (eventId: string) => string,
+  ) {
     db.exec(WORKSHOP_SCHEMA);
     this.stmt = {
       insert: db.prepare('INSERT INTO workshops (id, code, board_token, version, state, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?, ?) ON CONFLICT DO NOTHING'),
@@ -149,7 +158,8 @@ export class SqliteWorkshops implements WorkshopStore {
       tally: db.prepare<[string, number], { option: number; n: number }>('SELECT option, COUNT(*) AS n FROM workshop_answers WHERE workshop_id = ? AND step = ? GROUP BY option'),
       answers: db.prepare<[string], AnswerRow>('SELECT * FROM workshop_answers WHERE workshop_id = ? ORDER BY step, at'),
       forgetParticipants: db.prepare('DELETE FROM workshop_participants WHERE channel = ? AND user_id = ?'),
-      forgetAnswers: db.prepare('DELETE FROM workshop_answers WHERE channel = ? AND user_id = ?'),
+      answeredIn: db.prepare<[string, string], { workshop_id: string }>('SELECT DISTINCT workshop_id FROM workshop_answers WHERE channel = ? AND user_id = ?'),
+      anonymise: db.prepare('UPDATE workshop_answers SET user_id = ?, display_name = ?, event_id = ? WHERE workshop_id = ? AND channel = ? AND user_id = ?'),
       userParticipations: db.prepare<[string, string], ParticipantRow>('SELECT * FROM workshop_participants WHERE channel = ? AND user_id = ? ORDER BY joined_at'),
       userAnswers: db.prepare<[string, string], AnswerRow>('SELECT * FROM workshop_answers WHERE channel = ? AND user_id = ? ORDER BY at'),
     };
@@ -218,10 +228,11 @@ export class SqliteWorkshops implements WorkshopStore {
 
   async recordWorkshopAnswer(a: WorkshopAnswerInsert): Promise<'recorded' | 'already_answered' | 'duplicate'> {
     return this.db.transaction(() => {
-      const inserted = this.stmt.answer.run(a.workshopId, a.step, a.learner.channel, a.learner.userId, a.displayName, a.itemId, a.option, a.correct ? 1 : 0, a.at.getTime(), a.eventId).changes === 1;
+      const eventId = this.eventKey(a.eventId);
+      const inserted = this.stmt.answer.run(a.workshopId, a.step, a.learner.channel, a.learner.userId, a.displayName, a.itemId, a.option, a.correct ? 1 : 0, a.at.getTime(), eventId).changes === 1;
       if (inserted) return 'recorded' as const;
       const existing = this.stmt.answerOf.get(a.workshopId, a.step, a.learner.channel, a.learner.userId);
-      return existing?.event_id === a.eventId ? ('duplicate' as const) : ('already_answered' as const);
+      return existing?.event_id === eventId ? ('duplicate' as const) : ('already_answered' as const);
     }).immediate();
   }
 
@@ -244,11 +255,21 @@ export class SqliteWorkshops implements WorkshopStore {
     return this.stmt.answers.all(workshopId).map(toAnswer);
   }
 
+  /**
+   * Erases a learner from every workshop: their participation rows go; their answers stay counted
+   * in the session's results under a random id and no name, linked to nothing (as team-quiz answers).
+   * Runs in the caller's transaction.
+   */
+  erase(learner: LearnerKey): void {
+    for (const { workshop_id } of this.stmt.answeredIn.all(learner.channel, learner.userId)) {
+      const anonymous = formerParticipantId();
+      this.stmt.anonymise.run(anonymous, FORMER_PARTICIPANT_NAME, anonymous, workshop_id, learner.channel, learner.userId);
+    }
+    this.stmt.forgetParticipants.run(learner.channel, learner.userId);
+  }
+
   async forgetWorkshopParticipant(learner: LearnerKey): Promise<void> {
-    this.db.transaction(() => {
-      this.stmt.forgetParticipants.run(learner.channel, learner.userId);
-      this.stmt.forgetAnswers.run(learner.channel, learner.userId);
-    })();
+    this.db.transaction(() => this.erase(learner)).immediate();
   }
 
   async exportWorkshopParticipant(learner: LearnerKey): Promise<WorkshopExport> {

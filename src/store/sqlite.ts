@@ -2,13 +2,21 @@
  * The embedded store: SQLite through better-sqlite3, in one file under `DATA_DIR`. Needs no server,
  * survives a killed process (WAL with synchronous=FULL: a write that returned is on disk), and
  * can be shared by several processes on one machine (busy timeout, conditional writes).
+ *
+ * Erasure: `secure_delete` is on, so deleted rows are overwritten with zeros rather than left in
+ * free space, and `forgetLearner` ends with a TRUNCATE checkpoint, so that no older copy of a page
+ * stays in the write-ahead log. Event ids are kept only as a keyed hash (see `event-ids.ts`).
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Address, Channel, LearnerKey } from '../messages.js';
 import type { LearnerState } from '../engine/state.js';
-import type { GroupState } from '../engine/group.js';
+import { forgetGroupMember, groupMemberData, FORMER_PARTICIPANT_NAME, type GroupState } from '../engine/group.js';
+import { eventIdHasher, newEventIdKey } from './event-ids.js';
+import { formerParticipantId } from './store.js';
+import { SqliteWorkshops } from './sqlite-workshops.js';
+import type { WorkshopExport, WorkshopStore } from './workshops.js';
 import type {
   AnswerInsert,
   CommitResult,
@@ -23,8 +31,6 @@ import type {
   ScoreRow,
   Store,
 } from './store.js';
-import { SqliteWorkshops } from './sqlite-workshops.js';
-import type { WorkshopExport, WorkshopStore } from './workshops.js';
 
 /** The schema, applied idempotently at open. Indexes match the queries below. */
 const SCHEMA = `
@@ -80,6 +86,10 @@ CREATE TABLE IF NOT EXISTS group_scores (
   PRIMARY KEY (channel, conversation_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS group_scores_user ON group_scores (channel, user_id);
+CREATE TABLE IF NOT EXISTS meta (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
 `;
 
 /**
@@ -115,7 +125,12 @@ function toLearner(r: LearnerRow): LearnerRecord {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmt;
-  readonly workshops: WorkshopStore;
+  /** Keyed hash of an event id: the only form in which event ids are stored. */
+  private readonly eventKey: (eventId: string) => string;
+  private readonly workshopRows: SqliteWorkshops;
+  get workshops(): WorkshopStore {
+    return this.workshopRows;
+  }
 
   /** Opens (and creates) the database file; `:memory:` for a throwaway store. */
   constructor(readonly path: string) {
@@ -124,15 +139,20 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
-    this.db.transaction(() => {
+    this.db.pragma('secure_delete = ON');
+    const { key, upgraded } = this.db.transaction(() => {
       this.db.exec(SCHEMA);
       for (const { table, column, type } of ADDED_COLUMNS) {
         const columns = this.db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
         if (!columns.some((c) => c.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
       }
       this.db.exec(LATER_INDEXES);
+      return this.eventIdKey();
     }).immediate();
-    this.workshops = new SqliteWorkshops(this.db);
+    this.eventKey = eventIdHasher(key);
+    this.workshopRows = new SqliteWorkshops(this.db, this.eventKey);
+    // A file written before erasure was this thorough may hold deleted rows in its free space: rewrite it once.
+    if (upgraded) this.db.exec('VACUUM');
     const db = this.db;
     this.stmt = {
       getLearner: db.prepare<[string, string], LearnerRow>('SELECT * FROM learners WHERE channel = ? AND user_id = ?'),
@@ -181,6 +201,21 @@ export class SqliteStore implements Store {
     };
   }
 
+  /**
+   * The database's event-id key, made on first open. A file from before event ids were hashed gets
+   * its stored ids hashed in the same transaction, and `upgraded` asks for a VACUUM.
+   */
+  private eventIdKey(): { key: string; upgraded: boolean } {
+    const made = this.db.prepare("INSERT INTO meta (name, value) VALUES ('event_id_key', ?) ON CONFLICT DO NOTHING").run(newEventIdKey()).changes === 1;
+    const key = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE name = 'event_id_key'").get()!.value;
+    if (!made) return { key, upgraded: false };
+    const hash = eventIdHasher(key);
+    this.db.function('digit4sd_event_key', { deterministic: true }, (id: unknown) => hash(String(id)));
+    const rehashed = this.db.prepare('UPDATE processed_events SET event_id = digit4sd_event_key(event_id)').run().changes;
+    const rows = (this.db.prepare<[], { n: number }>('SELECT (SELECT count(*) FROM learners) + (SELECT count(*) FROM group_answers) AS n').get()?.n ?? 0) + rehashed;
+    return { key, upgraded: rows > 0 && this.path !== ':memory:' };
+  }
+
   async getLearner(key: LearnerKey): Promise<LearnerRecord | null> {
     const row = this.stmt.getLearner.get(key.channel, key.userId);
     return row ? toLearner(row) : null;
@@ -188,7 +223,7 @@ export class SqliteStore implements Store {
 
   async commitLearner(c: LearnerCommit): Promise<CommitResult> {
     return this.conditional(() => {
-      if (c.eventId && this.stmt.markProcessed.run(c.key.channel, c.eventId, c.now.getTime()).changes === 0) return 'duplicate';
+      if (c.eventId && this.stmt.markProcessed.run(c.key.channel, this.eventKey(c.eventId), c.now.getTime()).changes === 0) return 'duplicate';
       const args = [JSON.stringify(c.state), JSON.stringify(c.address), c.now.getTime(), c.nudgeAt?.getTime() ?? null] as const;
       const changed =
         c.expectedVersion === 0
@@ -210,11 +245,11 @@ export class SqliteStore implements Store {
   }
 
   async isProcessed(channel: Channel, eventId: string): Promise<boolean> {
-    return !!this.stmt.isProcessed.get(channel, eventId);
+    return !!this.stmt.isProcessed.get(channel, this.eventKey(eventId));
   }
 
   async markProcessed(channel: Channel, eventId: string, now: Date): Promise<boolean> {
-    return this.stmt.markProcessed.run(channel, eventId, now.getTime()).changes === 1;
+    return this.stmt.markProcessed.run(channel, this.eventKey(eventId), now.getTime()).changes === 1;
   }
 
   async claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<DueLearner[]> {
@@ -225,38 +260,100 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
+  /**
+   * Erases a learner in one transaction (see the contract), then checkpoints the write-ahead log
+   * with TRUNCATE, so that the only copies left were overwritten by `secure_delete`. A table keyed
+   * by learner adds its DELETE to `erase` and its rows to `exportLearner`.
+   */
   async forgetLearner(key: LearnerKey): Promise<void> {
+    const { channel, userId } = key;
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM learners WHERE channel = ? AND user_id = ?').run(key.channel, key.userId);
-      this.db.prepare('DELETE FROM group_answers WHERE channel = ? AND user_id = ?').run(key.channel, key.userId);
-      this.db.prepare('DELETE FROM group_scores WHERE channel = ? AND user_id = ?').run(key.channel, key.userId);
-    })();
-    await this.workshops.forgetWorkshopParticipant(key);
+      for (const conversationId of this.groupsWithMember(key)) {
+        const anonymousId = formerParticipantId();
+        const rename = [anonymousId, FORMER_PARTICIPANT_NAME, channel, conversationId, userId] as const;
+        this.db.prepare('UPDATE group_answers SET user_id = ?, display_name = ? WHERE channel = ? AND conversation_id = ? AND user_id = ?').run(...rename);
+        this.db.prepare('UPDATE group_scores SET user_id = ?, display_name = ? WHERE channel = ? AND conversation_id = ? AND user_id = ?').run(...rename);
+        const group = this.stmt.getGroup.get(channel, conversationId);
+        if (!group) continue;
+        const state = JSON.parse(group.state) as GroupState;
+        const erased = forgetGroupMember(state, userId, anonymousId);
+        // A new version, so that a process holding the old state writes nothing over the erasure.
+        if (erased !== state) this.db.prepare('UPDATE groups SET state = ?, version = version + 1 WHERE channel = ? AND conversation_id = ?').run(JSON.stringify(erased), channel, conversationId);
+      }
+      this.workshopRows.erase(key);
+      const erase = ['DELETE FROM learners WHERE channel = ? AND user_id = ?'];
+      for (const sql of erase) this.db.prepare(sql).run(channel, userId);
+    }).immediate();
+    this.checkpoint();
+  }
+
+  /** The group conversations that keep anything about a member: answers, scores, or a running quiz. */
+  private groupsWithMember(key: LearnerKey): string[] {
+    const rows = this.db
+      .prepare<[string, string, string, string, string, string], { conversation_id: string }>(
+        `SELECT conversation_id FROM group_answers WHERE channel = ? AND user_id = ?
+         UNION SELECT conversation_id FROM group_scores WHERE channel = ? AND user_id = ?
+         UNION SELECT conversation_id FROM groups WHERE channel = ? AND instr(state, ?) > 0`,
+      )
+      .all(key.channel, key.userId, key.channel, key.userId, key.channel, JSON.stringify(key.userId));
+    return rows.map((r) => r.conversation_id);
+  }
+
+  /**
+   * Copies the write-ahead log into the database file and empties it. Waits for readers in other
+   * processes (busy timeout); if one still holds an old snapshot, says so rather than pretending.
+   */
+  private checkpoint(): void {
+    if (this.path === ':memory:') return;
+    const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+    if (result && result.busy !== 0) {
+      throw new Error('the learner was erased, but the write-ahead log could not be emptied while another process was reading: the next /forget or restart empties it');
+    }
   }
 
   /** A learner's workshops for /mydata, only when they joined any. */
   private async workshopsOf(key: LearnerKey): Promise<{ workshops?: WorkshopExport }> {
-    const w = await this.workshops.exportWorkshopParticipant(key);
+    const w = await this.workshopRows.exportWorkshopParticipant(key);
     return w.workshops.length || w.answers.length ? { workshops: w } : {};
   }
 
   async exportLearner(key: LearnerKey): Promise<LearnerExport> {
     const row = this.stmt.getLearner.get(key.channel, key.userId);
     const answers = this.db
-      .prepare<[string, string], { conversation_id: string; quiz_id: string; question: number; option: number; at: number }>(
-        'SELECT conversation_id, quiz_id, question, option, at FROM group_answers WHERE channel = ? AND user_id = ? ORDER BY at',
+      .prepare<[string, string], { conversation_id: string; quiz_id: string; question: number; option: number; display_name: string; at: number }>(
+        'SELECT conversation_id, quiz_id, question, option, display_name, at FROM group_answers WHERE channel = ? AND user_id = ? ORDER BY at',
       )
       .all(key.channel, key.userId);
     const scores = this.db
-      .prepare<[string, string], { conversation_id: string; points: number; answered: number; correct: number }>(
-        'SELECT conversation_id, points, answered, correct FROM group_scores WHERE channel = ? AND user_id = ?',
+      .prepare<[string, string], { conversation_id: string; display_name: string; points: number; answered: number; correct: number }>(
+        'SELECT conversation_id, display_name, points, answered, correct FROM group_scores WHERE channel = ? AND user_id = ?',
       )
       .all(key.channel, key.userId);
+    const runningQuizzes = this.groupsWithMember(key).flatMap((conversationId) => {
+      const group = this.stmt.getGroup.get(key.channel, conversationId);
+      const member = group && groupMemberData(JSON.parse(group.state) as GroupState, key.userId);
+      return member ? [{ conversationId, ...member }] : [];
+    });
     const learner = row ? toLearner(row) : null;
     return {
-      learner: learner && { channel: key.channel, userId: key.userId, address: learner.address, state: learner.state, updatedAt: learner.updatedAt.toISOString() },
-      groupAnswers: answers.map((a) => ({ conversationId: a.conversation_id, quizId: a.quiz_id, question: a.question, option: a.option, at: new Date(a.at).toISOString() })),
-      groupScores: scores.map((s) => ({ conversationId: s.conversation_id, points: s.points, answered: s.answered, correct: s.correct })),
+      learner: learner && {
+        channel: key.channel,
+        userId: key.userId,
+        address: learner.address,
+        state: learner.state,
+        updatedAt: learner.updatedAt.toISOString(),
+        nudgeAt: learner.nudgeAt?.toISOString() ?? null,
+      },
+      groupAnswers: answers.map((a) => ({
+        conversationId: a.conversation_id,
+        quizId: a.quiz_id,
+        question: a.question,
+        option: a.option,
+        displayName: a.display_name,
+        at: new Date(a.at).toISOString(),
+      })),
+      groupScores: scores.map((s) => ({ conversationId: s.conversation_id, displayName: s.display_name, points: s.points, answered: s.answered, correct: s.correct })),
+      runningQuizzes,
       ...(await this.workshopsOf(key)),
     };
   }
@@ -268,7 +365,7 @@ export class SqliteStore implements Store {
 
   async commitGroup(c: GroupCommit): Promise<CommitResult> {
     return this.conditional(() => {
-      if (c.eventId && this.stmt.markProcessed.run(c.key.channel, c.eventId, c.now.getTime()).changes === 0) return 'duplicate';
+      if (c.eventId && this.stmt.markProcessed.run(c.key.channel, this.eventKey(c.eventId), c.now.getTime()).changes === 0) return 'duplicate';
       const args = [JSON.stringify(c.state), JSON.stringify(c.address), c.closesAt?.getTime() ?? null, c.nextQuizAt?.getTime() ?? null] as const;
       const changed =
         c.expectedVersion === 0
@@ -290,7 +387,7 @@ export class SqliteStore implements Store {
 
   async recordGroupAnswer(a: AnswerInsert): Promise<'recorded' | 'already_answered' | 'duplicate'> {
     return this.db.transaction(() => {
-      if (this.stmt.markProcessed.run(a.key.channel, a.eventId, a.at.getTime()).changes === 0) return 'duplicate' as const;
+      if (this.stmt.markProcessed.run(a.key.channel, this.eventKey(a.eventId), a.at.getTime()).changes === 0) return 'duplicate' as const;
       const inserted = this.stmt.insertAnswer.run(a.key.channel, a.key.conversationId, a.quizId, a.question, a.userId, a.displayName, a.option, a.at.getTime()).changes;
       return inserted ? ('recorded' as const) : ('already_answered' as const);
     }).immediate();

@@ -7,10 +7,13 @@
  * check; a group quiz is one document per conversation; each group answer is its own insert-only
  * record, so that hundreds of people answering in the same second never contend on one record.
  */
+import { randomUUID } from 'node:crypto';
 import type { Address, Channel, LearnerKey } from '../messages.js';
 import type { LearnerState } from '../engine/state.js';
-import type { GroupState } from '../engine/group.js';
+import type { GroupAnswer, GroupState, ScoreRow } from '../engine/group.js';
 import type { WorkshopExport, WorkshopStore } from './workshops.js';
+
+export type { GroupAnswer, ScoreRow };
 
 export interface LearnerRecord {
   key: LearnerKey;
@@ -39,21 +42,6 @@ export interface GroupRecord {
   version: number;
   state: GroupState;
   address: Address;
-}
-
-export interface GroupAnswer {
-  userId: string;
-  displayName: string;
-  option: number;
-  at: Date;
-}
-
-export interface ScoreRow {
-  userId: string;
-  displayName: string;
-  points: number;
-  answered: number;
-  correct: number;
 }
 
 /** Outcome of a conditional write. */
@@ -97,20 +85,47 @@ export interface AnswerInsert {
   eventId: string;
 }
 
-/** Everything stored about one learner, for /mydata. */
+/**
+ * Everything stored about one learner, for /mydata: every field of every record that names them.
+ * A new table or collection keyed by learner adds its rows here and erases them in `forgetLearner`
+ * (the contract suite checks both).
+ */
 export interface LearnerExport {
-  learner: { channel: Channel; userId: string; address: Address; state: LearnerState; updatedAt: string } | null;
-  groupAnswers: { conversationId: string; quizId: string; question: number; option: number; at: string }[];
-  groupScores: { conversationId: string; points: number; answered: number; correct: number }[];
-  /** Workshops joined and the answers given there. */
+  learner: {
+    channel: Channel;
+    userId: string;
+    address: Address;
+    state: LearnerState;
+    updatedAt: string;
+    /** When the next reminder or review nudge is planned (ISO), or null. */
+    nudgeAt: string | null;
+  } | null;
+  /** Team-quiz answers, with the name shown with them. */
+  groupAnswers: { conversationId: string; quizId: string; question: number; option: number; displayName: string; at: string }[];
+  /** Running team-quiz leaderboards, with the name shown on them. */
+  groupScores: { conversationId: string; displayName: string; points: number; answered: number; correct: number }[];
+  /** Team quizzes running now in which the learner is a participant: their name and score in it. */
+  runningQuizzes: { conversationId: string; quizId: string; displayName: string; points: number; correct: number; answered: number }[];
+  /** Workshops joined and the answers given there (present only when the learner joined one). */
   workshops?: WorkshopExport;
+}
+
+/** A learner export with nothing in it (what `exportLearner` returns after `forgetLearner`). */
+export const EMPTY_EXPORT: LearnerExport = { learner: null, groupAnswers: [], groupScores: [], runningQuizzes: [] };
+
+/** The anonymous id an erased member's team-quiz rows get: random, one per conversation, linked to nothing. */
+export function formerParticipantId(): string {
+  return `former-${randomUUID()}`;
 }
 
 export interface Store {
   getLearner(key: LearnerKey): Promise<LearnerRecord | null>;
   /** Writes a learner's state if its version is unchanged and the event is new, atomically. */
   commitLearner(c: LearnerCommit): Promise<CommitResult>;
-  /** Whether an inbound event was already applied (platform retries). */
+  /**
+   * Whether an inbound event was already applied (platform retries). Event ids (Slack's contain
+   * user ids) are stored only as a keyed hash (see `eventIdHasher`), in every method that takes one.
+   */
   isProcessed(channel: Channel, eventId: string): Promise<boolean>;
   /** Records an event as applied, for events that change no state. False if it already was. */
   markProcessed(channel: Channel, eventId: string, now: Date): Promise<boolean>;
@@ -122,7 +137,12 @@ export interface Store {
    * the learner's version (a concurrent event's write simply recomputes nudgeAt).
    */
   claimDueLearners(now: Date, limit: number, leaseUntil: Date): Promise<DueLearner[]>;
-  /** Erases a learner: state, group answers and scores. */
+  /**
+   * Erases a learner from every record: their state is deleted; in team quizzes, running and
+   * finished, their answers and points stay under a random id with no name (`formerParticipantId`,
+   * `FORMER_PARTICIPANT_NAME`), so that the team's results do not change. The embedded store also
+   * overwrites the freed space and empties its write-ahead log, so that no copy stays in the files.
+   */
   forgetLearner(key: LearnerKey): Promise<void>;
   exportLearner(key: LearnerKey): Promise<LearnerExport>;
 

@@ -90,6 +90,7 @@ export class FakeTelegram {
   private nextCallback = 1;
   private readonly chats = new Map<number, TgChat>();
   private readonly blocked = new Set<number>();
+  private readonly left = new Set<string>();
   private readonly failures = new Map<string, Failure[]>();
   private readonly listeners = new Set<() => void>();
 
@@ -116,6 +117,11 @@ export class FakeTelegram {
   }
 
   /** The user blocks the bot: sends to their private chat get 403. */
+  /** Makes `userId` someone who is not (or no longer) a member of the group `chatId`, as getChatMember says. */
+  leave(chatId: number, userId: number): void {
+    this.left.add(`${chatId}:${userId}`);
+  }
+
   block(userId: number): void {
     this.blocked.add(userId);
   }
@@ -257,6 +263,13 @@ export class FakeTelegram {
       case 'setMyCommands':
       case 'answerCallbackQuery':
         return { ok: true };
+      case 'getChatMember': {
+        const missing = needChat();
+        if (missing) return missing;
+        const userId = Number(p.user_id);
+        const status = this.left.has(`${chatId}:${userId}`) ? 'left' : 'member';
+        return { ok: { status, user: { id: userId, is_bot: false, first_name: String(userId) } } };
+      }
       case 'getUpdates':
         return { ok: await this.getUpdates(p, req) };
       case 'sendMessage': {

@@ -76,6 +76,7 @@ export function scheduleAnswer(prev: ReviewCard | undefined, outcome: AnswerOutc
     ...(card.last_review ? { last_review: card.last_review.toISOString() } : {}),
     seen: (prev?.seen ?? 0) + 1,
     right: (prev?.right ?? 0) + (outcome.correct ? 1 : 0),
+    ...(outcome.correct ? {} : { wrongTries: outcome.wrongTries + 1 }),
   };
 }
 

@@ -8,14 +8,14 @@
  */
 import type { LearnerState } from '../engine/state.js';
 import { dueItems, reviewStatus, type ReviewStatusOptions } from './review.js';
-import { atLocalTime, local, localDay, outsideQuietHours, parseHhmm } from './localtime.js';
+import { atLocalTime, local, localDay, outsideQuietHours, parseHhmm, startOfNextLocalDay } from './localtime.js';
 
 export interface NudgePolicy {
   /** Review nudges a day, at most (default 1). */
   reviewNudgesPerDay: number;
   /** No review nudge until this many items are due. */
   minDueItems: number;
-  /** No nudge within this long after the learner's last message. */
+  /** No nudge within this long after the learner last learned (read a card, answered an item). */
   quietAfterActivityMs: number;
   /** Nudges in a row without a reply before nudges pause themselves. */
   maxUnanswered: number;
@@ -75,7 +75,7 @@ export function nextReviewNudge(s: LearnerState, now: Date, policy: NudgePolicy)
 function allowedAt(s: LearnerState, at: Date, policy: NudgePolicy): Date {
   const n = s.nudges;
   let t = at.getTime();
-  t = Math.max(t, new Date(s.lastSeenAt).getTime() + policy.quietAfterActivityMs);
+  if (s.lastLearnedAt) t = Math.max(t, new Date(s.lastLearnedAt).getTime() + policy.quietAfterActivityMs);
   if (n.snoozedUntil) t = Math.max(t, new Date(n.snoozedUntil).getTime());
   return outsideQuietHours(new Date(t), n.timezone, n.quietStart, n.quietEnd);
 }
@@ -83,12 +83,21 @@ function allowedAt(s: LearnerState, at: Date, policy: NudgePolicy): Date {
 /**
  * The reminder occurrence still owed to the learner: the first one after every occurrence already
  * served (or predating the reminder's setting), not older than {@link MAX_REMINDER_DELAY_MS}, and,
- * unless the learner snoozed it, not before their last message (learning satisfies the reminder).
+ * unless the learner snoozed it, not on a local day they already learned on (a card read or an item
+ * answered satisfies that day's reminder; a command that changes settings does not).
  */
 function pendingReminder(s: LearnerState, now: Date): Date | undefined {
   let after = Math.max(reminderFloor(s), now.getTime() - MAX_REMINDER_DELAY_MS);
-  if (!s.nudges.snoozedUntil) after = Math.max(after, new Date(s.lastSeenAt).getTime());
+  // Learning on a local day (a card read, an item answered) satisfies that day's reminder.
+  if (!s.nudges.snoozedUntil && s.lastLearnedAt) after = Math.max(after, startOfNextLocalDay(new Date(s.lastLearnedAt), s.nudges.timezone).getTime() - 1);
   return nextReminder(s, new Date(after));
+}
+
+/** When the next daily reminder will come (quiet hours, snooze and pauses applied), or undefined when none will. */
+export function nextReminderAt(s: LearnerState, now: Date, policy: NudgePolicy = DEFAULT_NUDGE_POLICY): Date | undefined {
+  if (!nudgesAllowed(s, policy)) return undefined;
+  const reminder = pendingReminder(s, now);
+  return reminder && allowedAt(s, reminder, policy);
 }
 
 /**
