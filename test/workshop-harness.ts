@@ -8,14 +8,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { startApp, type RunningApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { FakeSlackApi, type SlackCall } from './fakes/slack-api.js';
 import { cardOf, FakeConnector, textOf } from './fakes/teams-connector.js';
 import { FakeTelegram, type TgUser } from './fakes/telegram-api.js';
-import { FIXTURE_DIR, TestClock } from './helpers.js';
+import { FIXTURE_DIR } from './helpers.js';
 
 export const ADMIN_TOKEN = 'trainer-token-0123456789abcdef';
 export const SLACK_SECRET = 'workshop-signing-secret';
@@ -32,10 +32,23 @@ export async function waitFor<T>(check: () => T | Promise<T>, what: string, time
   }
 }
 
+/**
+ * A clock that starts at a fixed date and runs with wall time (channels pace their sends by it),
+ * and that a test can move forward (days after a workshop).
+ */
+export class RunningClock {
+  private readonly start = Date.now();
+  private offset = 0;
+  constructor(private readonly base: Date) {}
+  now = (): Date => new Date(this.base.getTime() + (Date.now() - this.start) + this.offset);
+  advance(ms: number): void {
+    this.offset += ms;
+  }
+}
+
 export interface RoomOptions {
   dataDir?: string;
   channels?: { slack?: boolean; teams?: boolean; console?: boolean };
-  clock?: TestClock;
   tickMs?: number;
   /** Lifts the Telegram channel's pacing (Telegram's own limits), to measure what is behind it. */
   unpaced?: boolean;
@@ -45,9 +58,10 @@ export class Room {
   readonly telegram = new FakeTelegram();
   readonly slack = new FakeSlackApi();
   readonly teams = new FakeConnector();
-  readonly clock: TestClock;
+  readonly clock: RunningClock;
   readonly dataDir: string;
-  readonly errors: { err: unknown; context: Record<string, unknown> }[] = [];
+  /** Error log lines the app wrote (its error sink logs every error once). */
+  readonly errors: Record<string, unknown>[] = [];
   app!: RunningApp;
   base = '';
   consoleOut = '';
@@ -57,7 +71,7 @@ export class Room {
   private readonly ownDir: boolean;
 
   constructor(private readonly opts: RoomOptions = {}) {
-    this.clock = opts.clock ?? new TestClock(new Date('2026-03-02T09:00:00Z'));
+    this.clock = new RunningClock(new Date('2026-03-02T09:00:00Z'));
     this.ownDir = !opts.dataDir;
     this.dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'digit4sd-workshop-'));
   }
@@ -78,13 +92,19 @@ export class Room {
       LOG_LEVEL: 'silent',
     };
     if (ch.slack) Object.assign(env, { SLACK_BOT_TOKEN: SLACK_TOKEN, SLACK_SIGNING_SECRET: SLACK_SECRET, SLACK_API_URL: this.slack.apiUrl });
-    if (ch.teams) env.TEAMS_ENABLED = 'true';
+    if (ch.teams) Object.assign(env, { TEAMS_ENABLED: 'true', TEAMS_ALLOWED_SERVICE_URLS: this.teams.url });
     if (ch.console) env.CONSOLE = 'true';
     const config = loadConfig(env);
     const stdout = new PassThrough();
     stdout.on('data', (b: Buffer) => (this.consoleOut += b.toString('utf8')));
     this.stdin = new PassThrough();
-    this.app = await startApp({ config, logger: createLogger('silent'), lessonsDir: FIXTURE_DIR, now: this.clock.now, tickMs: this.opts.tickMs ?? 100, stdin: this.stdin, stdout, ...(this.opts.unpaced ? { telegramOptions: { throttle: { global: { maxConcurrent: 64 }, out: { maxConcurrent: 4 } } } } : {}) });
+    const errorLog = new Writable({
+      write: (chunk: Buffer, _enc, done) => {
+        for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) this.errors.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    this.app = await startApp({ config, logger: createLogger('error', errorLog), lessonsDir: FIXTURE_DIR, now: this.clock.now, tickMs: this.opts.tickMs ?? 100, stdin: this.stdin, stdout, ...(this.opts.unpaced ? { telegramOptions: { throttle: { global: { maxConcurrent: 64 }, out: { maxConcurrent: 4 } } } } : {}) });
     this.base = `http://127.0.0.1:${(this.app.server!.address() as AddressInfo).port}`;
     return this;
   }
@@ -239,7 +259,9 @@ export class Room {
   async teamsTap(user: { id: string; name: string }, call: { id: string; body: Record<string, unknown> }, label: string): Promise<void> {
     const action = this.teamsActions(call).find((a) => a.title === label);
     if (!action) throw new Error(`no Teams action ${label}: ${this.teamsActions(call).map((a) => a.title).join(', ')}`);
-    const res = await fetch(`${this.base}/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(this.teamsActivity(user, { value: { d: action.d }, replyToId: call.id })) });
+    const res = await fetch(`${this.base}/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(this.teamsActivity(user, { value: { d: action.d }, replyToId: call.id })), signal: AbortSignal.timeout(15_000) }).catch((err: unknown) => {
+      throw new Error(`Teams tap not answered: ${String(err)}; connector attempts: ${JSON.stringify(this.teams.attempts.slice(-5))}`);
+    });
     await res.text();
     if (res.status !== 200) throw new Error(`teams answered ${res.status}`);
   }
