@@ -84,4 +84,18 @@ describe('configuration', () => {
     expect(() => loadConfig({ COLUMNS: 'wide' })).toThrow(/COLUMNS: .*Fix: set COLUMNS to the terminal width/);
     expect(() => loadConfig({ COLUMNS: '5' })).toThrow(/COLUMNS/);
   });
+
+  it('turns the workshop pages on with ADMIN_TOKEN, reads the Telegram username, and never prints the token', () => {
+    expect(loadConfig({}).workshops).toBeUndefined();
+    expect(loadConfig({ ADMIN_TOKEN: 'a-long-trainer-token-123', TELEGRAM_BOT_USERNAME: '@digit4sd_bot' }).workshops).toEqual({ adminToken: 'a-long-trainer-token-123', telegramUsername: 'digit4sd_bot' });
+    let message = '';
+    try {
+      loadConfig({ ADMIN_TOKEN: 'short-secret' });
+    } catch (err) {
+      message = (err as ConfigError).message;
+    }
+    expect(message).toMatch(/ADMIN_TOKEN: must be at least 16 characters .*Fix: set ADMIN_TOKEN/);
+    expect(message).not.toContain('short-secret');
+    expect(() => loadConfig({ TELEGRAM_BOT_USERNAME: 'no spaces please' })).toThrow(/TELEGRAM_BOT_USERNAME: .*Fix:/);
+  });
 });
