@@ -161,7 +161,13 @@ export type Outbound =
    */
   | { kind: 'close'; teamQuestion: QuestionRef; shown: QuizMessage }
   /** A document for the learner (their data, for /mydata). */
-  | { kind: 'data'; filename: string; json: string };
+  | { kind: 'data'; filename: string; json: string }
+  /**
+   * A step, not a message: everything stored about the learner has just been erased (/forget). A
+   * channel that keeps its own copy of their data (the console's /mydata file, named `filename`)
+   * deletes it; the others skip it.
+   */
+  | { kind: 'erased'; filename: string };
 
 /** What happened on the channel. */
 export type InboundEvent =

@@ -164,6 +164,11 @@ describe('npm start on a fresh machine', () => {
     expect(existsSync(path)).toBe(true);
     expect(JSON.parse(readFileSync(path, 'utf8'))).toBeTypeOf('object');
     expect(statSync(path).mode & 0o077).toBe(0);
+
+    // /forget erases the file too: nothing about the learner stays in DATA_DIR.
+    const forget = await runBot(['/forget', '1'], dataDir, { LESSONS_DIR: FIXTURE_DIR });
+    expect(forget.stdout).toMatch(/erased/);
+    expect(existsSync(path)).toBe(false);
   }, 60_000);
 
   it('stops with a message naming the variable when a setting is wrong', async () => {

@@ -175,6 +175,12 @@ describe('French typography', () => {
 });
 
 describe('near-duplicate questions', () => {
+  it('are an authoring check: lessons:check refuses them, the bot still starts on the course', () => {
+    const dir = course((d) => replaceIn(d, 'm2/01-l3.md', 'Who founded the market?', 'In lesson two, what colour is the flag in the story?'));
+    expect(checkCourse(dir, dir).problems.map((p) => p.message)).toContainEqual(expect.stringMatching(/nearly repeats "l2-q1"/));
+    expect(loadCourse(dir).lessons.get('l3')!.items.map((i) => i.question)).toContain('In lesson two, what colour is the flag in the story?');
+  });
+
   it('are reported with the file and line of both, across lessons, in each language', () => {
     const dir = course((d) => {
       replaceIn(d, 'm2/01-l3.md', 'Who founded the market?', 'In lesson two, what colour is the flag in the story?');

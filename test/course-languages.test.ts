@@ -67,6 +67,7 @@ function shown(m: Outbound): string {
         return [m.text];
       case 'data':
       case 'close':
+      case 'erased':
         return [];
     }
   })();

@@ -58,6 +58,7 @@ function render(m: Outbound): string {
     case 'data':
       return m.json;
     case 'close':
+    case 'erased':
       return '';
   }
 }

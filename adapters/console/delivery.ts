@@ -4,7 +4,7 @@
  * export is written as a file in the data folder when one is given (its path is printed). A
  * `close` step prints nothing (the console has no groups).
  */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { RenderError } from '../../src/errors.js';
@@ -22,6 +22,9 @@ export interface ConsoleDeliveryOptions {
   prompt?: boolean;
 }
 
+/** A file name that stays inside the data folder. */
+const safeName = (filename: string) => filename.replace(/[^\w.-]/g, '_');
+
 export class ConsoleDelivery {
   /** The choices of the last message that had any. */
   choices: Choice[] = [];
@@ -32,6 +35,11 @@ export class ConsoleDelivery {
     const { output } = this.opts;
     for (const m of messages) {
       if (m.kind === 'close') continue;
+      if (m.kind === 'erased') {
+        // /forget: the /mydata file this channel wrote goes too.
+        if (this.opts.dataDir) await rm(join(this.opts.dataDir, safeName(m.filename)), { force: true });
+        continue;
+      }
       if (m.kind === 'data' && this.opts.dataDir) {
         output.write(`\n📄 ${await this.saveFile(m.filename, m.json)}\n`);
         continue;
@@ -52,7 +60,7 @@ export class ConsoleDelivery {
   private async saveFile(filename: string, content: string): Promise<string> {
     const dir = this.opts.dataDir!;
     await mkdir(dir, { recursive: true });
-    const path = join(dir, filename.replace(/[^\w.-]/g, '_'));
+    const path = join(dir, safeName(filename));
     await writeFile(path, content, { mode: 0o600 });
     await chmod(path, 0o600);
     return path;

@@ -104,7 +104,8 @@ export function renderConsole(m: Outbound, style: ConsoleStyle): { text: string;
       // JSON is printed as it is: wrapping would break it.
       return { text: m.json, choices: [] };
     case 'close':
-      // A step for channels with groups; the console has none.
+    case 'erased':
+      // Steps, not messages: the delivery carries them out.
       return { text: '', choices: [] };
   }
   const text = wrapText(lines.join('\n'), width);

@@ -2,8 +2,9 @@
  * The Slack channel's wiring, on Bolt for JS. Bolt's receiver is the transport: over HTTP it is an
  * ExpressReceiver mounted on the shared HTTP app at `/slack/events` (events, interactivity and the
  * slash command on one URL, every request's signature verified), or Socket Mode when an app-level
- * token is set. `inbound.ts` turns payloads into neutral events, the port applies them, and
- * `delivery.ts` carries out the reply; `render.ts` builds the Block Kit.
+ * token is set (`socket-mode.ts`: an event's envelope is acknowledged once its work is done).
+ * `inbound.ts` turns payloads into neutral events, the port applies them, and `delivery.ts`
+ * carries out the reply; `render.ts` builds the Block Kit.
  *
  * - Direct messages with the bot are the learner's private conversation: the whole course.
  * - In channels, the slash command runs team quizzes (`/digit4sd quiz m2 5`, `/digit4sd leaderboard`,
@@ -11,7 +12,7 @@
  *   private (ephemeral) confirmation.
  * - The App Home tab shows the learner's progress and a Continue button.
  */
-import { App, ExpressReceiver, LogLevel, SocketModeReceiver, webApi } from '@slack/bolt';
+import { App, ExpressReceiver, LogLevel, webApi } from '@slack/bolt';
 import type { AllMiddlewareArgs, BlockAction, ButtonAction, Logger as BoltLogger, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
 import { isLang, type Lang } from '../../src/engine/state.js';
@@ -23,6 +24,7 @@ import type { RetryOptions } from '../../src/scheduling/retry.js';
 import { SlackDelivery, toPlatformError } from './delivery.js';
 import { actionEventId, isDirectCommand, isGroupAction, parseCommandText, parseDirectText, slackInbound, type SlackUser } from './inbound.js';
 import { ACTION_PREFIX, homeView } from './render.js';
+import { AckAfterWorkReceiver, envelopeOf, type SocketEnvelope } from './socket-mode.js';
 
 type WebClient = InstanceType<typeof webApi.WebClient>;
 
@@ -55,6 +57,11 @@ export interface SlackSettings {
   receive?: boolean;
   /** Seconds a second tap on the same button of the same message is ignored (double taps). Default 5. */
   doubleTapSec?: number;
+  /**
+   * Socket Mode: milliseconds to wait for a pong before reconnecting, and before each reconnection
+   * (default 5000, the SDK's).
+   */
+  socketPingTimeoutMs?: number;
 }
 
 export { toPlatformError, parseCommandText, parseDirectText };
@@ -107,7 +114,13 @@ export class SlackAdapter implements ChannelAdapter {
     const clientOptions = { slackApiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true };
     this.socketMode = !!settings.appToken;
     const receiver = settings.appToken
-      ? new SocketModeReceiver({ appToken: settings.appToken, logger, installerOptions: { clientOptions: { slackApiUrl } } })
+      ? new AckAfterWorkReceiver({
+          appToken: settings.appToken,
+          logger,
+          slackApiUrl,
+          ...(settings.socketPingTimeoutMs !== undefined ? { clientPingTimeoutMs: settings.socketPingTimeoutMs } : {}),
+          onError: (err, context) => ctx.port.report(err, context),
+        })
       : new ExpressReceiver({
           signingSecret: settings.signingSecret,
           logger,
@@ -120,7 +133,6 @@ export class SlackAdapter implements ChannelAdapter {
       receiver,
       logger,
       clientOptions,
-      ...(settings.appToken ? { socketMode: true, appToken: settings.appToken } : {}),
       ...(settings.botId && settings.botUserId ? { botId: settings.botId, botUserId: settings.botUserId, tokenVerificationEnabled: false } : {}),
     });
     this.delivery = new SlackDelivery({ client: this.app.client, command: settings.command, ...(settings.retry ? { retry: settings.retry } : {}), ...(ctx.sleep ? { sleep: ctx.sleep } : {}) });
@@ -138,16 +150,23 @@ export class SlackAdapter implements ChannelAdapter {
     return this.ctx.now().getTime();
   }
 
-  /** Runs a handler's work, reports its errors with context, and lets stop() wait for it. */
-  private track(where: string, context: Record<string, unknown>, work: () => Promise<void>): Promise<void> {
-    const p = work().catch((err) => this.ctx.port.report(err, { where, channel: 'slack', ...context }));
+  /**
+   * Runs a handler's work, reports its errors with context, and lets stop() wait for it. In Socket
+   * Mode an event's envelope is acknowledged once this work is done; failed, it is left
+   * unacknowledged and Slack delivers it again.
+   */
+  private track(where: string, context: Record<string, unknown>, work: () => Promise<void>, envelope?: SocketEnvelope): Promise<void> {
+    const p = work().catch((err) => {
+      envelope?.markFailed();
+      this.ctx.port.report(err, { where, channel: 'slack', ...context });
+    });
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
     return p;
   }
 
   private listen(): void {
-    this.app.event('message', async ({ event, body }) => {
+    this.app.event('message', async ({ event, body, context }) => {
       const e = event as { channel_type?: string; subtype?: string; bot_id?: string; user?: string; text?: string; channel: string; ts: string };
       if (e.channel_type !== 'im' || e.subtype || e.bot_id || !e.user) return;
       const parsed = parseDirectText(e.text ?? '');
@@ -158,22 +177,22 @@ export class SlackAdapter implements ChannelAdapter {
         const who = await this.who(userId);
         const inbound = slackInbound(b.event_id, userId, { conversationId: e.channel, kind: 'direct', teamId: b.team_id }, parsed, new Date(Number(e.ts) * 1000), who);
         await this.order.run(`dm:${userId}`, async () => this.delivery.deliver(e.channel, userId, 'direct', await this.ctx.port.handle(inbound)));
-      });
+      }, envelopeOf(context));
     });
 
-    this.app.event('app_mention', async ({ event, body }) => {
+    this.app.event('app_mention', async ({ event, body, context }) => {
       const b = body as { event_id: string; team_id?: string };
       const userId = event.user;
       if (!userId) return;
       await this.track('slack-mention', { eventId: b.event_id }, async () => {
         const inbound = slackInbound(b.event_id, userId, { conversationId: event.channel, kind: 'group', teamId: b.team_id }, { type: 'text', text: event.text }, new Date(Number(event.ts) * 1000), await this.who(userId));
         await this.delivery.deliver(event.channel, userId, 'group', await this.ctx.port.handle(inbound));
-      });
+      }, envelopeOf(context));
     });
 
-    this.app.event('app_home_opened', async ({ event }) => {
+    this.app.event('app_home_opened', async ({ event, context }) => {
       if (event.tab !== 'home') return;
-      await this.track('slack-home', { user: hashId(event.user) }, () => this.publishHome(event.user));
+      await this.track('slack-home', { user: hashId(event.user) }, () => this.publishHome(event.user), envelopeOf(context));
     });
 
     this.app.command(this.settings.command, async (args) => {

@@ -107,6 +107,8 @@ export class SlackDelivery {
           await this.closeQuestion(channel, m.teamQuestion, ctx);
           continue;
         }
+        // Slack keeps no copy of the learner's data outside the conversation itself.
+        if (m.kind === 'erased') continue;
         if (tapped && !tappedUsed && (m.kind === 'feedback' || m.kind === 'quiz') && m.edit === 'source') {
           tappedUsed = true;
           const r = this.render(m, ctx, true);

@@ -190,6 +190,8 @@ function fallback(m: Outbound): string {
         return m.filename;
       case 'close':
         return `${m.shown.heading}\n${m.shown.question}`;
+      case 'erased':
+        return '';
     }
   })();
   return truncate(escapeMrkdwn(text), FALLBACK_MAX);
@@ -237,6 +239,9 @@ export function renderMessage(m: Outbound, ctx: RenderContext): SlackMessage {
       break;
     case 'close':
       return renderClosedQuestion(m.shown, ctx);
+    case 'erased':
+      // A step for the delivery, never posted.
+      return { text: '', blocks: [] };
   }
   return { text: fallback(m), blocks };
 }

@@ -206,6 +206,8 @@ export class TeamsDelivery {
         else this.log.debug({ conversation: hashId(address.conversationId) }, 'group notice not posted (no ephemeral messages in Teams)');
         continue;
       }
+      // Teams keeps no copy of the learner's data outside the conversation itself.
+      if (m.kind === 'erased') continue;
       if (m.kind === 'close') {
         const key = this.questionKey(address, m.teamQuestion);
         const open = this.openQuestions.get(key);

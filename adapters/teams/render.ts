@@ -183,7 +183,8 @@ export function renderTeams(m: Outbound): TeamsMessage[] {
       return parts;
     }
     case 'close':
-      // A step for the delivery (it updates the question's card); nothing new to post.
+    case 'erased':
+      // Steps for the delivery (it updates the question's card); nothing new to post.
       return [];
   }
 }

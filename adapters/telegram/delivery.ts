@@ -102,6 +102,8 @@ export class TelegramDelivery {
         await this.closeQuestion(chatId, m.teamQuestion);
         continue;
       }
+      // Telegram keeps no copy of the learner's data outside the chat itself.
+      if (m.kind === 'erased') continue;
       if (tapped !== undefined && (m.kind === 'feedback' || m.kind === 'quiz') && m.edit === 'source') {
         const edit = m.kind === 'feedback' ? renderFeedbackEdit(m) : renderQuizEdit(m);
         if (edit && (await this.edit(chatId, tapped, edit))) continue;

@@ -208,6 +208,8 @@ export function renderTelegram(m: Outbound): TelegramMessage {
     case 'data':
       return { type: 'document', filename: m.filename, content: m.json };
     case 'close':
+    case 'erased':
+      // Steps for the delivery, never posted.
       return { type: 'close' };
   }
 }

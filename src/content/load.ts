@@ -26,6 +26,12 @@ export interface CheckOptions {
   requireTakeaway: boolean;
   requireTranslations: boolean;
   rejectNearDuplicates: boolean;
+  /**
+   * Whether to look for near-duplicate questions at all (default true). The bot's own start-up
+   * skips it: it is an authoring check (`npm run lessons:check`, run by CI) that costs about a
+   * third of loading the course, and it never makes a course unusable.
+   */
+  findNearDuplicates: boolean;
   /** The folder that file names in problems are relative to (default: the cwd). */
   displayRoot: string;
 }
@@ -174,6 +180,7 @@ export function checkCourse(dir: string, options: Partial<CheckOptions> | string
     requireTakeaway: REQUIRE_TAKEAWAY,
     requireTranslations: REQUIRE_TRANSLATIONS,
     rejectNearDuplicates: REJECT_NEAR_DUPLICATES,
+    findNearDuplicates: true,
     displayRoot: process.cwd(),
     ...(typeof options === 'string' ? { displayRoot: options } : options),
   };
@@ -280,7 +287,7 @@ export function checkCourse(dir: string, options: Partial<CheckOptions> | string
     }
 
   // Near-duplicate questions, language by language.
-  for (const lang of ['en', ...TRANSLATION_LANGS] as const) {
+  for (const lang of opts.findNearDuplicates ? (['en', ...TRANSLATION_LANGS] as const) : []) {
     const questions = files
       .filter((f) => f.lang === lang)
       .flatMap((f) => f.lesson.items.map((item) => ({ id: item.id, text: item.question, file: f.file, line: f.lines.items.find((i) => i.id === item.id)?.line ?? 1 })));
@@ -303,9 +310,12 @@ export function checkCourse(dir: string, options: Partial<CheckOptions> | string
   return { ...(problems.length ? {} : { course: new Course(modules, translations) }), problems, warnings, files, duplicates };
 }
 
-/** Loads the course or throws a {@link ContentError} listing every problem. */
+/**
+ * Loads the course or throws a {@link ContentError} listing every problem that makes it unusable
+ * (near-duplicate questions are `lessons:check`'s business, not start-up's).
+ */
 export function loadCourse(dir: string): Course {
-  const { course, problems } = checkCourse(dir);
+  const { course, problems } = checkCourse(dir, { findNearDuplicates: false });
   if (!course) throw new ContentError(problems);
   return course;
 }

@@ -209,7 +209,9 @@ function handleAction(turn: Turn, a: Action): void {
       turn.s.confirmingForget = false;
       if (!a.confirm) return say(turn, tr(turn, 'forget.kept'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
       turn.effects.push({ type: 'forget' });
-      return say(turn, tr(turn, 'forget.done'));
+      say(turn, tr(turn, 'forget.done'));
+      turn.out.push({ kind: 'erased', filename: MYDATA_FILENAME });
+      return;
     case 'nudge': {
       const reply = nudgeChoice(turn.s, a.choice, turn.now);
       if (a.choice === 'stop') turn.s.nudges.remindAt = null;

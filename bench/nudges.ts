@@ -30,6 +30,7 @@ import { NudgeService } from '../src/scheduling/delivery.js';
 import { RedisPacer } from '../src/scheduling/pacer.js';
 import { formatHhmm } from '../src/learning/localtime.js';
 import { SqliteStore } from '../src/store/sqlite.js';
+import { ROOT } from './lib.js';
 
 const LEARNERS = Number(process.env.LEARNERS ?? 100_000);
 const DELIVER = Number(process.env.DELIVER ?? 600);
@@ -38,7 +39,7 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const TOKEN = '123456:bench-token';
 
 const logger = pino({ level: 'silent' });
-const course = loadCourse(new URL('../lessons', import.meta.url).pathname);
+const course = loadCourse(join(ROOT, 'lessons'));
 const dir = mkdtempSync(join(tmpdir(), 'digit4sd-bench-'));
 const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
 
