@@ -40,17 +40,25 @@ function tree(pid: number): number[] {
 
 /** CPU time (user + system) of a process and its descendants, in milliseconds. */
 export function cpuMs(pid: number): number {
-  let ticks = 0;
+  const { user, system } = cpuSplitMs(pid);
+  return user + system;
+}
+
+/** User and system CPU time of a process and its descendants, in milliseconds. */
+export function cpuSplitMs(pid: number): { user: number; system: number } {
+  let user = 0;
+  let system = 0;
   for (const p of tree(pid)) {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+      user += Number(fields[11]); // utime (field 14 of stat)
+      system += Number(fields[12]); // stime (field 15)
     } catch {
       // Gone.
     }
   }
-  return (ticks * 1000) / CLOCK_TICKS;
+  return { user: (user * 1000) / CLOCK_TICKS, system: (system * 1000) / CLOCK_TICKS };
 }
 
 /** Resident memory of a process and its descendants, in MB (VmRSS). */

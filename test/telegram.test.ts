@@ -43,7 +43,7 @@ interface Harness {
 
 const open: Harness[] = [];
 
-async function harness(mode: 'polling' | 'webhook'): Promise<Harness> {
+async function harness(mode: 'polling' | 'webhook', throttle: typeof FAST_THROTTLE = FAST_THROTTLE): Promise<Harness> {
   const fake = new FakeTelegram();
   await fake.start();
   const clock = new TestClock(new Date('2026-03-02T09:00:00Z'));
@@ -66,7 +66,7 @@ async function harness(mode: 'polling' | 'webhook'): Promise<Harness> {
     apiRoot: fake.apiRoot,
     ...(mode === 'webhook' ? { webhookUrl: WEBHOOK_URL, webhookSecret: SECRET } : {}),
   };
-  const channel = createTelegramChannel(settings, ctx, { throttle: FAST_THROTTLE, retry: { attempts: 3, baseMs: 5, maxMs: 5000 } }) as TelegramAdapter;
+  const channel = createTelegramChannel(settings, ctx, { throttle, retry: { attempts: 3, baseMs: 5, maxMs: 5000 } }) as TelegramAdapter;
   bot.connect((address, messages) => channel.send(address, messages));
   const server = mode === 'webhook' ? await listen(http, 0, '127.0.0.1') : undefined;
   await channel.start();
@@ -393,5 +393,22 @@ describe('Telegram channel: team quiz in a group', () => {
     expect(fake.callsOf('getChatMember').map((c) => c.payload.user_id).sort()).toEqual([ana.id, bob.id, chen.id, dee.id].sort());
     expect(fake.problems).toEqual([]);
     expect(h.errors).toEqual([]);
+  });
+});
+
+describe('Telegram channel: rate limits', () => {
+  it('paces messages, never the acknowledgement of a tap (a spinner must stop even while sends wait)', async () => {
+    // One message a minute overall: the second sendMessage waits; answering a tap must not.
+    const h = await harness('polling', { global: { minTime: 60_000 }, group: { maxConcurrent: 1 }, out: { maxConcurrent: 1 } });
+    const api = h.channel.tg.api;
+    h.fake.message(ana, 'hello'); // the fake now knows Ana's chat
+    await api.sendMessage(ana.id, 'first');
+    const second = api.sendMessage(ana.id, 'second');
+    let secondSent = false;
+    void second.then(() => (secondSent = true), () => undefined);
+    await api.answerCallbackQuery('tap-1', { text: 'Answer recorded' });
+    expect(h.fake.callsOf('answerCallbackQuery').map((c) => c.payload.callback_query_id)).toEqual(['tap-1']);
+    expect(secondSent).toBe(false);
+    expect(h.fake.callsOf('sendMessage')).toHaveLength(1);
   });
 });

@@ -43,6 +43,12 @@ export const DEFAULT_THROTTLE: APIThrottlerOptions = {
   out: { maxConcurrent: 1, reservoir: 4, reservoirIncreaseAmount: 1, reservoirIncreaseInterval: 1000, reservoirIncreaseMaximum: 4 },
 };
 
+/** The calls Telegram's rate limits count: messages sent, edited or deleted. */
+export const PACED_METHODS: ReadonlySet<string> = new Set([
+  'sendMessage', 'sendDocument', 'sendPhoto', 'sendMediaGroup', 'copyMessage', 'forwardMessage',
+  'editMessageText', 'editMessageReplyMarkup', 'editMessageCaption', 'deleteMessage',
+]);
+
 const ALLOWED_UPDATES = ['message', 'callback_query'] as const;
 
 /** How long a group membership check is trusted, and how many are kept. */
@@ -65,7 +71,10 @@ export class TelegramAdapter implements ChannelAdapter {
   ) {
     const client = settings.apiRoot ? { apiRoot: settings.apiRoot.replace(/\/+$/, '') } : {};
     this.tg = new Bot(settings.token, { client });
-    const throttle: Transformer = apiThrottler(options.throttle ?? DEFAULT_THROTTLE);
+    const throttled: Transformer = apiThrottler(options.throttle ?? DEFAULT_THROTTLE);
+    // Telegram's limits count messages sent (and edited); acknowledging a tap is not one of them,
+    // and a tap's spinner must stop within a second even when a thousand members tap at once.
+    const throttle: Transformer = (prev, method, payload, signal) => (PACED_METHODS.has(method) ? throttled(prev, method, payload, signal) : prev(method, payload, signal));
     this.tg.api.config.use(throttle);
     this.delivery = new TelegramDelivery({ api: this.tg.api, logger: ctx.logger, ...(options.retry ? { retry: options.retry } : {}), ...(ctx.sleep ? { sleep: ctx.sleep } : {}) });
 
