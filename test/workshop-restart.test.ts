@@ -1,6 +1,6 @@
 /**
  * A workshop survives its bot being killed mid-question: the bot runs as its own process (as `npm
- * start` runs it), is killed with SIGKILL while a question is open and half the room has answered,
+ * start` runs it, with a Telegram webhook), is killed with SIGKILL while a question is open and half the room has answered,
  * and started again on the same data. The question is still open, the answers given are still
  * counted, the others can answer, a participant who already answered is still refused, and the
  * reveal reaches everyone. A participant who lost their connection and joins again gets the
@@ -17,6 +17,7 @@ import { FIXTURE_DIR } from './helpers.js';
 import { ADMIN_TOKEN, waitFor } from './workshop-harness.js';
 
 const fake = new FakeTelegram();
+const WEBHOOK_SECRET = 'restart-webhook-secret';
 const dataDir = mkdtempSync(join(tmpdir(), 'digit4sd-ws-restart-'));
 const people: TgUser[] = [1, 2, 3, 4].map((i) => ({ id: 7000 + i, is_bot: false, first_name: `R${i}`, language_code: 'en' }));
 let port = 0;
@@ -31,8 +32,9 @@ async function freePort(): Promise<number> {
   return p;
 }
 
-/** Starts the bot as its own process and waits until it answers /healthz. */
+/** Starts the bot as its own process (webhook mode) and waits until its Telegram channel is set up. */
 async function startBot(): Promise<void> {
+  const starts = fake.callsOf('setWebhook').length;
   bot = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: process.cwd(),
     env: {
@@ -44,12 +46,16 @@ async function startBot(): Promise<void> {
       TELEGRAM_BOT_TOKEN: fake.token,
       TELEGRAM_API_ROOT: fake.apiRoot,
       TELEGRAM_BOT_USERNAME: 'digit4sd_test_bot',
+      TELEGRAM_WEBHOOK_URL: 'https://bot.invalid/telegram/webhook',
+      TELEGRAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
       LOG_LEVEL: 'error',
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   bot.stderr!.on('data', (d) => (stderr += d));
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok, 'the bot to start', 30_000);
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok, 'the bot to start', 60_000);
+  // The HTTP server listens before the channels start: wait for the Telegram channel's setWebhook.
+  await waitFor(() => fake.callsOf('setWebhook').length > starts, 'the bot to set its webhook', 60_000);
 }
 
 async function kill(): Promise<void> {
@@ -64,11 +70,13 @@ const act = async (id: string, action: string, index?: number) => {
   const res = await http(`/workshops/${id}/action`, { method: 'POST', body: new URLSearchParams({ action, ...(index !== undefined ? { index: String(index) } : {}) }) });
   expect(res.status).toBe(303);
 };
-async function send(user: TgUser, text: string) {
-  const u = fake.message(user, text);
-  fake.push(u);
-  await fake.handled(u.update_id, 20_000);
+/** Delivers an update as Telegram does in webhook mode; the bot answers once it has handled it. */
+async function deliver(update: unknown): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${port}/telegram/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': WEBHOOK_SECRET }, body: JSON.stringify(update), signal: AbortSignal.timeout(60_000) });
+  await res.arrayBuffer();
+  expect(res.status).toBe(200);
 }
+const send = (user: TgUser, text: string) => deliver(fake.message(user, text));
 const questions = (u: TgUser) => fake.sentTo(u.id).filter((m) => m.message.reply_markup?.inline_keyboard.flat().some((b) => b.callback_data?.startsWith('1|w|')));
 
 /** One board event, read from the live stream. */
@@ -112,13 +120,11 @@ describe('a workshop across a crash of the bot', () => {
     for (const p of people) await send(p, `/start ws-${code}`);
 
     await act(id, 'go', 3);
-    await waitFor(() => people.every((p) => questions(p).length === 1), 'the question on every phone', 20_000);
+    await waitFor(() => people.every((p) => questions(p).length === 1), 'the question on every phone', 60_000);
     for (const p of people.slice(0, 2)) {
-      const tap = fake.tap(p, questions(p)[0]!, 'A');
-      fake.push(tap);
-      await fake.handled(tap.update_id, 20_000);
+      await deliver(fake.tap(p, questions(p)[0]!, 'A'));
     }
-    await waitFor(async () => (await boardNow(board)).question?.answered === 2, 'two answers on the board');
+    await waitFor(async () => (await boardNow(board)).question?.answered === 2, 'two answers on the board', 60_000);
 
     // Killed mid-question, then started again on the same data.
     await kill();
@@ -128,15 +134,11 @@ describe('a workshop across a crash of the bot', () => {
 
     // The rest of the room answers; one who answered before taps again and is refused.
     for (const p of people.slice(2)) {
-      const tap = fake.tap(p, questions(p)[0]!, 'B');
-      fake.push(tap);
-      await fake.handled(tap.update_id, 20_000);
+      await deliver(fake.tap(p, questions(p)[0]!, 'B'));
     }
-    const again = fake.tap(people[0]!, questions(people[0]!)[0]!, 'C');
-    fake.push(again);
-    await fake.handled(again.update_id, 20_000);
+    await deliver(fake.tap(people[0]!, questions(people[0]!)[0]!, 'C'));
     expect(String(fake.callsOf('answerCallbackQuery').at(-1)!.payload.text)).toContain('already answered');
-    await waitFor(async () => (await boardNow(board)).question?.answered === 4, 'four answers on the board');
+    await waitFor(async () => (await boardNow(board)).question?.answered === 4, 'four answers on the board', 60_000);
 
     // A participant who lost their connection joins again and gets the current question.
     await send(people[3]!, `join ${code}`);
@@ -147,8 +149,8 @@ describe('a workshop across a crash of the bot', () => {
     await act(id, 'reveal');
     await kill();
     await startBot();
-    await waitFor(() => people.every((p) => fake.sentTo(p.id).some((m) => /Right!|Not quite/.test(m.message.text ?? ''))), 'the reveal on every phone', 20_000);
+    await waitFor(() => people.every((p) => fake.sentTo(p.id).some((m) => /Right!|Not quite/.test(m.message.text ?? ''))), 'the reveal on every phone', 60_000);
     expect((await boardNow(board)).phase).toBe('revealed');
     expect(stderr).not.toMatch(/error/i);
-  }, 120_000);
+  }, 300_000);
 });
