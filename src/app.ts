@@ -13,18 +13,25 @@ import { DEFAULT_GROUP_OPTIONS } from './engine/group.js';
 import { safeError, setLogHashKey, type Logger } from './logger.js';
 import { loadLogHashKey } from './hash-key.js';
 import { prepareDataDir } from './data-dir.js';
-import type { Channel } from './messages.js';
+import type { Channel, PostedRefs } from './messages.js';
 import { LearningBot, type Delivery } from './runtime/bot.js';
 import { createHttpApp, listen, type ReadinessCheck } from './server.js';
 import { openStore } from './store/open.js';
+import { CertificateService } from './certificates/service.js';
+import { loadIssuerKey } from './certificates/issuer.js';
+import { mountCertificateRoutes } from './certificates/http.js';
+import { loadActorKey, XapiRecorder } from './xapi/recorder.js';
+import { createAdminApp } from './web/admin.js';
+import { WorkshopRuntime } from './runtime/workshops.js';
+import { trainerAuth } from './web/workshop-auth.js';
+import { mountWorkshopPages } from './web/workshops.js';
 import { Metrics } from './metrics.js';
 import { createConsoleChannel, type ConsoleAdapter } from '../adapters/console/index.js';
 import { MemorySentMarks, NudgeService } from './scheduling/delivery.js';
 import { InProcessScheduler } from './scheduling/in-process.js';
 import { MemoryPacer } from './scheduling/pacer.js';
-import { WorkshopRuntime } from './runtime/workshops.js';
-import { tokenTrainerAuth } from './web/workshop-auth.js';
-import { mountWorkshopPages } from './web/workshops.js';
+import { InboxWorker } from './runtime/inbox.js';
+import { OutboxSender } from './scheduling/outbox.js';
 
 export interface AppOptions {
   config: Config;
@@ -41,10 +48,14 @@ export interface AppOptions {
   sleep?: (ms: number) => Promise<void>;
   /** How often groups are ticked (due questions closed, owed posts sent), in ms (default 1000). */
   tickMs?: number;
+  /** How long an outbox row claimed by a sender is held before another may take it over, in ms (default 5 s, renewed while sending). */
+  outboxLeaseMs?: number;
   /** How often the in-process scheduler looks for due nudges, in ms (default 30 s). */
   nudgeIntervalMs?: number;
   /** Options for the Telegram channel (tests lift its pacing to measure what is behind it). */
   telegramOptions?: import('../adapters/telegram/adapter.js').TelegramOptions;
+  /** How often the xAPI outbox is sent, in ms (default 5 s). */
+  xapiIntervalMs?: number;
 }
 
 export interface RunningApp {
@@ -56,7 +67,7 @@ export interface RunningApp {
   /** Live workshops: trainer actions, participants' events, fan-out, boards. */
   workshops: WorkshopRuntime;
   /** Delivers proactive messages through the right channel. */
-  deliver(d: Delivery): Promise<void>;
+  deliver(d: Delivery): Promise<PostedRefs | void>;
   stop(): Promise<void>;
 }
 
@@ -75,34 +86,72 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     metrics.errors.inc({ where: String(context.where ?? 'unknown') });
     logger.error({ error: safeError(err), ...context }, 'error');
   };
+  // The certificates' issuer: its key is read (or generated and kept in DATA_DIR) once, here.
+  const certificates = new CertificateService(
+    { name: config.certificates.issuerName, publicUrl: config.publicUrl },
+    await loadIssuerKey({ dataDir: config.dataDir, ...(config.certificates.keyPem ? { pem: config.certificates.keyPem } : {}) }),
+  );
+  // Learning records for the programme's LRS, when XAPI_ENDPOINT is set.
+  const xapi = config.xapi ? new XapiRecorder(course, { homePage: config.xapi.homePage, platform: 'DiGIT4SD Learning Bot' }, loadActorKey(config.xapi.actorKey, config.dataDir)) : undefined;
   const bot = new LearningBot({
     course,
     store,
-    engine: { ...DEFAULT_ENGINE_OPTIONS, retention: config.retention },
+    certificates,
+    ...(xapi ? { xapi } : {}),
+    engine: { ...DEFAULT_ENGINE_OPTIONS, retention: config.retention, certificateMinScore: config.certificates.minScore },
     group: { ...DEFAULT_GROUP_OPTIONS, questionSeconds: config.groupQuestionSeconds },
     onError,
     metrics,
     ...(opts.now ? { now: opts.now } : {}),
   });
   const channels = new Map<Channel, ChannelAdapter>();
-  const deliver = async (d: Delivery) => {
+  const deliver = async (d: Delivery): Promise<PostedRefs | void> => {
     const channel = channels.get(d.address.channel);
     if (!channel) throw new Error(`no ${d.address.channel} channel is running to deliver to`);
-    await channel.send(d.address, d.messages);
+    const refs = await channel.send(d.address, d.messages);
     metrics.messagesOut.inc({ channel: d.address.channel }, d.messages.length);
+    return refs;
   };
 
   const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
   const http = createHttpApp(checks, metrics.registry, logger);
+  mountCertificateRoutes(http, { store, settings: certificates.settings, jwks: certificates.issuer.jwks(), onError });
   bot.connect((address, messages) => deliver({ address, messages }));
   // Workshops: participants' joins and answers take their learner path; cards and questions go out through each channel's delivery.
-  const workshops = new WorkshopRuntime({ course, store, learnerPath: (i, step) => bot.learnerPath(i, step), send: (address, messages) => deliver({ address, messages }), now: bot.now, retention: config.retention, onError });
-  bot.participantEvents = (inbound) => workshops.participant(inbound);
-  const stopWorkshopPages =
-    config.workshops && config.role !== 'worker'
-      ? mountWorkshopPages({ http, runtime: workshops, course, auth: tokenTrainerAuth(config.workshops.adminToken), onError, ...(config.workshops.telegramUsername ? { telegramUsername: config.workshops.telegramUsername } : {}) })
-      : undefined;
+  const workshops = new WorkshopRuntime({ course, store, send: async (address, messages) => void (await deliver({ address, messages })), now: bot.now, retention: config.retention, onError });
+  bot.participantEvents = (inbound, path) => workshops.participant(inbound, path);
+  // The durable inbox and outbox (embedded store): channels that accept events into the inbox
+  // acknowledge them once they are on disk; a worker applies them, and replies leave from the outbox.
+  let inbox: InboxWorker | undefined;
+  let outbox: OutboxSender | undefined;
+  if (!config.mongodbUri && config.role !== 'worker') {
+    inbox = new InboxWorker({ bot, store, onError });
+    outbox = new OutboxSender({ store, channel: (c) => channels.get(c), onError, now: bot.now, ...(opts.outboxLeaseMs ? { leaseMs: opts.outboxLeaseMs } : {}) });
+    const [i, o] = [inbox, outbox];
+    bot.enableDurable(() => i.kick(), () => o.kick());
+  }
   const ctx: ChannelContext = { port: bot, http, logger, now: bot.now, ...(opts.sleep ? { sleep: opts.sleep } : {}) };
+  // The programme dashboard (read-only) on web processes, when a login is configured.
+  if (config.role !== 'worker') {
+    if (config.admin) {
+      const login = config.admin.kind === 'token' ? { kind: 'token' as const, token: config.admin.token } : { kind: 'users' as const, users: config.admin.users };
+      http.use('/admin', createAdminApp({ store, course, login, now: bot.now, onError, ...(config.trustProxy !== undefined ? { trustProxy: config.trustProxy } : {}) }));
+    } else {
+      http.use('/admin', (_req, res) => void res.status(404).type('text/plain').send('The dashboard is off: set ADMIN_TOKEN or ADMIN_USERS to turn it on (see the README).'));
+    }
+  }
+  // Workshop pages (trainers: the dashboard's login; the board: its own read link) on web processes.
+  const stopWorkshopPages =
+    config.admin && config.role !== 'worker'
+      ? mountWorkshopPages({
+          http,
+          runtime: workshops,
+          course,
+          auth: trainerAuth(config.admin.kind === 'token' ? { kind: 'token', token: config.admin.token } : { kind: 'users', users: config.admin.users }, bot.now),
+          onError,
+          ...(config.telegramUsername ? { telegramUsername: config.telegramUsername } : {}),
+        })
+      : undefined;
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)
   if (config.slack) channels.set('slack', (await import('../adapters/slack/index.js')).createSlackChannel({ ...config.slack, receive: config.role !== 'worker' }, ctx));
@@ -157,9 +206,13 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   // Forget processed event ids after a week (platform retries come within minutes; MongoDB also expires them by TTL).
   const prune = setInterval(() => {
     store.pruneProcessed(new Date(bot.now().getTime() - PROCESSED_EVENT_DAYS * 86_400_000)).catch((err) => onError(err, { where: 'prune-processed' }));
+    store.pruneXapi(new Date(bot.now().getTime() - PROCESSED_EVENT_DAYS * 86_400_000)).catch((err) => onError(err, { where: 'prune-xapi' }));
   }, 3_600_000);
   prune.unref();
 
+  // Events accepted before a crash are applied, and owed replies sent, before new ones come in.
+  inbox?.start();
+  outbox?.start();
   // Channels receive only in web processes; workers use them to send nudges.
   if (config.role !== 'worker') for (const channel of channels.values()) await channel.start();
 
@@ -208,6 +261,23 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     nudges = inProcess;
   }
 
+  // xAPI statements go from the outbox to the LRS in every process that does background work.
+  let xapiSender: { start(): void; stop(): Promise<void> } | undefined;
+  if (config.xapi && config.role !== 'web') {
+    // The xAPI client (and axios) load only when an LRS is configured.
+    const { XapiSender } = await import('./xapi/sender.js');
+    xapiSender = new XapiSender({
+      store,
+      endpoint: config.xapi.endpoint,
+      username: config.xapi.username,
+      password: config.xapi.password,
+      now: bot.now,
+      onError,
+      ...(opts.xapiIntervalMs ? { intervalMs: opts.xapiIntervalMs } : {}),
+    });
+    xapiSender.start();
+  }
+
   return {
     bot,
     course,
@@ -221,9 +291,13 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       stopWorkshopPages?.();
       await workshops.settled();
       clearInterval(prune);
+      await xapiSender?.stop();
       await nudges?.stop();
-      await bot.settled();
+      // Stop receiving first, then finish applying what was accepted and sending what is owed.
       for (const channel of channels.values()) await channel.stop();
+      await inbox?.stop();
+      await outbox?.stop();
+      await bot.settled();
       if (server) {
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
         // Keep-alive connections would hold close() open: end the idle ones now.

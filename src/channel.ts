@@ -10,17 +10,24 @@
  */
 import type { Express } from 'express';
 import type { Logger } from './logger.js';
-import type { Address, Channel, Outbound } from './messages.js';
+import type { Address, Channel, Outbound, PostedRefs } from './messages.js';
 import type { BotPort } from './runtime/bot.js';
+import type { ReplyTarget } from './runtime/durable.js';
 
 export interface ChannelAdapter {
   readonly channel: Channel;
   /**
    * Sends messages to a conversation on the bot's own initiative (reminders, a team quiz's posts),
-   * retrying retryable failures. Throws a {@link import('./errors.js').PlatformError} when the
+   * retrying retryable failures; returns the platform ids of the team-quiz questions it posted (so
+   * that any process can close them). Throws a {@link import('./errors.js').PlatformError} when the
    * platform refuses.
    */
-  send(address: Address, messages: Outbound[]): Promise<void>;
+  send(address: Address, messages: Outbound[]): Promise<PostedRefs | void>;
+  /**
+   * Sends a reply from the durable outbox, answering in place where `target` says how (the tapped
+   * message, a callback to stop). Channels that accept events into the inbox implement it.
+   */
+  deliver?(address: Address, messages: Outbound[], target?: ReplyTarget): Promise<void>;
   /** Starts receiving (polling, sockets); webhook routes are mounted on the shared HTTP server. */
   start(): Promise<void>;
   /** Stops receiving and finishes what is in flight. */

@@ -3,8 +3,10 @@
  * schema. A bad or missing setting stops start-up with a message that names the variable and says
  * how to fix it. Every setting is listed in the README.
  */
+import { createPrivateKey } from 'node:crypto';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { isPasswordHash } from './web/auth.js';
 
 /** Thrown for invalid settings; `problems` has one line per variable. */
 export class ConfigError extends Error {
@@ -54,9 +56,41 @@ const FIX: Record<string, string> = {
   TEAMS_ALLOWED_SERVICE_URLS: 'set TEAMS_ALLOWED_SERVICE_URLS to a comma-separated list of http(s) URLs (for example http://127.0.0.1:3978 for the Bot Framework Emulator), or unset it',
   LOG_HASH_KEY: 'set LOG_HASH_KEY to a random secret of at least 16 characters (for example the output of: openssl rand -base64 32), or unset it to have one generated in DATA_DIR',
   MICROSOFT_APP_TYPE: 'set MICROSOFT_APP_TYPE to MultiTenant, SingleTenant or UserAssignedMSI',
+  PUBLIC_URL: 'set PUBLIC_URL to the address people reach the bot\'s web pages at, such as https://learn.example.org (no trailing path), or unset it for http://localhost:PORT',
+  CERTIFICATE_MIN_SCORE: 'set CERTIFICATE_MIN_SCORE to the first-try score a certificate needs, a number from 0 to 1 such as 0.7',
+  CERTIFICATE_ISSUER_NAME: 'set CERTIFICATE_ISSUER_NAME to the name printed and signed as the certificates\' issuer (2 to 120 characters)',
+  XAPI_ENDPOINT: 'set XAPI_ENDPOINT to your Learning Record Store\'s xAPI endpoint, such as https://lrs.example.org/xapi/, or unset it to send no learning records',
+  XAPI_USERNAME: 'set XAPI_USERNAME and XAPI_PASSWORD to the key and secret of the LRS\'s basic-auth credentials',
+  XAPI_PASSWORD: 'set XAPI_USERNAME and XAPI_PASSWORD to the key and secret of the LRS\'s basic-auth credentials',
+  XAPI_HOMEPAGE: 'set XAPI_HOMEPAGE to the programme\'s home page URL (the actor accounts\' homePage), or unset it for PUBLIC_URL',
+  XAPI_ACTOR_KEY: 'set XAPI_ACTOR_KEY to a random secret of at least 16 characters (openssl rand -base64 32), the same in every process, or unset it to have one generated in DATA_DIR',
+  CERTIFICATE_KEY: 'set CERTIFICATE_KEY to an Ed25519 private key in PEM (PKCS #8), for example from `openssl genpkey -algorithm ed25519`, or unset it to have one generated and kept in DATA_DIR',
   ADMIN_TOKEN: 'set ADMIN_TOKEN to a long random string (at least 16 characters, for example the output of openssl rand -hex 24), or unset it',
+  ADMIN_USERS: 'set ADMIN_USERS to name:hash pairs separated by commas, each hash made by npm run admin:hash, or unset it',
   TELEGRAM_BOT_USERNAME: 'set TELEGRAM_BOT_USERNAME to the bot\'s username without the @ (5-32 letters, digits and _, ending in bot), or unset it',
+  TRUST_PROXY: 'set TRUST_PROXY to the number of proxies in front of the bot (for example 1), or to their addresses (loopback, 10.0.0.0/8, ...), or unset it',
 };
+
+/** `name:scrypt$...` pairs, separated by commas. */
+const adminUsers = optionalString.transform((v, ctx) => {
+  if (v === undefined) return undefined;
+  const users: { name: string; hash: string }[] = [];
+  for (const pair of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const i = pair.indexOf(':');
+    const name = i > 0 ? pair.slice(0, i).trim() : '';
+    const hash = i > 0 ? pair.slice(i + 1).trim() : '';
+    if (!/^[\w.@-]{1,64}$/.test(name) || !isPasswordHash(hash)) {
+      ctx.addIssue({ code: 'custom', message: `"${name || pair.slice(0, 20)}" is not a name:hash pair made by npm run admin:hash` });
+      return z.NEVER;
+    }
+    users.push({ name, hash });
+  }
+  if (!users.length) {
+    ctx.addIssue({ code: 'custom', message: 'lists no user' });
+    return z.NEVER;
+  }
+  return users;
+});
 
 const schema = z
   .object({
@@ -90,11 +124,24 @@ const schema = z
     MICROSOFT_APP_PASSWORD: optionalString,
     MICROSOFT_APP_TYPE: z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).default('MultiTenant'),
     MICROSOFT_APP_TENANT_ID: optionalString,
+    PUBLIC_URL: httpUrl.refine((v) => v === undefined || URL.canParse(v), 'must be a URL such as https://learn.example.org'),
+    CERTIFICATE_MIN_SCORE: z.coerce.number().min(0).max(1).default(0.7),
+    CERTIFICATE_ISSUER_NAME: z.string().trim().min(2).max(120).default('DiGIT4SD Learning Programme'),
+    XAPI_ENDPOINT: httpUrl,
+    XAPI_USERNAME: optionalString,
+    XAPI_PASSWORD: optionalString,
+    XAPI_HOMEPAGE: httpUrl,
+    XAPI_ACTOR_KEY: optionalString.refine((v) => v === undefined || v.length >= 16, 'must be at least 16 characters long'),
+    CERTIFICATE_KEY: optionalString.refine((v) => v === undefined || isEd25519Pem(v), 'is not an Ed25519 private key in PEM (PKCS #8)'),
     ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, 'must be at least 16 characters'),
+    ADMIN_USERS: adminUsers,
     TELEGRAM_BOT_USERNAME: optionalString.refine((v) => v === undefined || /^@?[A-Za-z][\w]{3,31}$/.test(v), 'does not look like a Telegram bot username'),
+    TRUST_PROXY: optionalString.refine((v) => v === undefined || /^(\d{1,2}|true|false|[\w.:/, -]+)$/.test(v), 'must be a number of proxies or a list of addresses'),
   })
   .superRefine((env, ctx) => {
     const need = (cond: boolean, path: string, message: string) => cond && ctx.addIssue({ code: 'custom', path: [path], message });
+    need(!!env.XAPI_ENDPOINT && !env.XAPI_USERNAME, 'XAPI_USERNAME', 'is required when XAPI_ENDPOINT is set');
+    need(!!env.XAPI_ENDPOINT && !env.XAPI_PASSWORD, 'XAPI_PASSWORD', 'is required when XAPI_ENDPOINT is set');
     need(!!env.TELEGRAM_WEBHOOK_URL && !env.TELEGRAM_BOT_TOKEN, 'TELEGRAM_BOT_TOKEN', 'is required when TELEGRAM_WEBHOOK_URL is set');
     need(!!env.TELEGRAM_WEBHOOK_URL && !env.TELEGRAM_WEBHOOK_SECRET, 'TELEGRAM_WEBHOOK_SECRET', 'is required when TELEGRAM_WEBHOOK_URL is set');
     need(!!env.SLACK_BOT_TOKEN !== !!env.SLACK_SIGNING_SECRET, env.SLACK_BOT_TOKEN ? 'SLACK_SIGNING_SECRET' : 'SLACK_BOT_TOKEN', 'is required: Slack needs both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET');
@@ -103,6 +150,15 @@ const schema = z
   });
 
 type Env = z.infer<typeof schema>;
+
+/** Whether a PEM text holds an Ed25519 private key (the certificates' signing key). */
+function isEd25519Pem(pem: string): boolean {
+  try {
+    return createPrivateKey(pem.replace(/\\n/g, '\n')).asymmetricKeyType === 'ed25519';
+  } catch {
+    return false;
+  }
+}
 
 export interface Config {
   port: number;
@@ -134,8 +190,23 @@ export interface Config {
     /** Service URLs replies may go to besides Bot Framework's own (the Emulator, a local fake). */
     allowedServiceUrls?: string[];
   };
-  /** Workshop mode: the trainer's token (ADMIN_TOKEN; the pages are off without it) and the Telegram bot's username for join links. */
-  workshops?: { adminToken: string; telegramUsername?: string };
+  /** Where people reach the bot's web pages (verification links), without a trailing slash. */
+  publicUrl: string;
+  /** Learning records for the programme's LRS; undefined when XAPI_ENDPOINT is unset. */
+  xapi?: { endpoint: string; username: string; password: string; homePage: string; actorKey?: string };
+  certificates: {
+    /** First-try score (0 to 1) a module or the course needs for its certificate. */
+    minScore: number;
+    issuerName: string;
+    /** The issuer's Ed25519 private key (PEM); undefined: generated and kept in DATA_DIR. */
+    keyPem?: string;
+  };
+  /** The dashboard's login at /admin; undefined when neither ADMIN_TOKEN nor ADMIN_USERS is set (the dashboard is off). */
+  admin?: { token: string; kind: 'token' } | { users: { name: string; hash: string }[]; kind: 'users' };
+  /** Express's "trust proxy": how many proxies (or which addresses) to trust for the client address and HTTPS. */
+  trustProxy?: number | boolean | string;
+  /** The Telegram bot's username (TELEGRAM_BOT_USERNAME), for workshop join links. */
+  telegramUsername?: string;
 }
 
 /**
@@ -154,7 +225,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'configuration');
       const got = input[name];
-      const shown = got === undefined ? 'it is not set' : name.includes('TOKEN') || name.includes('SECRET') || name.includes('PASSWORD') || name.includes('KEY') ? 'got a value that is not valid' : `got "${got}"`;
+      const shown = got === undefined ? 'it is not set' : name.includes('TOKEN') || name.includes('SECRET') || name.includes('PASSWORD') || name.includes('KEY') || name === 'ADMIN_USERS' ? 'got a value that is not valid' : `got "${got}"`;
       return `${name}: ${issue.message} (${shown}). Fix: ${FIX[name] ?? `check ${name}`}.`;
     });
     throw new ConfigError(problems);
@@ -190,6 +261,8 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
         }
       : undefined;
   const anyChannel = !!(telegram || slack || teams);
+  const admin = e.ADMIN_USERS ? { kind: 'users' as const, users: e.ADMIN_USERS } : e.ADMIN_TOKEN ? { kind: 'token' as const, token: e.ADMIN_TOKEN } : undefined;
+  const trustProxy = e.TRUST_PROXY === undefined ? undefined : /^\d+$/.test(e.TRUST_PROXY) ? Number(e.TRUST_PROXY) : e.TRUST_PROXY === 'true' ? true : e.TRUST_PROXY === 'false' ? false : e.TRUST_PROXY;
   return {
     port: e.PORT,
     role: e.ROLE,
@@ -208,6 +281,26 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     ...(telegram ? { telegram } : {}),
     ...(slack ? { slack } : {}),
     ...(teams ? { teams } : {}),
-    ...(e.ADMIN_TOKEN ? { workshops: { adminToken: e.ADMIN_TOKEN, ...(e.TELEGRAM_BOT_USERNAME ? { telegramUsername: e.TELEGRAM_BOT_USERNAME.replace(/^@/, '') } : {}) } } : {}),
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    ...(e.XAPI_ENDPOINT && e.XAPI_USERNAME && e.XAPI_PASSWORD
+      ? {
+          xapi: {
+            endpoint: e.XAPI_ENDPOINT.endsWith('/') ? e.XAPI_ENDPOINT : `${e.XAPI_ENDPOINT}/`,
+            username: e.XAPI_USERNAME,
+            password: e.XAPI_PASSWORD,
+            homePage: (e.XAPI_HOMEPAGE ?? e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+            ...(e.XAPI_ACTOR_KEY ? { actorKey: e.XAPI_ACTOR_KEY } : {}),
+          },
+        }
+      : {}),
+    certificates: {
+      minScore: e.CERTIFICATE_MIN_SCORE,
+      issuerName: e.CERTIFICATE_ISSUER_NAME,
+      // A key pasted into one line of an env file keeps its line breaks as \n.
+      ...(e.CERTIFICATE_KEY ? { keyPem: e.CERTIFICATE_KEY.replace(/\\n/g, '\n') } : {}),
+    },
+    ...(admin ? { admin } : {}),
+    ...(e.TELEGRAM_BOT_USERNAME ? { telegramUsername: e.TELEGRAM_BOT_USERNAME.replace(/^@/, '') } : {}),
+    ...(trustProxy !== undefined ? { trustProxy } : {}),
   };
 }

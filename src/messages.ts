@@ -86,6 +86,12 @@ export interface QuestionRef {
   itemId: string;
 }
 
+/** Platform ids of team-quiz question messages a channel posted, by `${quizId}:${index}`. */
+export type PostedRefs = Record<string, string>;
+
+/** The key of a team-quiz question in {@link PostedRefs}. */
+export const questionKey = (q: Pick<QuestionRef, 'quizId' | 'index'>): string => `${q.quizId}:${q.index}`;
+
 /** A quiz message (see {@link Outbound}). */
 export type QuizMessage = Extract<Outbound, { kind: 'quiz' }>;
 
@@ -159,9 +165,21 @@ export type Outbound =
    * redraw it without buttons. A channel that cannot edit, or does not know the question's message
    * (another process posted it), skips it: a late tap is refused by the engine anyway.
    */
-  | { kind: 'close'; teamQuestion: QuestionRef; shown: QuizMessage }
+  | {
+      kind: 'close';
+      teamQuestion: QuestionRef;
+      shown: QuizMessage;
+      /** The platform's id of the message that shows the question, when the channel reported it (any process can close it). */
+      messageRef?: string;
+    }
   /** A document for the learner (their data, for /mydata). */
   | { kind: 'data'; filename: string; json: string }
+  /**
+   * A file for the learner (a certificate's PDF), base64-encoded so that the message stays plain
+   * JSON. Sent as a document where the channel can attach one, with the caption beside it; where it
+   * cannot (Teams), the caption and the link go as text.
+   */
+  | { kind: 'file'; filename: string; mediaType: string; base64: string; caption: string; link?: string }
   /**
    * A step, not a message: everything stored about the learner has just been erased (/forget). A
    * channel that keeps its own copy of their data (the console's /mydata file, named `filename`)

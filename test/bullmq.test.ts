@@ -164,6 +164,15 @@ describe('nudges on BullMQ', () => {
     }
     expect(rec!.state.nudges.unreachable).toBe(true);
     expect(rec!.nudgeAt).toBeNull();
+    // The dashboard's records, written with each state: one unreachable, one sent.
+    const events = async (userId: number) => (await t.store.exportLearner({ channel: 'telegram', userId: String(userId) })).activity.map((a) => a.type === 'nudge' && a.event);
+    expect(await events(blocked!)).toEqual(['unreachable']);
+    let okEvents = await events(ok!);
+    for (let i = 0; i < 50 && !okEvents.length; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      okEvents = await events(ok!);
+    }
+    expect(okEvents).toEqual(['sent']);
   });
 });
 

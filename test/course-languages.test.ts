@@ -69,6 +69,8 @@ function shown(m: Outbound): string {
       case 'close':
       case 'erased':
         return [];
+      case 'file':
+        return [m.caption];
     }
   })();
   return [...parts, ...labels].join('\n');

@@ -57,6 +57,8 @@ function render(m: Outbound): string {
       return m.text;
     case 'data':
       return m.json;
+    case 'file':
+      return m.caption;
     case 'close':
     case 'erased':
       return '';

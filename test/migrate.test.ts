@@ -15,10 +15,10 @@ import { newGroupState, type GroupState } from '../src/engine/group.js';
 import type { Address, LearnerKey } from '../src/messages.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { MongoStore } from '../src/store/mongo.js';
-import { defineModels, toGroupAnswer, toGroupRecord, toLearnerRecord, toScoreRow } from '../src/store/mongo-schemas.js';
+import { defineModels, toGroupAnswer, toGroupRecord, toLearnerRecord, toScoreRow, toCertificateRecord } from '../src/store/mongo-schemas.js';
 import { MigrationError, countRows, migrateSqlite, openSqliteSource, readEventIdKey, readSqlite, renderProgress, type MigrationItem } from '../src/store/migrate.js';
 import { eventIdHasher } from '../src/store/event-ids.js';
-import type { ConversationKey } from '../src/store/store.js';
+import type { CertificateRecord, ConversationKey } from '../src/store/store.js';
 
 const T0 = new Date('2026-03-02T09:00:00.000Z');
 const dir = mkdtempSync(join(tmpdir(), 'digit4sd-migrate-'));
@@ -42,6 +42,19 @@ function anaState(): LearnerState {
   return s;
 }
 
+const benCertificate: CertificateRecord = {
+  id: '6f7b0a52-1c7e-4a8b-9d0e-3f2a1b4c5d6e',
+  learner: ben,
+  achievement: 'module:m1',
+  title: 'Módulo 1',
+  lang: 'es',
+  name: 'Benito Juárez',
+  jwt: 'h.p.s',
+  hash: 'cd'.repeat(32),
+  issuedAt: T0,
+  revokedAt: null,
+};
+
 const groupState: GroupState = {
   ...newGroupState('en'),
   quiz: { id: 'qz', itemIds: ['l1-q1', 'l1-q2'], index: 1, seconds: 30, openedAt: T0.toISOString(), closesAt: new Date(T0.getTime() + 30_000).toISOString(), participants: { 'U.BEN': 'Ben', U2: 'Chi' }, scores: {} },
@@ -53,8 +66,9 @@ const groupState: GroupState = {
 beforeAll(async () => {
   const s = new SqliteStore(path);
   await s.commitLearner({ key: ana, expectedVersion: 0, state: newLearnerState(T0, 'en'), address: { channel: 'telegram', conversationId: '1001', kind: 'direct' }, nudgeAt: null, eventId: 'tg-1', now: T0 });
-  await s.commitLearner({ key: ana, expectedVersion: 1, state: anaState(), address: { channel: 'telegram', conversationId: '1001', kind: 'direct' }, nudgeAt: new Date(T0.getTime() + 3_600_000), eventId: 'tg-2', now: T0 });
+  await s.commitLearner({ key: ana, expectedVersion: 1, state: anaState(), address: { channel: 'telegram', conversationId: '1001', kind: 'direct' }, nudgeAt: new Date(T0.getTime() + 3_600_000), eventId: 'tg-2', now: T0, activity: [{ type: 'lesson_started', at: T0.toISOString(), lessonId: 'l2' }, { type: 'item_answered', at: T0.toISOString(), itemId: 'l1-q1', lessonId: 'l1', mode: 'review', options: [1], correct: true, firstTry: false, durationMs: 4000, predictedRecall: 0.87, daysSinceSeen: 2.5 }] });
   await s.commitLearner({ key: ben, expectedVersion: 0, state: newLearnerState(T0, 'es', 'Ben'), address: { channel: 'slack', conversationId: 'D1', kind: 'direct', ref: { team: 'T1' } }, nudgeAt: null, now: T0 });
+  await s.commitLearner({ key: ben, expectedVersion: 1, state: newLearnerState(T0, 'es', 'Ben'), address: { channel: 'slack', conversationId: 'D1', kind: 'direct', ref: { team: 'T1' } }, nudgeAt: null, certificates: [benCertificate], now: T0 });
   await s.markProcessed('slack', 'ev-read-only', T0);
   await s.commitGroup({ key: group, expectedVersion: 0, state: groupState, address: groupAddress, closesAt: new Date(T0.getTime() + 30_000), nextQuizAt: new Date(groupState.schedule!.next), eventId: 'sl-quiz', now: T0 });
   await s.recordGroupAnswer({ key: group, quizId: 'qz', question: 0, userId: 'U.BEN', displayName: 'Ben', option: 1, at: T0, eventId: 'sl-a1' });
@@ -79,8 +93,8 @@ const ofKind = <K extends keyof DocOf>(items: MigrationItem[], kind: K): DocOf[K
 describe('migration: reading the embedded store', () => {
   it('counts and yields every row of every table', () => {
     const db = openSqliteSource(path);
-    // 2 learners, 6 processed events (tg-1, tg-2, ev-read-only, sl-quiz, sl-a1, sl-a2), 1 group, 2 answers, 2 score rows.
-    expect(countRows(db)).toBe(13);
+    // 2 learners, 6 processed events (tg-1, tg-2, ev-read-only, sl-quiz, sl-a1, sl-a2), 1 group, 2 answers, 2 score rows, 2 activity records, 1 certificate.
+    expect(countRows(db)).toBe(16);
     db.close();
   });
 
@@ -92,6 +106,11 @@ describe('migration: reading the embedded store', () => {
       expect(learners.map((d) => toLearnerRecord(d))).toEqual([await sqlite.getLearner(ben), await sqlite.getLearner(ana)].sort((a, b) => a!.key.channel.localeCompare(b!.key.channel)));
       expect(learners.find((d) => d.userId === ana.userId)).toMatchObject({ version: 2, recentEvents: [] });
       expect(ofKind(items, 'group').map((d) => toGroupRecord(d))).toEqual([await sqlite.getGroup(group)]);
+      // Activity records keep a stable id (learner, version, place in the commit) and every field.
+      expect(ofKind(items, 'activity')).toEqual([
+        { _id: `telegram:2:0:${ana.userId}`, channel: 'telegram', userId: ana.userId, at: T0, type: 'lesson_started', lang: 'fr', lessonId: 'l2' },
+        { _id: `telegram:2:1:${ana.userId}`, channel: 'telegram', userId: ana.userId, at: T0, type: 'item_answered', lang: 'fr', lessonId: 'l1', itemId: 'l1-q1', mode: 'review', options: '1', correct: true, first: false, durationMs: 4000, predicted: 0.87, daysSince: 2.5 },
+      ]);
       expect(ofKind(items, 'group')[0]!.closesAt).toEqual(new Date(T0.getTime() + 30_000));
       expect(ofKind(items, 'group')[0]!.nextQuizAt).toEqual(new Date('2026-03-06T14:00:00Z'));
       expect(ofKind(items, 'answer').map(toGroupAnswer)).toEqual(await sqlite.listGroupAnswers(group, 'qz', 0));
@@ -103,13 +122,14 @@ describe('migration: reading the embedded store', () => {
       const ids = ['ev-read-only', 'sl-a1', 'sl-a2', 'sl-quiz', 'tg-1', 'tg-2'];
       expect(ofKind(items, 'processed').map((d) => d.eventId).sort()).toEqual(ids.map(hash).sort());
       for (const e of ofKind(items, 'processed')) expect(e.at).toEqual(e.eventId === hash('sl-a2') ? new Date(T0.getTime() + 5) : T0);
+      expect(ofKind(items, 'certificate').map(toCertificateRecord)).toEqual([await sqlite.getCertificate(benCertificate.id)]);
     } finally {
       await sqlite.close();
     }
   });
 
   it('yields documents that pass the MongoDB schemas', async () => {
-    const model = { learner: models.Learner, processed: models.ProcessedEvent, group: models.Group, answer: models.GroupAnswer, score: models.GroupScore } as const;
+    const model = { learner: models.Learner, processed: models.ProcessedEvent, group: models.Group, answer: models.GroupAnswer, score: models.GroupScore, activity: models.Activity, certificate: models.Certificate } as const;
     for (const item of readAll()) await expect(new model[item.kind](item.doc).validate(), `${item.kind} document`).resolves.toBeUndefined();
   });
 
@@ -122,7 +142,7 @@ describe('migration: reading the embedded store', () => {
     const badPath = join(dir, 'bad.sqlite');
     await new SqliteStore(badPath).close();
     const raw = new Database(badPath);
-    raw.prepare("INSERT INTO learners VALUES ('fax', 'u', 1, '{}', '{}', 0, NULL)").run();
+    raw.prepare("INSERT INTO learners (channel, user_id, version, state, address, updated_at, nudge_at) VALUES ('fax', 'u', 1, '{}', '{}', 0, NULL)").run();
     raw.prepare("INSERT INTO groups VALUES ('slack', 'g', 1, '{not json', '{}', NULL, NULL)").run();
     raw.close();
     const db = openSqliteSource(badPath);
@@ -152,9 +172,9 @@ describe('migration: reading the embedded store', () => {
       { batchSize: 5, onProgress: (done, total) => progress.push([done, total]) },
     );
     db.close();
-    expect(seen).toEqual([5, 5, 3]);
-    expect(progress).toEqual([[0, 13], [5, 13], [10, 13], [13, 13]]);
-    expect(summary).toEqual({ read: 13, written: 13, keptNewer: 0 });
+    expect(seen).toEqual([5, 5, 5, 1]);
+    expect(progress).toEqual([[0, 16], [5, 16], [10, 16], [15, 16], [16, 16]]);
+    expect(summary).toEqual({ read: 16, written: 16, keptNewer: 0 });
   });
 
   it('draws a progress bar', () => {
@@ -189,13 +209,14 @@ if (!uri) console.log(`migration into MongoDB ${SKIP_REASON}`);
           const db = openSqliteSource(path);
           const summary = await migrateSqlite(db, store, { batchSize: 4 });
           db.close();
-          expect(summary).toEqual({ read: 13, written: 13, keptNewer: 0 });
+          expect(summary).toEqual({ read: 16, written: 16, keptNewer: 0 });
           for (const key of [ana, ben]) expect(await store.getLearner(key)).toEqual(await sqlite.getLearner(key));
           expect(await store.getGroup(group)).toEqual(await sqlite.getGroup(group));
           expect(await store.listGroupAnswers(group, 'qz', 0)).toEqual(await sqlite.listGroupAnswers(group, 'qz', 0));
           expect(await store.leaderboard(group, 10)).toEqual(await sqlite.leaderboard(group, 10));
           for (const id of ['tg-1', 'tg-2', 'ev-read-only']) expect(await store.isProcessed(id.startsWith('tg') ? 'telegram' : 'slack', id)).toBe(true);
           expect(await store.exportLearner(ben)).toEqual(await sqlite.exportLearner(ben));
+          expect(await store.getCertificate(benCertificate.id)).toEqual(benCertificate);
         }
         // The bot ran on MongoDB since: a third run keeps the newer learner.
         const rec = (await store.getLearner(ana))!;

@@ -100,6 +100,8 @@ describe('MongoDB schemas: indexes', () => {
   it('defines the indexes the queries need, and only those', () => {
     expect(idx(s.learner)).toEqual([
       [{ channel: 1, userId: 1 }, { unique: true, name: 'learner_key' }],
+      // The dashboard: learners seen in a period.
+      [{ 'state.lastSeenAt': 1 }, { name: 'learner_last_seen' }],
       [{ nudgeAt: 1 }, { partialFilterExpression: { nudgeAt: { $exists: true } }, name: 'learner_nudge_at' }],
     ]);
     expect(idx(s.processed)).toEqual([
@@ -114,10 +116,17 @@ describe('MongoDB schemas: indexes', () => {
     expect(idx(s.answer)).toEqual([
       [{ channel: 1, conversationId: 1, quizId: 1, question: 1, userId: 1 }, { unique: true, name: 'answer_key' }],
       [{ channel: 1, userId: 1 }, { name: 'answer_user' }],
+      // The dashboard: team quizzes in a period.
+      [{ at: 1 }, { name: 'answer_at' }],
     ]);
     expect(idx(s.score)).toEqual([
       [{ channel: 1, conversationId: 1, userId: 1 }, { unique: true, name: 'score_key' }],
       [{ channel: 1, userId: 1 }, { name: 'score_user' }],
+    ]);
+    // Activity: by learner (/mydata, /forget), and by type and time (every dashboard read).
+    expect(idx(s.activity)).toEqual([
+      [{ channel: 1, userId: 1, at: 1 }, { name: 'activity_user' }],
+      [{ type: 1, at: 1 }, { name: 'activity_type_at' }],
     ]);
   });
 

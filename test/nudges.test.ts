@@ -198,13 +198,17 @@ describe('the in-process scheduler', () => {
     expect(await t.scheduler.runOnce()).toEqual(['sent']);
     expect(t.printed()).toMatch(/Time for today's lesson: Lesson one \(about 2 min\)/);
     expect(t.printed()).toMatch(/\[1\] Start now {2}\[2\] In 1 hour {2}\[3\] Tomorrow {2}\[4\] Stop reminders/);
+    // The dashboard's record of it, written with the state: sent at 08 in the learner's local day.
+    const nudges = async () => (await t.store.exportLearner({ channel: 'console', userId: 'console' })).activity.filter((a) => a.type === 'nudge');
+    expect(await nudges()).toEqual([{ type: 'nudge', at: '2026-03-02T07:30:25.000Z', event: 'sent', localHour: 8 }]);
     // Running again sends nothing more today.
     t.clock.set('2026-03-02T12:00:00Z');
     expect(await t.scheduler.runOnce()).toEqual([]);
-    // Tapping "Start now" opens the lesson.
+    // Tapping "Start now" opens the lesson (hours later: not counted as answering the nudge within an hour).
     t.clear();
     await t.say('1');
     expect(t.printed()).toMatch(/Lesson one \(1\/3\)/);
+    expect((await nudges()).map((a) => a.type === 'nudge' && a.event)).toEqual(['sent']);
   });
 
   it('pauses itself after three unanswered nudges, says how to resume, and resumes on /resume', async () => {

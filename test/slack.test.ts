@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createSlackChannel, SlackAdapter, type SlackSettings } from '../adapters/slack/index.js';
 import { parseCommandText, parseDirectText } from '../adapters/slack/adapter.js';
 import { escapeMrkdwn, homeView, renderMessage, richToMrkdwn, slackCommands } from '../adapters/slack/render.js';
@@ -18,6 +18,8 @@ import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine.js';
 import { DEFAULT_GROUP_OPTIONS, leaderboardMessage, scoreTable } from '../src/engine/group.js';
 import { PlatformError } from '../src/errors.js';
 import { LearningBot } from '../src/runtime/bot.js';
+import { InboxWorker } from '../src/runtime/inbox.js';
+import { OutboxSender } from '../src/scheduling/outbox.js';
 import { createHttpApp, listen } from '../src/server.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { FakeSlackApi, type SlackCall } from './fakes/slack-api.js';
@@ -38,7 +40,7 @@ interface Harness {
 
 let h: Harness;
 
-async function setup(extra: Partial<SlackSettings> = {}): Promise<Harness> {
+async function setup(extra: Partial<SlackSettings> = {}, durable?: (bot: LearningBot) => void): Promise<Harness> {
   const fake = new FakeSlackApi();
   await fake.start();
   fake.users.set('U1', { id: 'U1', name: 'ana', displayName: 'Ana', locale: 'en-US' });
@@ -56,6 +58,7 @@ async function setup(extra: Partial<SlackSettings> = {}): Promise<Harness> {
     onError,
     now,
   });
+  durable?.(bot);
   const http = createHttpApp([]);
   const logger = pino({ level: 'silent' });
   const adapter = createSlackChannel(
@@ -558,6 +561,49 @@ describe('Slack team quizzes in a channel', () => {
     await slash('U2', 'C1', 'schedule off');
     expect((await h.bot.store.getGroup({ channel: 'slack', conversationId: 'C1' }))!.state.schedule).toBeNull();
     expect(shown(lastPost('C1'))).toContain('Weekly team quiz turned off.');
+  });
+});
+
+describe('Slack with the durable inbox and outbox', () => {
+  it('answers 200 once a DM is in the inbox, replies from the outbox once, and applies a retried delivery once', async () => {
+    let inbox: InboxWorker | undefined;
+    let outbox: OutboxSender | undefined;
+    let channel: SlackAdapter | undefined;
+    let running = false;
+    h = await setup({}, (bot) => {
+      inbox = new InboxWorker({ bot, store: bot.store, onError: bot.report });
+      outbox = new OutboxSender({ store: bot.store, channel: () => channel, onError: bot.report, now: bot.now });
+      bot.enableDurable(() => running && inbox!.kick(), () => running && outbox!.kick());
+    });
+    channel = h.adapter;
+    try {
+      // No worker runs yet (as if the process died right after the 200): the event waits in the inbox.
+      const event = dmEvent('U1', 'hello', 'EvDurable1');
+      const res = await sendEvent(event);
+      expect(res.status).toBe(200);
+      expect(h.fake.of('chat.postMessage')).toEqual([]);
+      expect(await h.bot.store.inboxPending(new Date(h.clock.ms), 10)).toHaveLength(1);
+      // Started: the event is applied and answered.
+      running = true;
+      inbox!.start();
+      outbox!.start();
+      await vi.waitFor(async () => expect(h.fake.of('chat.postMessage').length).toBeGreaterThan(0), { timeout: 5000 });
+      await inbox!.idle();
+      await outbox!.idle();
+      const replies = h.fake.of('chat.postMessage').length;
+      expect(lastPost('DU1').text).toContain('Welcome');
+      // Slack retries the same event: acknowledged, nothing applied or sent twice.
+      expect((await sendEvent(event, { 'x-slack-retry-num': '1', 'x-slack-retry-reason': 'http_timeout' })).status).toBe(200);
+      await inbox!.idle();
+      await outbox!.idle();
+      expect(h.fake.of('chat.postMessage')).toHaveLength(replies);
+      expect((await h.bot.store.getLearner({ channel: 'slack', userId: 'U1' }))!.version).toBe(1);
+    } finally {
+      await inbox?.stop();
+      await outbox?.stop();
+      await teardown(h);
+    }
+    expect(h.errors).toEqual([]);
   });
 });
 

@@ -53,6 +53,21 @@ describe('SqliteStore on disk', () => {
     check.close();
   });
 
+  it('fills the dashboard\'s learner columns of a file created before them, once, at open', async () => {
+    const path = join(dir, 'before-dashboard.sqlite');
+    const old = new Database(path);
+    old.exec(`CREATE TABLE learners (channel TEXT NOT NULL, user_id TEXT NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL, address TEXT NOT NULL,
+      updated_at INTEGER NOT NULL, nudge_at INTEGER, PRIMARY KEY (channel, user_id))`);
+    const state = { ...newLearnerState(new Date('2026-01-01T00:00:00Z'), 'fr'), country: 'SN', position: { kind: 'card' as const, lessonId: 'l1', index: 2 } };
+    old.prepare('INSERT INTO learners VALUES (?, ?, 1, ?, ?, 0, NULL)').run('telegram', 'u1', JSON.stringify(state), JSON.stringify({ channel: 'telegram', conversationId: 'u1', kind: 'direct' }));
+    old.close();
+    const store = new SqliteStore(path);
+    const f = { from: new Date('2025-12-01T00:00:00Z'), to: new Date('2026-02-01T00:00:00Z') };
+    expect(await store.learnerCounts(f)).toEqual([{ channel: 'telegram', lang: 'fr', country: 'SN', org: null, learners: 1 }]);
+    expect(await store.stopPoints(f, new Date('2026-01-20T00:00:00Z'))).toEqual([{ kind: 'card', lessonId: 'l1', card: 2, itemId: null, learners: 1 }]);
+    await store.close();
+  });
+
   it('hashes the event ids of a file written before they were hashed, and leaves no raw id in it', async () => {
     const path = join(dir, 'raw-event-ids.sqlite');
     const old = new Database(path);

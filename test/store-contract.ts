@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newLearnerState } from '../src/engine/state.js';
 import { FORMER_PARTICIPANT_NAME, newGroupState, type GroupState } from '../src/engine/group.js';
 import type { Address, LearnerKey } from '../src/messages.js';
-import { EMPTY_EXPORT, type ConversationKey, type Store } from '../src/store/store.js';
+import { EMPTY_EXPORT, type CertificateRecord, type ConversationKey, type Store } from '../src/store/store.js';
+import { dashboardReadsContract } from './store-dashboard-contract.js';
 
 const T0 = new Date('2026-03-02T09:00:00Z');
 const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
@@ -284,8 +285,167 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await store.isProcessed('telegram', fresh)).toBe(true);
     });
 
+    it('keeps an inbound event once in the inbox, in order, until it is applied; a retry waits', async () => {
+      const item = (id: string, minute: number) => ({ channel: 'telegram' as const, eventId: `${id}-${learner.userId}`, lane: `learner:${learner.userId}`, payload: `{"id":"${id}"}`, receivedAt: at(minute) });
+      expect(await store.inboxAdd(item('a', 0))).toBe(true);
+      expect(await store.inboxAdd(item('b', 0))).toBe(true);
+      expect(await store.inboxAdd(item('a', 1))).toBe(false); // the platform's redelivery
+      const mine = async (minute: number) => (await store.inboxPending(at(minute), 10_000)).filter((r) => r.lane === `learner:${learner.userId}`);
+      const pending = await mine(0);
+      expect(pending.map((r) => r.payload)).toEqual(['{"id":"a"}', '{"id":"b"}']);
+      expect(pending[0]!.seq).toBeLessThan(pending[1]!.seq);
+      await store.inboxRetry(pending[0]!.seq, at(5));
+      const retried = await mine(1);
+      expect(retried[0]).toMatchObject({ payload: '{"id":"a"}', attempts: 1, availableAt: at(5) });
+      await store.inboxApplied(pending[0]!.seq, at(5));
+      await store.inboxApplied(pending[1]!.seq, at(5));
+      expect(await mine(6)).toEqual([]);
+    });
+
+    it('writes a reply to the outbox in the same step as the change that produced it, and sends each row once', async () => {
+      const reply = { channel: 'telegram' as const, conversationId: address.conversationId, payload: '{"reply":1}' };
+      const state = newLearnerState(T0, 'en');
+      expect(await store.commitLearner({ key: learner, expectedVersion: 0, state, address, nudgeAt: null, eventId: `o1-${learner.userId}`, outbox: [reply], now: T0 })).toBe('committed');
+      // A conflicting write and a duplicate event write nothing to the outbox.
+      expect(await store.commitLearner({ key: learner, expectedVersion: 0, state, address, nudgeAt: null, outbox: [{ ...reply, payload: '{"reply":"conflict"}' }], now: T0 })).toBe('conflict');
+      expect(await store.commitLearner({ key: learner, expectedVersion: 1, state, address, nudgeAt: null, eventId: `o1-${learner.userId}`, outbox: [{ ...reply, payload: '{"reply":"dup"}' }], now: T0 })).toBe('duplicate');
+      // A read-only event's reply goes with its processed mark, once.
+      expect(await store.markProcessed('telegram', `o2-${learner.userId}`, T0, [{ ...reply, payload: '{"reply":2}' }])).toBe(true);
+      expect(await store.markProcessed('telegram', `o2-${learner.userId}`, T0, [{ ...reply, payload: '{"reply":"again"}' }])).toBe(false);
+      await store.outboxAdd([{ ...reply, payload: '{"reply":3}' }], at(1));
+      const mine = async (minute: number) => (await store.outboxDue(at(minute), 10_000)).filter((r) => r.conversationId === address.conversationId);
+      const due = await mine(1);
+      expect(due.map((r) => r.payload)).toEqual(['{"reply":1}', '{"reply":2}', '{"reply":3}']);
+      // One of two senders wins a row; a retry moves it on; done rows are not returned again.
+      expect(await store.outboxClaim(due[0]!, at(2))).toBe(true);
+      expect(await store.outboxClaim(due[0]!, at(2))).toBe(false);
+      await store.outboxDone(due[0]!.id, at(1));
+      await store.outboxRetry(due[1]!.id, at(10));
+      const later = await mine(1);
+      expect(later.map((r) => [r.payload, r.attempts])).toEqual([
+        ['{"reply":2}', 1],
+        ['{"reply":3}', 0],
+      ]);
+      expect(later[0]!.availableAt).toEqual(at(10));
+    });
+
+    it('erases a forgotten learner\'s unapplied events and owed replies', async () => {
+      await store.commitLearner({ key: learner, expectedVersion: 0, state: newLearnerState(T0, 'en'), address, nudgeAt: null, now: T0 });
+      const lane = `learner:${learner.channel}:${learner.userId}`;
+      await store.inboxAdd({ channel: 'telegram', eventId: `f1-${learner.userId}`, lane, payload: '{"text":"secret"}', receivedAt: T0 });
+      await store.outboxAdd([{ channel: 'telegram', conversationId: address.conversationId, payload: '{"reply":"secret"}' }], T0);
+      await store.forgetLearner(learner);
+      expect((await store.inboxPending(at(1), 10_000)).filter((r) => r.lane === lane)).toEqual([]);
+      expect((await store.outboxDue(at(1), 10_000)).filter((r) => r.conversationId === address.conversationId)).toEqual([]);
+    });
+
+    it('keeps a certificate written with a learner commit, shows it in the export, revokes it once, and erases its holder and name on forget', async () => {
+      const id = `cert-${learner.userId}`;
+      const cert: CertificateRecord = {
+        id,
+        learner,
+        achievement: 'module:m1',
+        title: 'Module 1',
+        lang: 'fr',
+        name: 'Amina Diallo',
+        jwt: 'header.payload.signature',
+        hash: 'ab'.repeat(32),
+        issuedAt: T0,
+        revokedAt: null,
+      };
+      expect(await store.getCertificate(id)).toBeNull();
+      const state = newLearnerState(T0, 'fr');
+      expect(await store.commitLearner({ key: learner, expectedVersion: 0, state, address, nudgeAt: null, certificates: [cert], eventId: `c-${id}`, now: T0 })).toBe('committed');
+      expect(await store.getCertificate(id)).toEqual(cert);
+      expect((await store.exportLearner(learner)).certificates).toEqual([
+        { id, achievement: 'module:m1', title: 'Module 1', lang: 'fr', name: 'Amina Diallo', issuedAt: T0.toISOString(), revokedAt: null, credential: 'header.payload.signature' },
+      ]);
+
+      expect(await store.revokeCertificate(id, at(5))).toBe(true);
+      expect(await store.revokeCertificate(id, at(6))).toBe(false);
+      expect(await store.revokeCertificate(`no-such-${id}`, at(6))).toBe(false);
+      expect((await store.getCertificate(id))!.revokedAt).toEqual(at(5));
+
+      await store.forgetLearner(learner);
+      expect(await store.getCertificate(id)).toEqual({ ...cert, learner: null, name: null, jwt: null, revokedAt: at(5) });
+      expect((await store.exportLearner(learner)).certificates).toEqual([]);
+    });
+
+    it('keeps xAPI statements written with a learner commit until they are marked sent, leasing each claim', async () => {
+      const row = (i: number) => ({ id: `x${i}-${learner.userId}`, learner, statement: JSON.stringify({ n: i }), createdAt: at(i) });
+      const before = await store.xapiPending();
+      const state = newLearnerState(T0, 'en');
+      expect(await store.commitLearner({ key: learner, expectedVersion: 0, state, address, nudgeAt: null, xapi: [row(1), row(2)], eventId: `x-${learner.userId}`, now: T0 })).toBe('committed');
+      expect(await store.commitLearner({ key: learner, expectedVersion: 1, state, address, nudgeAt: null, xapi: [row(3)], now: at(3) })).toBe('committed');
+      // A refused commit leaves nothing to send.
+      expect(await store.commitLearner({ key: learner, expectedVersion: 1, state, address, nudgeAt: null, xapi: [row(9)], now: at(9) })).toBe('conflict');
+      expect(await store.xapiPending()).toBe(before + 3);
+      const mine = (rows: { id: string }[]) => rows.filter((r) => r.id.endsWith(learner.userId)).map((r) => r.id);
+      const first = await store.claimXapi(at(10), 1000, at(12));
+      expect(mine(first)).toEqual([row(1).id, row(2).id, row(3).id]);
+      expect(first.find((r) => r.id === row(1).id)).toEqual(row(1));
+      // Leased: the next claim before the lease ends finds none of them; after it, all again.
+      expect(mine(await store.claimXapi(at(11), 1000, at(13)))).toEqual([]);
+      await store.markXapiSent([row(1).id], at(11));
+      expect(mine(await store.claimXapi(at(12), 1000, at(14)))).toEqual([row(2).id, row(3).id]);
+      expect(await store.xapiPending()).toBe(before + 2);
+      // Sent rows are pruned after their time; /forget deletes the rest, sent or not.
+      expect(await store.pruneXapi(at(20))).toBeGreaterThanOrEqual(1);
+      await store.forgetLearner(learner);
+      expect(await store.xapiPending()).toBe(before);
+      expect(mine(await store.claimXapi(at(30), 1000, at(31)))).toEqual([]);
+    });
+
+    it('links accounts into one person in one step, takes a link code once, unlinks with a copy, and forgets the links', async () => {
+      const other = (c: 'slack' | 'teams', n: number): LearnerKey => ({ channel: c, userId: `${c}-${n}-${learner.userId}` });
+      const [s1, s2, s3] = [other('slack', 1), other('teams', 2), other('slack', 3)];
+      expect(await store.resolveAccount(learner)).toEqual(learner);
+      const st = (lang: 'en' | 'fr' | 'es') => newLearnerState(T0, lang);
+      for (const k of [learner, s1, s2]) await store.commitLearner({ key: k, expectedVersion: 0, state: st('en'), address, nudgeAt: null, now: T0 });
+
+      // Codes: once, not after they expire, a new one replaces the old.
+      await store.saveLinkCode(`A${n}CODE`.slice(0, 6), learner, at(10));
+      await store.saveLinkCode(`B${n}CODE`.slice(0, 6), learner, at(10));
+      expect(await store.takeLinkCode(`A${n}CODE`.slice(0, 6), at(1))).toBeNull();
+      expect(await store.takeLinkCode(`B${n}CODE`.slice(0, 6), at(1))).toEqual(learner);
+      expect(await store.takeLinkCode(`B${n}CODE`.slice(0, 6), at(1))).toBeNull();
+      await store.saveLinkCode(`C${n}CODE`.slice(0, 6), learner, at(10));
+      expect(await store.takeLinkCode(`C${n}CODE`.slice(0, 6), at(11))).toBeNull();
+
+      // A stale version of either record: nothing is written.
+      expect(await store.linkAccounts({ primary: learner, expectedVersion: 7, state: st('fr'), address, nudgeAt: null, secondary: s1, secondaryVersion: 1, secondaryAddress: address, now: at(2) })).toBe('conflict');
+      expect(await store.resolveAccount(s1)).toEqual(s1);
+      expect(await store.linkAccounts({ primary: learner, expectedVersion: 1, state: st('fr'), address, nudgeAt: at(30), secondary: s1, secondaryVersion: 1, secondaryAddress: address, now: at(2) })).toBe('committed');
+      expect((await store.getLearner(learner))!.state.lang).toBe('fr');
+      expect((await store.getLearner(learner))!.version).toBe(2);
+      expect(await store.getLearner(s1)).toBeNull();
+      expect(await store.resolveAccount(s1)).toEqual(learner);
+      // A person joining with its own linked account brings it along.
+      await store.commitLearner({ key: s3, expectedVersion: 0, state: st('es'), address, nudgeAt: null, now: T0 });
+      expect(await store.linkAccounts({ primary: s2, expectedVersion: 1, state: st('es'), address, nudgeAt: null, secondary: s3, secondaryVersion: 1, secondaryAddress: address, now: at(3) })).toBe('committed');
+      expect(await store.linkAccounts({ primary: learner, expectedVersion: 2, state: st('fr'), address, nudgeAt: null, secondary: s2, secondaryVersion: 2, secondaryAddress: address, now: at(4) })).toBe('committed');
+      expect(await store.resolveAccount(s3)).toEqual(learner);
+      expect((await store.linkedAccounts(learner)).map((a) => a.key)).toEqual(expect.arrayContaining([s1, s2, s3]));
+      expect((await store.linkedAccounts(learner))[0]!.address).toEqual(address);
+      expect(await store.linkedAccounts(learner)).toHaveLength(3);
+
+      // Unlinking gives the account its own record; a second unlink does nothing.
+      expect(await store.unlinkAccount(s1, { state: st('es'), address, nudgeAt: null, now: at(5) })).toBe(true);
+      expect(await store.resolveAccount(s1)).toEqual(s1);
+      expect((await store.getLearner(s1))!.state.lang).toBe('es');
+      expect(await store.unlinkAccount(s1, { state: st('en'), address, nudgeAt: null, now: at(6) })).toBe(false);
+      expect((await store.getLearner(s1))!.state.lang).toBe('es');
+
+      // Forgetting the person removes its links.
+      await store.forgetLearner(learner);
+      expect(await store.resolveAccount(s2)).toEqual(s2);
+      expect(await store.resolveAccount(s3)).toEqual(s3);
+      expect(await store.linkedAccounts(learner)).toEqual([]);
+    });
+
     it('answers a ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });
   });
+  dashboardReadsContract(name, open);
 }

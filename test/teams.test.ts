@@ -20,6 +20,8 @@ import { PlatformError } from '../src/errors.js';
 import { createLogger } from '../src/logger.js';
 import { plain } from '../src/messages.js';
 import { LearningBot } from '../src/runtime/bot.js';
+import { InboxWorker } from '../src/runtime/inbox.js';
+import { OutboxSender } from '../src/scheduling/outbox.js';
 import { createHttpApp, listen } from '../src/server.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { cardOf, FakeConnector, textOf, type ConnectorCall } from './fakes/teams-connector.js';
@@ -328,6 +330,43 @@ describe('Teams proactive sends', () => {
     expect(fake.attempts.length - attempts).toBe(DEFAULT_RETRY.attempts);
 
     await expect(adapter.send({ channel: 'teams', conversationId: 'x', kind: 'direct' }, message)).rejects.toMatchObject({ unreachable: true });
+  });
+});
+
+describe('Teams with the durable inbox and outbox', () => {
+  it('acknowledges an activity once it is in the inbox, replies proactively from the outbox, updates the pressed card, and applies a redelivery once', async () => {
+    const inbox = new InboxWorker({ bot, store, onError: bot.report });
+    const outbox = new OutboxSender({ store, channel: () => adapter, onError: bot.report, now: bot.now });
+    bot.enableDurable(() => inbox.kick(), () => outbox.kick());
+    const settle = async () => {
+      for (let i = 0; i < 3; i++) {
+        await inbox.idle();
+        await outbox.idle();
+      }
+    };
+    try {
+      const start = activity(ALICE, PERSONAL, { text: 'start' });
+      const from = fake.calls.length;
+      expect(await post(start)).toBe(200);
+      await settle();
+      const [welcome, ...more] = fake.since(from);
+      expect(more).toEqual([]);
+      expect(welcome).toMatchObject({ kind: 'send', conversationId: PERSONAL.id });
+      expect(cardOf(welcome!.body)?.fallbackText).toMatch(/DiGIT4SD/);
+      // The Bot Framework redelivers the same activity: nothing is applied or sent twice.
+      const again = fake.calls.length;
+      expect(await post(start)).toBe(200);
+      await settle();
+      expect(fake.since(again)).toEqual([]);
+      // A button on the card: the reply comes from the outbox too.
+      const beforeTap = fake.calls.length;
+      expect(await post(activity(ALICE, PERSONAL, { value: { d: button(welcome!, /begin/i) }, replyToId: welcome!.id }))).toBe(200);
+      await settle();
+      expect(textOf(fake.since(beforeTap).at(-1)!.body)).toMatch(/Lesson one/);
+    } finally {
+      await inbox.stop();
+      await outbox.stop();
+    }
   });
 });
 

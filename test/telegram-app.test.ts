@@ -39,6 +39,8 @@ describe('Telegram channel in the app', () => {
     const start = fake.message(ana, '/start');
     fake.push(start);
     await fake.handled(start.update_id);
+    // The update is acknowledged once it is in the durable inbox; the reply follows from the outbox.
+    await fake.until(() => fake.sentTo(ana.id).length > 0, 10_000, 'the welcome');
     expect(fake.lastTo(ana.id).message.text).toContain('Bienvenue dans la formation DiGIT4SD');
 
     const quiz = fake.message(ana, '/quiz 1', { chat: group });

@@ -150,7 +150,7 @@ describe('Telegram command menus', () => {
       }
     }
     const en = privateCommands('en');
-    expect(en.map((c) => c.command)).toEqual(['start', 'help', 'next', 'menu', 'quiz', 'review', 'progress', 'remind', 'timezone', 'snooze', 'pause', 'resume', 'settings', 'lang', 'mydata', 'forget', 'stop']);
+    expect(en.map((c) => c.command)).toEqual(['start', 'help', 'next', 'menu', 'quiz', 'review', 'progress', 'certificate', 'remind', 'timezone', 'snooze', 'pause', 'resume', 'settings', 'lang', 'link', 'unlink', 'mydata', 'forget', 'stop']);
     expect(en.find((c) => c.command === 'remind')!.description).toBe('A reminder, Monday to Friday (/remind 08:30 daily, /remind off)');
     expect(groupCommands('es')).toEqual([
       { command: 'quiz', description: 'Inicia un cuestionario por equipos' },

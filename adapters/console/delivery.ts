@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { RenderError } from '../../src/errors.js';
 import type { Choice, Outbound } from '../../src/messages.js';
-import { consolePrompt, renderConsole } from './render.js';
+import { consolePrompt, renderConsole, wrapText } from './render.js';
 
 export interface ConsoleDeliveryOptions {
   output: Writable;
@@ -44,6 +44,10 @@ export class ConsoleDelivery {
         output.write(`\n📄 ${await this.saveFile(m.filename, m.json)}\n`);
         continue;
       }
+      if (m.kind === 'file' && this.opts.dataDir) {
+        output.write(`\n${wrapText(m.caption, this.opts.width?.() ?? 80)}\n📄 ${await this.saveFile(m.filename, Buffer.from(m.base64, 'base64'))}\n`);
+        continue;
+      }
       let rendered;
       try {
         rendered = renderConsole(m, { ansi: this.opts.ansi, width: this.opts.width?.() ?? 80 });
@@ -57,7 +61,7 @@ export class ConsoleDelivery {
   }
 
   /** Writes an export into the data folder, readable by its owner only; returns its path. */
-  private async saveFile(filename: string, content: string): Promise<string> {
+  private async saveFile(filename: string, content: string | Buffer): Promise<string> {
     const dir = this.opts.dataDir!;
     await mkdir(dir, { recursive: true });
     const path = join(dir, safeName(filename));

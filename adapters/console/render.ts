@@ -103,6 +103,10 @@ export function renderConsole(m: Outbound, style: ConsoleStyle): { text: string;
     case 'data':
       // JSON is printed as it is: wrapping would break it.
       return { text: m.json, choices: [] };
+    case 'file':
+      // Without a data folder the file cannot be saved: its caption (with the link) is what is shown.
+      lines.push(m.caption);
+      break;
     case 'close':
     case 'erased':
       // Steps, not messages: the delivery carries them out.

@@ -18,9 +18,10 @@ import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
 import { isLang, type Lang } from '../../src/engine/state.js';
 import { PlatformError } from '../../src/errors.js';
 import { hashId, type Logger } from '../../src/logger.js';
-import type { Address, Outbound } from '../../src/messages.js';
+import type { Address, Inbound, Outbound, PostedRefs } from '../../src/messages.js';
 import { KeyedMutex } from '../../src/runtime/mutex.js';
 import type { RetryOptions } from '../../src/scheduling/retry.js';
+import type { ReplyTarget } from '../../src/runtime/durable.js';
 import { SlackDelivery, toPlatformError } from './delivery.js';
 import { actionEventId, isDirectCommand, isGroupAction, parseCommandText, parseDirectText, slackInbound, type SlackUser } from './inbound.js';
 import { ACTION_PREFIX, homeView } from './render.js';
@@ -125,7 +126,9 @@ export class SlackAdapter implements ChannelAdapter {
           signingSecret: settings.signingSecret,
           logger,
           endpoints: settings.path ?? '/slack/events',
-          processBeforeResponse: settings.processBeforeResponse ?? false,
+          // With the durable inbox, Slack's 200 waits until the event is on disk (a fast write);
+          // without it, Slack is answered at once and the work goes on after.
+          processBeforeResponse: settings.processBeforeResponse ?? !!ctx.port.accept,
           app: ctx.http,
         });
     this.app = new App({
@@ -165,6 +168,19 @@ export class SlackAdapter implements ChannelAdapter {
     return p;
   }
 
+  /**
+   * Durable: the event goes into the inbox before Slack is answered. If that fails, the request fails
+   * (HTTP 500) or the Socket Mode envelope stays unacknowledged, so that Slack delivers it again.
+   */
+  private async acceptOrFail(inbound: Inbound, target: ReplyTarget, envelope: SocketEnvelope | undefined): Promise<void> {
+    try {
+      await this.ctx.port.accept!(inbound, target);
+    } catch (err) {
+      envelope?.markFailed();
+      throw err;
+    }
+  }
+
   private listen(): void {
     this.app.event('message', async ({ event, body, context }) => {
       const e = event as { channel_type?: string; subtype?: string; bot_id?: string; user?: string; text?: string; channel: string; ts: string };
@@ -173,6 +189,12 @@ export class SlackAdapter implements ChannelAdapter {
       if (!parsed) return;
       const userId = e.user;
       const b = body as { event_id: string; team_id?: string };
+      if (this.ctx.port.accept) {
+        // Durable: accepted into the inbox before Slack's 200 (a failure fails the request, so Slack retries).
+        const inbound = slackInbound(b.event_id, userId, { conversationId: e.channel, kind: 'direct', teamId: b.team_id }, parsed, new Date(Number(e.ts) * 1000), await this.who(userId));
+        await this.acceptOrFail(inbound, { user: userId }, envelopeOf(context));
+        return;
+      }
       await this.track('slack-dm', { user: hashId(userId), eventId: b.event_id }, async () => {
         const who = await this.who(userId);
         const inbound = slackInbound(b.event_id, userId, { conversationId: e.channel, kind: 'direct', teamId: b.team_id }, parsed, new Date(Number(e.ts) * 1000), who);
@@ -184,6 +206,11 @@ export class SlackAdapter implements ChannelAdapter {
       const b = body as { event_id: string; team_id?: string };
       const userId = event.user;
       if (!userId) return;
+      if (this.ctx.port.accept) {
+        const inbound = slackInbound(b.event_id, userId, { conversationId: event.channel, kind: 'group', teamId: b.team_id }, { type: 'text', text: event.text }, new Date(Number(event.ts) * 1000), await this.who(userId));
+        await this.acceptOrFail(inbound, { user: userId }, envelopeOf(context));
+        return;
+      }
       await this.track('slack-mention', { eventId: b.event_id }, async () => {
         const inbound = slackInbound(b.event_id, userId, { conversationId: event.channel, kind: 'group', teamId: b.team_id }, { type: 'text', text: event.text }, new Date(Number(event.ts) * 1000), await this.who(userId));
         await this.delivery.deliver(event.channel, userId, 'group', await this.ctx.port.handle(inbound));
@@ -196,11 +223,22 @@ export class SlackAdapter implements ChannelAdapter {
     });
 
     this.app.command(this.settings.command, async (args) => {
+      if (this.ctx.port.accept) {
+        // Durable: acknowledged once the command is in the inbox.
+        await this.onCommand(args);
+        await args.ack();
+        return;
+      }
       await args.ack();
       await this.track('slack-command', { user: hashId(args.command.user_id) }, () => this.onCommand(args));
     });
 
     this.app.action<BlockAction<ButtonAction>>({ type: 'block_actions', action_id: new RegExp(`^${ACTION_PREFIX}`) }, async ({ ack, body, action }) => {
+      if (this.ctx.port.accept) {
+        await this.onAction(body, action);
+        await ack();
+        return;
+      }
       await ack();
       await this.track('slack-action', { user: hashId(body.user.id) }, () => this.onAction(body, action));
     });
@@ -216,10 +254,12 @@ export class SlackAdapter implements ChannelAdapter {
       // Always answer in the learner's own conversation with the bot, whichever DM the command came from.
       const dm = await this.delivery.openDm(userId);
       const inbound = slackInbound(id, userId, { conversationId: dm, kind: 'direct', teamId: command.team_id }, { type: 'command', command: sub, args }, at, who);
+      if (this.ctx.port.accept) return this.ctx.port.accept(inbound, { user: userId });
       await this.order.run(`dm:${userId}`, async () => this.delivery.deliver(dm, userId, 'direct', await this.ctx.port.handle(inbound)));
       return;
     }
     const inbound = slackInbound(id, userId, { conversationId: command.channel_id, kind: 'group', teamId: command.team_id }, { type: 'command', command: sub, args }, at, who);
+    if (this.ctx.port.accept) return this.ctx.port.accept(inbound, { user: userId });
     const messages = await this.ctx.port.handle(inbound);
     try {
       await this.delivery.deliver(command.channel_id, userId, 'group', messages);
@@ -250,6 +290,7 @@ export class SlackAdapter implements ChannelAdapter {
     const teamId = body.team?.id ?? body.user.team_id;
     if (channelId && isGroupAction(data, channelId, container.type)) {
       const inbound = slackInbound(id, userId, { conversationId: channelId, kind: 'group', teamId }, { type: 'choice', data }, at, who);
+      if (this.ctx.port.accept) return this.ctx.port.accept(inbound, { user: userId });
       await this.delivery.deliver(channelId, userId, 'group', await this.ctx.port.handle(inbound));
       return;
     }
@@ -257,6 +298,7 @@ export class SlackAdapter implements ChannelAdapter {
     const dm = channelId && !fromHome ? channelId : await this.delivery.openDm(userId);
     const tapped = !fromHome && container.message_ts ? { channel: dm, ts: container.message_ts } : undefined;
     const inbound = slackInbound(id, userId, { conversationId: dm, kind: 'direct', teamId }, { type: 'choice', data }, at, who);
+    if (this.ctx.port.accept) return this.ctx.port.accept(inbound, { user: userId, ...(tapped ? { tappedTs: tapped.ts } : {}), ...(fromHome ? { home: true } : {}) });
     await this.order.run(`dm:${userId}`, async () => this.delivery.deliver(dm, userId, 'direct', await this.ctx.port.handle(inbound), tapped));
     if (fromHome) await this.publishHome(userId);
   }
@@ -293,8 +335,16 @@ export class SlackAdapter implements ChannelAdapter {
   }
 
   /** Proactive messages, through the same delivery (and error policy) as replies. */
-  send(address: Address, messages: Outbound[]): Promise<void> {
+  send(address: Address, messages: Outbound[]): Promise<PostedRefs> {
     return this.delivery.send(address, messages);
+  }
+
+  /** A reply from the durable outbox: notices to the member who acted, the tapped message edited, the Home tab refreshed. */
+  async deliver(address: Address, messages: Outbound[], target?: ReplyTarget): Promise<void> {
+    const user = typeof target?.user === 'string' ? target.user : undefined;
+    const tapped = typeof target?.tappedTs === 'string' ? { channel: address.conversationId, ts: target.tappedTs } : undefined;
+    await this.delivery.deliver(address.conversationId, user, address.kind, messages, tapped);
+    if (target?.home === true && user) await this.publishHome(user);
   }
 
   async start(): Promise<void> {

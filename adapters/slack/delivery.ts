@@ -7,7 +7,8 @@
  */
 import { webApi } from '@slack/bolt';
 import { PlatformError, RenderError } from '../../src/errors.js';
-import type { Address, Outbound, QuestionRef, QuizMessage } from '../../src/messages.js';
+import type { Address, Outbound, PostedRefs, QuestionRef, QuizMessage } from '../../src/messages.js';
+import { questionKey } from '../../src/messages.js';
 import { KeyedMutex } from '../../src/runtime/mutex.js';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../../src/scheduling/retry.js';
 import { renderAnsweredQuiz, renderClosedQuestion, renderMessage, type RenderContext, type SlackMessage } from './render.js';
@@ -92,8 +93,9 @@ export class SlackDelivery {
    * message; a `close` step redraws the closed question without its buttons. Posts in one
    * conversation keep their order across concurrent events.
    */
-  async deliver(channel: string, user: string | undefined, where: RenderContext['where'], messages: Outbound[], tapped?: TappedMessage): Promise<void> {
+  async deliver(channel: string, user: string | undefined, where: RenderContext['where'], messages: Outbound[], tapped?: TappedMessage): Promise<PostedRefs> {
     const ctx: RenderContext = { where, command: this.opts.command };
+    const refs: PostedRefs = {};
     await this.order.run(`conversation:${channel}`, async () => {
       let tappedUsed = false;
       for (const m of messages) {
@@ -104,7 +106,7 @@ export class SlackDelivery {
           continue;
         }
         if (m.kind === 'close') {
-          await this.closeQuestion(channel, m.teamQuestion, ctx);
+          await this.closeQuestion(channel, m, ctx);
           continue;
         }
         // Slack keeps no copy of the learner's data outside the conversation itself.
@@ -115,28 +117,35 @@ export class SlackDelivery {
           await this.call('chat.update', () => this.opts.client.chat.update({ channel: tapped.channel, ts: tapped.ts, text: r.text, blocks: r.blocks }));
           continue;
         }
-        await this.post(channel, m, ctx);
+        const ts = await this.post(channel, m, ctx);
+        if (m.kind === 'quiz' && m.teamQuestion && ts) refs[questionKey(m.teamQuestion)] = ts;
       }
     });
+    return refs;
   }
 
   /**
    * Proactive messages (reminders, a team quiz's posts). A direct address whose id is a user id
    * (U..., W...) is opened with conversations.open first.
    */
-  async send(address: Address, messages: Outbound[]): Promise<void> {
+  async send(address: Address, messages: Outbound[]): Promise<PostedRefs> {
     const id = address.conversationId;
     const channel = address.kind === 'direct' && /^[UW]/.test(id) ? await this.openDm(id) : id;
-    await this.deliver(channel, undefined, address.kind, messages);
+    return this.deliver(channel, undefined, address.kind, messages);
   }
 
   private questionKey(channel: string, q: QuestionRef): string {
     return `${channel}|${q.quizId}|${q.index}`;
   }
 
-  private async post(channel: string, m: Outbound, ctx: RenderContext): Promise<void> {
+  private async post(channel: string, m: Outbound, ctx: RenderContext): Promise<string | undefined> {
     if (m.kind === 'data') {
       await this.call('files.uploadV2', () => this.opts.client.filesUploadV2({ channel_id: channel, file: Buffer.from(m.json, 'utf8'), filename: m.filename, title: m.filename }));
+      return undefined;
+    }
+    if (m.kind === 'file') {
+      const file = Buffer.from(m.base64, 'base64');
+      await this.call('files.uploadV2', () => this.opts.client.filesUploadV2({ channel_id: channel, file, filename: m.filename, title: m.filename, initial_comment: m.caption }));
       return;
     }
     const r = this.render(m, ctx);
@@ -145,12 +154,13 @@ export class SlackDelivery {
       this.openQuestions.set(this.questionKey(channel, m.teamQuestion), { ts: res.ts, message: m });
       if (this.openQuestions.size > MAX_OPEN_QUESTIONS) this.openQuestions.delete(this.openQuestions.keys().next().value!);
     }
+    return res.ts;
   }
 
-  /** A closed team-quiz question, redrawn without buttons (only where this process posted it). */
-  private async closeQuestion(channel: string, q: QuestionRef, ctx: RenderContext): Promise<void> {
-    const key = this.questionKey(channel, q);
-    const open = this.openQuestions.get(key);
+  /** A closed team-quiz question, redrawn without buttons (its ts as this process remembers it, or as the group's state kept it). */
+  private async closeQuestion(channel: string, m: Extract<Outbound, { kind: 'close' }>, ctx: RenderContext): Promise<void> {
+    const key = this.questionKey(channel, m.teamQuestion);
+    const open = this.openQuestions.get(key) ?? (m.messageRef ? { ts: m.messageRef, message: m.shown } : undefined);
     if (!open) return;
     this.openQuestions.delete(key);
     const closed = renderClosedQuestion(open.message, ctx);

@@ -188,6 +188,8 @@ function fallback(m: Outbound): string {
         return m.text;
       case 'data':
         return m.filename;
+      case 'file':
+        return m.caption;
       case 'close':
         return `${m.shown.heading}\n${m.shown.question}`;
       case 'erased':
@@ -236,6 +238,9 @@ export function renderMessage(m: Outbound, ctx: RenderContext): SlackMessage {
       break;
     case 'data':
       blocks.push(...sections(`📎 ${escapeMrkdwn(m.filename)}`));
+      break;
+    case 'file':
+      blocks.push(...sections(`📎 ${escapeMrkdwn(m.caption)}`));
       break;
     case 'close':
       return renderClosedQuestion(m.shown, ctx);

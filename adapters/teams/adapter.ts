@@ -15,7 +15,8 @@ import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
 import type { Config } from '../../src/config.js';
 import { PlatformError } from '../../src/errors.js';
 import { hashId, type Logger } from '../../src/logger.js';
-import type { Address, Outbound } from '../../src/messages.js';
+import type { Address, Outbound, PostedRefs } from '../../src/messages.js';
+import type { ReplyTarget } from '../../src/runtime/durable.js';
 import { ConversationPacer, DEFAULT_RETRY, TeamsDelivery, toPlatformError, type RetryOptions, type TeamsConversation } from './delivery.js';
 import { referenceOf, serviceUrlAllowed, toInbound, type ActivityLike } from './inbound.js';
 
@@ -179,6 +180,13 @@ export class TeamsAdapter implements ChannelAdapter {
     const activity = turn.activity as ActivityLike;
     const inbound = toInbound(activity, this.ctx.now());
     if (!inbound) return;
+    if (this.ctx.port.accept) {
+      // Durable: the activity is in the inbox before Teams gets its 200 (a failure fails the request,
+      // so the Bot Framework retries); the reply follows from the outbox, as a proactive message.
+      const replyToId = turn.activity.replyToId;
+      await this.ctx.port.accept(inbound, replyToId ? { replyToId } : undefined);
+      return;
+    }
     try {
       const replies = await this.ctx.port.handle(inbound);
       await this.delivery.deliver(this.conversation(turn), inbound.address, replies, turn.activity.replyToId);
@@ -192,12 +200,22 @@ export class TeamsAdapter implements ChannelAdapter {
    * Sends messages on the bot's own initiative, through a conversation reference rebuilt from the
    * address. Throws a {@link PlatformError} when Teams refuses (after retries).
    */
-  async send(address: Address, messages: Outbound[]): Promise<void> {
+  send(address: Address, messages: Outbound[]): Promise<PostedRefs> {
+    return this.proactive(address, messages);
+  }
+
+  /** A reply from the durable outbox: a proactive message, updating the card whose button was pressed. */
+  async deliver(address: Address, messages: Outbound[], target?: ReplyTarget): Promise<void> {
+    await this.proactive(address, messages, typeof target?.replyToId === 'string' ? target.replyToId : undefined);
+  }
+
+  private async proactive(address: Address, messages: Outbound[], replyToId?: string): Promise<PostedRefs> {
     const reference = referenceOf(address);
     if (!reference) {
       throw new PlatformError({ platform: 'teams', method: 'continueConversation', unreachable: true, description: 'the saved address has no conversation reference' });
     }
     let failure: unknown;
+    let refs: PostedRefs = {};
     const work = this.cloud.continueConversationAsync(this.settings.appId ?? '', reference as Partial<ConversationReference> as ConversationReference, async (turn) => {
       // A new message, not a reply to the made-up id of the continuation activity.
       turn.onSendActivities(async (_turn, activities, next) => {
@@ -205,7 +223,7 @@ export class TeamsAdapter implements ChannelAdapter {
         return next();
       });
       try {
-        await this.delivery.deliver(this.conversation(turn), address, messages);
+        refs = await this.delivery.deliver(this.conversation(turn), address, messages, replyToId);
       } catch (err) {
         failure = err;
       }
@@ -217,6 +235,7 @@ export class TeamsAdapter implements ChannelAdapter {
       throw toPlatformError(err, 'continueConversation');
     }
     if (failure) throw toPlatformError(failure, 'sendActivity');
+    return refs;
   }
 
   async start(): Promise<void> {

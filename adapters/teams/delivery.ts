@@ -10,7 +10,8 @@
 import { PlatformError, RenderError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
 import { hashId } from '../../src/logger.js';
-import type { Address, Outbound, QuestionRef, QuizMessage } from '../../src/messages.js';
+import type { Address, Outbound, PostedRefs, QuestionRef, QuizMessage } from '../../src/messages.js';
+import { questionKey } from '../../src/messages.js';
 import { DEFAULT_RETRY, realSleep, withRetry as retryPolicy, type RetryOptions } from '../../src/scheduling/retry.js';
 import { renderTally, renderTeams, type TeamsMessage } from './render.js';
 
@@ -198,8 +199,9 @@ export class TeamsDelivery {
    * options), updated in place; other notices are not posted there (the tally and the reveal tell
    * members what they need).
    */
-  async deliver(conv: TeamsConversation, address: Address, messages: Outbound[], replyToId?: string): Promise<void> {
+  async deliver(conv: TeamsConversation, address: Address, messages: Outbound[], replyToId?: string): Promise<PostedRefs> {
     let updated = false;
+    const refs: PostedRefs = {};
     for (const m of messages) {
       if (m.kind === 'notice' && address.kind === 'group') {
         if (m.reason === 'recorded' && m.teamQuestion && m.answered) await this.tally(conv, this.questionKey(address, m.teamQuestion), m.answered);
@@ -210,7 +212,7 @@ export class TeamsDelivery {
       if (m.kind === 'erased') continue;
       if (m.kind === 'close') {
         const key = this.questionKey(address, m.teamQuestion);
-        const open = this.openQuestions.get(key);
+        const open = this.openQuestions.get(key) ?? (m.messageRef ? { activityId: m.messageRef, quiz: m.shown } : undefined);
         if (open) {
           this.openQuestions.delete(key);
           const [closed] = render({ ...open.quiz, choices: [] });
@@ -226,8 +228,12 @@ export class TeamsDelivery {
       }
       let id: string | undefined;
       for (const r of rendered) id = await this.post(conv, r);
-      if (m.kind === 'quiz' && m.teamQuestion && id) this.remember(this.openQuestions, this.questionKey(address, m.teamQuestion), { activityId: id, quiz: m });
+      if (m.kind === 'quiz' && m.teamQuestion && id) {
+        this.remember(this.openQuestions, this.questionKey(address, m.teamQuestion), { activityId: id, quiz: m });
+        refs[questionKey(m.teamQuestion)] = id;
+      }
     }
+    return refs;
   }
 
   private async tally(conv: TeamsConversation, key: string, answered: string[]): Promise<void> {

@@ -173,6 +173,9 @@ export function renderTeams(m: Outbound): TeamsMessage[] {
     }
     case 'notice':
       return [{ type: 'message', text: m.text, textFormat: 'plain' }];
+    case 'file':
+      // Teams bots attach files only through the file-consent flow: the caption carries the verification link.
+      return [{ type: 'message', text: m.caption, textFormat: 'plain' }];
     case 'data': {
       // Teams bots cannot attach a file without the file-consent flow; the JSON goes as code blocks.
       const parts: TeamsMessage[] = [];

@@ -14,8 +14,9 @@ import { decodeAction } from '../../src/engine/actions.js';
 import { t } from '../../src/engine/i18n.js';
 import { isLang } from '../../src/engine/state.js';
 import { hashId } from '../../src/logger.js';
-import type { Address, Outbound } from '../../src/messages.js';
+import type { Address, Outbound, PostedRefs } from '../../src/messages.js';
 import type { RetryOptions } from '../../src/scheduling/retry.js';
+import type { ReplyTarget } from '../../src/runtime/durable.js';
 import { commandMenus } from './commands.js';
 import { chatIdOf, TelegramDelivery, toPlatformError } from './delivery.js';
 import { callbackInbound, messageInbound } from './inbound.js';
@@ -167,6 +168,8 @@ export class TelegramAdapter implements ChannelAdapter {
     const inbound = messageInbound(c.update.update_id, msg, this.tg.botInfo, this.ctx.now());
     if (!inbound) return;
     this.ctx.logger.debug({ channel: 'telegram', update: c.update.update_id, user: hashId(inbound.learner.userId), event: inbound.event.type }, 'update');
+    // With the durable inbox, the update is on disk before Telegram gets its 200; the reply follows from the outbox.
+    if (this.ctx.port.accept) return this.ctx.port.accept(inbound);
     const out = await this.ctx.port.handle(inbound);
     await this.delivery.deliver(msg.chat.id, inbound.address.kind === 'group', out);
   }
@@ -189,6 +192,12 @@ export class TelegramAdapter implements ChannelAdapter {
         return;
       }
       this.ctx.logger.debug({ channel: 'telegram', update: c.update.update_id, user: hashId(inbound.learner.userId), event: 'choice' }, 'update');
+      if (this.ctx.port.accept) {
+        // The outbox answers the callback (its toast) with the reply.
+        await this.ctx.port.accept(inbound, { callbackQueryId: q.id, messageId: q.message.message_id });
+        answered = true;
+        return;
+      }
       out = await this.ctx.port.handle(inbound);
       // Stop the spinner as soon as the answer is known; notices are the sender's toast.
       answered = true;
@@ -230,8 +239,17 @@ export class TelegramAdapter implements ChannelAdapter {
   }
 
   /** Proactive messages, through the same delivery (and error policy) as replies. */
-  send(address: Address, messages: Outbound[]): Promise<void> {
+  send(address: Address, messages: Outbound[]): Promise<PostedRefs> {
     return this.delivery.send(address, messages);
+  }
+
+  /** A reply from the durable outbox: the tap's toast first (it stops the spinner), then the plan, editing the tapped message. */
+  async deliver(address: Address, messages: Outbound[], target?: ReplyTarget): Promise<void> {
+    if (typeof target?.callbackQueryId === 'string') {
+      await this.answer(target.callbackQueryId, TelegramDelivery.toastOf(messages));
+    }
+    const tapped = typeof target?.messageId === 'number' ? target.messageId : undefined;
+    await this.delivery.deliver(chatIdOf(address.conversationId), address.kind === 'group', messages, tapped);
   }
 }
 

@@ -8,7 +8,8 @@
 import { GrammyError, HttpError, InputFile, type Api } from 'grammy';
 import { PlatformError, RenderError } from '../../src/errors.js';
 import { hashId, type Logger } from '../../src/logger.js';
-import type { Address, Outbound, QuestionRef } from '../../src/messages.js';
+import type { Address, Outbound, PostedRefs, QuestionRef } from '../../src/messages.js';
+import { questionKey } from '../../src/messages.js';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../../src/scheduling/retry.js';
 import { renderFeedbackEdit, renderQuizEdit, renderTelegram, type InlineKeyboard, type TelegramMessage } from './render.js';
 
@@ -92,14 +93,15 @@ export class TelegramDelivery {
    * marked `edit: 'source'` replaces it. Notices are the tap's toast (sent by the caller); without a
    * tap they go to a private chat as a line in italics, never to a group.
    */
-  async deliver(chatId: ChatId, inGroup: boolean, out: Outbound[], tapped?: number): Promise<void> {
+  async deliver(chatId: ChatId, inGroup: boolean, out: Outbound[], tapped?: number): Promise<PostedRefs> {
+    const refs: PostedRefs = {};
     for (const m of out) {
       if (m.kind === 'notice') {
         if (tapped === undefined && !inGroup) await this.post(chatId, { kind: 'text', text: [{ type: 'paragraph', spans: [{ text: m.text, italic: true }] }] });
         continue;
       }
       if (m.kind === 'close') {
-        await this.closeQuestion(chatId, m.teamQuestion);
+        await this.closeQuestion(chatId, m.teamQuestion, m.messageRef);
         continue;
       }
       // Telegram keeps no copy of the learner's data outside the chat itself.
@@ -108,14 +110,16 @@ export class TelegramDelivery {
         const edit = m.kind === 'feedback' ? renderFeedbackEdit(m) : renderQuizEdit(m);
         if (edit && (await this.edit(chatId, tapped, edit))) continue;
       }
-      await this.post(chatId, m);
+      const id = await this.post(chatId, m);
+      if (m.kind === 'quiz' && m.teamQuestion && id !== undefined) refs[questionKey(m.teamQuestion)] = String(id);
     }
+    return refs;
   }
 
   /** Proactive messages (reminders, a team quiz's posts). */
-  async send(address: Address, messages: Outbound[]): Promise<void> {
+  async send(address: Address, messages: Outbound[]): Promise<PostedRefs> {
     try {
-      await this.deliver(chatIdOf(address.conversationId), address.kind === 'group', messages);
+      return await this.deliver(chatIdOf(address.conversationId), address.kind === 'group', messages);
     } catch (err) {
       const failure = toPlatformError(err, 'sendMessage');
       this.opts.logger.warn({ channel: 'telegram', chat: hashId(address.conversationId), status: failure.status, unreachable: failure.unreachable, retryAfterSec: failure.retryAfterSec }, 'proactive send failed');
@@ -145,11 +149,12 @@ export class TelegramDelivery {
   }
 
   /** Posts one message; remembers a team-quiz question's message id, so that its close can take the keyboard off. */
-  private async post(chatId: ChatId, m: Outbound): Promise<void> {
+  private async post(chatId: ChatId, m: Outbound): Promise<number | undefined> {
     const r = render(m);
     let id: number | undefined;
     if (r.type === 'document') {
-      id = (await this.call('sendDocument', () => this.opts.api.sendDocument(chatId, new InputFile(Buffer.from(r.content, 'utf8'), r.filename)))).message_id;
+      const file = new InputFile(Buffer.from(r.content, r.base64 ? 'base64' : 'utf8'), r.filename);
+      id = (await this.call('sendDocument', () => this.opts.api.sendDocument(chatId, file, r.caption ? { caption: r.caption } : {}))).message_id;
     } else if (r.type === 'text') {
       for (const [i, part] of r.parts.entries()) {
         const last = i === r.parts.length - 1;
@@ -164,15 +169,16 @@ export class TelegramDelivery {
       this.openQuestions.set(this.questionKey(chatId, m.teamQuestion), id);
       if (this.openQuestions.size > MAX_OPEN_QUESTIONS) this.openQuestions.delete(this.openQuestions.keys().next().value!);
     }
+    return id;
   }
 
   /**
-   * Takes the keyboard off a closed team-quiz question. Only the process that posted it knows its
-   * message id; elsewhere a late tap gets the "closed" toast from the engine anyway.
+   * Takes the keyboard off a closed team-quiz question: the message id this process remembers, or
+   * the one the group's state kept (another process posted it).
    */
-  private async closeQuestion(chatId: ChatId, q: QuestionRef): Promise<void> {
+  private async closeQuestion(chatId: ChatId, q: QuestionRef, messageRef?: string): Promise<void> {
     const key = this.questionKey(chatId, q);
-    const messageId = this.openQuestions.get(key);
+    const messageId = this.openQuestions.get(key) ?? (messageRef && /^\d+$/.test(messageRef) ? Number(messageRef) : undefined);
     if (messageId === undefined) return;
     this.openQuestions.delete(key);
     try {

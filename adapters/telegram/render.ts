@@ -16,6 +16,8 @@ export const MAX_MESSAGE_CHARS = 4096;
 export const MAX_CALLBACK_BYTES = 64;
 /** Telegram's limit for the text of an answerCallbackQuery toast. */
 export const MAX_TOAST_CHARS = 200;
+/** Telegram's limit on a document's caption. */
+export const MAX_CAPTION_CHARS = 1024;
 
 export interface InlineButton {
   text: string;
@@ -30,8 +32,8 @@ export interface InlineKeyboard {
 export type TelegramMessage =
   /** HTML text in one or more parts (each under the limit); the keyboard goes on the last part. */
   | { type: 'text'; parts: string[]; keyboard?: InlineKeyboard }
-  /** A file to send with sendDocument. */
-  | { type: 'document'; filename: string; content: string }
+  /** A file to send with sendDocument: text (UTF-8) or, with `base64`, binary; the caption is plain text. */
+  | { type: 'document'; filename: string; content: string; base64?: boolean; caption?: string }
   /** A note for the sender only: the toast of answerCallbackQuery. */
   | { type: 'notice'; text: string }
   /** A closed team-quiz question: its message loses its keyboard (editMessageReplyMarkup). */
@@ -207,6 +209,8 @@ export function renderTelegram(m: Outbound): TelegramMessage {
       return { type: 'notice', text: truncate(m.text, MAX_TOAST_CHARS) };
     case 'data':
       return { type: 'document', filename: m.filename, content: m.json };
+    case 'file':
+      return { type: 'document', filename: m.filename, content: m.base64, base64: true, caption: truncate(m.caption, MAX_CAPTION_CHARS) };
     case 'close':
     case 'erased':
       // Steps for the delivery, never posted.

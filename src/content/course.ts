@@ -29,6 +29,8 @@ export interface QuizItem {
   /** For `truefalse` items: option 0 is "true", option 1 is "false" (in the lesson's language). */
   options: { text: string; correct: boolean }[];
   explanation: string;
+  /** The line of the item's "## quiz" heading in its lesson file (set by the loader). */
+  line?: number;
 }
 
 export interface Lesson {
@@ -43,6 +45,8 @@ export interface Lesson {
   sources: string[];
   cards: RichText[];
   items: QuizItem[];
+  /** The lesson's file: as shown in problems (relative) and its absolute path (set by the loader). */
+  source?: { file: string; path: string };
   /** One or two sentences the learner keeps, shown with the score and in /progress. */
   takeaway?: string;
 }

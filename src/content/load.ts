@@ -241,6 +241,12 @@ export function checkCourse(dir: string, options: Partial<CheckOptions> | string
     problems.push(...parsed.problems);
     const lesson = parsed.lesson;
     if (!lesson || !parsed.lines) continue;
+    // Where each lesson and item is written, so that the dashboard can point an author to the line.
+    lesson.source = { file, path };
+    for (const item of lesson.items) {
+      const line = parsed.itemLines.get(item.id);
+      if (line !== undefined) item.line = line;
+    }
     const entry: LessonFile = { file, lang: language.lang, lesson, lines: parsed.lines };
     files.push(entry);
     if (!lesson.takeaway && !parsed.problems.some((p) => /takeaway/.test(p.message)))

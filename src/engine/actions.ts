@@ -28,7 +28,15 @@ export type Action =
   | { type: 'forget'; confirm: boolean }
   | { type: 'group_answer'; quizId: string; question: number; option: number }
   | { type: 'group_join'; quizId: string }
-  | { type: 'nudge'; choice: 'snooze_1h' | 'snooze_evening' | 'snooze_tomorrow' | 'stop' };
+  | { type: 'nudge'; choice: 'snooze_1h' | 'snooze_evening' | 'snooze_tomorrow' | 'stop' }
+  /** Asks for the certificate of an achievement (`course` or `module:<id>`). */
+  | { type: 'certificate'; achievement: string }
+  /** Issues the certificate with the name the learner typed, or asks for the name again. */
+  | { type: 'certificate_name'; ok: boolean }
+  /** With linked accounts: send reminders to the conversation this button is in. */
+  | { type: 'reminders_here' }
+  /** The optional country and organisation questions: answer one, or skip them. */
+  | { type: 'profile'; field: 'country' | 'org' | 'skip' };
 
 const VERSION = '1';
 
@@ -76,6 +84,14 @@ export function encodeAction(a: Action): string {
         return ['gj', a.quizId];
       case 'nudge':
         return ['nd', a.choice];
+      case 'certificate':
+        return ['ct', a.achievement];
+      case 'certificate_name':
+        return ['cn', a.ok ? 1 : 0];
+      case 'reminders_here':
+        return ['rh'];
+      case 'profile':
+        return ['pf', a.field];
     }
   })();
   return [VERSION, ...parts].join('|');
@@ -129,6 +145,14 @@ export function decodeAction(data: string): Action | undefined {
       return a ? { type: 'group_join', quizId: a } : undefined;
     case 'nd':
       return a === 'snooze_1h' || a === 'snooze_evening' || a === 'snooze_tomorrow' || a === 'stop' ? { type: 'nudge', choice: a } : undefined;
+    case 'ct':
+      return a ? { type: 'certificate', achievement: a } : undefined;
+    case 'rh':
+      return { type: 'reminders_here' };
+    case 'cn':
+      return a === '1' || a === '0' ? { type: 'certificate_name', ok: a === '1' } : undefined;
+    case 'pf':
+      return a === 'country' || a === 'org' || a === 'skip' ? { type: 'profile', field: a } : undefined;
     default:
       return undefined;
   }

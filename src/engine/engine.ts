@@ -11,11 +11,16 @@ import type { Course, CourseView, Lesson, QuizItem } from '../content/course.js'
 import { correctIndices } from '../content/course.js';
 import type { Choice, Inbound, ModuleProgress, Outbound, QuizOption, RichText, Span } from '../messages.js';
 import { plain } from '../messages.js';
-import { reviewStatus, scheduleAnswer, type ReviewStatus } from '../learning/review.js';
+import { recallProbability, reviewStatus, scheduleAnswer, type ReviewStatus } from '../learning/review.js';
 import { local, localDay, startOfNextLocalDay } from '../learning/localtime.js';
+import type { ActivityRecord, NudgeEvent } from './activity.js';
+import { cleanOrg, countryName, parseCountry } from './profile.js';
 import { encodeAction, decodeAction, type Action } from './actions.js';
 import { LANGUAGE_NAMES, describeDays, t } from './i18n.js';
 import { applyNudgeCommand, isNudgeCommand, nudgeChoice } from './nudge-commands.js';
+import { achievements, certificateFilename, certificateTexts, cleanName, firstTry, issuedFor, NAME_MAX, type CertificateIssue } from './certificates.js';
+import type { LearningRecord } from './records.js';
+import { LINK_CODE_MINUTES, linkCode, normalizeLinkCode } from './link.js';
 import { LANGS, isLang, newLearnerState, type Lang, type LearnerState, type QuizRun } from './state.js';
 
 /** Engine settings, with defaults in {@link DEFAULT_ENGINE_OPTIONS}. */
@@ -26,30 +31,55 @@ export interface EngineOptions {
   practiceSize: number;
   /** Most items served by one /review. */
   reviewSize: number;
+  /** First-try score (0 to 1) a module or the course needs for its certificate (CERTIFICATE_MIN_SCORE). */
+  certificateMinScore: number;
 }
 
-export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { retention: 0.9, practiceSize: 5, reviewSize: 10 };
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { retention: 0.9, practiceSize: 5, reviewSize: 10, certificateMinScore: 0.7 };
 
-/** Work that the engine asks the runtime to do after the state is saved. */
-export type Effect = { type: 'forget' } | { type: 'export' };
+/**
+ * Work that the engine asks the runtime to do: `certificate` is signed and written in the same
+ * commit as the state; `certificate_send` sends an issued certificate's document again; the others
+ * run after the state is saved.
+ */
+export type Effect =
+  | { type: 'forget' }
+  | { type: 'export' }
+  | { type: 'certificate'; issue: CertificateIssue }
+  | { type: 'certificate_send'; id: string }
+  /** Something learned, for the programme's learning records (xAPI), written with the state. */
+  | { type: 'record'; record: LearningRecord }
+  /** /link: keep this code for the person, valid {@link LINK_CODE_MINUTES} minutes, usable once. */
+  | { type: 'link_code'; code: string }
+  /** `link CODE` on another account: join this account to the person who holds the code (the runtime replies). */
+  | { type: 'link'; code: string }
+  /** /unlink: separate this account from the person (the runtime replies). */
+  | { type: 'unlink' };
 
 export interface LearnerTurn {
   /** The learner's state, or null for someone the bot has never seen. */
   state: LearnerState | null;
   inbound: Inbound;
   now: Date;
+  /**
+   * A fresh random id (a UUID) that the runtime draws for each turn, for whatever the turn creates
+   * (a certificate's id), so that the engine stays pure.
+   */
+  nonce?: string;
 }
 
 export interface TurnResult {
   state: LearnerState;
   messages: Outbound[];
   effects: Effect[];
+  /** What the learner did in this turn, for the dashboard (written with the state). */
+  activity: ActivityRecord[];
 }
 
 /** Commands that work in a private conversation. */
 export const LEARNER_COMMANDS = [
   'start', 'help', 'menu', 'next', 'quiz', 'review', 'progress', 'settings', 'lang', 'mydata', 'forget', 'stop',
-  'remind', 'timezone', 'snooze', 'pause', 'resume',
+  'remind', 'timezone', 'snooze', 'pause', 'resume', 'country', 'org', 'certificate', 'link', 'unlink',
 ] as const;
 
 /** Per-turn working context. */
@@ -63,8 +93,12 @@ interface Turn {
   s: LearnerState;
   out: Outbound[];
   effects: Effect[];
+  activity: ActivityRecord[];
   /** Whether the event was a button on an earlier message (for in-place edits). */
   fromButton: boolean;
+  nonce: string;
+  /** Where the event came from (for `/remind here`). */
+  address: Inbound['address'];
 }
 
 /** The file name of a learner's data export (/mydata). */
@@ -91,24 +125,47 @@ export function handleLearnerEvent(course: Course, opts: EngineOptions, input: L
   const base = input.state ? (structuredClone(input.state) as LearnerState) : newLearnerState(now, isLang(hint) ? hint : 'en', inbound.displayName);
   base.lastSeenAt = now.toISOString();
   if (inbound.displayName) base.displayName = inbound.displayName;
-  // Any message from the learner counts as a reply to nudges.
+  const turn: Turn = {
+    course: course.in(base.lang),
+    full: course,
+    opts,
+    now,
+    s: base,
+    out: [],
+    effects: [],
+    activity: [],
+    fromButton: inbound.event.type === 'choice',
+    nonce: input.nonce ?? `${now.getTime().toString(36)}-${inbound.id}`,
+    address: inbound.address,
+  };
+  // Any message from the learner counts as a reply to nudges; one within the hour is counted as answering it.
+  const lastNudge = base.nudges.lastNudgeAt ? new Date(base.nudges.lastNudgeAt) : undefined;
+  if (base.nudges.unanswered > 0 && lastNudge && now.getTime() - lastNudge.getTime() <= 3_600_000)
+    turn.activity.push({ type: 'nudge', at: now.toISOString(), event: 'answered', localHour: local(lastNudge, base.nudges.timezone).hour });
   base.nudges.unanswered = 0;
-  const turn: Turn = { course: course.in(base.lang), full: course, opts, now, s: base, out: [], effects: [], fromButton: inbound.event.type === 'choice' };
   const ev = inbound.event;
+  // A command or a button other than the profile's own ends a wait for a typed country or organisation.
+  if (ev.type === 'command' || (ev.type === 'choice' && decodeAction(ev.data)?.type !== 'profile')) delete turn.s.awaiting;
 
   if (ev.type === 'command') {
     const command = ev.command.toLowerCase();
     if (command !== 'forget') turn.s.confirmingForget = false;
+    if (command !== 'certificate') delete turn.s.certificateDraft;
     handleCommand(turn, command, ev.args.trim(), input.state === null);
   } else if (ev.type === 'choice') {
     const action = decodeAction(ev.data);
     if (!action || (action.type !== 'forget' && turn.s.confirmingForget)) turn.s.confirmingForget = false;
+    if (action?.type !== 'certificate' && action?.type !== 'certificate_name') delete turn.s.certificateDraft;
     if (!action) staleButton(turn);
     else handleAction(turn, action);
   } else {
     handleText(turn, ev.text.trim(), input.state === null);
   }
-  return { state: turn.s, messages: turn.out, effects: turn.effects };
+  return { state: turn.s, messages: turn.out, effects: turn.effects, activity: turn.activity };
+}
+
+function recordNudge(turn: Turn, event: NudgeEvent): void {
+  turn.activity.push({ type: 'nudge', at: turn.now.toISOString(), event, localHour: local(turn.now, turn.s.nudges.timezone).hour });
 }
 
 function handleCommand(turn: Turn, command: string, args: string, isNew: boolean): void {
@@ -135,6 +192,13 @@ function handleCommand(turn: Turn, command: string, args: string, isNew: boolean
       return showSettings(turn);
     case 'lang':
       return setLanguage(turn, args);
+    case 'certificate':
+      return certificateMenu(turn);
+    case 'link':
+      return link(turn, args);
+    case 'unlink':
+      turn.effects.push({ type: 'unlink' });
+      return;
     case 'mydata':
       say(turn, tr(turn, 'mydata.summary', {
         lang: LANGUAGE_NAMES[turn.s.lang],
@@ -144,17 +208,28 @@ function handleCommand(turn: Turn, command: string, args: string, isNew: boolean
         reminder: turn.s.nudges.remindAt ?? 'off',
         file: MYDATA_FILENAME,
       }));
+      if (turn.s.certificates?.length) say(turn, tr(turn, 'mydata.certificates', { count: turn.s.certificates.length }));
       turn.effects.push({ type: 'export' });
       return;
     case 'forget':
       turn.s.confirmingForget = true;
       return say(turn, tr(turn, 'forget.confirm'), [btn(tr(turn, 'btn.forget_yes'), { type: 'forget', confirm: true }), btn(tr(turn, 'btn.forget_no'), { type: 'forget', confirm: false })]);
+    case 'country':
+    case 'org':
+      return profileCommand(turn, command, args);
     case 'stop':
+      recordNudge(turn, 'stopped');
       turn.s.stopped = true;
       turn.s.position = turn.s.position.kind === 'quiz' && turn.s.position.mode !== 'lesson' ? { kind: 'idle' } : turn.s.position;
       return say(turn, tr(turn, 'stop.done'));
     default:
+      if (command === 'remind' && /^here$/i.test(args)) {
+        turn.s.nudges.reminderAddress = turn.address;
+        return say(turn, tr(turn, 'link.reminders_here', { channel: turn.address.channel }));
+      }
       if (isNudgeCommand(command)) {
+        if (command === 'pause') recordNudge(turn, 'paused');
+        if (command === 'snooze' && args.trim()) recordNudge(turn, 'snoozed');
         const reply = applyNudgeCommand(turn.s, command, args, turn.now);
         return say(turn, reply.text, reply.choices?.map((c) => btn(tr(turn, c.labelKey), c.action)));
       }
@@ -211,12 +286,24 @@ function handleAction(turn: Turn, a: Action): void {
       turn.effects.push({ type: 'forget' });
       say(turn, tr(turn, 'forget.done'));
       turn.out.push({ kind: 'erased', filename: MYDATA_FILENAME });
+      // The certificates' PDFs a channel kept (the console's files in DATA_DIR) go too.
+      for (const c of turn.s.certificates ?? []) turn.out.push({ kind: 'erased', filename: certificateFilename(c.achievement, c.id) });
       return;
     case 'nudge': {
+      recordNudge(turn, a.choice === 'stop' ? 'stopped' : 'snoozed');
       const reply = nudgeChoice(turn.s, a.choice, turn.now);
       if (a.choice === 'stop') turn.s.nudges.remindAt = null;
       return say(turn, reply);
     }
+    case 'certificate':
+      return chooseCertificate(turn, a.achievement);
+    case 'certificate_name':
+      return confirmCertificateName(turn, a.ok);
+    case 'reminders_here':
+      turn.s.nudges.reminderAddress = turn.address;
+      return say(turn, tr(turn, 'link.reminders_here', { channel: turn.address.channel }));
+    case 'profile':
+      return profileAction(turn, a.field);
     case 'group_answer':
     case 'group_join':
       // Group buttons reach the group handler; in a private chat they are stale.
@@ -227,10 +314,14 @@ function handleAction(turn: Turn, a: Action): void {
 function handleText(turn: Turn, text: string, isNew: boolean): void {
   if (isNew) return welcome(turn, true);
   if (!text) return say(turn, tr(turn, 'empty.text'), positionChoices(turn));
+  if (turn.s.certificateDraft && !turn.s.certificateDraft.name) return takeCertificateName(turn, text);
+  const typedLink = /^link\s+(\S[\S ]{3,14})$/i.exec(text);
+  if (typedLink) return link(turn, typedLink[1]!);
   if (turn.s.confirmingForget) {
     turn.s.confirmingForget = false;
     return say(turn, tr(turn, 'forget.kept'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
   }
+  if (turn.s.awaiting) return profileText(turn, turn.s.awaiting, text, true);
   const p = turn.s.position;
   // On a single-answer question, a typed letter ("b") picks that option.
   if (p.kind === 'quiz' && !p.answered) {
@@ -347,7 +438,8 @@ function showModule(turn: Turn, moduleId: string): void {
 
 function startLesson(turn: Turn, lessonId: string): void {
   const progress = turn.s.lessons[lessonId];
-  turn.s.lessons[lessonId] = progress?.status === 'done' ? progress : { ...progress, status: 'in_progress' };
+  if (!progress) turn.activity.push({ type: 'lesson_started', at: turn.now.toISOString(), lessonId });
+  turn.s.lessons[lessonId] = progress?.status === 'done' ? progress : { startedAt: turn.now.toISOString(), ...progress, status: 'in_progress' };
   turn.s.position = { kind: 'card', lessonId, index: 0 };
   showCard(turn);
 }
@@ -461,11 +553,30 @@ function grade(turn: Turn, item: QuizItem, picked: number[]): void {
   const right = correctIndices(item);
   const correct = right.length === picked.length && right.every((i) => picked.includes(i));
   const elapsedMs = turn.now.getTime() - new Date(p.shownAt).getTime();
+  const prev = turn.s.reviews[item.id];
+  turn.activity.push({
+    type: 'item_answered',
+    at: turn.now.toISOString(),
+    itemId: item.id,
+    lessonId: item.lessonId,
+    mode: p.mode,
+    options: [...picked].sort((a, b) => a - b),
+    correct,
+    firstTry: !prev,
+    durationMs: Math.max(0, elapsedMs),
+    ...(prev?.last_review
+      ? {
+          predictedRecall: recallProbability(prev, turn.now, turn.opts.retention),
+          daysSinceSeen: Math.max(0, (turn.now.getTime() - new Date(prev.last_review).getTime()) / 86_400_000),
+        }
+      : {}),
+  });
   // Wrong tries on this item since it was last answered right (this run's and earlier ones): a right
   // answer after one is rated Hard.
-  const wrongTries = p.wrongTries + (turn.s.reviews[item.id]?.wrongTries ?? 0);
-  turn.s.reviews[item.id] = scheduleAnswer(turn.s.reviews[item.id], { correct, elapsedMs, wrongTries }, turn.now, turn.opts.retention);
+  const wrongTries = p.wrongTries + (prev?.wrongTries ?? 0);
+  turn.s.reviews[item.id] = scheduleAnswer(prev, { correct, elapsedMs, wrongTries }, turn.now, turn.opts.retention);
   turn.s.lastLearnedAt = turn.now.toISOString();
+  turn.effects.push({ type: 'record', record: { kind: 'answered', itemId: item.id, mode: p.mode, picked: [...picked].sort((a, b) => a - b), correct, durationMs: Math.max(0, elapsedMs) } });
   const last = p.index === p.itemIds.length - 1;
   turn.s.position = { ...p, answered: { correct }, correct: p.correct + (correct ? 1 : 0), wrongTries: correct ? p.wrongTries : p.wrongTries + 1 };
   const options = quizOptions(lang(turn), item, picked);
@@ -511,15 +622,39 @@ function finishQuiz(turn: Turn): void {
   turn.s.position = { kind: 'idle' };
   if (p.mode === 'lesson' && p.lessonId) {
     const lesson = turn.course.lessons.get(p.lessonId)!;
-    turn.s.lessons[lesson.id] = { status: 'done', lastScore: { correct: p.correct, total }, completedAt: turn.now.toISOString() };
+    const before = turn.s.lessons[lesson.id];
+    const first = before?.status !== 'done';
+    const startedAt = before?.startedAt;
+    turn.activity.push({
+      type: 'lesson_completed',
+      at: turn.now.toISOString(),
+      lessonId: lesson.id,
+      correct: p.correct,
+      total,
+      first,
+      ...(first && startedAt ? { durationMs: Math.max(0, turn.now.getTime() - new Date(startedAt).getTime()) } : {}),
+    });
+    const score = { correct: p.correct, total };
+    turn.s.lessons[lesson.id] = { status: 'done', lastScore: score, firstScore: firstTry(before) ?? score, completedAt: turn.now.toISOString(), ...(startedAt ? { startedAt } : {}) };
+    turn.effects.push({ type: 'record', record: { kind: 'lesson_completed', lessonId: lesson.id, correct: p.correct, total } });
     const lines = [tr(turn, 'lesson.done', { title: lesson.title, correct: p.correct, total })];
     if (p.correct === total) lines.push(tr(turn, 'lesson.done_perfect', { correct: p.correct, total }));
-    const score = lines.splice(0);
+    const scoreLines = lines.splice(0);
     const module = turn.course.module(lesson.moduleId)!;
-    if (module.lessons.every((l) => turn.s.lessons[l.id]?.status === 'done'))
-      lines.push(tr(turn, 'lesson.module_done', { n: turn.course.modules.indexOf(module) + 1, title: module.title }));
-    const next = nextLessonFor(turn);
     const choices: Choice[] = [];
+    if (module.lessons.every((l) => turn.s.lessons[l.id]?.status === 'done')) {
+      lines.push(tr(turn, 'lesson.module_done', { n: turn.course.modules.indexOf(module) + 1, title: module.title }));
+      // The lesson that completes a module (or the course) offers its certificate once earned.
+      const earned = achievements(turn.course, turn.s, turn.opts.certificateMinScore).filter(
+        (a) => a.earned && !issuedFor(turn.s, a.achievement) && (a.achievement === 'course' || a.achievement === `module:${module.id}`),
+      );
+      const offer = earned.find((a) => a.achievement === 'course') ?? earned[0];
+      if (offer) {
+        lines.push(tr(turn, 'certificate.offer', { scope: offer.achievement === 'course' ? 'course' : 'module' }));
+        choices.push(btn(tr(turn, 'btn.certificate'), { type: 'certificate', achievement: offer.achievement }));
+      }
+    }
+    const next = nextLessonFor(turn);
     if (next) {
       lines.push(tr(turn, 'lesson.next_up', { title: next.title, minutes: next.minutes }));
       choices.push(btn(tr(turn, 'btn.next_lesson', { title: truncate(next.title, 40) }), { type: 'lesson', lessonId: next.id }));
@@ -529,11 +664,18 @@ function finishQuiz(turn: Turn): void {
     }
     choices.push(btn(tr(turn, 'btn.menu'), { type: 'menu' }), btn(tr(turn, 'btn.progress'), { type: 'progress' }));
     // The score, then the one thing to keep, then what comes next.
-    const text: RichText = [...plain(score.join('\n'))];
+    const text: RichText = [...plain(scoreLines.join('\n'))];
     if (lesson.takeaway) text.push({ type: 'paragraph', spans: [{ text: `${tr(turn, 'lesson.takeaway')} `, bold: true }, { text: lesson.takeaway }] });
     text.push(...plain(lines.join('\n')));
+    // Once, after the first lesson: the two optional profile questions (going on skips them).
+    if (!turn.s.profileAsked) {
+      turn.s.profileAsked = true;
+      text.push(...plain(tr(turn, 'profile.ask')));
+      choices.push(btn(tr(turn, 'btn.profile_country'), { type: 'profile', field: 'country' }));
+    }
     return say(turn, text, choices);
   }
+  if (p.mode === 'review') turn.effects.push({ type: 'record', record: { kind: 'review_completed', correct: p.correct, total } });
   const key = p.mode === 'review' ? 'review.done' : 'practice.done';
   say(turn, tr(turn, key, { correct: p.correct, total }), [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.progress'), { type: 'progress' })]);
 }
@@ -701,10 +843,18 @@ function showSettings(turn: Turn): void {
     tr(turn, 'settings.quiet', { start: n.quietStart, end: n.quietEnd }),
   ];
   if (n.paused) lines.push(tr(turn, 'settings.paused'));
+  lines.push(
+    turn.s.country ? tr(turn, 'settings.country', { country: countryName(turn.s.country, turn.s.lang) }) : tr(turn, 'settings.country_none'),
+    turn.s.org ? tr(turn, 'settings.org', { org: turn.s.org }) : tr(turn, 'settings.org_none'),
+  );
   turn.out.push({
     kind: 'text',
     text: [{ type: 'paragraph', spans: [{ text: tr(turn, 'settings.title'), bold: true }] }, ...lines.map((l) => ({ type: 'bullet' as const, spans: [{ text: l }] }))],
-    choices: [btn(tr(turn, 'btn.language'), { type: 'lang', lang: '' }), btn(tr(turn, 'btn.continue'), { type: 'resume' })],
+    choices: [
+      btn(tr(turn, 'btn.language'), { type: 'lang', lang: '' }),
+      btn(tr(turn, 'btn.profile_edit'), { type: 'profile', field: 'country' }),
+      btn(tr(turn, 'btn.continue'), { type: 'resume' }),
+    ],
   });
 }
 
@@ -724,4 +874,138 @@ function setLanguage(turn: Turn, code: string): void {
   }
   const choices = LANGS.map((l) => btn(LANGUAGE_NAMES[l], { type: 'lang', lang: l }));
   say(turn, code.trim() ? tr(turn, 'lang.unknown', { code: code.trim() }) : tr(turn, 'lang.pick'), choices);
+}
+
+/** /certificate: the earned certificates to choose from, or what it takes to earn one. */
+function certificateMenu(turn: Turn): void {
+  const all = achievements(turn.course, turn.s, turn.opts.certificateMinScore);
+  const earned = all.filter((a) => a.earned);
+  const percent = Math.round(turn.opts.certificateMinScore * 100);
+  if (!earned.length) {
+    const lines = [tr(turn, 'certificate.not_yet', { percent })];
+    for (const a of all.filter((x) => x.complete && !x.earned)) lines.push(tr(turn, 'certificate.below', { title: a.title, score: Math.round((a.score ?? 0) * 100), percent }));
+    return say(turn, lines.join('\n'), [btn(tr(turn, 'btn.continue'), { type: 'resume' }), btn(tr(turn, 'btn.progress'), { type: 'progress' })]);
+  }
+  if (earned.length === 1) return chooseCertificate(turn, earned[0]!.achievement);
+  // The course first, then the modules.
+  const ordered = [...earned.filter((a) => a.achievement === 'course'), ...earned.filter((a) => a.achievement !== 'course')];
+  say(
+    turn,
+    tr(turn, 'certificate.pick'),
+    ordered.map((a) => btn(a.achievement === 'course' ? tr(turn, 'btn.certificate_course') : tr(turn, 'btn.certificate_module', { n: a.n ?? 1 }), { type: 'certificate', achievement: a.achievement })),
+  );
+}
+
+/** One achievement chosen: send the issued certificate again, or ask for the name to print. */
+function chooseCertificate(turn: Turn, achievement: string): void {
+  const status = achievements(turn.course, turn.s, turn.opts.certificateMinScore).find((a) => a.achievement === achievement);
+  if (!status?.earned) return staleButton(turn);
+  const issued = issuedFor(turn.s, achievement);
+  if (issued) {
+    say(turn, tr(turn, 'certificate.again', { title: status.title }));
+    turn.effects.push({ type: 'certificate_send', id: issued.id });
+    return;
+  }
+  turn.s.certificateDraft = { achievement };
+  say(turn, tr(turn, 'certificate.ask_name', { title: status.title, max: NAME_MAX }));
+}
+
+function takeCertificateName(turn: Turn, typed: string): void {
+  const draft = turn.s.certificateDraft!;
+  const name = cleanName(typed);
+  if (!name) return say(turn, tr(turn, 'certificate.name_invalid', { max: NAME_MAX }));
+  turn.s.certificateDraft = { ...draft, name };
+  say(turn, [{ type: 'paragraph', spans: [{ text: tr(turn, 'certificate.confirm_name') }, { text: ` ${name}`, bold: true }] }, ...plain(tr(turn, 'certificate.confirm_final'))], [
+    btn(tr(turn, 'btn.certificate_issue'), { type: 'certificate_name', ok: true }),
+    btn(tr(turn, 'btn.certificate_rename'), { type: 'certificate_name', ok: false }),
+  ]);
+}
+
+/** The name confirmed: the engine decides the certificate and the runtime signs and stores it in the same commit. */
+function confirmCertificateName(turn: Turn, ok: boolean): void {
+  const draft = turn.s.certificateDraft;
+  if (!draft?.name) return staleButton(turn);
+  if (!ok) {
+    turn.s.certificateDraft = { achievement: draft.achievement };
+    return say(turn, tr(turn, 'certificate.ask_again', { max: NAME_MAX }));
+  }
+  const status = achievements(turn.course, turn.s, turn.opts.certificateMinScore).find((a) => a.achievement === draft.achievement);
+  delete turn.s.certificateDraft;
+  if (!status?.earned || issuedFor(turn.s, draft.achievement)) return staleButton(turn);
+  const issue: CertificateIssue = {
+    id: turn.nonce,
+    achievement: draft.achievement,
+    name: draft.name,
+    lang: lang(turn),
+    issuedAt: turn.now.toISOString(),
+    ...certificateTexts(turn.course, status, turn.opts.certificateMinScore),
+    score: Math.round((status.score ?? 0) * 1000) / 1000,
+  };
+  turn.s.certificates = [...(turn.s.certificates ?? []), { id: issue.id, achievement: issue.achievement, issuedAt: issue.issuedAt }];
+  turn.effects.push({ type: 'certificate', issue });
+  turn.effects.push({ type: 'record', record: { kind: 'certificate', achievement: issue.achievement, certificateId: issue.id } });
+  say(turn, tr(turn, 'certificate.issued', { title: status.title }), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+}
+
+/** /link: a code to type on the other channel; /link CODE (or "link CODE"): join the person who holds it. */
+function link(turn: Turn, args: string): void {
+  if (!args.trim()) {
+    const code = linkCode(turn.nonce);
+    turn.effects.push({ type: 'link_code', code });
+    return say(turn, tr(turn, 'link.code', { code, minutes: LINK_CODE_MINUTES }));
+  }
+  const code = normalizeLinkCode(args);
+  if (!code) return say(turn, tr(turn, 'link.invalid'));
+  turn.effects.push({ type: 'link', code });
+}
+
+/** `/country Kenya`, `/org Ministry of ICT`; `off` clears; no argument asks for it. */
+function profileCommand(turn: Turn, field: 'country' | 'org', args: string): void {
+  turn.s.profileAsked = true;
+  if (!args) return profileAction(turn, field);
+  if (/^(off|none|clear|aucun|aucune|ninguno|ninguna)$/i.test(args)) {
+    delete turn.s[field];
+    return say(turn, tr(turn, `profile.${field}_cleared`));
+  }
+  profileText(turn, field, args, !turn.s.org);
+}
+
+function profileAction(turn: Turn, field: 'country' | 'org' | 'skip'): void {
+  turn.s.profileAsked = true;
+  if (field === 'skip') {
+    delete turn.s.awaiting;
+    return say(turn, tr(turn, 'profile.skipped'), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+  }
+  turn.s.awaiting = field;
+  say(turn, tr(turn, `profile.type_${field}`), [btn(tr(turn, 'btn.profile_skip'), { type: 'profile', field: 'skip' })]);
+}
+
+/**
+ * A typed country or organisation: kept if usable, else asked again (the learner may skip). After a
+ * country, the organisation is asked next when `thenOrg` (the learner is answering the questions).
+ */
+function profileText(turn: Turn, field: 'country' | 'org', text: string, thenOrg: boolean): void {
+  const skip = [btn(tr(turn, 'btn.profile_skip'), { type: 'profile', field: 'skip' })];
+  if (field === 'country') {
+    const code = parseCountry(text);
+    if (!code) {
+      turn.s.awaiting = 'country';
+      return say(turn, tr(turn, 'profile.country_unknown', { text: text.slice(0, 60) }), skip);
+    }
+    turn.s.country = code;
+    if (!thenOrg) {
+      delete turn.s.awaiting;
+      return say(turn, tr(turn, 'profile.country_set', { country: countryName(code, turn.s.lang) }), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
+    }
+    turn.s.awaiting = 'org';
+    return say(turn, `${tr(turn, 'profile.country_set', { country: countryName(code, turn.s.lang) })}\n${tr(turn, 'profile.type_org')}`, skip);
+  }
+  const org = cleanOrg(text);
+  if (!org) {
+    turn.s.awaiting = 'org';
+    return say(turn, tr(turn, 'profile.type_org'), skip);
+  }
+  turn.s.org = org;
+  delete turn.s.awaiting;
+  say(turn, tr(turn, 'profile.org_set', { org }), [btn(tr(turn, 'btn.continue'), { type: 'resume' })]);
 }

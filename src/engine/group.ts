@@ -10,7 +10,8 @@
  */
 import type { Course, QuizItem } from '../content/course.js';
 import { correctIndices } from '../content/course.js';
-import type { Choice, Inbound, Outbound, QuestionRef, QuizMessage, RichText } from '../messages.js';
+import type { Choice, Inbound, Outbound, PostedRefs, QuestionRef, QuizMessage, RichText } from '../messages.js';
+import { questionKey } from '../messages.js';
 import { plain } from '../messages.js';
 import { decodeAction, encodeAction } from './actions.js';
 import { t } from './i18n.js';
@@ -72,6 +73,8 @@ export interface GroupState {
   quiz: GroupQuiz | null;
   /** Posts not delivered yet, oldest first. */
   owed?: OwedPost[];
+  /** Platform ids of the running quiz's question messages, as the channel reported them (so that any process can close them). */
+  posted?: PostedRefs;
   /** How the team has done on each item: team quizzes favour the items it gets wrong most. */
   stats: Record<string, { asked: number; right: number }>;
   /** Weekly team quiz ("fri 15:00" in `tz`), when a channel schedules one. */
@@ -271,8 +274,9 @@ export function closeQuestion(course: Course, state: GroupState, answers: GroupA
   if (winners.length) reveal.push({ type: 'paragraph', spans: [{ text: t(lang, 'group.right_names', { names: winners.join(', ') }) }] });
   // The plan: the closed question's buttons go first, then the reveal.
   const shown = questionMessage(course, state, quiz) as QuizMessage;
+  const messageRef = state.posted?.[questionKey(questionRef(quiz))];
   const messages: Outbound[] = [
-    { kind: 'close', teamQuestion: questionRef(quiz), shown: { ...shown, choices: [] } },
+    { kind: 'close', teamQuestion: questionRef(quiz), shown: { ...shown, choices: [] }, ...(messageRef ? { messageRef } : {}) },
     { kind: 'text', text: reveal },
   ];
 
@@ -585,11 +589,18 @@ function owe(state: GroupState, messages: Outbound[], now: Date): GroupState {
   return { ...state, owed: [...owed, { id, messages, since: now.toISOString() }] };
 }
 
-/** The state with one owed post delivered (or given up): removed. */
-export function withoutOwed(state: GroupState, id: string): GroupState {
+/**
+ * The state with one owed post delivered (or given up): removed, and the ids of the question
+ * messages it posted kept (for the running quiz only).
+ */
+export function withoutOwed(state: GroupState, id: string, refs: PostedRefs = {}): GroupState {
   const owed = (state.owed ?? []).filter((o) => o.id !== id);
   const next: GroupState = { ...state, owed };
   if (!owed.length) delete next.owed;
+  const quizId = state.quiz?.id;
+  const posted = Object.fromEntries(Object.entries({ ...state.posted, ...refs }).filter(([k]) => quizId !== undefined && k.startsWith(`${quizId}:`)));
+  if (Object.keys(posted).length) next.posted = posted;
+  else delete next.posted;
   return next;
 }
 

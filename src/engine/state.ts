@@ -3,6 +3,9 @@
  * every store can keep it as one document and update it atomically.
  */
 
+import type { CertificateRef } from './certificates.js';
+import type { Address } from '../messages.js';
+
 export const LANGS = ['en', 'fr', 'es'] as const;
 export type Lang = (typeof LANGS)[number];
 
@@ -14,7 +17,11 @@ export interface LessonProgress {
   status: 'in_progress' | 'done';
   /** Score of the last finished quiz of this lesson. */
   lastScore?: { correct: number; total: number };
+  /** Score of the first finished quiz of this lesson (certificates count first tries). */
+  firstScore?: { correct: number; total: number };
   completedAt?: string;
+  /** When the learner first started this lesson (for the time it takes to complete). */
+  startedAt?: string;
 }
 
 /**
@@ -81,6 +88,11 @@ export interface NudgeSettings {
   lastNudgeJob?: string;
   lastReviewNudgeAt?: string;
   lastReminderAt?: string;
+  /**
+   * Where reminders go when the learner chose (`/remind here`, with linked accounts); absent: the
+   * conversation used last.
+   */
+  reminderAddress?: Address;
   /** Set when the platform says the learner cannot be reached (blocked the bot, left). */
   unreachable?: boolean;
 }
@@ -103,9 +115,24 @@ export interface LearnerState {
   position: Position;
   /** Set while the bot waits for a yes or no to /forget. */
   confirmingForget?: boolean;
+  /** Certificates issued to the learner (the signed records are in the store). */
+  certificates?: CertificateRef[];
+  /**
+   * Set while /certificate waits for the name to print (no `name` yet) or for the learner to confirm
+   * it. Any other command or button drops it.
+   */
+  certificateDraft?: { achievement: string; name?: string };
   /** /stop: the learner asked the bot to stop writing first. */
   stopped: boolean;
   nudges: NudgeSettings;
+  /** Optional, asked once and skippable: the ISO 3166 code of the country the learner works for. */
+  country?: string;
+  /** Optional, asked once and skippable: the learner's organisation, as typed (at most 80 characters). */
+  org?: string;
+  /** Whether the optional country and organisation questions were asked already. */
+  profileAsked?: boolean;
+  /** Set while the bot waits for the learner to type a country or an organisation. */
+  awaiting?: 'country' | 'org';
 }
 
 export const DEFAULT_NUDGES: NudgeSettings = {

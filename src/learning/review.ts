@@ -154,3 +154,8 @@ export function reviewStatus(reviews: Record<string, ReviewCard>, now: Date, opt
     ...(retention !== undefined ? { retention } : {}),
   };
 }
+
+/** FSRS's predicted probability of recalling an item at `now` (its retrievability). */
+export function recallProbability(card: ReviewCard, now: Date, retention: number): number {
+  return scheduler(retention).get_retrievability(toCard(card, now), now, false);
+}

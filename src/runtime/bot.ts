@@ -16,7 +16,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Course } from '../content/course.js';
-import { handleLearnerEvent, type EngineOptions } from '../engine/engine.js';
+import { handleLearnerEvent, type Effect, type EngineOptions } from '../engine/engine.js';
+import { encodeAction } from '../engine/actions.js';
 import {
   claimOwed,
   groupDueTimes,
@@ -34,13 +35,37 @@ import { nudgeMessage } from '../engine/nudge-message.js';
 import { isLang, type Lang, type LearnerState } from '../engine/state.js';
 import { PlatformError } from '../errors.js';
 import { afterNudge, nextNudgeAt, nudgeDue, DEFAULT_NUDGE_POLICY, type NudgeKind, type NudgePolicy } from '../learning/nudges.js';
-import type { Address, Channel, Inbound, LearnerKey, Outbound } from '../messages.js';
+import { local } from '../learning/localtime.js';
+import type { ActivityRecord, NudgeEvent } from '../engine/activity.js';
+import type { Address, Channel, Inbound, LearnerKey, Outbound, PostedRefs } from '../messages.js';
 import { plain } from '../messages.js';
 import { hashId } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { ConversationKey, GroupRecord, LearnerRecord, Store } from '../store/store.js';
+import type { ConversationKey, GroupRecord, LearnerRecord, OutboxInsert, Store } from '../store/store.js';
 import { KeyedMutex } from './mutex.js';
+import { encodeInbox, laneOf, outboxRows, type ReplyTarget } from './durable.js';
 import type { LearnerStep } from './workshops.js';
+import { randomUUID } from 'node:crypto';
+import type { CertificateService } from '../certificates/service.js';
+import type { CertificateRecord, XapiRow } from '../store/store.js';
+import type { XapiRecorder } from '../xapi/recorder.js';
+import { LINK_CODE_MINUTES, mergeStates, unlinkedCopy } from '../engine/link.js';
+
+/** Whether two keys name the same account. */
+/** A workshop participant's step on the learner's path (see `WorkshopRuntime`). */
+type LearnerStepFn = (record: LearnerRecord | null, now: Date) => Promise<LearnerStep>;
+
+function sameKey(a: LearnerKey, b: LearnerKey): boolean {
+  return a.channel === b.channel && a.userId === b.userId;
+}
+
+/** Each channel's name as people know it. */
+const CHANNEL_NAMES: Record<LearnerKey['channel'], string> = { telegram: 'Telegram', slack: 'Slack', teams: 'Microsoft Teams', console: 'console' };
+
+/** A nudge's record for the dashboard, at the hour of the learner's local day. */
+function nudgeRecord(event: NudgeEvent, now: Date, timezone: string): ActivityRecord[] {
+  return [{ type: 'nudge', at: now.toISOString(), event, localHour: local(now, timezone).hour }];
+}
 
 /** Messages for one conversation, to be sent by its channel. */
 export interface Delivery {
@@ -55,7 +80,7 @@ export type ErrorSink = (err: unknown, context: Record<string, unknown>) => void
  * Sends messages to a conversation on the bot's own initiative, through its channel's delivery
  * (paced, retried on retryable failures). Throws a {@link PlatformError} when the platform refuses.
  */
-export type Sender = (address: Address, messages: Outbound[]) => Promise<void>;
+export type Sender = (address: Address, messages: Outbound[]) => Promise<PostedRefs | void>;
 
 /** What a channel adapter may do with the bot: hand it an event, report an error, read a learner for a platform view. */
 export interface BotPort {
@@ -66,6 +91,12 @@ export interface BotPort {
   /** The learner's state, read-only (Slack's App Home shows progress from it). */
   peek(key: LearnerKey): Promise<LearnerState | null>;
   readonly course: Course;
+  /**
+   * Present when the durable inbox runs: records the event (deduplicated by its id) for the inbox
+   * worker to apply, and returns once it is on disk, so that the adapter may acknowledge it. The
+   * reply then comes through the outbox and the channel's `deliver`, with `target`.
+   */
+  accept?: (inbound: Inbound, target?: ReplyTarget) => Promise<void>;
 }
 
 /** A nudge due for one learner: who, and the nudge time the scan found (part of its identity). */
@@ -96,6 +127,10 @@ export interface BotOptions {
   metrics?: Metrics;
   /** How long a sender holds an owed group post before another may take it over (default 60 s). */
   owedLeaseMs?: number;
+  /** Signs and renders certificates; without it, an earned certificate cannot be issued (an error). */
+  certificates?: CertificateService;
+  /** Turns learning records into xAPI statements for the outbox; without it, no statements are written. */
+  xapi?: XapiRecorder;
 }
 
 /** Thrown when a write keeps conflicting (a pathological burst for one learner). */
@@ -119,6 +154,8 @@ export class LearningBot implements BotPort {
   private readonly sending = new KeyedMutex();
   private readonly inFlight = new Set<Promise<unknown>>();
   private sender: Sender | undefined;
+  private accepted: (() => void) | undefined;
+  private written: (() => void) | undefined;
   readonly now: () => Date;
   readonly report: ErrorSink;
 
@@ -131,10 +168,11 @@ export class LearningBot implements BotPort {
   }
 
   /**
-   * Participants' events of live workshops (a join, an answer button): given the event, the reply,
-   * or undefined when the event is not one. Set by the wiring (see `WorkshopRuntime.participant`).
+   * Participants' events of live workshops (a join, an answer button): given the event and the
+   * learner's path to run a step on, the reply, or undefined when the event is not one. Set by the
+   * wiring (see `WorkshopRuntime.participant`).
    */
-  participantEvents: ((inbound: Inbound) => Promise<Outbound[] | undefined>) | undefined;
+  participantEvents: ((inbound: Inbound, path: (step: LearnerStepFn) => Promise<Outbound[]>) => Promise<Outbound[] | undefined>) | undefined;
 
   private get policy(): NudgePolicy {
     return this.opts.nudges ?? DEFAULT_NUDGE_POLICY;
@@ -145,13 +183,52 @@ export class LearningBot implements BotPort {
     this.sender = send;
   }
 
+  /**
+   * Turns on the durable inbox and outbox: adapters `accept` events into the store, `onAccepted`
+   * wakes the inbox worker, `onOutbox` wakes the outbox sender after a commit that wrote rows.
+   */
+  enableDurable(onAccepted: () => void, onOutbox: () => void): void {
+    this.accepted = onAccepted;
+    this.written = onOutbox;
+    this.accept = async (inbound: Inbound, target?: ReplyTarget): Promise<void> => {
+      await this.store.inboxAdd({ channel: inbound.learner.channel, eventId: inbound.id, lane: laneOf(inbound), payload: encodeInbox(inbound, target), receivedAt: this.now() });
+      this.accepted?.();
+    };
+  }
+
+  accept?: (inbound: Inbound, target?: ReplyTarget) => Promise<void>;
+
+  /**
+   * Applies an accepted event: the reply is written to the outbox in the same commit as the state
+   * change (or, for an event that changes nothing, with its processed mark). Throws when it could
+   * not be applied (the inbox keeps it for a retry); the learner is sent an apology.
+   */
+  async apply(inbound: Inbound, target?: ReplyTarget): Promise<void> {
+    const channel = inbound.learner.channel;
+    this.opts.metrics?.messagesIn.inc({ channel });
+    const durable = { target };
+    try {
+      if (inbound.address.kind === 'group') await this.handleGroup(inbound, durable);
+      else await this.handleLearner(inbound, durable);
+      this.written?.();
+    } catch (err) {
+      this.opts.onError(err, { where: 'apply', channel, eventId: inbound.id, event: inbound.event.type });
+      const lang: Lang = isLang(inbound.languageHint?.slice(0, 2)) ? (inbound.languageHint!.slice(0, 2) as Lang) : 'en';
+      await this.store
+        .outboxAdd(outboxRows(inbound.address, [{ kind: 'text', text: plain(t(lang, 'error.generic')) }], target), this.now())
+        .then(() => this.written?.())
+        .catch((e: unknown) => this.opts.onError(e, { where: 'apply-apology', channel }));
+      throw err;
+    }
+  }
+
   /** Waits for the group posts being delivered in the background (tests, shutdown). */
   async settled(): Promise<void> {
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
   }
 
   async peek(key: LearnerKey): Promise<LearnerState | null> {
-    return (await this.store.getLearner(key))?.state ?? null;
+    return (await this.store.getLearner(await this.store.resolveAccount(key)))?.state ?? null;
   }
 
   /**
@@ -164,7 +241,7 @@ export class LearningBot implements BotPort {
     const timer = this.opts.metrics?.engineSeconds.startTimer({ channel });
     this.opts.metrics?.messagesIn.inc({ channel });
     try {
-      const out = inbound.address.kind === 'group' ? await this.handleGroup(inbound) : ((await this.participantEvents?.(inbound)) ?? (await this.handleLearner(inbound)));
+      const out = inbound.address.kind === 'group' ? await this.handleGroup(inbound) : await this.handleLearner(inbound);
       this.opts.metrics?.messagesOut.inc({ channel }, out.length);
       return out;
     } catch (err) {
@@ -185,61 +262,218 @@ export class LearningBot implements BotPort {
   }
 
   /**
-   * The learner's path for an event decided outside the dialog engine (a workshop participant's
-   * join or answer): under the learner's lock, read, `step`, one commit with the event's id and the
-   * next nudge time, retried on a version conflict. An event already applied returns nothing.
+   * A learner's event, on the person's path: the account is resolved to its person (linked accounts
+   * share one record), the person's lock is taken, and the turn is committed on the person's record.
+   * Linking and unlinking, which touch two people, run after that under both locks. In durable mode
+   * the reply goes to the outbox: in the turn's own commit, or, when effects add to it after the
+   * commit (an export, an erasure, a certificate, a link), in one row once they are done.
    */
-  learnerPath(inbound: Inbound, step: (record: LearnerRecord | null, now: Date) => Promise<LearnerStep>): Promise<Outbound[]> {
-    const { learner } = inbound;
+  private async handleLearner(inbound: Inbound, durable?: { target?: ReplyTarget | undefined }): Promise<Outbound[]> {
+    if (this.participantEvents) {
+      const out = await this.participantEvents(inbound, (step) => this.learnerPath(inbound, step, durable));
+      if (out) return out;
+    }
+    const account = inbound.learner;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const person = await this.store.resolveAccount(account);
+      const turn = await this.learnerTurn(inbound, person, durable);
+      // The account was linked or unlinked while this event waited for the lock: take the new path.
+      if (turn === 'moved') continue;
+      const messages = [...turn.messages];
+      for (const effect of turn.after) {
+        if (effect.type === 'link') messages.push(...(await this.link(effect.code, inbound)));
+        if (effect.type === 'unlink') messages.push(...(await this.unlink(inbound)));
+      }
+      if (durable && turn.late) await this.store.outboxAdd(outboxRows(inbound.address, messages, durable.target), this.now());
+      return messages;
+    }
+    throw new ConcurrencyError(this.learnerLock(account));
+  }
+
+  /**
+   * The learner's path for an event decided outside the dialog engine (a workshop participant's
+   * join or answer): the account resolved to its person, the person's lock, read, `step`, and one
+   * commit with the event's id, the next nudge time and (durable mode) the reply's outbox rows,
+   * retried on a version conflict. An event already applied returns nothing.
+   */
+  private async learnerPath(inbound: Inbound, step: LearnerStepFn, durable?: { target?: ReplyTarget | undefined }): Promise<Outbound[]> {
+    const account = inbound.learner;
+    for (let moved = 0; moved < MAX_ATTEMPTS; moved++) {
+      const person = await this.store.resolveAccount(account);
+      const out = await this.locks.run(this.learnerLock(person), async () => {
+        if (!sameKey(await this.store.resolveAccount(account), person)) return 'moved' as const;
+        for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+          if (await this.store.isProcessed(account.channel, inbound.id)) return [];
+          const record = await this.store.getLearner(person);
+          const now = this.now();
+          const r = await step(record, now);
+          const outbox = (messages: Outbound[]) => (durable ? outboxRows(inbound.address, messages, durable.target) : undefined);
+          if ('reply' in r) {
+            if (r.markProcessed && !(await this.store.markProcessed(account.channel, inbound.id, now, outbox(r.reply)))) return [];
+            if (!r.markProcessed && durable) await this.store.outboxAdd(outbox(r.reply)!, now);
+            return r.reply;
+          }
+          const rows = outbox(r.messages);
+          const outcome = await this.store.commitLearner({
+            key: person,
+            expectedVersion: record?.version ?? 0,
+            state: r.state,
+            address: r.state.nudges.reminderAddress ?? inbound.address,
+            nudgeAt: nextNudgeAt(r.state, now, this.policy),
+            eventId: inbound.id,
+            ...(rows ? { outbox: rows } : {}),
+            now,
+          });
+          if (outcome === 'duplicate') return [];
+          if (outcome === 'conflict') continue;
+          return r.messages;
+        }
+        throw new ConcurrencyError(this.learnerLock(person));
+      });
+      if (out !== 'moved') return out;
+    }
+    throw new ConcurrencyError(this.learnerLock(account));
+  }
+
+  private learnerTurn(
+    inbound: Inbound,
+    learner: LearnerKey,
+    durable?: { target?: ReplyTarget | undefined },
+  ): Promise<{ messages: Outbound[]; after: Effect[]; late: boolean } | 'moved'> {
+    const account = inbound.learner;
+    // One id for whatever this event creates, the same on every retry of the write.
+    const nonce = randomUUID();
     return this.locks.run(this.learnerLock(learner), async () => {
+      if (!sameKey(await this.store.resolveAccount(account), learner)) return 'moved';
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        if (await this.store.isProcessed(learner.channel, inbound.id)) return [];
+        if (await this.store.isProcessed(account.channel, inbound.id)) return { messages: [], after: [], late: false };
         const record = await this.store.getLearner(learner);
         const now = this.now();
-        const r = await step(record, now);
-        if ('reply' in r) {
-          if (r.markProcessed && !(await this.store.markProcessed(learner.channel, inbound.id, now))) return [];
-          return r.reply;
-        }
-        const outcome = await this.store.commitLearner({ key: learner, expectedVersion: record?.version ?? 0, state: r.state, address: inbound.address, nudgeAt: nextNudgeAt(r.state, now, this.policy), eventId: inbound.id, now });
-        if (outcome === 'duplicate') return [];
+        const result = handleLearnerEvent(this.course, this.opts.engine, { state: record?.state ?? null, inbound, now, nonce });
+        // Certificates the engine decided are signed here (the key is the runtime's) and written in the same commit.
+        const certificates: CertificateRecord[] = [];
+        for (const effect of result.effects) if (effect.type === 'certificate') certificates.push(await this.certificates().sign(effect.issue, learner));
+        // Learning records become xAPI statements in the same commit (the outbox), sent later by the sender.
+        const records = result.effects.flatMap((e) => (e.type === 'record' ? [e.record] : []));
+        const xapi: XapiRow[] = this.opts.xapi && records.length ? this.opts.xapi.rows(learner, result.state, records, nonce, now) : [];
+        // Effects that add to the reply after the commit (all but learning records) send it later, in one row.
+        const late = result.effects.some((e) => e.type !== 'record');
+        const outcome = await this.store.commitLearner({
+          key: learner,
+          expectedVersion: record?.version ?? 0,
+          state: result.state,
+          // Reminders go where the learner chose, else to the conversation used last.
+          address: result.state.nudges.reminderAddress ?? inbound.address,
+          nudgeAt: nextNudgeAt(result.state, now, this.policy),
+          eventId: inbound.id,
+          ...(durable && !late ? { outbox: outboxRows(inbound.address, result.messages, durable.target) } : {}),
+          ...(certificates.length ? { certificates } : {}),
+          ...(xapi.length ? { xapi } : {}),
+          now,
+          ...(result.activity.length ? { activity: result.activity } : {}),
+        });
+        if (outcome === 'duplicate') return { messages: [], after: [], late: false };
         if (outcome === 'conflict') continue;
-        return r.messages;
+        const messages = [...result.messages];
+        for (const effect of result.effects) {
+          if (effect.type === 'forget') {
+            // Every linked account goes with the person: links, group answers and scores, certificates.
+            const linked = await this.store.linkedAccounts(learner);
+            for (const a of [...linked.map((l) => l.key), learner]) await this.store.forgetLearner(a);
+          }
+          if (effect.type === 'export') {
+            const data = await this.store.exportLearner(learner);
+            const linked = [];
+            for (const a of await this.store.linkedAccounts(learner)) {
+              const { learner: _none, ...own } = await this.store.exportLearner(a.key);
+              linked.push({ channel: a.key.channel, userId: a.key.userId, address: a.address, ...own });
+            }
+            messages.push({ kind: 'data', filename: 'digit4sd-mydata.json', json: JSON.stringify({ ...data, linkedAccounts: linked }, null, 2) });
+          }
+          if (effect.type === 'link_code') await this.store.saveLinkCode(effect.code, learner, new Date(now.getTime() + LINK_CODE_MINUTES * 60_000));
+          if (effect.type === 'certificate') messages.push(await this.certificates().message(certificates.find((c) => c.id === effect.issue.id)!));
+          if (effect.type === 'certificate_send') {
+            const cert = await this.store.getCertificate(effect.id);
+            if (!cert) throw new Error(`certificate ${effect.id} is in the learner's state but not in the store`);
+            messages.push(await this.certificates().message(cert));
+          }
+        }
+        return { messages, after: result.effects.filter((e) => e.type === 'link' || e.type === 'unlink'), late };
       }
       throw new ConcurrencyError(this.learnerLock(learner));
     });
   }
 
-  private handleLearner(inbound: Inbound): Promise<Outbound[]> {
-    const { learner } = inbound;
-    return this.locks.run(this.learnerLock(learner), async () => {
-      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        if (await this.store.isProcessed(learner.channel, inbound.id)) return [];
-        const record = await this.store.getLearner(learner);
-        const now = this.now();
-        const result = handleLearnerEvent(this.course, this.opts.engine, { state: record?.state ?? null, inbound, now });
-        const outcome = await this.store.commitLearner({
-          key: learner,
-          expectedVersion: record?.version ?? 0,
-          state: result.state,
-          address: inbound.address,
-          nudgeAt: nextNudgeAt(result.state, now, this.policy),
-          eventId: inbound.id,
-          now,
-        });
-        if (outcome === 'duplicate') return [];
-        if (outcome === 'conflict') continue;
-        const messages = [...result.messages];
-        for (const effect of result.effects) {
-          if (effect.type === 'forget') await this.store.forgetLearner(learner);
-          if (effect.type === 'export') {
-            const data = await this.store.exportLearner(learner);
-            messages.push({ kind: 'data', filename: 'digit4sd-mydata.json', json: JSON.stringify(data, null, 2) });
+  /**
+   * `link CODE`: the account's person joins the person who made the code, under both people's locks
+   * (taken in a fixed order), in one store step (see {@link Store.linkAccounts}).
+   */
+  private async link(code: string, inbound: Inbound): Promise<Outbound[]> {
+    const now = this.now();
+    const own = await this.store.resolveAccount(inbound.learner);
+    const lang = (await this.store.getLearner(own))?.state.lang ?? 'en';
+    const say = (key: string, vars?: Record<string, string | number>): Outbound[] => [{ kind: 'text', text: plain(t(lang, key, vars)) }];
+    const target = await this.store.takeLinkCode(code, now);
+    if (!target) return say('link.invalid');
+    if (sameKey(target, own)) return say('link.already');
+    const [first, second] = [target, own].sort((a, b) => this.learnerLock(a).localeCompare(this.learnerLock(b)));
+    return this.locks.run(this.learnerLock(first!), () =>
+      this.locks.run(this.learnerLock(second!), async () => {
+        for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+          // Both may have moved while waiting: the code's person must still be one, and this account still ours.
+          if (!sameKey(await this.store.resolveAccount(inbound.learner), own) || !sameKey(await this.store.resolveAccount(target), target)) return say('link.invalid');
+          const [person, joining] = await Promise.all([this.store.getLearner(target), this.store.getLearner(own)]);
+          if (!person) return say('link.invalid');
+          const state = joining ? mergeStates(person.state, joining.state) : person.state;
+          const at = this.now();
+          const outcome = await this.store.linkAccounts({
+            primary: target,
+            expectedVersion: person.version,
+            state,
+            address: person.address,
+            nudgeAt: nextNudgeAt(state, at, this.policy),
+            secondary: own,
+            secondaryVersion: joining?.version ?? 0,
+            secondaryAddress: inbound.address,
+            now: at,
+          });
+          if (outcome === 'committed') {
+            const channels = [target, ...(await this.store.linkedAccounts(target)).map((a) => a.key)].map((k) => CHANNEL_NAMES[k.channel]);
+            return [{ kind: 'text', text: plain(t(state.lang, 'link.done', { channels: [...new Set(channels)].join(', ') })), choices: [{ label: t(state.lang, 'btn.reminders_here'), data: encodeAction({ type: 'reminders_here' }) }] }];
           }
         }
-        return messages;
+        throw new ConcurrencyError(this.learnerLock(target));
+      }),
+    );
+  }
+
+  /**
+   * /unlink: an account linked to a person leaves with a copy of the progress; on the person's own
+   * account, every linked account leaves so (the person's record stays here).
+   */
+  private async unlink(inbound: Inbound): Promise<Outbound[]> {
+    const account = inbound.learner;
+    const person = await this.store.resolveAccount(account);
+    return this.locks.run(this.learnerLock(person), async () => {
+      const record = await this.store.getLearner(person);
+      const lang = record?.state.lang ?? 'en';
+      const say = (key: string): Outbound[] => [{ kind: 'text', text: plain(t(lang, key)) }];
+      if (!record) return say('link.not_linked');
+      const now = this.now();
+      const leaving = sameKey(person, account) ? await this.store.linkedAccounts(person) : [{ key: account, address: inbound.address }];
+      if (!leaving.length) return say('link.not_linked');
+      for (const a of leaving) {
+        const state = unlinkedCopy(record.state, a.address);
+        await this.store.unlinkAccount(a.key, { state, address: a.address, nudgeAt: nextNudgeAt(state, now, this.policy), now });
       }
-      throw new ConcurrencyError(this.learnerLock(learner));
+      // Reminders no longer go to an account that left.
+      const pinned = record.state.nudges.reminderAddress;
+      if (pinned && leaving.some((a) => a.address.channel === pinned.channel && a.address.conversationId === pinned.conversationId)) {
+        const state = structuredClone(record.state);
+        delete state.nudges.reminderAddress;
+        await this.store.commitLearner({ key: person, expectedVersion: record.version, state, address: record.address, nudgeAt: nextNudgeAt(state, now, this.policy), now });
+      }
+      return say('link.unlinked');
     });
   }
 
@@ -248,7 +482,10 @@ export class LearningBot implements BotPort {
    * returns with the version check (retrying on a conflict with another process). `step` returns
    * null to write nothing.
    */
-  private updateLearner<T>(key: LearnerKey, step: (record: LearnerRecord, now: Date) => Promise<{ state: LearnerState; nudgeAt: Date | null; then: T } | { done: T }>): Promise<T | null> {
+  private updateLearner<T>(
+    key: LearnerKey,
+    step: (record: LearnerRecord, now: Date) => Promise<{ state: LearnerState; nudgeAt: Date | null; then: T; activity?: ActivityRecord[] } | { done: T }>,
+  ): Promise<T | null> {
     return this.locks.run(this.learnerLock(key), async () => {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const record = await this.store.getLearner(key);
@@ -256,11 +493,24 @@ export class LearningBot implements BotPort {
         const now = this.now();
         const next = await step(record, now);
         if ('done' in next) return next.done;
-        const outcome = await this.store.commitLearner({ key, expectedVersion: record.version, state: next.state, address: record.address, nudgeAt: next.nudgeAt, now });
+        const outcome = await this.store.commitLearner({
+          key,
+          expectedVersion: record.version,
+          state: next.state,
+          address: record.address,
+          nudgeAt: next.nudgeAt,
+          now,
+          ...(next.activity?.length ? { activity: next.activity } : {}),
+        });
         if (outcome === 'committed') return next.then;
       }
       throw new ConcurrencyError(this.learnerLock(key));
     });
+  }
+
+  private certificates(): CertificateService {
+    if (!this.opts.certificates) throw new Error('certificates are not set up in this runtime (BotOptions.certificates)');
+    return this.opts.certificates;
   }
 
   /** Moves a learner's next nudge to `at` (after a platform asked us to wait). */
@@ -295,7 +545,7 @@ export class LearningBot implements BotPort {
         } catch (err) {
           if (err instanceof PlatformError && err.unreachable) {
             const unreachable = { ...state, nudges: { ...state.nudges, unreachable: true } };
-            return { state: unreachable, nudgeAt: null, then: 'unreachable' };
+            return { state: unreachable, nudgeAt: null, then: 'unreachable', activity: nudgeRecord('unreachable', now, state.nudges.timezone) };
           }
           if (!(err instanceof PlatformError) || err.retryable) throw err;
           this.opts.onError(err, { where: 'nudge-delivery', channel: job.channel, retryable: false });
@@ -306,7 +556,8 @@ export class LearningBot implements BotPort {
         sent = due.kind;
       }
       const next = afterNudge(state, sent!, now, jobId);
-      return { state: next, nudgeAt: nextNudgeAt(next, now, this.policy), then: 'sent' };
+      // The dashboard's record of the nudge, written with the state that records it.
+      return { state: next, nudgeAt: nextNudgeAt(next, now, this.policy), then: 'sent', activity: nudgeRecord('sent', now, state.nudges.timezone) };
     });
     return outcome ?? 'skipped';
   }
@@ -317,9 +568,9 @@ export class LearningBot implements BotPort {
     return `group:${key.channel}:${key.conversationId}`;
   }
 
-  private handleGroup(inbound: Inbound): Promise<Outbound[]> {
+  private handleGroup(inbound: Inbound, durable?: { target?: ReplyTarget | undefined }): Promise<Outbound[]> {
     const key: ConversationKey = { channel: inbound.address.channel, conversationId: inbound.address.conversationId };
-    return this.groupTurn(key, { type: 'inbound', inbound }, inbound);
+    return this.groupTurn(key, { type: 'inbound', inbound }, inbound, durable);
   }
 
   /**
@@ -327,7 +578,9 @@ export class LearningBot implements BotPort {
    * question's answers, run the engine, apply its effects (an answer's insert, the leaderboard),
    * write the state with the version check, then deliver what the group is owed.
    */
-  private async groupTurn(key: ConversationKey, event: GroupEvent, inbound?: Inbound): Promise<Outbound[]> {
+  private async groupTurn(key: ConversationKey, event: GroupEvent, inbound?: Inbound, durable?: { target?: ReplyTarget | undefined }): Promise<Outbound[]> {
+    /** The reply's outbox row, in durable mode, written with whichever write marks the event applied. */
+    const owe = (messages: Outbound[]): OutboxInsert[] | undefined => (durable && inbound ? outboxRows(inbound.address, messages, durable.target) : undefined);
     const reply = await this.locks.run(this.groupLock(key), async () => {
       let decided: Outbound[] | undefined;
       let ev = event;
@@ -342,21 +595,25 @@ export class LearningBot implements BotPort {
         let out = decided ?? r.reply;
         let answerStored = false;
         for (const effect of r.effects) {
+          if (effect.type === 'leaderboard') out = [...out, leaderboardMessage(r.state.lang, await this.store.leaderboard(key, 20))];
+        }
+        for (const effect of r.effects) {
           if (effect.type === 'record_answer' && eventId) {
-            const stored = await this.store.recordGroupAnswer({ key, ...effect, at: now, eventId });
+            const outbox = owe(out);
+            const stored = await this.store.recordGroupAnswer({ key, ...effect, at: now, eventId, ...(outbox ? { outbox } : {}) });
             if (stored === 'duplicate') return [];
             if (stored === 'already_answered') {
               // Another process took this member's answer first; the event counts as applied.
-              await this.store.markProcessed(key.channel, eventId, now);
-              return [{ kind: 'notice', text: t(r.state.lang, 'group.already'), reason: 'already_answered' } satisfies Outbound];
+              const already: Outbound[] = [{ kind: 'notice', text: t(r.state.lang, 'group.already'), reason: 'already_answered' }];
+              await this.store.markProcessed(key.channel, eventId, now, owe(already));
+              return already;
             }
             answerStored = true;
           }
-          if (effect.type === 'leaderboard') out = [...out, leaderboardMessage(r.state.lang, await this.store.leaderboard(key, 20))];
         }
         if (!r.changed) {
-          // Read-only: mark the event applied, so that a retry sends nothing twice.
-          if (eventId && !answerStored && !(await this.store.markProcessed(key.channel, eventId, now))) return [];
+          // Read-only: mark the event applied (with its reply, in durable mode), so that a retry sends nothing twice.
+          if (eventId && !answerStored && !(await this.store.markProcessed(key.channel, eventId, now, owe(out)))) return [];
           return out;
         }
         const address = inbound?.address ?? record?.address;
@@ -368,7 +625,7 @@ export class LearningBot implements BotPort {
           address,
           ...groupDueTimes(r.state),
           ...(r.scores.length ? { scores: r.scores } : {}),
-          ...(eventId && !answerStored ? { eventId } : {}),
+          ...(eventId && !answerStored ? { eventId, ...(owe(out) ? { outbox: owe(out)! } : {}) } : {}),
           now,
         });
         if (outcome === 'duplicate') return [];
@@ -424,16 +681,17 @@ export class LearningBot implements BotPort {
         });
         if (!claimed) return;
         const { post, address } = claimed;
+        let refs: PostedRefs = {};
         try {
           if (!this.sender) throw new Error(`no channel is connected to deliver to ${address.channel}`);
-          await this.sender(address, post.messages);
+          refs = (await this.sender(address, post.messages)) ?? {};
           this.opts.metrics?.messagesOut.inc({ channel: address.channel }, post.messages.length);
         } catch (err) {
           const retryable = !(err instanceof PlatformError) || err.retryable;
           this.opts.onError(err, { where: 'group-delivery', channel: key.channel, retryable });
           if (retryable) return;
         }
-        await this.updateGroup(key, (record) => ({ state: withoutOwed(record.state, post.id), then: undefined }));
+        await this.updateGroup(key, (record) => ({ state: withoutOwed(record.state, post.id, refs), then: undefined }));
       }
     });
   }

@@ -44,11 +44,11 @@ import { KeyedMutex } from './mutex.js';
 export type LearnerStep = { state: LearnerState; messages: Outbound[] } | { reply: Outbound[]; markProcessed?: boolean };
 
 /**
- * The learner's path as the runtime runs it: under the learner's lock, read the record, run
- * `step`, and write its state in one commit with the event's id (retrying on a version conflict;
- * an event already applied returns nothing).
+ * The learner's path as the runtime runs it for one event: under the learner's (person's) lock,
+ * read the record, run `step`, and write its state in one commit with the event's id (retrying on
+ * a version conflict; an event already applied returns nothing).
  */
-export type LearnerPath = (inbound: Inbound, step: (record: LearnerRecord | null, now: Date) => Promise<LearnerStep>) => Promise<Outbound[]>;
+export type LearnerPath = (step: (record: LearnerRecord | null, now: Date) => Promise<LearnerStep>) => Promise<Outbound[]>;
 
 /** Sends to one conversation through its channel's delivery (paced, retried); throws PlatformError. */
 export type WorkshopSender = (address: Address, messages: Outbound[]) => Promise<void>;
@@ -56,7 +56,6 @@ export type WorkshopSender = (address: Address, messages: Outbound[]) => Promise
 export interface WorkshopRuntimeOptions {
   course: Course;
   store: Store;
-  learnerPath: LearnerPath;
   send: WorkshopSender;
   now: () => Date;
   retention: number;
@@ -142,13 +141,13 @@ export class WorkshopRuntime {
    * A participant's event, if it is one (a join request or a workshop answer button): runs it
    * through the learner's path and returns the reply. Returns undefined for every other event.
    */
-  async participant(inbound: Inbound): Promise<Outbound[] | undefined> {
+  async participant(inbound: Inbound, path: LearnerPath): Promise<Outbound[] | undefined> {
     if (inbound.address.kind !== 'direct') return undefined;
     const code = joinRequest(inbound.event);
-    if (code) return this.join(inbound, code);
+    if (code) return this.join(inbound, code, path);
     if (inbound.event.type === 'choice') {
       const action = decodeWorkshopAnswer(inbound.event.data);
-      if (action) return this.answer(inbound, action);
+      if (action) return this.answer(inbound, action, path);
     }
     return undefined;
   }
@@ -158,10 +157,10 @@ export class WorkshopRuntime {
     return record?.state.lang ?? (isLang(hint) ? hint : 'en');
   }
 
-  private async join(inbound: Inbound, code: string): Promise<Outbound[]> {
+  private async join(inbound: Inbound, code: string, path: LearnerPath): Promise<Outbound[]> {
     const workshop = await this.store.workshopByCode(code);
     let joined: { id: string; post: number } | undefined;
-    const out = await this.o.learnerPath(inbound, async (record, now) => {
+    const out = await path(async (record, now) => {
       const lang = this.langOf(record, inbound);
       if (!workshop || workshop.state.phase === 'ended') return { reply: [{ kind: 'text', text: plain(t(lang, 'workshop.unknown_code', { code })) }], markProcessed: true };
       const state = record?.state ?? newLearnerState(now, lang, inbound.displayName);
@@ -182,9 +181,9 @@ export class WorkshopRuntime {
     return out;
   }
 
-  private async answer(inbound: Inbound, action: { workshopId: string; step: number; option: number }): Promise<Outbound[]> {
+  private async answer(inbound: Inbound, action: { workshopId: string; step: number; option: number }, path: LearnerPath): Promise<Outbound[]> {
     let recorded = false;
-    const out = await this.o.learnerPath(inbound, async (record, now) => {
+    const out = await path(async (record, now) => {
       const lang = this.langOf(record, inbound);
       const closed: LearnerStep = { reply: [{ kind: 'notice', text: t(lang, 'workshop.not_open'), reason: 'closed' }], markProcessed: true };
       const [workshop, participant] = await Promise.all([this.store.getWorkshop(action.workshopId), this.store.getParticipant(action.workshopId, inbound.learner)]);

@@ -26,7 +26,7 @@ export class MemorySentMarks implements SentMarks {
 
 export interface NudgeServiceOptions {
   bot: LearningBot;
-  deliver: (d: Delivery) => Promise<void>;
+  deliver: (d: Delivery) => Promise<unknown>;
   marks: SentMarks;
   metrics?: Metrics;
   /** Paces sends to each platform's limit (see pacer.ts); none: send at once. */

@@ -10,15 +10,20 @@
  * for (const batch of batches(readSqlite(source), 500)) await store.importBatch(batch);
  */
 import Database from 'better-sqlite3';
+import type { ActivityRow } from './activity-rows.js';
 import { existsSync } from 'node:fs';
 import type { Address, Channel } from '../messages.js';
-import type { LearnerState } from '../engine/state.js';
+import type { Lang, LearnerState } from '../engine/state.js';
 import type { GroupState } from '../engine/group.js';
 import {
   CHANNELS,
   newGroupDoc,
   newLearnerDoc,
+  toActivityDoc,
   toAnswerDoc,
+  toCertificateDoc,
+  type CertificateDoc,
+  type ActivityDoc,
   type GroupAnswerDoc,
   type GroupDoc,
   type GroupScoreDoc,
@@ -32,7 +37,9 @@ export type MigrationItem =
   | { kind: 'processed'; doc: ProcessedEventDoc }
   | { kind: 'group'; doc: GroupDoc }
   | { kind: 'answer'; doc: GroupAnswerDoc }
-  | { kind: 'score'; doc: GroupScoreDoc };
+  | { kind: 'score'; doc: GroupScoreDoc }
+  | { kind: 'certificate'; doc: CertificateDoc }
+  | { kind: 'activity'; doc: ActivityDoc };
 
 /** Thrown for a source that cannot be migrated as it is; names the table and row. */
 export class MigrationError extends Error {
@@ -42,7 +49,12 @@ export class MigrationError extends Error {
   }
 }
 
-const TABLES = ['learners', 'processed_events', 'groups', 'group_answers', 'group_scores'] as const;
+const TABLES = ['learners', 'processed_events', 'groups', 'group_answers', 'group_scores', 'activity', 'certificates'] as const;
+
+/** Whether the file has a table (a file from before the dashboard has no activity table). */
+function hasTable(db: Database.Database, table: string): boolean {
+  return !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table);
+}
 
 /** Opens an embedded store's file for reading only; fails clearly when it is not there. */
 export function openSqliteSource(path: string): Database.Database {
@@ -65,7 +77,7 @@ export function readEventIdKey(db: Database.Database): string | undefined {
 /** How many rows the migration will read, for the progress bar. */
 export function countRows(db: Database.Database): number {
   let total = 0;
-  for (const table of TABLES) total += db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).get()!.n;
+  for (const table of TABLES.filter((t) => hasTable(db, t))) total += db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).get()!.n;
   return total;
 }
 
@@ -162,6 +174,71 @@ export function* readSqlite(db: Database.Database): Generator<MigrationItem> {
         correct: r.correct,
         applied: [],
       },
+    };
+  }
+  yield* readCertificates(db);
+  if (!hasTable(db, 'activity')) return;
+  for (const r of db
+    .prepare<[], Record<string, string | number | null>>('SELECT * FROM activity ORDER BY channel, user_id, at, version, seq')
+    .iterate()) {
+    const where = `activity row ${String(r.channel)}/${String(r.user_id)}/${String(r.version)}/${String(r.seq)}`;
+    const channel = channelOf(String(r.channel), where);
+    const bool = (v: unknown) => (v === null || v === undefined ? null : v === 1);
+    const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+    const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
+    // The learner, the version it was committed with and its place in that commit: a stable id, so a second run replaces.
+    const id = `${channel}:${String(r.version)}:${String(r.seq)}:${String(r.user_id)}`;
+    yield {
+      kind: 'activity',
+      doc: toActivityDoc(id, {
+        channel,
+        userId: String(r.user_id),
+        at: new Date(Number(r.at)),
+        type: String(r.type) as ActivityDoc['type'],
+        lang: String(r.lang),
+        country: str(r.country),
+        org: str(r.org),
+        lessonId: str(r.lesson_id),
+        itemId: str(r.item_id),
+        mode: str(r.mode) as ActivityRow['mode'],
+        options: str(r.options),
+        correct: bool(r.correct),
+        first: bool(r.first),
+        durationMs: num(r.duration_ms),
+        predicted: num(r.predicted),
+        daysSince: num(r.days_since),
+        score: num(r.score),
+        total: num(r.total),
+        event: str(r.event) as ActivityRow['event'],
+        localHour: num(r.local_hour),
+      }),
+    };
+  }
+}
+
+/** The certificates of the embedded store (a file from before certificates has none). */
+function* readCertificates(db: Database.Database): Generator<MigrationItem> {
+  if (!hasTable(db, 'certificates')) return;
+  for (const r of db
+    .prepare<[], { id: string; channel: string | null; user_id: string | null; achievement: string; title: string; lang: Lang; name: string | null; jwt: string | null; hash: string; issued_at: number; revoked_at: number | null }>(
+      'SELECT * FROM certificates ORDER BY issued_at, id',
+    )
+    .iterate()) {
+    const holder = r.channel && r.user_id ? { channel: channelOf(r.channel, `certificates row ${r.id}`), userId: r.user_id } : null;
+    yield {
+      kind: 'certificate',
+      doc: toCertificateDoc({
+        id: r.id,
+        learner: holder,
+        achievement: r.achievement,
+        title: r.title,
+        lang: r.lang,
+        name: r.name,
+        jwt: r.jwt,
+        hash: r.hash,
+        issuedAt: new Date(r.issued_at),
+        revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
+      }),
     };
   }
 }

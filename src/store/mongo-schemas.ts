@@ -15,9 +15,10 @@
  */
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { Address, Channel, LearnerKey } from '../messages.js';
-import type { LearnerState } from '../engine/state.js';
+import type { Lang, LearnerState } from '../engine/state.js';
 import type { GroupState } from '../engine/group.js';
-import type { AnswerInsert, ConversationKey, GroupAnswer, GroupCommit, GroupRecord, LearnerCommit, LearnerRecord, ScoreRow } from './store.js';
+import type { ActivityRow } from './activity-rows.js';
+import type { AnswerInsert, CertificateRecord, ConversationKey, GroupAnswer, GroupCommit, GroupRecord, LearnerCommit, LearnerRecord, ScoreRow } from './store.js';
 
 export const CHANNELS = ['console', 'telegram', 'slack', 'teams'] as const satisfies readonly Channel[];
 
@@ -42,6 +43,36 @@ export interface LearnerDoc {
   nudgeAt?: Date;
   /** The last few event ids applied to this learner, written in the same atomic update as the state. */
   recentEvents: string[];
+  /**
+   * Activity records written in the same atomic update as the state, then copied into the activity
+   * collection (by their `_id`, so copying twice changes nothing) and removed from here.
+   */
+  pendingActivity?: ActivityDoc[];
+}
+
+/** One activity record (see `activity-rows.ts`); fields that do not apply are absent. */
+export interface ActivityDoc {
+  _id: string;
+  channel: Channel;
+  userId: string;
+  at: Date;
+  type: ActivityRow['type'];
+  lang: string;
+  country?: string;
+  org?: string;
+  lessonId?: string;
+  itemId?: string;
+  mode?: string;
+  options?: string;
+  correct?: boolean;
+  first?: boolean;
+  durationMs?: number;
+  predicted?: number;
+  daysSince?: number;
+  score?: number;
+  total?: number;
+  event?: string;
+  localHour?: number;
 }
 
 export interface ProcessedEventDoc {
@@ -95,6 +126,58 @@ export interface GroupScoreDoc {
   applied: string[];
 }
 
+/** A signed certificate (see the store contract's CertificateRecord); `_id` is its UUID. */
+export interface CertificateDoc {
+  _id: string;
+  /** The holder; both absent once erased. */
+  channel?: Channel;
+  userId?: string;
+  achievement: string;
+  title: string;
+  lang: string;
+  name?: string;
+  jwt?: string;
+  hash: string;
+  issuedAt: Date;
+  revokedAt?: Date;
+}
+
+/**
+ * An xAPI statement in the outbox; `_id` is the statement's id. Written unconfirmed just before the
+ * learner's conditional update, confirmed just after it (see MongoStore.commitLearner).
+ */
+export interface XapiOutboxDoc {
+  _id: string;
+  channel: Channel;
+  userId: string;
+  statement: string;
+  createdAt: Date;
+  leaseUntil: Date;
+  sentAt?: Date;
+  confirmed: boolean;
+  /** The learner version and (hashed) event id the statement's commit writes, to confirm it later. */
+  learnerVersion: number;
+  eventKey?: string;
+}
+
+/** A linked account: it belongs to the person whose primary account is `person*`. */
+export interface AccountDoc {
+  channel: Channel;
+  userId: string;
+  personChannel: Channel;
+  personUserId: string;
+  address: AddressDoc;
+  linkedAt: Date;
+}
+
+/** A link code, `_id` the code; removed when used, and by TTL once expired. */
+export interface LinkCodeDoc {
+  _id: string;
+  personChannel: Channel;
+  personUserId: string;
+  expiresAt: Date;
+}
+
 export interface MongoSchemaOptions {
   /** How long processed event ids are kept (TTL index on `at`). Default 7 days. */
   processedTtlSeconds: number;
@@ -109,6 +192,11 @@ export const COLLECTIONS = {
   groups: 'groups',
   groupAnswers: 'group_answers',
   groupScores: 'group_scores',
+  certificates: 'certificates',
+  xapiOutbox: 'xapi_outbox',
+  accounts: 'accounts',
+  linkCodes: 'link_codes',
+  activity: 'activity',
 } as const;
 
 const WRITE_CONCERN = { w: 'majority' as const };
@@ -160,10 +248,12 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
       updatedAt: { type: Date, required: true },
       nudgeAt: { type: Date },
       recentEvents: { type: [String], default: [] },
+      pendingActivity: { type: [Schema.Types.Mixed], default: undefined },
     },
     { ...BASE, collection: COLLECTIONS.learners },
   );
   learner.index({ channel: 1, userId: 1 }, { unique: true, name: 'learner_key' });
+  learner.index({ 'state.lastSeenAt': 1 }, { name: 'learner_last_seen' });
   learner.index({ nudgeAt: 1 }, { partialFilterExpression: { nudgeAt: { $exists: true } }, name: 'learner_nudge_at' });
 
   const processed = new Schema<ProcessedEventDoc>(
@@ -227,7 +317,87 @@ export function buildSchemas(opts: MongoSchemaOptions = DEFAULT_MONGO_SCHEMA_OPT
   score.index({ channel: 1, conversationId: 1, userId: 1 }, { unique: true, name: 'score_key' });
   score.index({ channel: 1, userId: 1 }, { name: 'score_user' });
 
-  return { learner, processed, group, answer, score };
+  answer.index({ at: 1 }, { name: 'answer_at' });
+
+  const activity = new Schema<ActivityDoc>(
+    {
+      _id: { type: String, required: true },
+      channel,
+      userId: id,
+      at: { type: Date, required: true },
+      type: { type: String, enum: ['item_answered', 'lesson_started', 'lesson_completed', 'nudge'], required: true },
+      lang: { type: String, required: true },
+      country: String,
+      org: String,
+      lessonId: String,
+      itemId: String,
+      mode: String,
+      options: String,
+      correct: Boolean,
+      first: Boolean,
+      durationMs: Number,
+      predicted: Number,
+      daysSince: Number,
+      score: Number,
+      total: Number,
+      event: String,
+      localHour: Number,
+    },
+    { ...BASE, collection: COLLECTIONS.activity },
+  );
+  activity.index({ channel: 1, userId: 1, at: 1 }, { name: 'activity_user' });
+  activity.index({ type: 1, at: 1 }, { name: 'activity_type_at' });
+
+  const certificate = new Schema<CertificateDoc>(
+    {
+      _id: id,
+      channel: { type: String, enum: CHANNELS },
+      userId: { type: String },
+      achievement: id,
+      title: { type: String, required: true },
+      lang: id,
+      name: { type: String },
+      jwt: { type: String },
+      hash: id,
+      issuedAt: { type: Date, required: true },
+      revokedAt: { type: Date },
+    },
+    { ...BASE, collection: COLLECTIONS.certificates },
+  );
+  certificate.index({ channel: 1, userId: 1 }, { partialFilterExpression: { userId: { $exists: true } }, name: 'certificate_holder' });
+
+  const xapi = new Schema<XapiOutboxDoc>(
+    {
+      _id: id,
+      channel,
+      userId: id,
+      statement: { type: String, required: true },
+      createdAt: { type: Date, required: true },
+      leaseUntil: { type: Date, required: true },
+      sentAt: { type: Date },
+      confirmed: { type: Boolean, required: true },
+      learnerVersion: version,
+      eventKey: { type: String },
+    },
+    { ...BASE, collection: COLLECTIONS.xapiOutbox },
+  );
+  xapi.index({ leaseUntil: 1, createdAt: 1 }, { partialFilterExpression: { sentAt: { $exists: false } }, name: 'xapi_due' });
+  xapi.index({ channel: 1, userId: 1 }, { name: 'xapi_learner' });
+
+  const account = new Schema<AccountDoc>(
+    { channel, userId: id, personChannel: channel, personUserId: id, address: { type: addressSchema, required: true }, linkedAt: { type: Date, required: true } },
+    { ...BASE, collection: COLLECTIONS.accounts },
+  );
+  account.index({ channel: 1, userId: 1 }, { unique: true, name: 'account_key' });
+  account.index({ personChannel: 1, personUserId: 1 }, { name: 'account_person' });
+  const linkCode = new Schema<LinkCodeDoc>(
+    { _id: id, personChannel: channel, personUserId: id, expiresAt: { type: Date, required: true } },
+    { ...BASE, collection: COLLECTIONS.linkCodes },
+  );
+  linkCode.index({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'link_code_ttl' });
+  linkCode.index({ personChannel: 1, personUserId: 1 }, { name: 'link_code_person' });
+
+  return { learner, processed, group, answer, score, activity, certificate, xapi, account, linkCode };
 }
 
 export interface MongoModels {
@@ -236,6 +406,11 @@ export interface MongoModels {
   Group: Model<GroupDoc>;
   GroupAnswer: Model<GroupAnswerDoc>;
   GroupScore: Model<GroupScoreDoc>;
+  Certificate: Model<CertificateDoc>;
+  XapiOutbox: Model<XapiOutboxDoc>;
+  Account: Model<AccountDoc>;
+  LinkCode: Model<LinkCodeDoc>;
+  Activity: Model<ActivityDoc>;
 }
 
 /** Compiles the models on one connection (each store has its own, never the global default). */
@@ -247,6 +422,11 @@ export function defineModels(conn: Connection, opts: MongoSchemaOptions = DEFAUL
     Group: conn.model<GroupDoc>('Group', s.group),
     GroupAnswer: conn.model<GroupAnswerDoc>('GroupAnswer', s.answer),
     GroupScore: conn.model<GroupScoreDoc>('GroupScore', s.score),
+    Certificate: conn.model<CertificateDoc>('Certificate', s.certificate),
+    XapiOutbox: conn.model<XapiOutboxDoc>('XapiOutbox', s.xapi),
+    Account: conn.model<AccountDoc>('Account', s.account),
+    LinkCode: conn.model<LinkCodeDoc>('LinkCode', s.linkCode),
+    Activity: conn.model<ActivityDoc>('Activity', s.activity),
   };
 }
 
@@ -368,10 +548,47 @@ export function toScoreRow(d: Pick<GroupScoreDoc, 'userId' | 'displayName' | 'po
   return { userId: d.userId, displayName: d.displayName, points: d.points, answered: d.answered, correct: d.correct };
 }
 
+/** An activity row as a document with the given id (null fields left out). */
+export function toActivityDoc(id: string, row: ActivityRow): ActivityDoc {
+  const doc: Record<string, unknown> = { _id: id };
+  for (const [k, v] of Object.entries(row)) if (v !== null && v !== undefined) doc[k] = v;
+  return doc as unknown as ActivityDoc;
+}
+
 export function learnerFilter(key: LearnerKey) {
   return { channel: key.channel, userId: key.userId };
 }
 
 export function groupFilter(key: ConversationKey) {
   return { channel: key.channel, conversationId: key.conversationId };
+}
+
+export function toCertificateDoc(r: CertificateRecord): CertificateDoc {
+  return {
+    _id: r.id,
+    ...(r.learner ? { channel: r.learner.channel, userId: r.learner.userId } : {}),
+    achievement: r.achievement,
+    title: r.title,
+    lang: r.lang,
+    ...(r.name !== null ? { name: r.name } : {}),
+    ...(r.jwt !== null ? { jwt: r.jwt } : {}),
+    hash: r.hash,
+    issuedAt: r.issuedAt,
+    ...(r.revokedAt ? { revokedAt: r.revokedAt } : {}),
+  };
+}
+
+export function toCertificateRecord(d: CertificateDoc): CertificateRecord {
+  return {
+    id: d._id,
+    learner: d.channel && d.userId ? { channel: d.channel, userId: d.userId } : null,
+    achievement: d.achievement,
+    title: d.title,
+    lang: d.lang as Lang,
+    name: d.name ?? null,
+    jwt: d.jwt ?? null,
+    hash: d.hash,
+    issuedAt: new Date(d.issuedAt),
+    revokedAt: d.revokedAt ? new Date(d.revokedAt) : null,
+  };
 }

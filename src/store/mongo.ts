@@ -25,16 +25,21 @@
  *   dies in between, the next commit of that group (or a leaderboard read) finishes the job; a commit
  *   never overwrites pending scores that were not added yet.
  * - `forgetLearner` renames the member's answers and scores to a random id with no name, group by
- *   group, erases them from running quizzes (version-checked), then deletes the learner: not
+ *   group, erases them from running quizzes (version-checked), erases the holder, name and
+ *   credential of their certificates, then deletes the learner: not
  *   atomic, but idempotent, and the learner document goes last so that a failure leaves something
  *   to retry.
  * - Event ids are stored only as a keyed hash; the key is in the `meta` collection.
+ * - Certificates issued by a learner commit are upserted by their id before the learner update: a
+ *   refused or lost update leaves a signed record that no learner state points to (never sent to
+ *   anyone; a retry of the event upserts the same id again), never a learner told of a certificate
+ *   that `/verify` does not know.
  *
  * @example
  * const store = await MongoStore.connect('mongodb://127.0.0.1:27017/digit4sd');
  */
 import mongoose, { Types, type Connection } from 'mongoose';
-import type { Channel, LearnerKey } from '../messages.js';
+import type { Address, Channel, LearnerKey } from '../messages.js';
 import { FORMER_PARTICIPANT_NAME, forgetGroupMember, groupMemberData } from '../engine/group.js';
 import { eventIdHasher, newEventIdKey } from './event-ids.js';
 import { formerParticipantId } from './store.js';
@@ -52,6 +57,13 @@ import {
   toGroupRecord,
   toLearnerRecord,
   toScoreRow,
+  toCertificateDoc,
+  toAddressDoc,
+  fromAddressDoc,
+  toCertificateRecord,
+  type CertificateDoc,
+  toActivityDoc,
+  type ActivityDoc,
   type GroupAnswerDoc,
   type GroupDoc,
   type GroupScoreDoc,
@@ -63,8 +75,27 @@ import {
 import type { MigrationItem } from './migrate.js';
 import { MongoWorkshops } from './mongo-workshops.js';
 import type { WorkshopExport, WorkshopStore } from './workshops.js';
+import { exportCertificate } from './store.js';
+import { fromActivityRow, toActivityRow, type ActivityRow } from './activity-rows.js';
+import type {
+  DashboardFilter,
+  DurationBucketRow,
+  ItemOptionRow,
+  ItemStatRow,
+  LearnerCountRow,
+  LessonFunnelRow,
+  NudgeRow,
+  PeriodRow,
+  RecallRow,
+  StopPointRow,
+  TeamQuizRow,
+} from './dashboard.js';
 import type {
   AnswerInsert,
+  CertificateRecord,
+  XapiRow,
+  LinkCommit,
+  UnlinkCopy,
   CommitResult,
   ConversationKey,
   GroupAnswer,
@@ -74,6 +105,10 @@ import type {
   LearnerExport,
   LearnerRecord,
   DueLearner,
+  InboxInsert,
+  InboxRow,
+  OutboxInsert,
+  OutboxRow,
   ScoreRow,
   Store,
 } from './store.js';
@@ -192,10 +227,25 @@ export class MongoStore implements Store {
   async commitLearner(commit: LearnerCommit): Promise<CommitResult> {
     const c = commit.eventId ? { ...commit, eventId: this.eventKey(commit.eventId) } : commit;
     if (c.eventId && (await this.processed(c.key.channel, c.eventId))) return 'duplicate';
+    for (const r of c.certificates ?? []) await this.m.Certificate.replaceOne({ _id: r.id }, toCertificateDoc(r), { upsert: true });
+    // Statements go in unconfirmed; they are confirmed once the learner's update below is in (or,
+    // after a crash in between, by the sender's sweep, which checks the learner document).
+    const xapiIds = (c.xapi ?? []).map((x) => x.id);
+    for (const x of c.xapi ?? [])
+      await this.m.XapiOutbox.updateOne(
+        { _id: x.id },
+        {
+          $setOnInsert: { channel: x.learner.channel, userId: x.learner.userId, statement: x.statement, createdAt: x.createdAt, leaseUntil: new Date(0) },
+          $set: { confirmed: false, learnerVersion: c.expectedVersion + 1, ...(c.eventId ? { eventKey: c.eventId } : {}) },
+        },
+        { upsert: true },
+      );
     const filter = learnerFilter(c.key);
+    // Activity rides in the learner document's own atomic update, then is moved to its collection.
+    const activity = (c.activity ?? []).map((r) => toActivityDoc(new Types.ObjectId().toHexString(), toActivityRow(c.key.channel, c.key.userId, c.state, r)));
     if (c.expectedVersion === 0) {
       try {
-        await this.m.Learner.create(newLearnerDoc(c));
+        await this.m.Learner.create({ ...newLearnerDoc(c), ...(activity.length ? { pendingActivity: activity } : {}) });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         return this.refused(await this.m.Learner.findOne(filter, { recentEvents: 1 }).lean(), c.eventId);
@@ -209,14 +259,131 @@ export class MongoStore implements Store {
           $set: { ...rest, ...(nudgeAt ? { nudgeAt } : {}) },
           ...(nudgeAt ? {} : { $unset: { nudgeAt: 1 } }),
           $inc: { version: 1 },
-          ...(c.eventId ? { $push: { recentEvents: { $each: [c.eventId], $slice: -this.recent } } } : {}),
+          ...(c.eventId || activity.length
+            ? {
+                $push: {
+                  ...(c.eventId ? { recentEvents: { $each: [c.eventId], $slice: -this.recent } } : {}),
+                  ...(activity.length ? { pendingActivity: { $each: activity } } : {}),
+                },
+              }
+            : {}),
         },
         { runValidators: true },
       );
       if (res.matchedCount === 0) return this.refused(await this.m.Learner.findOne(filter, { recentEvents: 1 }).lean(), c.eventId);
     }
+    if (xapiIds.length) await this.m.XapiOutbox.updateMany({ _id: { $in: xapiIds } }, { $set: { confirmed: true } });
     if (c.eventId) await this.mark(c.key.channel, c.eventId, c.now);
+    await this.outboxAdd(c.outbox ?? [], c.now);
+    if (activity.length) await this.flushActivity(c.key);
     return 'committed';
+  }
+
+  /** How long an unconfirmed statement waits before the sweep decides whether its commit happened. */
+  private static readonly XAPI_CONFIRM_AFTER_MS = 60_000;
+
+  async resolveAccount(key: LearnerKey): Promise<LearnerKey> {
+    const doc = await this.m.Account.findOne(learnerFilter(key)).lean();
+    return doc ? { channel: doc.personChannel, userId: doc.personUserId } : key;
+  }
+
+  async linkedAccounts(person: LearnerKey): Promise<{ key: LearnerKey; address: Address }[]> {
+    const docs = await this.m.Account.find({ personChannel: person.channel, personUserId: person.userId }).sort({ linkedAt: 1, channel: 1, userId: 1 }).lean();
+    return docs.map((d) => ({ key: { channel: d.channel, userId: d.userId }, address: fromAddressDoc(d.address) }));
+  }
+
+  async saveLinkCode(code: string, person: LearnerKey, expiresAt: Date): Promise<void> {
+    await this.m.LinkCode.deleteMany({ personChannel: person.channel, personUserId: person.userId });
+    await this.m.LinkCode.replaceOne({ _id: code }, { personChannel: person.channel, personUserId: person.userId, expiresAt }, { upsert: true });
+  }
+
+  async takeLinkCode(code: string, now: Date): Promise<LearnerKey | null> {
+    // Deleting returns the code to one taker only.
+    const doc = await this.m.LinkCode.findOneAndDelete({ _id: code }).lean();
+    return doc && new Date(doc.expiresAt) > now ? { channel: doc.personChannel, userId: doc.personUserId } : null;
+  }
+
+  /**
+   * Not one transaction (a standalone server has none), ordered so that a crash loses nothing: the
+   * person's merged state first (version-checked), then the joining record's deletion
+   * (version-checked; if it changed meanwhile, the person keeps the merge and the account stays
+   * separate: 'conflict'), then the links.
+   */
+  async linkAccounts(c: LinkCommit): Promise<'committed' | 'conflict'> {
+    const { nudgeAt, ...rest } = learnerFields({ state: c.state, address: c.address, nudgeAt: c.nudgeAt, now: c.now });
+    const res = await this.m.Learner.updateOne(
+      { ...learnerFilter(c.primary), version: c.expectedVersion },
+      { $set: { ...rest, ...(nudgeAt ? { nudgeAt } : {}) }, ...(nudgeAt ? {} : { $unset: { nudgeAt: 1 } }), $inc: { version: 1 } },
+      { runValidators: true },
+    );
+    if (res.matchedCount === 0) return 'conflict';
+    if (c.secondaryVersion > 0 && (await this.m.Learner.deleteOne({ ...learnerFilter(c.secondary), version: c.secondaryVersion })).deletedCount === 0) return 'conflict';
+    const person = { personChannel: c.primary.channel, personUserId: c.primary.userId };
+    await this.m.Account.updateMany({ personChannel: c.secondary.channel, personUserId: c.secondary.userId }, { $set: person });
+    await this.m.Account.replaceOne(learnerFilter(c.secondary), { ...learnerFilter(c.secondary), ...person, address: toAddressDoc(c.secondaryAddress), linkedAt: c.now }, { upsert: true });
+    return 'committed';
+  }
+
+  async unlinkAccount(account: LearnerKey, copy: UnlinkCopy): Promise<boolean> {
+    // The copy first: a crash between leaves the account linked (and the copy unused), never without progress.
+    const linked = await this.m.Account.exists(learnerFilter(account));
+    if (!linked) return false;
+    try {
+      await this.m.Learner.create(newLearnerDoc({ key: account, expectedVersion: 0, state: copy.state, address: copy.address, nudgeAt: copy.nudgeAt, now: copy.now }));
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+    return (await this.m.Account.deleteOne(learnerFilter(account))).deletedCount === 1;
+  }
+
+  async claimXapi(now: Date, limit: number, leaseUntil: Date): Promise<XapiRow[]> {
+    // Sweep: an unconfirmed row whose commit is in the learner document (its version reached, its
+    // event among the recent ones) is confirmed; one whose commit was refused is deleted.
+    const stale = await this.m.XapiOutbox.find({ confirmed: false, createdAt: { $lte: new Date(now.getTime() - MongoStore.XAPI_CONFIRM_AFTER_MS) } }).limit(limit).lean();
+    for (const row of stale) {
+      const learner = await this.m.Learner.findOne({ channel: row.channel, userId: row.userId }, { version: 1, recentEvents: 1 }).lean();
+      const happened = !!learner && learner.version >= row.learnerVersion && (!row.eventKey || learner.recentEvents.includes(row.eventKey));
+      if (happened) await this.m.XapiOutbox.updateOne({ _id: row._id }, { $set: { confirmed: true } });
+      else await this.m.XapiOutbox.deleteOne({ _id: row._id, confirmed: false });
+    }
+    const due = await this.m.XapiOutbox.find({ confirmed: true, sentAt: { $exists: false }, leaseUntil: { $lte: now } }).sort({ createdAt: 1, _id: 1 }).limit(limit).lean();
+    const claimed: XapiRow[] = [];
+    for (const d of due) {
+      // Compare-and-set on the lease read, so that two senders never both claim a row.
+      const res = await this.m.XapiOutbox.updateOne({ _id: d._id, leaseUntil: d.leaseUntil, sentAt: { $exists: false } }, { $set: { leaseUntil } });
+      if (res.modifiedCount === 1) claimed.push({ id: d._id, learner: { channel: d.channel, userId: d.userId }, statement: d.statement, createdAt: new Date(d.createdAt) });
+    }
+    return claimed;
+  }
+
+  async markXapiSent(ids: string[], at: Date): Promise<void> {
+    if (ids.length) await this.m.XapiOutbox.updateMany({ _id: { $in: ids }, sentAt: { $exists: false } }, { $set: { sentAt: at } });
+  }
+
+  async xapiPending(): Promise<number> {
+    return this.m.XapiOutbox.countDocuments({ sentAt: { $exists: false }, confirmed: true });
+  }
+
+  async pruneXapi(before: Date): Promise<number> {
+    return (await this.m.XapiOutbox.deleteMany({ sentAt: { $lt: before } })).deletedCount;
+  }
+
+  /**
+   * Moves a learner's pending activity records into the activity collection: inserted by id (a
+   * second try finds them there and changes nothing), then pulled from the learner document. Also
+   * finishes a move a crashed process left half done.
+   */
+  private async flushActivity(key: LearnerKey): Promise<void> {
+    const doc = await this.m.Learner.findOne(learnerFilter(key), { pendingActivity: 1 }).lean();
+    const pending = doc?.pendingActivity ?? [];
+    if (!pending.length) return;
+    try {
+      await this.m.Activity.insertMany(pending, { ordered: false });
+    } catch (err) {
+      const errors = err instanceof MongoBulkWriteError ? (Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors]) : [];
+      if (!errors.length || !errors.every((e) => e.code === DUPLICATE_KEY)) throw err;
+    }
+    await this.m.Learner.updateOne(learnerFilter(key), { $pull: { pendingActivity: { _id: { $in: pending.map((p) => p._id) } } } });
   }
 
   /** Why a conditional write matched nothing: the event was applied already, or the version moved. */
@@ -228,8 +395,10 @@ export class MongoStore implements Store {
     return this.processed(channel, this.eventKey(eventId));
   }
 
-  async markProcessed(channel: Channel, eventId: string, now: Date): Promise<boolean> {
-    return this.mark(channel, this.eventKey(eventId), now);
+  async markProcessed(channel: Channel, eventId: string, now: Date, outbox?: OutboxInsert[]): Promise<boolean> {
+    const added = await this.mark(channel, this.eventKey(eventId), now);
+    if (added && outbox?.length) await this.outboxAdd(outbox, now);
+    return added;
   }
 
   /** {@link isProcessed} for an id already hashed. */
@@ -270,6 +439,13 @@ export class MongoStore implements Store {
   }
 
   async forgetLearner(key: LearnerKey): Promise<void> {
+    // Owed replies to the learner's own conversation and events not yet applied go too (the reply
+    // to /forget itself is written after this).
+    const own = await this.m.Learner.findOne(learnerFilter(key), { address: 1 }).lean();
+    const conversationId = (own?.address as { conversationId?: string } | undefined)?.conversationId;
+    if (conversationId) await this.col('outbox').deleteMany({ channel: key.channel, conversationId });
+    await this.col('inbox').deleteMany({ lane: `learner:${key.channel}:${key.userId}` });
+    await this.m.Activity.deleteMany(learnerFilter(key));
     for (const conversationId of await this.groupsWithMember(key)) {
       const group: ConversationKey = { channel: key.channel, conversationId };
       // Points still pending in the group document carry the member's id: add them first.
@@ -289,6 +465,10 @@ export class MongoStore implements Store {
         if (res.matchedCount === 1) break;
       }
     }
+    await this.m.Certificate.updateMany(learnerFilter(key), { $unset: { channel: 1, userId: 1, name: 1, jwt: 1 } });
+    await this.m.XapiOutbox.deleteMany(learnerFilter(key));
+    await this.m.Account.deleteMany({ $or: [learnerFilter(key), { personChannel: key.channel, personUserId: key.userId }] });
+    await this.m.LinkCode.deleteMany({ personChannel: key.channel, personUserId: key.userId });
     await this.workshopDocs.forgetWorkshopParticipant(key);
     // The learner document goes last, so that a failure above leaves something to retry.
     await this.m.Learner.deleteOne(learnerFilter(key));
@@ -305,6 +485,16 @@ export class MongoStore implements Store {
     return [...new Set([...answered, ...scored, ...withQuiz].map(String))];
   }
 
+  async getCertificate(id: string): Promise<CertificateRecord | null> {
+    const doc = await this.m.Certificate.findById(id).lean();
+    return doc ? toCertificateRecord(doc as CertificateDoc) : null;
+  }
+
+  async revokeCertificate(id: string, at: Date): Promise<boolean> {
+    const res = await this.m.Certificate.updateOne({ _id: id, revokedAt: { $exists: false } }, { $set: { revokedAt: at } });
+    return res.modifiedCount === 1;
+  }
+
   /** A learner's workshops for /mydata, only when they joined any. */
   private async workshopsOf(key: LearnerKey): Promise<{ workshops?: WorkshopExport }> {
     const w = await this.workshopDocs.exportWorkshopParticipant(key);
@@ -312,11 +502,13 @@ export class MongoStore implements Store {
   }
 
   async exportLearner(key: LearnerKey): Promise<LearnerExport> {
-    const [doc, answers, scores, conversations] = await Promise.all([
+    const [doc, answers, scores, conversations, activity, certificates] = await Promise.all([
       this.m.Learner.findOne(learnerFilter(key)).lean(),
       this.m.GroupAnswer.find(learnerFilter(key)).sort({ at: 1 }).lean(),
       this.m.GroupScore.find(learnerFilter(key)).lean(),
       this.groupsWithMember(key),
+      this.m.Activity.find(learnerFilter(key)).sort({ at: 1, _id: 1 }).lean(),
+      this.m.Certificate.find(learnerFilter(key)).sort({ issuedAt: 1, _id: 1 }).lean(),
     ]);
     const runningQuizzes: LearnerExport['runningQuizzes'] = [];
     for (const conversationId of conversations) {
@@ -325,6 +517,9 @@ export class MongoStore implements Store {
       if (member) runningQuizzes.push({ conversationId, ...member });
     }
     const learner = doc ? toLearnerRecord(doc) : null;
+    // Records not moved yet (a crashed process) are the learner's too.
+    const moved = new Set(activity.map((a) => a._id));
+    const all = [...activity, ...(doc?.pendingActivity ?? []).filter((a) => !moved.has(a._id))].sort((a, b) => new Date(a.at).getTime() - new Date(b.at).getTime());
     return {
       learner: learner && {
         channel: key.channel,
@@ -344,6 +539,8 @@ export class MongoStore implements Store {
       })),
       groupScores: scores.map((s) => ({ conversationId: s.conversationId, displayName: s.displayName, points: s.points, answered: s.answered, correct: s.correct })),
       runningQuizzes,
+      activity: all.map((a) => fromActivityRow(fromActivityDoc(a))),
+      certificates: certificates.map((d) => exportCertificate(toCertificateRecord(d as CertificateDoc))),
       ...(await this.workshopsOf(key)),
     };
   }
@@ -390,6 +587,7 @@ export class MongoStore implements Store {
     }
     if (c.eventId) await this.mark(c.key.channel, c.eventId, c.now);
     if (pending) await this.settleScores(c.key, pending);
+    await this.outboxAdd(c.outbox ?? [], c.now);
     return 'committed';
   }
 
@@ -466,6 +664,7 @@ export class MongoStore implements Store {
       return existing?.eventId === a.eventId ? 'duplicate' : 'already_answered';
     }
     await this.mark(a.key.channel, a.eventId, a.at);
+    await this.outboxAdd(a.outbox ?? [], a.at);
     return 'recorded';
   }
 
@@ -484,9 +683,240 @@ export class MongoStore implements Store {
     return docs.map(toScoreRow);
   }
 
+  // ---- the durable inbox and outbox ----
+  // Plain collections (no mongoose schema): `inbox` unique on {channel, eventId}, `outbox` ordered by a
+  // counter. Outbox rows are written right after the conditional write they belong to; unlike the
+  // embedded store this is not one atomic step yet (see the README's known limits).
+
+  private col(name: 'inbox' | 'outbox' | 'counters') {
+    const db = this.conn.db;
+    if (!db) throw new Error('the MongoDB connection is not open');
+    return db.collection(name);
+  }
+
+  private async nextSeq(name: string, n: number): Promise<number> {
+    const doc = await this.col('counters').findOneAndUpdate({ _id: name as never }, { $inc: { seq: n } }, { upsert: true, returnDocument: 'after' });
+    return (doc?.seq as number) - n + 1;
+  }
+
+  async inboxAdd(item: InboxInsert): Promise<boolean> {
+    const inbox = this.col('inbox');
+    await inbox.createIndex({ channel: 1, eventId: 1 }, { unique: true, name: 'inbox_key' });
+    const seq = await this.nextSeq('inbox', 1);
+    try {
+      await inbox.insertOne({ seq, ...item, eventId: this.eventKey(item.eventId), availableAt: item.receivedAt, attempts: 0, appliedAt: null });
+      return true;
+    } catch (err) {
+      if (isDuplicateKey(err)) return false;
+      throw err;
+    }
+  }
+
+  async inboxPending(now: Date, limit: number): Promise<InboxRow[]> {
+    const docs = await this.col('inbox').find({ appliedAt: null, receivedAt: { $lte: now } }).sort({ seq: 1 }).limit(limit).toArray();
+    return docs.map((d) => ({ seq: d.seq, channel: d.channel, eventId: d.eventId, lane: d.lane, payload: d.payload, receivedAt: d.receivedAt, availableAt: d.availableAt, attempts: d.attempts }));
+  }
+
+  async inboxApplied(seq: number, _now: Date): Promise<void> {
+    // Deleted at once: it holds the message; a redelivery is recognised by the processed-event id.
+    await this.col('inbox').deleteOne({ seq });
+  }
+
+  async inboxRetry(seq: number, at: Date): Promise<void> {
+    await this.col('inbox').updateOne({ seq }, { $set: { availableAt: at }, $inc: { attempts: 1 } });
+  }
+
+  async outboxAdd(rows: OutboxInsert[], now: Date): Promise<void> {
+    if (!rows.length) return;
+    const first = await this.nextSeq('outbox', rows.length);
+    await this.col('outbox').insertMany(rows.map((r, i) => ({ id: first + i, ...r, createdAt: now, availableAt: now, attempts: 0, doneAt: null })));
+  }
+
+  async outboxDue(now: Date, limit: number): Promise<OutboxRow[]> {
+    const docs = await this.col('outbox').find({ doneAt: null, createdAt: { $lte: now } }).sort({ id: 1 }).limit(limit).toArray();
+    return docs.map((d) => ({ id: d.id, channel: d.channel, conversationId: d.conversationId, payload: d.payload, createdAt: d.createdAt, availableAt: d.availableAt, attempts: d.attempts }));
+  }
+
+  async outboxClaim(row: OutboxRow, until: Date): Promise<boolean> {
+    const res = await this.col('outbox').updateOne({ id: row.id, doneAt: null, availableAt: row.availableAt }, { $set: { availableAt: until } });
+    return res.modifiedCount === 1;
+  }
+
+  async outboxDone(id: number, _now: Date): Promise<void> {
+    await this.col('outbox').deleteOne({ id });
+  }
+
+  async outboxRetry(id: number, at: Date): Promise<void> {
+    await this.col('outbox').updateOne({ id }, { $set: { availableAt: at }, $inc: { attempts: 1 } });
+  }
+
   async pruneProcessed(before: Date): Promise<number> {
     const res = await this.m.ProcessedEvent.deleteMany({ at: { $lt: before } });
     return res.deletedCount;
+  }
+
+  // ---- Dashboard reads ----
+
+  async learnerCounts(f: DashboardFilter): Promise<LearnerCountRow[]> {
+    const rows = await this.m.Learner.aggregate<{ _id: { channel: Channel; lang: string; country: string | null; org: string | null }; learners: number }>([
+      { $match: learnerMatch(f) },
+      { $group: { _id: { channel: '$channel', lang: '$state.lang', country: { $ifNull: ['$state.country', null] }, org: { $ifNull: ['$state.org', null] } }, learners: { $sum: 1 } } },
+    ]);
+    return rows.map((r) => ({ ...r._id, learners: r.learners }));
+  }
+
+  async activityByPeriod(f: DashboardFilter, period: 'day' | 'week'): Promise<PeriodRow[]> {
+    const day = { $floor: { $divide: [{ $toLong: '$at' }, DAY_MS] } };
+    // Epoch day 0 was a Thursday: a day's Monday is day - (day + 3) % 7.
+    const p = period === 'day' ? day : { $subtract: [day, { $mod: [{ $add: [day, 3] }, 7] }] };
+    const rows = await this.m.Activity.aggregate<{ _id: number; learners: number; lessonsCompleted: number; answers: number }>(
+      [
+        { $match: { ...activityMatch(f), $or: [{ type: { $ne: 'nudge' } }, { event: { $nin: ['sent', 'unreachable'] } }] } },
+        {
+          $group: {
+            _id: { p, channel: '$channel', userId: '$userId' },
+            lc: { $sum: { $cond: [{ $eq: ['$type', 'lesson_completed'] }, 1, 0] } },
+            ans: { $sum: { $cond: [{ $eq: ['$type', 'item_answered'] }, 1, 0] } },
+          },
+        },
+        { $group: { _id: '$_id.p', learners: { $sum: 1 }, lessonsCompleted: { $sum: '$lc' }, answers: { $sum: '$ans' } } },
+        { $sort: { _id: 1 } },
+      ],
+      { allowDiskUse: true },
+    );
+    return rows.map((r) => ({ period: dayString(r._id), learners: r.learners, lessonsCompleted: r.lessonsCompleted, answers: r.answers }));
+  }
+
+  async lessonFunnel(f: DashboardFilter): Promise<{ lessons: LessonFunnelRow[]; durations: DurationBucketRow[] }> {
+    const firstCompletion = { $and: [{ $eq: ['$type', 'lesson_completed'] }, { $eq: ['$first', true] }] };
+    const [lessons, durations] = await Promise.all([
+      this.m.Activity.aggregate<{ _id: string; started: number; completed: number; firstScoreSum: number; firstScoreTotal: number }>([
+        { $match: { ...activityMatch(f), type: { $in: ['lesson_started', 'lesson_completed'] } } },
+        {
+          $group: {
+            _id: '$lessonId',
+            started: { $sum: { $cond: [{ $eq: ['$type', 'lesson_started'] }, 1, 0] } },
+            completed: { $sum: { $cond: [firstCompletion, 1, 0] } },
+            firstScoreSum: { $sum: { $cond: [firstCompletion, '$score', 0] } },
+            firstScoreTotal: { $sum: { $cond: [firstCompletion, '$total', 0] } },
+          },
+        },
+      ]),
+      this.m.Activity.aggregate<{ _id: { lessonId: string; minutes: number }; count: number }>([
+        { $match: { ...activityMatch(f), type: 'lesson_completed', first: true, durationMs: { $ne: null } } },
+        { $project: { lessonId: 1, m: { $floor: { $divide: ['$durationMs', 60_000] } } } },
+        {
+          $project: {
+            lessonId: 1,
+            minutes: {
+              $switch: {
+                branches: [
+                  { case: { $lt: ['$m', 120] }, then: '$m' },
+                  { case: { $lt: ['$m', 4320] }, then: { $multiply: [{ $floor: { $divide: ['$m', 60] } }, 60] } },
+                ],
+                default: { $multiply: [{ $floor: { $divide: ['$m', 1440] } }, 1440] },
+              },
+            },
+          },
+        },
+        { $group: { _id: { lessonId: '$lessonId', minutes: '$minutes' }, count: { $sum: 1 } } },
+      ]),
+    ]);
+    return {
+      lessons: lessons.map((r) => ({ lessonId: r._id, started: r.started, completed: r.completed, firstScoreSum: r.firstScoreSum, firstScoreTotal: r.firstScoreTotal })),
+      durations: durations.map((r) => ({ lessonId: r._id.lessonId, minutes: r._id.minutes, count: r.count })),
+    };
+  }
+
+  async stopPoints(f: DashboardFilter, silentSince: Date): Promise<StopPointRow[]> {
+    const match = learnerMatch(f);
+    const rows = await this.m.Learner.aggregate<{ _id: Omit<StopPointRow, 'learners'>; learners: number }>([
+      { $match: { ...match, 'state.lastSeenAt': { $gte: f.from.toISOString(), $lt: silentSince.toISOString() } } },
+      {
+        $group: {
+          _id: {
+            kind: '$state.position.kind',
+            lessonId: { $ifNull: ['$state.position.lessonId', null] },
+            card: { $cond: [{ $eq: ['$state.position.kind', 'card'] }, '$state.position.index', null] },
+            itemId: { $cond: [{ $eq: ['$state.position.kind', 'quiz'] }, { $arrayElemAt: ['$state.position.itemIds', '$state.position.index'] }, null] },
+          },
+          learners: { $sum: 1 },
+        },
+      },
+    ]);
+    return rows.map((r) => ({ ...r._id, learners: r.learners }));
+  }
+
+  async itemStats(f: DashboardFilter): Promise<{ items: ItemStatRow[]; options: ItemOptionRow[] }> {
+    const m = activityMatch(f);
+    const [counts, sums, options] = await Promise.all([
+      this.m.Activity.aggregate<{ _id: string; lessonId: string; attempts: number; firstTries: number; firstTryCorrect: number }>([
+        { $match: { ...m, type: 'item_answered' } },
+        {
+          $group: {
+            _id: '$itemId',
+            lessonId: { $min: '$lessonId' },
+            attempts: { $sum: 1 },
+            firstTries: { $sum: { $cond: ['$first', 1, 0] } },
+            firstTryCorrect: { $sum: { $cond: [{ $and: ['$first', '$correct'] }, 1, 0] } },
+          },
+        },
+      ]),
+      // Point-biserial sums: x = this first answer right, y = the learner's share right of their other first answers.
+      this.m.Activity.aggregate<{ _id: string; n: number; sx: number; sy: number; sxy: number; syy: number }>(
+        [
+          { $match: { ...m, type: 'item_answered', first: true } },
+          { $project: { channel: 1, userId: 1, itemId: 1, x: { $cond: ['$correct', 1, 0] } } },
+          { $group: { _id: { channel: '$channel', userId: '$userId' }, answers: { $push: { item: '$itemId', x: '$x' } }, r: { $sum: '$x' }, k: { $sum: 1 } } },
+          { $match: { k: { $gte: 2 } } },
+          { $unwind: '$answers' },
+          { $project: { item: '$answers.item', x: '$answers.x', y: { $divide: [{ $subtract: ['$r', '$answers.x'] }, { $subtract: ['$k', 1] }] } } },
+          { $group: { _id: '$item', n: { $sum: 1 }, sx: { $sum: '$x' }, sy: { $sum: '$y' }, sxy: { $sum: { $multiply: ['$x', '$y'] } }, syy: { $sum: { $multiply: ['$y', '$y'] } } } },
+        ],
+        { allowDiskUse: true },
+      ),
+      this.m.Activity.aggregate<{ _id: { itemId: string; options: string }; count: number }>([
+        { $match: { ...m, type: 'item_answered', first: true } },
+        { $group: { _id: { itemId: '$itemId', options: '$options' }, count: { $sum: 1 } } },
+      ]),
+    ]);
+    const byItem = new Map(sums.map((r) => [r._id, r]));
+    return {
+      items: counts.map((c) => {
+        const s = byItem.get(c._id);
+        return { itemId: c._id, lessonId: c.lessonId, attempts: c.attempts, firstTries: c.firstTries, firstTryCorrect: c.firstTryCorrect, n: s?.n ?? 0, sx: s?.sx ?? 0, sy: s?.sy ?? 0, sxy: s?.sxy ?? 0, syy: s?.syy ?? 0 };
+      }),
+      options: options.map((o) => ({ itemId: o._id.itemId, options: o._id.options, count: o.count })),
+    };
+  }
+
+  async recallLog(f: DashboardFilter): Promise<RecallRow[]> {
+    const rows = await this.m.Activity.aggregate<{ _id: { days: number; predicted: number }; n: number; right: number }>([
+      { $match: { ...activityMatch(f), type: 'item_answered', predicted: { $ne: null } } },
+      { $group: { _id: { days: { $floor: '$daysSince' }, predicted: { $round: ['$predicted', 2] } }, n: { $sum: 1 }, right: { $sum: { $cond: ['$correct', 1, 0] } } } },
+      { $sort: { '_id.days': 1, '_id.predicted': 1 } },
+    ]);
+    return rows.map((r) => ({ days: r._id.days, predicted: r._id.predicted, n: r.n, right: r.right }));
+  }
+
+  async nudgeStats(f: DashboardFilter): Promise<NudgeRow[]> {
+    const rows = await this.m.Activity.aggregate<{ _id: { event: NudgeRow['event']; localHour: number }; count: number }>([
+      { $match: { ...activityMatch(f), type: 'nudge' } },
+      { $group: { _id: { event: '$event', localHour: '$localHour' }, count: { $sum: 1 } } },
+      { $sort: { '_id.localHour': 1 } },
+    ]);
+    return rows.map((r) => ({ event: r._id.event, localHour: r._id.localHour, count: r.count }));
+  }
+
+  async teamQuizzes(f: DashboardFilter): Promise<TeamQuizRow[]> {
+    const rows = await this.m.GroupAnswer.aggregate<{ _id: { channel: Channel; d: number }; quizzes: number; players: number; answers: number }>([
+      { $match: { at: { $gte: f.from, $lt: f.to }, ...(f.channel ? { channel: f.channel } : {}) } },
+      { $group: { _id: { channel: '$channel', conversationId: '$conversationId', quizId: '$quizId' }, first: { $min: '$at' }, players: { $addToSet: '$userId' }, answers: { $sum: 1 } } },
+      { $project: { channel: '$_id.channel', d: { $floor: { $divide: [{ $toLong: '$first' }, DAY_MS] } }, players: { $size: '$players' }, answers: 1 } },
+      { $group: { _id: { channel: '$channel', d: '$d' }, quizzes: { $sum: 1 }, players: { $sum: '$players' }, answers: { $sum: '$answers' } } },
+      { $sort: { '_id.d': 1, '_id.channel': 1 } },
+    ]);
+    return rows.map((r) => ({ channel: r._id.channel, day: dayString(r._id.d), quizzes: r.quizzes, players: r.players, answers: r.answers }));
   }
 
   async ping(): Promise<void> {
@@ -526,11 +956,15 @@ export class MongoStore implements Store {
     const processed: ProcessedEventDoc[] = [];
     const answers: GroupAnswerDoc[] = [];
     const scores: GroupScoreDoc[] = [];
+    const certificates: CertificateDoc[] = [];
+    const activity: ActivityDoc[] = [];
     for (const item of items) {
       if (item.kind === 'learner') learners.push(item.doc);
       else if (item.kind === 'group') groups.push(item.doc);
       else if (item.kind === 'processed') processed.push(item.doc);
       else if (item.kind === 'answer') answers.push(item.doc);
+      else if (item.kind === 'certificate') certificates.push(item.doc);
+      else if (item.kind === 'activity') activity.push(item.doc);
       else scores.push(item.doc);
     }
     const opts = { ordered: false } as const;
@@ -577,6 +1011,10 @@ export class MongoStore implements Store {
           opts,
         ),
       );
+    if (certificates.length)
+      await run(() => this.m.Certificate.bulkWrite(certificates.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } })), opts));
+    if (activity.length)
+      await run(() => this.m.Activity.bulkWrite(activity.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } })), opts));
     return { written: items.length - keptNewer, keptNewer };
   }
 
@@ -584,4 +1022,50 @@ export class MongoStore implements Store {
   async dropDatabase(): Promise<void> {
     await this.conn.dropDatabase();
   }
+}
+
+const DAY_MS = 86_400_000;
+const dayString = (day: number) => new Date(day * DAY_MS).toISOString().slice(0, 10);
+
+/** A dashboard filter on the activity collection. */
+function activityMatch(f: DashboardFilter): Record<string, unknown> {
+  return {
+    at: { $gte: f.from, $lt: f.to },
+    ...(f.channel ? { channel: f.channel } : {}),
+    ...(f.lang ? { lang: f.lang } : {}),
+    ...(f.country ? { country: f.country } : {}),
+    ...(f.org ? { org: f.org } : {}),
+  };
+}
+
+/** A dashboard filter on learners: seen in the period, with these dimensions. */
+function learnerMatch(f: DashboardFilter): Record<string, unknown> {
+  return {
+    'state.lastSeenAt': { $gte: f.from.toISOString() },
+    'state.createdAt': { $lt: f.to.toISOString() },
+    ...(f.channel ? { channel: f.channel } : {}),
+    ...(f.lang ? { 'state.lang': f.lang } : {}),
+    ...(f.country ? { 'state.country': f.country } : {}),
+    ...(f.org ? { 'state.org': f.org } : {}),
+  };
+}
+
+function fromActivityDoc(d: ActivityDoc): Omit<ActivityRow, 'channel' | 'userId' | 'lang' | 'country' | 'org'> {
+  return {
+    at: new Date(d.at),
+    type: d.type,
+    lessonId: d.lessonId ?? null,
+    itemId: d.itemId ?? null,
+    mode: (d.mode as ActivityRow['mode']) ?? null,
+    options: d.options ?? null,
+    correct: d.correct ?? null,
+    first: d.first ?? null,
+    durationMs: d.durationMs ?? null,
+    predicted: d.predicted ?? null,
+    daysSince: d.daysSince ?? null,
+    score: d.score ?? null,
+    total: d.total ?? null,
+    event: (d.event as ActivityRow['event']) ?? null,
+    localHour: d.localHour ?? null,
+  };
 }

@@ -125,7 +125,8 @@ export function mountWorkshopPages(o: WorkshopWebOptions): () => void {
       wt(lang, 'login.title'),
       `<main class="narrow"><h1>${esc(wt(lang, 'login.title'))}</h1>${wrong ? `<p class="error" role="alert">${esc(wt(lang, 'login.wrong'))}</p>` : ''}
 <form method="post" action="/workshops/login"><input type="hidden" name="back" value="${esc(back)}">
-<label>${esc(wt(lang, 'login.token'))}<input type="password" name="token" autocomplete="current-password" required></label>
+${o.auth.named ? `<label>${esc(wt(lang, 'login.name'))}<input name="name" autocomplete="username" required></label>` : ''}
+<label>${esc(wt(lang, o.auth.named ? 'login.password' : 'login.token'))}<input type="password" name="token" autocomplete="current-password" required></label>
 <button type="submit">${esc(wt(lang, 'login.submit'))}</button></form></main>`,
     );
   }
@@ -133,9 +134,7 @@ export function mountWorkshopPages(o: WorkshopWebOptions): () => void {
   http.post('/workshops/login', form, async (req, res) => {
     const body = req.body as Record<string, string>;
     const back = typeof body.back === 'string' && /^\/workshops(\/[\w-]*)*(\?[\w=&-]*)?$/.test(body.back) ? body.back : '/workshops';
-    if (o.auth.login(req, res, String(body.token ?? ''))) return res.redirect(303, back);
-    // A wrong token costs a second, so that guessing is slow.
-    await new Promise((r) => setTimeout(r, 1000));
+    if (await o.auth.login(req, res, String(body.name ?? ''), String(body.token ?? ''))) return res.redirect(303, back);
     res.status(401).send(loginPage(pageLang(req), back, true));
   });
 

@@ -49,6 +49,8 @@ export class FakeSlackApi extends EventEmitter {
   /** Bodies POSTed to response_url. */
   readonly responses: { path: string; body: Record<string, unknown> }[] = [];
   readonly users = new Map<string, FakeUser>();
+  /** Files uploaded to the upload URLs handed out, by file id. */
+  readonly uploads = new Map<string, Buffer>();
   private readonly failures = new Map<string, SlackFailure[]>();
   private readonly holds = new Map<string, { arrive: () => void; gate: Promise<void> }[]>();
   private readonly releases = new Set<() => void>();
@@ -104,7 +106,8 @@ export class FakeSlackApi extends EventEmitter {
       this.responses.push({ path: req.params.id, body: req.body as Record<string, unknown> });
       res.send('ok');
     });
-    app.post('/upload/:id', (_req, res) => {
+    app.post('/upload/:id', (req, res) => {
+      if (Buffer.isBuffer(req.body)) this.uploads.set(req.params.id, uploadedFile(String(req.headers['content-type'] ?? ''), req.body));
       res.send('OK - 1');
     });
     app.post('/api/:method', async (req, res) => {
@@ -247,4 +250,15 @@ export function waitFor<T>(emitter: EventEmitter, what: string, check: () => T |
     };
     emitter.on('change', onChange);
   });
+}
+
+/** The file in an upload: the body itself, or the file part of a multipart/form-data body. */
+function uploadedFile(contentType: string, body: Buffer): Buffer {
+  const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(contentType);
+  if (!boundary) return body;
+  for (const part of body.toString('latin1').split(`--${boundary[1] ?? boundary[2]}`)) {
+    const m = /^\r\n([\s\S]*?)\r\n\r\n([\s\S]*)\r\n$/.exec(part);
+    if (m && /filename=/.test(m[1]!)) return Buffer.from(m[2]!, 'latin1');
+  }
+  return body;
 }

@@ -54,6 +54,8 @@ export interface SentMessage {
   html: string;
   message: TgMessage;
   edits: number;
+  /** For sendDocument: the file as sent, and its caption. */
+  document?: { filename: string; bytes: Buffer; caption?: string };
 }
 
 interface Failure {
@@ -294,7 +296,9 @@ export class FakeTelegram {
         const bad = needChat();
         if (bad) return bad;
         const message: TgMessage = { message_id: ++this.nextMessage, from: this.bot, chat: chat!, date: now() };
-        this.sent.push({ chatId: chatId!, messageId: message.message_id, html: String(p.document ?? ''), message, edits: 0 });
+        const bytes = Buffer.isBuffer(p.document_bytes) ? p.document_bytes : Buffer.from(String(p.document ?? ''), 'utf8');
+        const document = { filename: String(p.document_filename ?? ''), bytes, ...(p.caption ? { caption: String(p.caption) } : {}) };
+        this.sent.push({ chatId: chatId!, messageId: message.message_id, html: String(p.document ?? ''), message, edits: 0, document });
         return { ok: { ...message, document: { file_id: 'f1', file_unique_id: 'u1', file_name: String(p.document_filename ?? '') } } };
       }
       case 'editMessageText': {
@@ -380,15 +384,18 @@ function parsePayload(contentType: string, body: Buffer): Record<string, unknown
   const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(contentType);
   if (!boundary) return {};
   const out: Record<string, unknown> = {};
-  for (const part of body.toString('utf8').split(`--${boundary[1] ?? boundary[2]}`)) {
+  // Split as latin1 (one char a byte) so that binary file parts survive; text parts are decoded as UTF-8.
+  for (const part of body.toString('latin1').split(`--${boundary[1] ?? boundary[2]}`)) {
     const head = /^\r\n([\s\S]*?)\r\n\r\n([\s\S]*)\r\n$/.exec(part);
     if (!head) continue;
     const name = /name="([^"]+)"/.exec(head[1]!)?.[1];
     const filename = /filename=(?:"([^"]*)"|([^;\r\n]*))/.exec(head[1]!)?.slice(1).find((x) => x !== undefined);
     if (!name) continue;
-    const value = head[2]!;
+    const bytes = Buffer.from(head[2]!, 'latin1');
+    const value = bytes.toString('utf8');
     if (filename !== undefined) {
-      out[`${name}_filename`] = filename;
+      out[`${name}_filename`] = Buffer.from(filename, 'latin1').toString('utf8');
+      out[`${name}_bytes`] = bytes;
       out[name] = value;
     } else {
       out[name] = /^[[{]/.test(value) ? safeJson(value) : value;
@@ -400,6 +407,7 @@ function parsePayload(contentType: string, body: Buffer): Record<string, unknown
       const id = v.slice('attach://'.length);
       out[k] = out[id];
       out[`${k}_filename`] = out[`${id}_filename`];
+      out[`${k}_bytes`] = out[`${id}_bytes`];
     }
   }
   return out;

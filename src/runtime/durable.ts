@@ -1,0 +1,49 @@
+/**
+ * What the durable inbox and outbox rows hold, as JSON. An inbox row is an inbound event accepted
+ * before the platform got its 2xx; an outbox row is a reply (or any message the bot owes) written
+ * in the same commit as the state change that produced it.
+ *
+ * `ReplyTarget` is whatever a channel needs to answer in place later (Telegram: the tapped message
+ * and the callback query that stops the spinner); it is the channel's own plain JSON.
+ */
+import type { Address, Inbound, Outbound } from '../messages.js';
+import type { OutboxInsert } from '../store/store.js';
+
+export type ReplyTarget = Record<string, string | number | boolean | null>;
+
+export interface InboxPayload {
+  inbound: Omit<Inbound, 'at'> & { at: string };
+  target?: ReplyTarget;
+}
+
+export interface OutboxPayload {
+  address: Address;
+  messages: Outbound[];
+  target?: ReplyTarget;
+}
+
+export function encodeInbox(inbound: Inbound, target?: ReplyTarget): string {
+  const payload: InboxPayload = { inbound: { ...inbound, at: inbound.at.toISOString() }, ...(target ? { target } : {}) };
+  return JSON.stringify(payload);
+}
+
+export function decodeInbox(json: string): { inbound: Inbound; target?: ReplyTarget } {
+  const p = JSON.parse(json) as InboxPayload;
+  return { inbound: { ...p.inbound, at: new Date(p.inbound.at) }, ...(p.target ? { target: p.target } : {}) };
+}
+
+/** The outbox row for a reply; none when there is nothing to send and no target to answer. */
+export function outboxRows(address: Address, messages: Outbound[], target?: ReplyTarget): OutboxInsert[] {
+  if (!messages.length && !target) return [];
+  const payload: OutboxPayload = { address, messages, ...(target ? { target } : {}) };
+  return [{ channel: address.channel, conversationId: address.conversationId, payload: JSON.stringify(payload) }];
+}
+
+export function decodeOutbox(json: string): OutboxPayload {
+  return JSON.parse(json) as OutboxPayload;
+}
+
+/** The lane an inbound event is applied in: its learner, or its group conversation. */
+export function laneOf(inbound: Inbound): string {
+  return inbound.address.kind === 'group' ? `group:${inbound.address.channel}:${inbound.address.conversationId}` : `learner:${inbound.learner.channel}:${inbound.learner.userId}`;
+}

@@ -1,0 +1,143 @@
+/**
+ * The outbox sender: sends what the bot owes (rows written with the state changes that produced
+ * them) through each channel's delivery, oldest first and one at a time per conversation, so that
+ * replies keep their order. A row is claimed before it is sent (one sender wins across processes),
+ * marked done once the platform accepted it, retried with backoff on a retryable failure (the
+ * conversation waits behind it), and dropped (reported once) when the platform refuses it for good.
+ * A crash between the send and the mark sends that one row again after the claim lapses: a reply is
+ * delayed, never lost.
+ */
+import { PlatformError } from '../errors.js';
+import type { Channel } from '../messages.js';
+import type { ErrorSink } from '../runtime/bot.js';
+import { decodeOutbox, type ReplyTarget } from '../runtime/durable.js';
+import type { Address, Outbound } from '../messages.js';
+import type { OutboxRow, Store } from '../store/store.js';
+
+/** How a channel sends an outbox row: its `deliver` (with the reply target) or its proactive `send`. */
+export interface OutboxChannel {
+  send(address: Address, messages: Outbound[]): Promise<unknown>;
+  deliver?(address: Address, messages: Outbound[], target?: ReplyTarget): Promise<void>;
+}
+
+export interface OutboxSenderOptions {
+  store: Store;
+  channel: (c: Channel) => OutboxChannel | undefined;
+  onError: ErrorSink;
+  now: () => Date;
+  /**
+   * How long a claim holds before another sender may take the row (default 5 s). The sender renews
+   * it while it is still sending (a long retry-after), so a short lease only means that a row a
+   * crashed process had claimed is taken over within seconds.
+   */
+  leaseMs?: number;
+  pollMs?: number;
+  /** First backoff after a retryable failure, doubled per attempt up to 10 minutes (default 2 s). */
+  retryMs?: number;
+  /** Called after a row is sent (metrics, tests). */
+  onSent?: (row: OutboxRow) => void;
+}
+
+export class OutboxSender {
+  private timer: NodeJS.Timeout | undefined;
+  private passing: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  /** Rows this process is sending: a later pass never takes them again, even once their claim has lapsed. */
+  private readonly sending = new Set<number>();
+
+  constructor(private readonly opts: OutboxSenderOptions) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.kick(), this.opts.pollMs ?? 1000);
+    this.timer.unref();
+    this.kick();
+  }
+
+  kick(): void {
+    if (this.stopped) return;
+    if (this.passing) {
+      this.again = true;
+      return;
+    }
+    this.passing = this.pass()
+      .catch((err: unknown) => this.opts.onError(err, { where: 'outbox-pass' }))
+      .finally(() => {
+        this.passing = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  private async pass(): Promise<void> {
+    const { store } = this.opts;
+    const now = this.opts.now();
+    const rows = await store.outboxDue(now, 500);
+    const conversations = new Map<string, OutboxRow[]>();
+    for (const row of rows) {
+      const key = `${row.channel}|${row.conversationId}`;
+      conversations.set(key, [...(conversations.get(key) ?? []), row]);
+    }
+    await Promise.all([...conversations.values()].map((queue) => this.sendQueue(queue)));
+  }
+
+  /** Sends one conversation's rows in order; stops at the first that is not free or fails. */
+  private async sendQueue(queue: OutboxRow[]): Promise<void> {
+    const { store } = this.opts;
+    for (const row of queue) {
+      if (this.stopped) return;
+      const now = this.opts.now();
+      if (row.availableAt > now || this.sending.has(row.id)) return;
+      const leaseMs = this.opts.leaseMs ?? 5_000;
+      let claimedUntil = new Date(now.getTime() + leaseMs);
+      if (!(await store.outboxClaim(row, claimedUntil))) return;
+      this.sending.add(row.id);
+      // Renew the claim while the send is in progress.
+      const renew = setInterval(() => {
+        const until = new Date(this.opts.now().getTime() + leaseMs);
+        void store
+          .outboxClaim({ ...row, availableAt: claimedUntil }, until)
+          .then((ok) => {
+            if (ok) claimedUntil = until;
+          })
+          .catch((err: unknown) => this.opts.onError(err, { where: 'outbox-renew', channel: row.channel }));
+      }, Math.max(50, Math.floor(leaseMs / 3)));
+      const channel = this.opts.channel(row.channel);
+      try {
+        if (!channel) throw new Error(`no ${row.channel} channel is running to send the outbox to`);
+        const { address, messages, target } = decodeOutbox(row.payload);
+        if (channel.deliver) await channel.deliver(address, messages, target);
+        else await channel.send(address, messages);
+        clearInterval(renew);
+        await store.outboxDone(row.id, this.opts.now());
+        this.sending.delete(row.id);
+        this.opts.onSent?.(row);
+      } catch (err) {
+        clearInterval(renew);
+        this.sending.delete(row.id);
+        const retryable = !(err instanceof PlatformError) || err.retryable;
+        this.opts.onError(err, { where: 'outbox-send', channel: row.channel, retryable, attempts: row.attempts + 1 });
+        if (!retryable) {
+          await store.outboxDone(row.id, this.opts.now());
+          continue;
+        }
+        const wait = Math.max(Math.min(600_000, (this.opts.retryMs ?? 2000) * 2 ** row.attempts), err instanceof PlatformError ? (err.retryAfterSec ?? 0) * 1000 : 0);
+        await store.outboxRetry(row.id, new Date(this.opts.now().getTime() + wait));
+        return;
+      }
+    }
+  }
+
+  /** Waits for the pass in progress (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.passing) await this.passing;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.idle();
+  }
+}
