@@ -52,7 +52,8 @@ describe('a room of 300 on Telegram', () => {
     const joins = people.map((p) => room.telegram.message(p, `/start ws-${ws.code}`));
     room.telegram.push(...joins);
     await room.telegram.handled(joins.at(-1)!.update_id, 60_000);
-    expect(await room.app.workshops.store.countParticipants(ws.id)).toBe(N);
+    // Updates are acknowledged once in the durable inbox and applied just after: wait for the joins.
+    await waitFor(async () => (await room.app.workshops.store.countParticipants(ws.id)) === N, 'all 300 joined', 60_000);
 
     await room.act(ws.id, 'go', 3); // the first question
     const questionOf = (p: TgUser) => room.telegram.sentTo(p.id).find((m) => m.message.reply_markup?.inline_keyboard.flat().some((b) => b.callback_data?.startsWith('1|w|')));
@@ -64,6 +65,7 @@ describe('a room of 300 on Telegram', () => {
     room.telegram.push(...taps, ...second);
     await room.telegram.handled(second.at(-1)!.update_id, 60_000);
 
+    await waitFor(() => room.telegram.callsOf('answerCallbackQuery').length >= N + second.length, 'every tap answered', 60_000);
     const tally = await room.app.workshops.store.tallyWorkshopStep(ws.id, 3, 3);
     expect(tally.answered).toBe(N);
     expect(tally.counts).toEqual([100, 100, 100]);
@@ -75,6 +77,7 @@ describe('a room of 300 on Telegram', () => {
     const cards = await Promise.all(people.map((p) => room.app.bot.store.getLearner({ channel: 'telegram', userId: String(p.id) })));
     expect(cards.every((c) => c!.state.reviews['l1-q1']?.seen === 1)).toBe(true);
     // The second taps were refused, and nothing more is counted afterwards.
+    await waitFor(() => room.telegram.callsOf('answerCallbackQuery').filter((c) => /already|déjà|Ya respondió/.test(String(c.payload.text))).length >= 30, 'the 30 refusals', 30_000);
     expect(room.telegram.callsOf('answerCallbackQuery').filter((c) => /already|déjà|Ya respondió/.test(String(c.payload.text))).length).toBe(30);
     await room.act(ws.id, 'close');
     expect((await room.app.workshops.store.tallyWorkshopStep(ws.id, 3, 3)).answered).toBe(N);
