@@ -135,7 +135,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   if (config.role !== 'worker') {
     if (config.admin) {
       const login = config.admin.kind === 'token' ? { kind: 'token' as const, token: config.admin.token } : { kind: 'users' as const, users: config.admin.users };
-      http.use('/admin', createAdminApp({ store, course, login, now: bot.now, onError, ...(config.trustProxy !== undefined ? { trustProxy: config.trustProxy } : {}) }));
+      http.use('/admin', createAdminApp({ store, course, workshops: store.workshops, login, now: bot.now, onError, ...(config.trustProxy !== undefined ? { trustProxy: config.trustProxy } : {}) }));
     } else {
       http.use('/admin', (_req, res) => void res.status(404).type('text/plain').send('The dashboard is off: set ADMIN_TOKEN or ADMIN_USERS to turn it on (see the README).'));
     }

@@ -198,6 +198,14 @@ describe('a workshop session, end to end', () => {
     expect(lines).toHaveLength(1 + 15);
     expect(csv).toContain(',Ana,telegram,');
 
+    // The programme dashboard lists the session, with its participants and answers, linked to its pages.
+    const adminLogin = await fetch(`${room.base}/admin/login`, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ password: ADMIN_TOKEN }) });
+    expect(adminLogin.status).toBe(303);
+    const adminPage = await (await fetch(`${room.base}/admin/workshops`, { headers: { cookie: adminLogin.headers.get('set-cookie')!.split(';')[0]! } })).text();
+    expect(adminPage).toContain(`href="/workshops/${ws.id}?lang=en">Kigali, day 1</a>`);
+    expect(adminPage).toContain(`href="/workshops/${ws.id}/results.csv">15</a>`);
+    expect(adminPage).toMatch(/Session over/);
+
     // After the room: Ana's answers are her own review cards; a day later /review serves them.
     const record = await room.app.bot.store.getLearner({ channel: 'telegram', userId: String(ana.id) });
     expect(Object.keys(record!.state.reviews).sort()).toEqual(['l1-q1', 'l1-q2', 'l1-q4']);
