@@ -1,6 +1,8 @@
 /**
  * The embedded store: SQLite through better-sqlite3, in one file under `DATA_DIR`. Needs no server,
- * survives a killed process (WAL with synchronous=FULL: a write that returned is on disk), and
+ * survives a killed process (WAL: a write that returned is in the write-ahead log, which the
+ * operating system keeps when the process dies; with `synchronous: 'full'` every commit is also
+ * flushed to the disk, so that it survives a power cut too, at the cost of an fsync per write), and
  * can be shared by several processes on one machine (busy timeout, conditional writes).
  *
  * Erasure: `secure_delete` is on, so deleted rows are overwritten with zeros rather than left in
@@ -370,12 +372,19 @@ export class SqliteStore implements Store {
   /** Keyed hash of an event id: the only form in which event ids are stored. */
   private readonly eventKey: (eventId: string) => string;
 
-  /** Opens (and creates) the database file; `:memory:` for a throwaway store. */
-  constructor(readonly path: string) {
+  /**
+   * Opens (and creates) the database file; `:memory:` for a throwaway store. `synchronous`:
+   * 'normal' (the default, as `SQLITE_SYNCHRONOUS`) keeps every commit through a killed process;
+   * 'full' also through a power cut (an fsync per commit, on the event loop).
+   */
+  constructor(
+    readonly path: string,
+    options: { synchronous?: 'normal' | 'full' } = {},
+  ) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('secure_delete = ON');
     const { key, upgraded } = this.db.transaction(() => {
