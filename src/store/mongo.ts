@@ -96,6 +96,7 @@ import type {
   UnlinkCopy,
   CommitResult,
   ConversationKey,
+  AnswerTally,
   GroupAnswer,
   GroupCommit,
   GroupRecord,
@@ -648,6 +649,12 @@ export class MongoStore implements Store {
     await this.mark(a.key.channel, a.eventId, a.at);
     await this.outboxAdd(a.outbox ?? [], a.at);
     return 'recorded';
+  }
+
+  async groupAnswerTally(key: ConversationKey, quizId: string, question: number, userId: string): Promise<AnswerTally> {
+    const filter = { ...groupFilter(key), quizId, question };
+    const [count, mine] = await Promise.all([this.m.GroupAnswer.countDocuments(filter), this.m.GroupAnswer.exists({ ...filter, userId })]);
+    return { count, mine: mine !== null };
   }
 
   async listGroupAnswers(key: ConversationKey, quizId: string, question: number): Promise<GroupAnswer[]> {

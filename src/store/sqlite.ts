@@ -41,6 +41,7 @@ import type {
   CommitResult,
   ConversationKey,
   DueLearner,
+  AnswerTally,
   GroupAnswer,
   GroupCommit,
   GroupRecord,
@@ -445,6 +446,9 @@ export class SqliteStore implements Store {
       ),
       listAnswers: db.prepare<[string, string, string, number], { user_id: string; display_name: string; option: number; at: number }>(
         'SELECT user_id, display_name, option, at FROM group_answers WHERE channel = ? AND conversation_id = ? AND quiz_id = ? AND question = ? ORDER BY at, user_id',
+      ),
+      answerTally: db.prepare<[string, string, string, string, number], { count: number; mine: number }>(
+        'SELECT count(*) AS count, coalesce(max(user_id = ?), 0) AS mine FROM group_answers WHERE channel = ? AND conversation_id = ? AND quiz_id = ? AND question = ?',
       ),
       addScore: db.prepare(
         `INSERT INTO group_scores (channel, conversation_id, user_id, display_name, points, answered, correct) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -873,6 +877,11 @@ export class SqliteStore implements Store {
       this.addOutbox(a.outbox, a.at);
       return 'recorded' as const;
     }).immediate();
+  }
+
+  async groupAnswerTally(key: ConversationKey, quizId: string, question: number, userId: string): Promise<AnswerTally> {
+    const r = this.stmt.answerTally.get(userId, key.channel, key.conversationId, quizId, question);
+    return { count: r?.count ?? 0, mine: r?.mine === 1 };
   }
 
   async listGroupAnswers(key: ConversationKey, quizId: string, question: number): Promise<GroupAnswer[]> {
