@@ -5,6 +5,7 @@
  * apology, changes nothing, and the retry succeeds.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,7 +101,13 @@ describe('the durable inbox and outbox', () => {
 
     // Every update gets its reply (/help, /settings and /progress answer with one message each).
     await fake.until(() => learners.every((u) => fake.sentTo(u.id).length >= commands.length), 60_000, 'every reply');
-    // Then nothing more comes within a bounded window.
+    // A reply the killed process was sending goes again once its claim lapses, possibly after every
+    // learner has a reply: wait until the outbox holds nothing more to send (the event), then check
+    // that nothing more comes within a bounded window.
+    const db = new Database(join(dataDir, 'digit4sd.sqlite'), { readonly: true });
+    cleanups.push(async () => db.close());
+    const owed = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM outbox WHERE done_at IS NULL');
+    await fake.until(() => owed.get()!.n === 0, 30_000, 'an empty outbox');
     const total = () => learners.reduce((n, u) => n + fake.sentTo(u.id).length, 0);
     const sent = total();
     await new Promise((r) => setTimeout(r, 1500));
