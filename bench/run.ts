@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT } from './lib.js';
 
-const AREAS = ['channels', 'engine', 'team-quiz', 'startup', 'nudges', 'dashboard'];
+const AREAS = ['channels', 'engine', 'team-quiz', 'startup', 'nudges', 'dashboard', 'workshop'];
 const chosen = process.env.BENCH ? process.env.BENCH.split(',').map((s) => s.trim()) : AREAS;
 const started = performance.now();
 let failed = 0;

@@ -22,6 +22,9 @@ import { loadIssuerKey } from './certificates/issuer.js';
 import { mountCertificateRoutes } from './certificates/http.js';
 import { loadActorKey, XapiRecorder } from './xapi/recorder.js';
 import { createAdminApp } from './web/admin.js';
+import { WorkshopRuntime } from './runtime/workshops.js';
+import { trainerAuth } from './web/workshop-auth.js';
+import { mountWorkshopPages } from './web/workshops.js';
 import { Metrics } from './metrics.js';
 import { createConsoleChannel, type ConsoleAdapter } from '../adapters/console/index.js';
 import { MemorySentMarks, NudgeService } from './scheduling/delivery.js';
@@ -49,6 +52,8 @@ export interface AppOptions {
   outboxLeaseMs?: number;
   /** How often the in-process scheduler looks for due nudges, in ms (default 30 s). */
   nudgeIntervalMs?: number;
+  /** Options for the Telegram channel (tests lift its pacing to measure what is behind it). */
+  telegramOptions?: import('../adapters/telegram/adapter.js').TelegramOptions;
   /** How often the xAPI outbox is sent, in ms (default 5 s). */
   xapiIntervalMs?: number;
 }
@@ -59,6 +64,8 @@ export interface RunningApp {
   server?: Server;
   channels: Map<Channel, ChannelAdapter>;
   console?: ConsoleAdapter;
+  /** Live workshops: trainer actions, participants' events, fan-out, boards. */
+  workshops: WorkshopRuntime;
   /** Delivers proactive messages through the right channel. */
   deliver(d: Delivery): Promise<PostedRefs | void>;
   stop(): Promise<void>;
@@ -110,6 +117,9 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const http = createHttpApp(checks, metrics.registry, logger);
   mountCertificateRoutes(http, { store, settings: certificates.settings, jwks: certificates.issuer.jwks(), onError });
   bot.connect((address, messages) => deliver({ address, messages }));
+  // Workshops: participants' joins and answers take their learner path; cards and questions go out through each channel's delivery.
+  const workshops = new WorkshopRuntime({ course, store, send: async (address, messages) => void (await deliver({ address, messages })), now: bot.now, retention: config.retention, onError });
+  bot.participantEvents = (inbound, path) => workshops.participant(inbound, path);
   // The durable inbox and outbox (embedded store): channels that accept events into the inbox
   // acknowledge them once they are on disk; a worker applies them, and replies leave from the outbox.
   let inbox: InboxWorker | undefined;
@@ -125,15 +135,27 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   if (config.role !== 'worker') {
     if (config.admin) {
       const login = config.admin.kind === 'token' ? { kind: 'token' as const, token: config.admin.token } : { kind: 'users' as const, users: config.admin.users };
-      http.use('/admin', createAdminApp({ store, course, login, now: bot.now, onError, ...(config.trustProxy !== undefined ? { trustProxy: config.trustProxy } : {}) }));
+      http.use('/admin', createAdminApp({ store, course, workshops: store.workshops, login, now: bot.now, onError, ...(config.trustProxy !== undefined ? { trustProxy: config.trustProxy } : {}) }));
     } else {
       http.use('/admin', (_req, res) => void res.status(404).type('text/plain').send('The dashboard is off: set ADMIN_TOKEN or ADMIN_USERS to turn it on (see the README).'));
     }
   }
+  // Workshop pages (trainers: the dashboard's login; the board: its own read link) on web processes.
+  const stopWorkshopPages =
+    config.admin && config.role !== 'worker'
+      ? mountWorkshopPages({
+          http,
+          runtime: workshops,
+          course,
+          auth: trainerAuth(config.admin.kind === 'token' ? { kind: 'token', token: config.admin.token } : { kind: 'users', users: config.admin.users }, bot.now),
+          onError,
+          ...(config.telegramUsername ? { telegramUsername: config.telegramUsername } : {}),
+        })
+      : undefined;
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)
   if (config.slack) channels.set('slack', (await import('../adapters/slack/index.js')).createSlackChannel({ ...config.slack, receive: config.role !== 'worker' }, ctx));
-  if (config.telegram) channels.set('telegram', (await import('../adapters/telegram/index.js')).createTelegramChannel(config.telegram, ctx));
+  if (config.telegram) channels.set('telegram', (await import('../adapters/telegram/index.js')).createTelegramChannel(config.telegram, ctx, opts.telegramOptions));
   if (config.teams) channels.set('teams', (await import('../adapters/teams/index.js')).createTeamsChannel(config.teams, ctx));
 
   // Every role serves /healthz, /readyz and /metrics; only web processes serve the channels' webhooks.
@@ -172,6 +194,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     ticking = true;
     try {
       await bot.tick();
+      await workshops.tick();
     } catch (err) {
       onError(err, { where: 'group-tick' });
     } finally {
@@ -261,9 +284,12 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     ...(server ? { server } : {}),
     channels,
     ...(consoleAdapter ? { console: consoleAdapter } : {}),
+    workshops,
     deliver,
     async stop() {
       if (timer) clearInterval(timer);
+      stopWorkshopPages?.();
+      await workshops.settled();
       clearInterval(prune);
       await xapiSender?.stop();
       await nudges?.stop();

@@ -68,6 +68,7 @@ const FIX: Record<string, string> = {
   CERTIFICATE_KEY: 'set CERTIFICATE_KEY to an Ed25519 private key in PEM (PKCS #8), for example from `openssl genpkey -algorithm ed25519`, or unset it to have one generated and kept in DATA_DIR',
   ADMIN_TOKEN: 'set ADMIN_TOKEN to a long random string (at least 16 characters, for example the output of openssl rand -hex 24), or unset it',
   ADMIN_USERS: 'set ADMIN_USERS to name:hash pairs separated by commas, each hash made by npm run admin:hash, or unset it',
+  TELEGRAM_BOT_USERNAME: 'set TELEGRAM_BOT_USERNAME to the bot\'s username without the @ (5-32 letters, digits and _, ending in bot), or unset it',
   TRUST_PROXY: 'set TRUST_PROXY to the number of proxies in front of the bot (for example 1), or to their addresses (loopback, 10.0.0.0/8, ...), or unset it',
 };
 
@@ -136,6 +137,7 @@ const schema = z
     CERTIFICATE_KEY: optionalString.refine((v) => v === undefined || isEd25519Pem(v), 'is not an Ed25519 private key in PEM (PKCS #8)'),
     ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, 'must be at least 16 characters'),
     ADMIN_USERS: adminUsers,
+    TELEGRAM_BOT_USERNAME: optionalString.refine((v) => v === undefined || /^@?[A-Za-z][\w]{3,31}$/.test(v), 'does not look like a Telegram bot username'),
     TRUST_PROXY: optionalString.refine((v) => v === undefined || /^(\d{1,2}|true|false|[\w.:/, -]+)$/.test(v), 'must be a number of proxies or a list of addresses'),
   })
   .superRefine((env, ctx) => {
@@ -207,6 +209,8 @@ export interface Config {
   admin?: { token: string; kind: 'token' } | { users: { name: string; hash: string }[]; kind: 'users' };
   /** Express's "trust proxy": how many proxies (or which addresses) to trust for the client address and HTTPS. */
   trustProxy?: number | boolean | string;
+  /** The Telegram bot's username (TELEGRAM_BOT_USERNAME), for workshop join links. */
+  telegramUsername?: string;
 }
 
 /**
@@ -301,6 +305,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
       ...(e.CERTIFICATE_KEY ? { keyPem: e.CERTIFICATE_KEY.replace(/\\n/g, '\n') } : {}),
     },
     ...(admin ? { admin } : {}),
+    ...(e.TELEGRAM_BOT_USERNAME ? { telegramUsername: e.TELEGRAM_BOT_USERNAME.replace(/^@/, '') } : {}),
     ...(trustProxy !== undefined ? { trustProxy } : {}),
   };
 }

@@ -90,4 +90,10 @@ describe('configuration', () => {
     expect(() => loadConfig({ COLUMNS: 'wide' })).toThrow(/COLUMNS: .*Fix: set COLUMNS to the terminal width/);
     expect(() => loadConfig({ COLUMNS: '5' })).toThrow(/COLUMNS/);
   });
+
+  it('reads the Telegram username for workshop join links, and names what is wrong with it', () => {
+    expect(loadConfig({}).telegramUsername).toBeUndefined();
+    expect(loadConfig({ TELEGRAM_BOT_USERNAME: '@digit4sd_bot' }).telegramUsername).toBe('digit4sd_bot');
+    expect(() => loadConfig({ TELEGRAM_BOT_USERNAME: 'no spaces please' })).toThrow(/TELEGRAM_BOT_USERNAME: .*Fix:/);
+  });
 });

@@ -105,7 +105,7 @@ describe('the durable inbox and outbox', () => {
     // learner has a reply: wait until the outbox holds nothing more to send (the event), then check
     // that nothing more comes within a bounded window.
     const db = new Database(join(dataDir, 'digit4sd.sqlite'), { readonly: true });
-    cleanups.push(async () => db.close());
+    cleanups.push(async () => void db.close());
     const owed = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM outbox WHERE done_at IS NULL');
     await fake.until(() => owed.get()!.n === 0, 30_000, 'an empty outbox');
     const total = () => learners.reduce((n, u) => n + fake.sentTo(u.id).length, 0);

@@ -47,6 +47,7 @@ import type { Metrics } from '../metrics.js';
 import type { ConversationKey, GroupRecord, LearnerRecord, OutboxInsert, Store } from '../store/store.js';
 import { KeyedMutex } from './mutex.js';
 import { encodeInbox, laneOf, outboxRows, type ReplyTarget } from './durable.js';
+import type { LearnerStep } from './workshops.js';
 import { randomUUID } from 'node:crypto';
 import type { CertificateService } from '../certificates/service.js';
 import type { CertificateRecord, XapiRow } from '../store/store.js';
@@ -54,6 +55,9 @@ import type { XapiRecorder } from '../xapi/recorder.js';
 import { LINK_CODE_MINUTES, mergeStates, unlinkedCopy } from '../engine/link.js';
 
 /** Whether two keys name the same account. */
+/** A workshop participant's step on the learner's path (see `WorkshopRuntime`). */
+type LearnerStepFn = (record: LearnerRecord | null, now: Date) => Promise<LearnerStep>;
+
 function sameKey(a: LearnerKey, b: LearnerKey): boolean {
   return a.channel === b.channel && a.userId === b.userId;
 }
@@ -166,6 +170,13 @@ export class LearningBot implements BotPort {
     this.report = opts.onError;
   }
 
+  /**
+   * Participants' events of live workshops (a join, an answer button): given the event and the
+   * learner's path to run a step on, the reply, or undefined when the event is not one. Set by the
+   * wiring (see `WorkshopRuntime.participant`).
+   */
+  participantEvents: ((inbound: Inbound, path: (step: LearnerStepFn) => Promise<Outbound[]>) => Promise<Outbound[] | undefined>) | undefined;
+
   private get policy(): NudgePolicy {
     return this.opts.nudges ?? DEFAULT_NUDGE_POLICY;
   }
@@ -261,6 +272,10 @@ export class LearningBot implements BotPort {
    * commit (an export, an erasure, a certificate, a link), in one row once they are done.
    */
   private async handleLearner(inbound: Inbound, durable?: { target?: ReplyTarget | undefined }): Promise<Outbound[]> {
+    if (this.participantEvents) {
+      const out = await this.participantEvents(inbound, (step) => this.learnerPath(inbound, step, durable));
+      if (out) return out;
+    }
     const account = inbound.learner;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const person = await this.store.resolveAccount(account);
@@ -274,6 +289,51 @@ export class LearningBot implements BotPort {
       }
       if (durable && turn.late) await this.store.outboxAdd(outboxRows(inbound.address, messages, durable.target), this.now());
       return messages;
+    }
+    throw new ConcurrencyError(this.learnerLock(account));
+  }
+
+  /**
+   * The learner's path for an event decided outside the dialog engine (a workshop participant's
+   * join or answer): the account resolved to its person, the person's lock, read, `step`, and one
+   * commit with the event's id, the next nudge time and (durable mode) the reply's outbox rows,
+   * retried on a version conflict. An event already applied returns nothing.
+   */
+  private async learnerPath(inbound: Inbound, step: LearnerStepFn, durable?: { target?: ReplyTarget | undefined }): Promise<Outbound[]> {
+    const account = inbound.learner;
+    for (let moved = 0; moved < MAX_ATTEMPTS; moved++) {
+      const person = await this.store.resolveAccount(account);
+      const out = await this.locks.run(this.learnerLock(person), async () => {
+        if (!sameKey(await this.store.resolveAccount(account), person)) return 'moved' as const;
+        for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+          if (await this.store.isProcessed(account.channel, inbound.id)) return [];
+          const record = await this.store.getLearner(person);
+          const now = this.now();
+          const r = await step(record, now);
+          const outbox = (messages: Outbound[]) => (durable ? outboxRows(inbound.address, messages, durable.target) : undefined);
+          if ('reply' in r) {
+            if (r.markProcessed && !(await this.store.markProcessed(account.channel, inbound.id, now, outbox(r.reply)))) return [];
+            if (!r.markProcessed && durable) await this.store.outboxAdd(outbox(r.reply)!, now);
+            return r.reply;
+          }
+          const rows = outbox(r.messages);
+          const outcome = await this.store.commitLearner({
+            key: person,
+            expectedVersion: record?.version ?? 0,
+            state: r.state,
+            address: r.state.nudges.reminderAddress ?? inbound.address,
+            nudgeAt: nextNudgeAt(r.state, now, this.policy),
+            eventId: inbound.id,
+            ...(rows ? { outbox: rows } : {}),
+            now,
+          });
+          if (outcome === 'duplicate') return [];
+          if (outcome === 'conflict') continue;
+          return r.messages;
+        }
+        throw new ConcurrencyError(this.learnerLock(person));
+      });
+      if (out !== 'moved') return out;
     }
     throw new ConcurrencyError(this.learnerLock(account));
   }

@@ -73,6 +73,8 @@ import {
   type ProcessedEventDoc,
 } from './mongo-schemas.js';
 import type { MigrationItem } from './migrate.js';
+import { MongoWorkshops } from './mongo-workshops.js';
+import type { WorkshopExport, WorkshopStore } from './workshops.js';
 import { exportCertificate } from './store.js';
 import { fromActivityRow, toActivityRow, type ActivityRow } from './activity-rows.js';
 import type {
@@ -162,6 +164,12 @@ export class MongoStore implements Store {
     eventIdKey: string,
   ) {
     this.eventKey = eventIdHasher(eventIdKey);
+    this.workshopDocs = new MongoWorkshops(conn, this.eventKey);
+  }
+
+  private readonly workshopDocs: MongoWorkshops;
+  get workshops(): WorkshopStore {
+    return this.workshopDocs;
   }
 
   /** The database's event-id key, made by the first process that needs it (an upsert: all processes agree). */
@@ -198,7 +206,9 @@ export class MongoStore implements Store {
           await model.createIndexes();
         }
       }
-      return new MongoStore(conn, models, options.recentEvents ?? 50, await MongoStore.eventIdKey(conn, options.eventIdKey));
+      const store = new MongoStore(conn, models, options.recentEvents ?? 50, await MongoStore.eventIdKey(conn, options.eventIdKey));
+      if (autoIndex) await store.workshopDocs.createIndexes();
+      return store;
     } catch (err) {
       await conn.close();
       throw new MongoConnectError(err);
@@ -460,6 +470,7 @@ export class MongoStore implements Store {
     await this.m.XapiOutbox.deleteMany(learnerFilter(key));
     await this.m.Account.deleteMany({ $or: [learnerFilter(key), { personChannel: key.channel, personUserId: key.userId }] });
     await this.m.LinkCode.deleteMany({ personChannel: key.channel, personUserId: key.userId });
+    await this.workshopDocs.forgetWorkshopParticipant(key);
     // The learner document goes last, so that a failure above leaves something to retry.
     await this.m.Learner.deleteOne(learnerFilter(key));
   }
@@ -483,6 +494,12 @@ export class MongoStore implements Store {
   async revokeCertificate(id: string, at: Date): Promise<boolean> {
     const res = await this.m.Certificate.updateOne({ _id: id, revokedAt: { $exists: false } }, { $set: { revokedAt: at } });
     return res.modifiedCount === 1;
+  }
+
+  /** A learner's workshops for /mydata, only when they joined any. */
+  private async workshopsOf(key: LearnerKey): Promise<{ workshops?: WorkshopExport }> {
+    const w = await this.workshopDocs.exportWorkshopParticipant(key);
+    return w.workshops.length || w.answers.length ? { workshops: w } : {};
   }
 
   async exportLearner(key: LearnerKey): Promise<LearnerExport> {
@@ -525,6 +542,7 @@ export class MongoStore implements Store {
       runningQuizzes,
       activity: all.map((a) => fromActivityRow(fromActivityDoc(a))),
       certificates: certificates.map((d) => exportCertificate(toCertificateRecord(d as CertificateDoc))),
+      ...(await this.workshopsOf(key)),
     };
   }
 

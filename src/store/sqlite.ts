@@ -17,6 +17,8 @@ import type { Lang, LearnerState } from '../engine/state.js';
 import { forgetGroupMember, groupMemberData, FORMER_PARTICIPANT_NAME, type GroupState } from '../engine/group.js';
 import { eventIdHasher, newEventIdKey } from './event-ids.js';
 import { formerParticipantId } from './store.js';
+import { SqliteWorkshops } from './sqlite-workshops.js';
+import type { WorkshopExport, WorkshopStore } from './workshops.js';
 import type { ActivityRecord } from '../engine/activity.js';
 import { fromActivityRow, toActivityRow, type ActivityRow } from './activity-rows.js';
 import type {
@@ -372,6 +374,10 @@ export class SqliteStore implements Store {
   private readonly stmt;
   /** Keyed hash of an event id: the only form in which event ids are stored. */
   private readonly eventKey: (eventId: string) => string;
+  private readonly workshopRows: SqliteWorkshops;
+  get workshops(): WorkshopStore {
+    return this.workshopRows;
+  }
 
   /**
    * Opens (and creates) the database file; `:memory:` for a throwaway store. `synchronous`:
@@ -407,6 +413,7 @@ export class SqliteStore implements Store {
       return this.eventIdKey();
     }).immediate();
     this.eventKey = eventIdHasher(key);
+    this.workshopRows = new SqliteWorkshops(this.db, this.eventKey);
     // A file written before erasure was this thorough may hold deleted rows in its free space: rewrite it once.
     if (upgraded) this.db.exec('VACUUM');
     const db = this.db;
@@ -755,6 +762,7 @@ export class SqliteStore implements Store {
       const learner = this.stmt.getLearner.get(channel, userId);
       if (learner) this.db.prepare('DELETE FROM outbox WHERE channel = ? AND conversation_id = ?').run(channel, (JSON.parse(learner.address) as Address).conversationId);
       this.db.prepare('DELETE FROM inbox WHERE lane = ?').run(`learner:${channel}:${userId}`);
+      this.workshopRows.erase(key);
       const erase = [
         'DELETE FROM learners WHERE channel = ? AND user_id = ?',
         'DELETE FROM activity WHERE channel = ? AND user_id = ?',
@@ -792,6 +800,12 @@ export class SqliteStore implements Store {
     if (result && result.busy !== 0) {
       throw new Error('the learner was erased, but the write-ahead log could not be emptied while another process was reading: the next /forget or restart empties it');
     }
+  }
+
+  /** A learner's workshops for /mydata, only when they joined any. */
+  private async workshopsOf(key: LearnerKey): Promise<{ workshops?: WorkshopExport }> {
+    const w = await this.workshopRows.exportWorkshopParticipant(key);
+    return w.workshops.length || w.answers.length ? { workshops: w } : {};
   }
 
   async exportLearner(key: LearnerKey): Promise<LearnerExport> {
@@ -838,6 +852,7 @@ export class SqliteStore implements Store {
       runningQuizzes,
       certificates: certificates.map(exportCertificate),
       activity,
+      ...(await this.workshopsOf(key)),
     };
   }
 

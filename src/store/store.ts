@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { Address, Channel, LearnerKey } from '../messages.js';
 import type { Lang, LearnerState } from '../engine/state.js';
 import type { AnswerTally, GroupAnswer, GroupState, ScoreRow } from '../engine/group.js';
+import type { WorkshopExport, WorkshopStore } from './workshops.js';
 
 export type { GroupAnswer, ScoreRow };
 export type { AnswerTally } from '../engine/group.js';
@@ -225,6 +226,8 @@ export interface LearnerExport {
   groupScores: { conversationId: string; displayName: string; points: number; answered: number; correct: number }[];
   /** Team quizzes running now in which the learner is a participant: their name and score in it. */
   runningQuizzes: { conversationId: string; quizId: string; displayName: string; points: number; correct: number; answered: number }[];
+  /** Workshops joined and the answers given there (present only when the learner joined one). */
+  workshops?: WorkshopExport;
   /** Certificates issued to the learner, with the name printed and the signed credential. */
   certificates: { id: string; achievement: string; title: string; lang: Lang; name: string | null; issuedAt: string; revokedAt: string | null; credential: string | null }[];
   /** The learner's activity records (answers, lessons, reminders: what the dashboard counts), oldest first. */
@@ -359,6 +362,9 @@ export interface Store extends DashboardReads {
   xapiPending(): Promise<number>;
   /** Deletes statements sent before `before`. */
   pruneXapi(before: Date): Promise<number>;
+
+  /** Live workshops: the records, participants and answers (see `workshops.ts`). */
+  readonly workshops: WorkshopStore;
 
   /** Cheap liveness check for /readyz. */
   ping(): Promise<void>;

@@ -7,6 +7,7 @@
  * http.use('/admin', createAdminApp({ store, course, login: config.admin, now }));
  * ```
  */
+import type { WorkshopStore } from '../store/workshops.js';
 import express, { type Express, type Request, type Response } from 'express';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -27,6 +28,8 @@ import { wt, type WebTextKey } from './texts.js';
 export interface AdminOptions {
   store: DashboardReads;
   course: Course;
+  /** Trainers' workshops, listed on their own page. */
+  workshops?: WorkshopStore;
   login: AdminLogin;
   now?: () => Date;
   /** Express "trust proxy" for the client address and HTTPS behind a proxy. */
@@ -342,7 +345,7 @@ export function createAdminApp(opts: AdminOptions): Express {
 
   for (const page of PAGES) {
     app.get(PAGE_PATHS[page].slice('/admin'.length) || '/', withQuery(async (_req, res, q, lang) => {
-      const ctx = { store: opts.store, course: opts.course, filter: q.filter, lang, now: now() };
+      const ctx = { store: opts.store, course: opts.course, filter: q.filter, lang, now: now(), ...(opts.workshops ? { workshops: opts.workshops } : {}) };
       const [model, filterValues] = await Promise.all([cachedPage(page, ctx), options(q.filter)]);
       const query = queryString({ ...q.params, from: q.from, to: q.to, ui: lang });
       const charts = model.blocks.flatMap((b) => (b.kind === 'chart' ? [b.chart] : []));
@@ -357,7 +360,7 @@ export function createAdminApp(opts: AdminOptions): Express {
       res.status(404).type('text/plain').send(wt(lang, 'not_found'));
       return;
     }
-    const model = await cachedPage(page, { store: opts.store, course: opts.course, filter: q.filter, lang, now: now() });
+    const model = await cachedPage(page, { store: opts.store, course: opts.course, filter: q.filter, lang, now: now(), ...(opts.workshops ? { workshops: opts.workshops } : {}) });
     const t = model.blocks.flatMap((b) => (b.kind === 'table' ? [b.table] : [])).find((x) => x.name === req.params.table);
     if (!t) {
       res.status(404).type('text/plain').send(wt(lang, 'not_found'));

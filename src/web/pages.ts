@@ -25,8 +25,10 @@ import {
   type StopRow,
 } from './read-models.js';
 import { wt, type WebTextKey } from './texts.js';
+import type { WorkshopStore } from '../store/workshops.js';
+import { wt as workshopText } from './workshop-texts.js';
 
-export const PAGES = ['overview', 'funnel', 'items', 'retention', 'reminders', 'team'] as const;
+export const PAGES = ['overview', 'funnel', 'items', 'retention', 'reminders', 'team', 'workshops'] as const;
 export type PageName = (typeof PAGES)[number];
 
 export const PAGE_PATHS: Record<PageName, string> = {
@@ -36,6 +38,7 @@ export const PAGE_PATHS: Record<PageName, string> = {
   retention: '/admin/retention',
   reminders: '/admin/reminders',
   team: '/admin/team',
+  workshops: '/admin/workshops',
 };
 
 export const PAGE_TITLES: Record<PageName, WebTextKey> = {
@@ -45,6 +48,7 @@ export const PAGE_TITLES: Record<PageName, WebTextKey> = {
   retention: 'nav.retention',
   reminders: 'nav.reminders',
   team: 'nav.team',
+  workshops: 'nav.workshops',
 };
 
 type Cell = string | number | null;
@@ -97,6 +101,8 @@ export interface PageContext {
   filter: DashboardFilter;
   lang: Lang;
   now: Date;
+  /** The workshops (their own page), when the store has them. */
+  workshops?: WorkshopStore;
 }
 
 const COLORS = { blue: '#0072bc', sky: '#009edb', green: '#3c8d2f', orange: '#e56a2e', red: '#c0392b', purple: '#6f4e9c', grey: '#6b7280', gold: '#b7860b' };
@@ -488,6 +494,39 @@ async function teamPage(ctx: PageContext): Promise<Block[]> {
   ];
 }
 
+/** Trainers' live sessions: each with its participants, answers and share right, linked to its control page and results. */
+async function workshopsPage(ctx: PageContext): Promise<Block[]> {
+  const { lang } = ctx;
+  const f = fmt(lang);
+  const list = ctx.workshops ? await ctx.workshops.listWorkshops(200) : [];
+  const rows = await Promise.all(
+    list.map(async (w) => {
+      const answers = await ctx.workshops!.listWorkshopAnswers(w.id);
+      const right = answers.filter((a) => a.correct).length;
+      return { w, participants: await ctx.workshops!.countParticipants(w.id), answers: answers.length, share: answers.length ? right / answers.length : null };
+    }),
+  );
+  type R = (typeof rows)[number];
+  return [
+    { kind: 'note', tone: 'info', text: wt(lang, 'workshops.help') },
+    table<R>({
+      name: 'workshops',
+      title: wt(lang, 'workshops.table'),
+      columns: [
+        { header: wt(lang, 'col.workshop'), value: (r) => r.w.state.title, html: (r) => `<a href="/workshops/${encodeURIComponent(r.w.id)}?lang=${lang}">${escapeHtml(r.w.state.title)}</a>` },
+        { header: wt(lang, 'col.code'), value: (r) => r.w.code },
+        { header: wt(lang, 'col.status'), value: (r) => workshopText(lang, `phase.${r.w.state.phase}`) },
+        { header: wt(lang, 'col.participants'), value: (r) => r.participants, html: (r) => f.n(r.participants), numeric: true },
+        { header: wt(lang, 'col.answers'), value: (r) => r.answers, html: (r) => `<a href="/workshops/${encodeURIComponent(r.w.id)}/results.csv">${f.n(r.answers)}</a>`, numeric: true },
+        { header: wt(lang, 'col.right_share'), value: (r) => (r.share === null ? null : round4(r.share)), html: (r) => (r.share === null ? '–' : `${Math.round(r.share * 100)}%`), numeric: true },
+        { header: wt(lang, 'col.created'), value: (r) => r.w.createdAt.toISOString().slice(0, 10) },
+      ],
+      rows,
+      empty: wt(lang, 'workshops.none'),
+    }),
+  ];
+}
+
 const BUILDERS: Record<PageName, (ctx: PageContext) => Promise<Block[]>> = {
   overview: overviewPage,
   funnel: funnelPage,
@@ -495,6 +534,7 @@ const BUILDERS: Record<PageName, (ctx: PageContext) => Promise<Block[]>> = {
   retention: retentionPage,
   reminders: remindersPage,
   team: teamPage,
+  workshops: workshopsPage,
 };
 
 export async function buildPage(page: PageName, ctx: PageContext): Promise<PageModel> {
