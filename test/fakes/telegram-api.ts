@@ -361,10 +361,9 @@ export class FakeTelegram {
       });
     }
     const limit = Number(p.limit ?? 100);
-    const out = this.pending.slice(0, limit);
-    // Delivered updates stay pending until confirmed, as on Telegram; a duplicate pushed on purpose is removed with them.
-    this.pending = this.pending.slice(out.length);
-    return out;
+    // Delivered updates stay pending until a later offset confirms them, as on Telegram: a bot killed
+    // before it confirmed gets them again from its next poll.
+    return this.pending.slice(0, limit);
   }
 }
 
