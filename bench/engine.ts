@@ -24,7 +24,7 @@ const CONCURRENCY = Number(process.env.CONCURRENCY ?? 64);
 
 const course = loadCourse(join(ROOT, 'lessons'));
 const dir = mkdtempSync(join(tmpdir(), 'digit4sd-bench-engine-'));
-const store = new SqliteStore(join(dir, 'digit4sd.sqlite'));
+const store = new SqliteStore(join(dir, 'digit4sd.sqlite'), { synchronous: process.env.SQLITE_SYNCHRONOUS === 'full' ? 'full' : 'normal' });
 let errors = 0;
 const bot = new LearningBot({
   course,

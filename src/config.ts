@@ -34,6 +34,7 @@ const FIX: Record<string, string> = {
   PORT: 'set PORT to a free TCP port, for example PORT=3000',
   ROLE: 'set ROLE to web, worker or all (the default), or pass --role',
   DATA_DIR: 'set DATA_DIR to a writable folder, for example DATA_DIR=./data',
+  SQLITE_SYNCHRONOUS: 'set SQLITE_SYNCHRONOUS to normal (the default: nothing committed is lost when the process is killed) or full (nothing committed is lost on a power cut either, at the cost of a disk flush per write)',
   LESSONS_DIR: 'set LESSONS_DIR to the folder that holds modules.yml and the lesson files, or unset it for the shipped course',
   MONGODB_URI: 'set MONGODB_URI to a mongodb:// or mongodb+srv:// connection string, or unset it to use the embedded store',
   REDIS_URL: 'set REDIS_URL to a redis:// URL such as redis://127.0.0.1:6379, or unset it to schedule in-process',
@@ -97,6 +98,7 @@ const schema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     ROLE: z.enum(['web', 'worker', 'all']).default('all'),
     DATA_DIR: z.string().min(1).default('./data'),
+    SQLITE_SYNCHRONOUS: z.enum(['normal', 'full']).default('normal'),
     LESSONS_DIR: z.string().min(1).optional(),
     MONGODB_URI: optionalString.refine((v) => v === undefined || /^mongodb(\+srv)?:\/\//.test(v), 'must start with mongodb:// or mongodb+srv://'),
     REDIS_URL: optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), 'must start with redis:// or rediss://'),
@@ -165,6 +167,8 @@ export interface Config {
   role: 'web' | 'worker' | 'all';
   dataDir: string;
   sqlitePath: string;
+  /** SQLite's `synchronous` in WAL mode: `normal` survives a killed process, `full` a power cut too (see the README). */
+  sqliteSynchronous: 'normal' | 'full';
   /** The course folder; undefined means the shipped `lessons/`. */
   lessonsDir?: string;
   mongodbUri?: string;
@@ -268,6 +272,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     role: e.ROLE,
     dataDir,
     sqlitePath: resolve(dataDir, 'digit4sd.sqlite'),
+    sqliteSynchronous: e.SQLITE_SYNCHRONOUS,
     ...(e.LESSONS_DIR ? { lessonsDir: resolve(e.LESSONS_DIR) } : {}),
     ...(e.MONGODB_URI ? { mongodbUri: e.MONGODB_URI } : {}),
     ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),

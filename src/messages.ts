@@ -155,7 +155,11 @@ export type Outbound =
       kind: 'notice';
       text: string;
       reason: NoticeReason;
-      /** On a team-quiz answer: the question it was about, and who has answered it so far (display names, in order). */
+      /**
+       * On a team-quiz answer: the question it was about, and whose answer this notice records (the
+       * member's display name; a channel that shows a tally adds the names as they come, so that a
+       * tap never carries every name so far).
+       */
       teamQuestion?: QuestionRef;
       answered?: string[];
     }

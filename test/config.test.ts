@@ -10,6 +10,12 @@ describe('configuration', () => {
     expect(c.redisUrl).toBeUndefined();
   });
 
+  it('writes SQLite with synchronous=NORMAL unless SQLITE_SYNCHRONOUS asks for full, and names the fix for anything else', () => {
+    expect(loadConfig({}).sqliteSynchronous).toBe('normal');
+    expect(loadConfig({ SQLITE_SYNCHRONOUS: 'full' }).sqliteSynchronous).toBe('full');
+    expect(() => loadConfig({ SQLITE_SYNCHRONOUS: 'off' })).toThrow(/SQLITE_SYNCHRONOUS: .*Fix: set SQLITE_SYNCHRONOUS to normal .* or full/);
+  });
+
   it('turns the console off when a channel is configured, unless asked for', () => {
     expect(loadConfig({ TELEGRAM_BOT_TOKEN: '123:abc' }).console).toBe(false);
     expect(loadConfig({ TELEGRAM_BOT_TOKEN: '123:abc' }, ['--console']).console).toBe(true);

@@ -27,6 +27,19 @@ describe('SqliteStore on disk', () => {
     await b.close();
   });
 
+  it('writes in WAL mode with synchronous=NORMAL by default and FULL when asked (SQLITE_SYNCHRONOUS)', async () => {
+    const pragmas = (store: SqliteStore) => {
+      const db = store['db'] as Database.Database;
+      return { journal: db.pragma('journal_mode', { simple: true }), synchronous: db.pragma('synchronous', { simple: true }) };
+    };
+    const normal = new SqliteStore(join(dir, 'sync-normal.sqlite'));
+    const full = new SqliteStore(join(dir, 'sync-full.sqlite'), { synchronous: 'full' });
+    expect(pragmas(normal)).toEqual({ journal: 'wal', synchronous: 1 });
+    expect(pragmas(full)).toEqual({ journal: 'wal', synchronous: 2 });
+    await normal.close();
+    await full.close();
+  });
+
   it('adds the weekly-quiz column and its index to a file created before they existed', async () => {
     const path = join(dir, 'before-schedules.sqlite');
     const old = new Database(path);

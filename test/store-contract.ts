@@ -201,6 +201,13 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(answers).toHaveLength(301);
       expect(answers.find((a) => a.userId === 'a')).toMatchObject({ option: 1, displayName: 'Ana' });
       expect(await store.listGroupAnswers(group, 'q1', 1)).toEqual([]);
+      // The tally a tap reads instead: how many answered this question, and whether this member did.
+      expect(await store.groupAnswerTally(group, 'q1', 0, 'a')).toEqual({ count: 301, mine: true });
+      expect(await store.groupAnswerTally(group, 'q1', 0, 'm299')).toEqual({ count: 301, mine: true });
+      expect(await store.groupAnswerTally(group, 'q1', 0, 'z')).toEqual({ count: 301, mine: false });
+      expect(await store.groupAnswerTally(group, 'q1', 1, 'a')).toEqual({ count: 0, mine: false });
+      expect(await store.groupAnswerTally(group, 'other-quiz', 0, 'a')).toEqual({ count: 0, mine: false });
+      expect(await store.groupAnswerTally({ ...group, conversationId: `${group.conversationId}-elsewhere` }, 'q1', 0, 'a')).toEqual({ count: 0, mine: false });
     });
 
     it('adds scores as increments and ranks the leaderboard', async () => {

@@ -1,13 +1,12 @@
 /**
  * The Telegram channel's wiring, on grammY: updates arrive by long polling or on a webhook mounted
  * on the shared HTTP server; `inbound.ts` turns them into neutral events, the port applies them,
- * and `delivery.ts` carries out the reply (and proactive sends), throttled to Telegram's limits
- * (transformer-throttler) and retried by the one error policy.
+ * and `delivery.ts` carries out the reply (and proactive sends), paced to Telegram's limits
+ * (`src/scheduling/chat-pacing.ts`) and retried by the one error policy.
  */
 import { timingSafeEqual } from 'node:crypto';
 import express from 'express';
 import { Bot, webhookCallback, type Context, type Transformer } from 'grammy';
-import { apiThrottler, type APIThrottlerOptions } from '@grammyjs/transformer-throttler';
 import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
 import type { Config } from '../../src/config.js';
 import { decodeAction } from '../../src/engine/actions.js';
@@ -15,6 +14,7 @@ import { t } from '../../src/engine/i18n.js';
 import { isLang } from '../../src/engine/state.js';
 import { hashId } from '../../src/logger.js';
 import type { Address, Outbound, PostedRefs } from '../../src/messages.js';
+import { ChatPacer, type PacingOptions } from '../../src/scheduling/chat-pacing.js';
 import type { RetryOptions } from '../../src/scheduling/retry.js';
 import type { ReplyTarget } from '../../src/runtime/durable.js';
 import { commandMenus } from './commands.js';
@@ -25,8 +25,8 @@ export type TelegramSettings = NonNullable<Config['telegram']>;
 
 /** Tuning that is not configuration: tests shorten the throttle and the retry waits, production keeps the defaults. */
 export interface TelegramOptions {
-  /** Outgoing rate limits (Bottleneck settings per scope); see {@link DEFAULT_THROTTLE}. */
-  throttle?: APIThrottlerOptions;
+  /** Outgoing rate limits per scope (Bottleneck's setting names, see `src/scheduling/chat-pacing.ts`); see {@link DEFAULT_THROTTLE}. */
+  throttle?: PacingOptions;
   /** How failed calls are retried (see `src/scheduling/retry.ts`). */
   retry?: Partial<RetryOptions>;
 }
@@ -35,7 +35,7 @@ export interface TelegramOptions {
  * Telegram's documented limits: about 30 messages a second overall, 20 a minute in one group, and
  * about one a second in one private chat (short bursts allowed: a tap often brings 2-3 messages).
  */
-export const DEFAULT_THROTTLE: APIThrottlerOptions = {
+export const DEFAULT_THROTTLE: PacingOptions = {
   // Evenly spaced (one call per 1/30 s) rather than a reservoir of 30 refilled every second: a
   // reservoir holds calls back when it runs dry and then releases them in a burst, which a strict
   // limit answers with 429.
@@ -72,7 +72,12 @@ export class TelegramAdapter implements ChannelAdapter {
   ) {
     const client = settings.apiRoot ? { apiRoot: settings.apiRoot.replace(/\/+$/, '') } : {};
     this.tg = new Bot(settings.token, { client });
-    const throttled: Transformer = apiThrottler(options.throttle ?? DEFAULT_THROTTLE);
+    const pacer = new ChatPacer(options.throttle ?? DEFAULT_THROTTLE);
+    // Calls that name a chat are paced in it (one at a time, in order); the others pass through.
+    const throttled: Transformer = (prev, method, payload, signal) => {
+      const chatId = payload && typeof payload === 'object' && 'chat_id' in payload ? String((payload as { chat_id: unknown }).chat_id) : undefined;
+      return chatId === undefined ? prev(method, payload, signal) : pacer.schedule(chatId, () => prev(method, payload, signal));
+    };
     // Telegram's limits count messages sent (and edited); acknowledging a tap is not one of them,
     // and a tap's spinner must stop within a second even when a thousand members tap at once.
     const throttle: Transformer = (prev, method, payload, signal) => (PACED_METHODS.has(method) ? throttled(prev, method, payload, signal) : prev(method, payload, signal));

@@ -43,6 +43,12 @@ export interface GroupAnswer {
   at: Date;
 }
 
+/** How many answers the open question has, and whether the member tapping gave one: all a tap needs to know while it cannot close the question. */
+export interface AnswerTally {
+  count: number;
+  mine: boolean;
+}
+
 /** A member's points in a conversation's running leaderboard (or an increment of them). */
 export interface ScoreRow {
   userId: string;
@@ -223,6 +229,16 @@ export function answerStatus(state: GroupState | null, quizId: string, question:
   const q = state?.quiz;
   if (!q || q.id !== quizId || q.index !== question || new Date(q.closesAt) < now) return 'closed';
   return 'open';
+}
+
+/**
+ * Whether a tap, given the open question's tally, might be the last answer everyone who joined owes
+ * (then the runtime reads every answer, so that the engine can close the question). While fewer
+ * than all but one of the joined members have answered, it cannot be: the tally is enough.
+ */
+export function tapMayClose(state: GroupState | null, tally: AnswerTally): boolean {
+  const members = Object.keys(state?.quiz?.participants ?? {}).length;
+  return members > 0 && tally.count + 1 >= members;
 }
 
 /** Whether everyone who has joined this quiz has answered the open question. */
@@ -487,8 +503,12 @@ export type GroupEffect =
 export interface GroupTurn {
   /** The group's state, or null for a conversation the bot has not seen. */
   state: GroupState | null;
-  /** The answers to the open question so far (empty when none is open), read inside the group's lock. */
-  answers: GroupAnswer[];
+  /**
+   * The answers to the open question so far (empty when none is open), read inside the group's
+   * lock. A tick needs all of them; an inbound event may bring only their tally when
+   * {@link tapMayClose} says that it cannot close the question.
+   */
+  answers: GroupAnswer[] | AnswerTally;
   event: GroupEvent;
   now: Date;
   /** The open question's id for a new quiz (unique in the conversation; the runtime makes it). */
@@ -526,7 +546,8 @@ export function handleGroupEvent(course: Course, opts: GroupOptions, turn: Group
 
   if (event.type === 'tick') {
     const quiz = state.quiz;
-    if (quiz && (new Date(quiz.closesAt) <= now || everyoneAnswered(state, turn.answers))) {
+    if (quiz && !Array.isArray(turn.answers)) throw new Error('a tick needs every answer to the open question, not their tally');
+    if (quiz && Array.isArray(turn.answers) && (new Date(quiz.closesAt) <= now || everyoneAnswered(state, turn.answers))) {
       const closed = closeQuestion(course, state, turn.answers, now);
       return result(closed.state, [], closed.messages, closed.scores);
     }
@@ -544,20 +565,22 @@ export function handleGroupEvent(course: Course, opts: GroupOptions, turn: Group
     const item = course.items.get(quiz.itemIds[quiz.index]!);
     if (!item || !Number.isInteger(action.option) || action.option < 0 || action.option >= item.options.length) return result(state, [notice('group.refused', 'refused')]);
     const userId = inbound.learner.userId;
-    if (turn.answers.some((a) => a.userId === userId)) return result(state, [notice('group.already', 'already_answered')]);
+    const all = Array.isArray(turn.answers) ? turn.answers : undefined;
+    if (all ? all.some((a) => a.userId === userId) : (turn.answers as AnswerTally).mine) return result(state, [notice('group.already', 'already_answered')]);
     const displayName = inbound.displayName ?? userId;
-    const answers = [...turn.answers, { userId, displayName, option: action.option, at: now }];
     const reply: Outbound[] = [
       {
         kind: 'notice',
         text: t(lang, 'group.recorded', { option: String.fromCharCode(65 + action.option) }),
         reason: 'recorded',
         teamQuestion: questionRef(quiz),
-        answered: answers.map((a) => a.displayName),
+        answered: [displayName],
       },
     ];
     const effects: GroupEffect[] = [{ type: 'record_answer', quizId: quiz.id, question: quiz.index, userId, displayName, option: action.option }];
-    if (everyoneAnswered(state, answers)) {
+    // With only a tally, this answer cannot be everyone's last (see tapMayClose).
+    const answers = all ? [...all, { userId, displayName, option: action.option, at: now }] : undefined;
+    if (answers && everyoneAnswered(state, answers)) {
       const closed = closeQuestion(course, state, answers, now);
       return result(closed.state, reply, closed.messages, closed.scores, effects);
     }

@@ -24,7 +24,10 @@ import {
   handleGroupEvent,
   leaderboardMessage,
   nextOwed,
+  tapMayClose,
   withoutOwed,
+  type AnswerTally,
+  type GroupAnswer,
   type GroupEvent,
   type GroupOptions,
   type GroupState,
@@ -581,6 +584,10 @@ export class LearningBot implements BotPort {
   private async groupTurn(key: ConversationKey, event: GroupEvent, inbound?: Inbound, durable?: { target?: ReplyTarget | undefined }): Promise<Outbound[]> {
     /** The reply's outbox row, in durable mode, written with whichever write marks the event applied. */
     const owe = (messages: Outbound[]): OutboxInsert[] | undefined => (durable && inbound ? outboxRows(inbound.address, messages, durable.target) : undefined);
+    // Whether the group may be owed posts after this turn: a tick looks in any case (a post whose
+    // sending failed waits for it); an event only when its commit left posts owed. A tap that only
+    // records an answer owes nothing, and skips a second pass under the lock.
+    let owes = event.type === 'tick';
     const reply = await this.locks.run(this.groupLock(key), async () => {
       let decided: Outbound[] | undefined;
       let ev = event;
@@ -590,7 +597,13 @@ export class LearningBot implements BotPort {
         const record = await this.store.getGroup(key);
         const now = this.now();
         const quiz = record?.state.quiz;
-        const answers = quiz ? await this.store.listGroupAnswers(key, quiz.id, quiz.index) : [];
+        // A tick may close the question: it reads every answer. An inbound event reads the answers'
+        // tally (two numbers), and every answer only when it may be the last one owed.
+        let answers: GroupAnswer[] | AnswerTally = [];
+        if (quiz && ev.type === 'inbound') {
+          const tally = await this.store.groupAnswerTally(key, quiz.id, quiz.index, ev.inbound.learner.userId);
+          answers = tapMayClose(record.state, tally) ? await this.store.listGroupAnswers(key, quiz.id, quiz.index) : tally;
+        } else if (quiz) answers = await this.store.listGroupAnswers(key, quiz.id, quiz.index);
         const r = handleGroupEvent(this.course, this.opts.group, { state: record?.state ?? null, answers, event: ev, now, quizId: now.getTime().toString(36) });
         let out = decided ?? r.reply;
         let answerStored = false;
@@ -629,7 +642,10 @@ export class LearningBot implements BotPort {
           now,
         });
         if (outcome === 'duplicate') return [];
-        if (outcome === 'committed') return out;
+        if (outcome === 'committed') {
+          owes = !!r.state.owed?.length;
+          return out;
+        }
         // Another process changed the group. A stored answer stays stored: look again as a tick
         // (it closes the question if everyone has now answered), keeping the reply decided here.
         if (answerStored) {
@@ -639,7 +655,7 @@ export class LearningBot implements BotPort {
       }
       throw new ConcurrencyError(this.groupLock(key));
     });
-    this.deliverOwedSoon(key);
+    if (owes) this.deliverOwedSoon(key);
     return reply;
   }
 

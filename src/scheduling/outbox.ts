@@ -38,6 +38,12 @@ export interface OutboxSenderOptions {
   onSent?: (row: OutboxRow) => void;
 }
 
+/** Whether an outbox row holds only notices answering one member's tap in a group (nothing posted in the conversation). */
+export function personalOnly(payload: string): boolean {
+  const { address, messages, target } = decodeOutbox(payload);
+  return address.kind === 'group' && !!target && messages.length > 0 && messages.every((m) => m.kind === 'notice');
+}
+
 export class OutboxSender {
   private timer: NodeJS.Timeout | undefined;
   private passing: Promise<void> | undefined;
@@ -77,7 +83,10 @@ export class OutboxSender {
     const rows = await store.outboxDue(now, 500);
     const conversations = new Map<string, OutboxRow[]>();
     for (const row of rows) {
-      const key = `${row.channel}|${row.conversationId}`;
+      // A reply that is only notices to the member who tapped (a toast, an ephemeral note) has no
+      // place in the conversation's order: it goes on its own, so that a thousand members tapping in
+      // one group are acknowledged side by side, not one after the other behind each other.
+      const key = personalOnly(row.payload) ? `${row.channel}|${row.conversationId}|${row.id}` : `${row.channel}|${row.conversationId}`;
       conversations.set(key, [...(conversations.get(key) ?? []), row]);
     }
     await Promise.all([...conversations.values()].map((queue) => this.sendQueue(queue)));

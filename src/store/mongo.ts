@@ -99,6 +99,7 @@ import type {
   UnlinkCopy,
   CommitResult,
   ConversationKey,
+  AnswerTally,
   GroupAnswer,
   GroupCommit,
   GroupRecord,
@@ -690,6 +691,12 @@ export class MongoStore implements Store {
     await this.mark(a.key.channel, a.eventId, a.at);
     if (owed.length) await this.relay(this.m.GroupAnswer, { channel: a.key.channel, conversationId: a.key.conversationId, quizId: a.quizId, question: a.question, userId: a.userId });
     return 'recorded';
+  }
+
+  async groupAnswerTally(key: ConversationKey, quizId: string, question: number, userId: string): Promise<AnswerTally> {
+    const filter = { ...groupFilter(key), quizId, question };
+    const [count, mine] = await Promise.all([this.m.GroupAnswer.countDocuments(filter), this.m.GroupAnswer.exists({ ...filter, userId })]);
+    return { count, mine: mine !== null };
   }
 
   async listGroupAnswers(key: ConversationKey, quizId: string, question: number): Promise<GroupAnswer[]> {

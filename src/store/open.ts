@@ -16,9 +16,9 @@ export async function openStore(config: Config, logger: Logger): Promise<Store> 
     logger.info({ db: store.dbName }, 'using the MongoDB store');
     return store;
   }
-  logger.info({ path: config.sqlitePath }, 'using the embedded SQLite store');
+  logger.info({ path: config.sqlitePath, synchronous: config.sqliteSynchronous }, 'using the embedded SQLite store');
   try {
-    return new SqliteStore(config.sqlitePath);
+    return new SqliteStore(config.sqlitePath, { synchronous: config.sqliteSynchronous });
   } catch (err) {
     // The file cannot be opened or written (permissions, a read-only disk, not a database): say which setting.
     const code = (err as { code?: unknown }).code;

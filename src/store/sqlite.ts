@@ -1,6 +1,8 @@
 /**
  * The embedded store: SQLite through better-sqlite3, in one file under `DATA_DIR`. Needs no server,
- * survives a killed process (WAL with synchronous=FULL: a write that returned is on disk), and
+ * survives a killed process (WAL: a write that returned is in the write-ahead log, which the
+ * operating system keeps when the process dies; with `synchronous: 'full'` every commit is also
+ * flushed to the disk, so that it survives a power cut too, at the cost of an fsync per write), and
  * can be shared by several processes on one machine (busy timeout, conditional writes).
  *
  * Erasure: `secure_delete` is on, so deleted rows are overwritten with zeros rather than left in
@@ -41,6 +43,7 @@ import type {
   CommitResult,
   ConversationKey,
   DueLearner,
+  AnswerTally,
   GroupAnswer,
   GroupCommit,
   GroupRecord,
@@ -381,12 +384,19 @@ export class SqliteStore implements Store {
     return this.workshopRows;
   }
 
-  /** Opens (and creates) the database file; `:memory:` for a throwaway store. */
-  constructor(readonly path: string) {
+  /**
+   * Opens (and creates) the database file; `:memory:` for a throwaway store. `synchronous`:
+   * 'normal' (the default, as `SQLITE_SYNCHRONOUS`) keeps every commit through a killed process;
+   * 'full' also through a power cut (an fsync per commit, on the event loop).
+   */
+  constructor(
+    readonly path: string,
+    options: { synchronous?: 'normal' | 'full' } = {},
+  ) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('secure_delete = ON');
     const { key, upgraded } = this.db.transaction(() => {
@@ -448,6 +458,9 @@ export class SqliteStore implements Store {
       ),
       listAnswers: db.prepare<[string, string, string, number], { user_id: string; display_name: string; option: number; at: number }>(
         'SELECT user_id, display_name, option, at FROM group_answers WHERE channel = ? AND conversation_id = ? AND quiz_id = ? AND question = ? ORDER BY at, user_id',
+      ),
+      answerTally: db.prepare<[string, string, string, string, number], { count: number; mine: number }>(
+        'SELECT count(*) AS count, coalesce(max(user_id = ?), 0) AS mine FROM group_answers WHERE channel = ? AND conversation_id = ? AND quiz_id = ? AND question = ?',
       ),
       addScore: db.prepare(
         `INSERT INTO group_scores (channel, conversation_id, user_id, display_name, points, answered, correct) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -898,6 +911,11 @@ export class SqliteStore implements Store {
       this.addOutbox(a.outbox, a.at);
       return 'recorded' as const;
     }).immediate();
+  }
+
+  async groupAnswerTally(key: ConversationKey, quizId: string, question: number, userId: string): Promise<AnswerTally> {
+    const r = this.stmt.answerTally.get(userId, key.channel, key.conversationId, quizId, question);
+    return { count: r?.count ?? 0, mine: r?.mine === 1 };
   }
 
   async listGroupAnswers(key: ConversationKey, quizId: string, question: number): Promise<GroupAnswer[]> {

@@ -10,10 +10,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Address, Channel, LearnerKey } from '../messages.js';
 import type { Lang, LearnerState } from '../engine/state.js';
-import type { GroupAnswer, GroupState, ScoreRow } from '../engine/group.js';
+import type { AnswerTally, GroupAnswer, GroupState, ScoreRow } from '../engine/group.js';
 import type { WorkshopExport, WorkshopStore } from './workshops.js';
 
 export type { GroupAnswer, ScoreRow };
+export type { AnswerTally } from '../engine/group.js';
 import type { ActivityRecord } from '../engine/activity.js';
 import type { DashboardReads } from './dashboard.js';
 
@@ -291,6 +292,12 @@ export interface Store extends DashboardReads {
    */
   recordGroupAnswer(a: AnswerInsert): Promise<'recorded' | 'already_answered' | 'duplicate'>;
   listGroupAnswers(key: ConversationKey, quizId: string, question: number): Promise<GroupAnswer[]>;
+  /**
+   * How many answers one question has, and whether `userId` gave one of them: what a tap needs,
+   * without reading every answer (a tap on a question of a 1,000-member quiz reads two numbers, not
+   * the answers so far).
+   */
+  groupAnswerTally(key: ConversationKey, quizId: string, question: number, userId: string): Promise<AnswerTally>;
   /** Adds points atomically (increments, so that concurrent closers cannot lose each other's points). */
   addGroupScores(key: ConversationKey, rows: ScoreRow[]): Promise<void>;
   leaderboard(key: ConversationKey, limit: number): Promise<ScoreRow[]>;
