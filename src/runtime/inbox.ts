@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { Store } from '../store/store.js';
 import type { ErrorSink, LearningBot } from './bot.js';
 import { decodeInbox } from './durable.js';
+import { PassRunner } from '../scheduling/passes.js';
 import type { InboxRow } from '../store/store.js';
 
 export interface InboxWorkerOptions {
@@ -33,37 +34,21 @@ export class InboxWorker {
   /** Lanes this worker is applying now. */
   private readonly busy = new Set<string>();
   private readonly running = new Set<Promise<unknown>>();
-  private timer: NodeJS.Timeout | undefined;
-  private passing: Promise<void> | undefined;
-  private again = false;
   /** A pass found a lane busy here: read the inbox again when a lane is done. */
   private afterLane = false;
-  private stopped = false;
+  private readonly passes: PassRunner;
 
-  constructor(private readonly opts: InboxWorkerOptions) {}
+  constructor(private readonly opts: InboxWorkerOptions) {
+    this.passes = new PassRunner(() => this.pass(), (err) => opts.onError(err, { where: 'inbox-pass' }));
+  }
 
   start(): void {
-    this.timer = setInterval(() => this.kick(), this.opts.pollMs ?? 1000);
-    this.timer.unref();
-    this.kick();
+    this.passes.start(this.opts.pollMs ?? 1000);
   }
 
   /** Reads the inbox now (an event was accepted). */
   kick(): void {
-    if (this.stopped) return;
-    if (this.passing) {
-      this.again = true;
-      return;
-    }
-    this.passing = this.pass()
-      .catch((err: unknown) => this.opts.onError(err, { where: 'inbox-pass' }))
-      .finally(() => {
-        this.passing = undefined;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
-      });
+    this.passes.kick();
   }
 
   private async pass(): Promise<void> {
@@ -109,7 +94,7 @@ export class InboxWorker {
     const claim = () => store.inboxClaimLane(lane, this.owner, bot.now(), new Date(bot.now().getTime() + lease));
     try {
       for (const row of rows) {
-        if (this.stopped) return;
+        if (this.passes.stopped) return;
         // Claimed (or renewed) before each event: another process holding the lane keeps it.
         if (!(await claim())) return;
         try {
@@ -132,15 +117,14 @@ export class InboxWorker {
 
   /** Waits until everything read so far is applied (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.passing || this.running.size) {
-      await this.passing;
+    while (this.passes.running || this.running.size) {
+      await this.passes.settled();
       await Promise.allSettled([...this.running]);
     }
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    await this.passes.stop();
     await this.idle();
   }
 }

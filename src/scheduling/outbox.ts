@@ -13,6 +13,7 @@ import type { ErrorSink } from '../runtime/bot.js';
 import { decodeOutbox, type ReplyTarget } from '../runtime/durable.js';
 import type { Address, Outbound } from '../messages.js';
 import type { OutboxRow, Store } from '../store/store.js';
+import { PassRunner } from './passes.js';
 
 /** How a channel sends an outbox row: its `deliver` (with the reply target) or its proactive `send`. */
 export interface OutboxChannel {
@@ -45,36 +46,21 @@ export function personalOnly(payload: string): boolean {
 }
 
 export class OutboxSender {
-  private timer: NodeJS.Timeout | undefined;
-  private passing: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
   /** Rows this process is sending: a later pass never takes them again, even once their claim has lapsed. */
   private readonly sending = new Set<number>();
+  private readonly passes: PassRunner;
 
-  constructor(private readonly opts: OutboxSenderOptions) {}
-
-  start(): void {
-    this.timer = setInterval(() => this.kick(), this.opts.pollMs ?? 1000);
-    this.timer.unref();
-    this.kick();
+  constructor(private readonly opts: OutboxSenderOptions) {
+    this.passes = new PassRunner(() => this.pass(), (err) => opts.onError(err, { where: 'outbox-pass' }));
   }
 
+  start(): void {
+    this.passes.start(this.opts.pollMs ?? 1000);
+  }
+
+  /** Reads the outbox now (a reply was written). */
   kick(): void {
-    if (this.stopped) return;
-    if (this.passing) {
-      this.again = true;
-      return;
-    }
-    this.passing = this.pass()
-      .catch((err: unknown) => this.opts.onError(err, { where: 'outbox-pass' }))
-      .finally(() => {
-        this.passing = undefined;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
-      });
+    this.passes.kick();
   }
 
   private async pass(): Promise<void> {
@@ -96,7 +82,7 @@ export class OutboxSender {
   private async sendQueue(queue: OutboxRow[]): Promise<void> {
     const { store } = this.opts;
     for (const row of queue) {
-      if (this.stopped) return;
+      if (this.passes.stopped) return;
       const now = this.opts.now();
       if (row.availableAt > now || this.sending.has(row.id)) return;
       const leaseMs = this.opts.leaseMs ?? 5_000;
@@ -141,12 +127,10 @@ export class OutboxSender {
 
   /** Waits for the pass in progress (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.passing) await this.passing;
+    await this.passes.settled();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    await this.idle();
+    await this.passes.stop();
   }
 }
