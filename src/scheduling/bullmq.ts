@@ -113,8 +113,14 @@ export class BullNudgeScheduler {
     const { opts } = this;
     if (opts.scan !== false) {
       // Waits for Redis if it is away at start-up; closed meanwhile, it starts nothing.
-      await this.scanQueue.upsertJobScheduler('scan', { every: opts.scanEveryMs ?? 30_000 }, { name: 'scan', opts: { removeOnComplete: true, removeOnFail: 100 } });
+      const registerScan = () => this.scanQueue.upsertJobScheduler('scan', { every: opts.scanEveryMs ?? 30_000 }, { name: 'scan', opts: { removeOnComplete: true, removeOnFail: 100 } });
+      await registerScan();
       if (this.closed) return;
+      // A Redis restarted without persistence comes back empty, the scan's job scheduler with it, and
+      // no scan would run again: register it again (idempotent) each time the connection is ready.
+      (await this.scanQueue.getBackend().client).on('ready', () => {
+        if (!this.closed) registerScan().catch((err: unknown) => opts.onError(err, { where: 'nudge-scan' }));
+      });
       this.addWorker(
         new Worker('nudge-scan', async () => this.scan(), { connection: this.connection, prefix: this.prefix, concurrency: 1 }).on('failed', (_job, err) =>
           opts.onError(err, { where: 'nudge-scan' }),

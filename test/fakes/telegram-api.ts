@@ -84,6 +84,8 @@ export class FakeTelegram {
   /** Requests Telegram would have refused as malformed (bad HTML); a test expects none. */
   readonly problems: string[] = [];
   webhook: { url: string; secret_token?: string } | undefined;
+  /** How long each API call but getUpdates takes before it is answered (a slow platform); 0 by default. */
+  latencyMs = 0;
   private server: Server | undefined;
   private pending: TgUpdate[] = [];
   private confirmed = 0;
@@ -229,6 +231,7 @@ export class FakeTelegram {
       this.calls.push({ method, payload });
     }
     try {
+      if (this.latencyMs && method !== 'getUpdates') await new Promise((r) => setTimeout(r, this.latencyMs));
       const queued = this.failures.get(method);
       if (queued?.length) return fail(queued.shift()!);
       let result: Awaited<ReturnType<FakeTelegram['call']>>;
