@@ -41,6 +41,45 @@ async function main(): Promise<void> {
     ? createLogger(['trace', 'debug', 'info'].includes(config.logLevel) ? 'warn' : config.logLevel, pino.destination(2))
     : createLogger(config.logLevel);
   const lessonsDir = config.lessonsDir ?? shippedLessonsDir();
+  // Signals are heard from the start: one that comes while the bot starts (a Redis that never
+  // answers can hold start-up) stops it as soon as it has started, within the same deadline.
+  let running: Awaited<ReturnType<typeof startApp>> | undefined;
+  let stopping = false;
+  let pendingSignal: string | undefined;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    // A watchdog: whatever hangs (a dead Redis, a stuck request), the process ends within the deadline.
+    setTimeout(() => {
+      logger.error({ signal, deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown did not finish in time; exiting now (unfinished nudge jobs are retried by another worker)');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
+    try {
+      await running?.stop();
+    } catch (err) {
+      logger.error({ error: safeError(err) }, 'shutdown failed');
+      process.exitCode = 1;
+    }
+    // Handles left open (reconnect timers, sockets) must not keep a stopped bot alive.
+    if (signal !== 'end of input') process.exit();
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    // A second signal while stopping: stop waiting.
+    if (stopping) process.exit(1);
+    if (!running) {
+      // Still starting: stop once started (the watchdog bounds the wait).
+      if (!pendingSignal) {
+        pendingSignal = signal;
+        logger.info({ signal }, 'shutting down once started');
+        setTimeout(() => process.exit(1), SHUTDOWN_DEADLINE_MS).unref();
+      }
+      return;
+    }
+    void shutdown(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let app;
   try {
     app = await startApp({ config, logger, lessonsDir, stdin: process.stdin, stdout: process.stdout, ansi: !!process.stdout.isTTY, consoleWidth: () => process.stdout.columns });
@@ -58,33 +97,11 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const running = app;
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    // A watchdog: whatever hangs (a dead Redis, a stuck request), the process ends within the deadline.
-    setTimeout(() => {
-      logger.error({ signal, deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown did not finish in time; exiting now (unfinished nudge jobs are retried by another worker)');
-      process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS).unref();
-    try {
-      await running.stop();
-    } catch (err) {
-      logger.error({ error: safeError(err) }, 'shutdown failed');
-      process.exitCode = 1;
-    }
-    // Handles left open (reconnect timers, sockets) must not keep a stopped bot alive.
-    if (signal !== 'end of input') process.exit();
-  };
-  const onSignal = (signal: NodeJS.Signals) => {
-    // A second signal while stopping: stop waiting.
-    if (stopping) process.exit(1);
-    void shutdown(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  running = app;
+  if (pendingSignal) {
+    await shutdown(pendingSignal);
+    return;
+  }
   if (app.console) {
     if (process.stdin.isTTY) process.stdout.write('DiGIT4SD Learning Bot: type a number to pick a choice, or a /command (/help lists them). Ctrl-D quits.\n');
     await app.console.line('/start');
