@@ -11,6 +11,7 @@
  */
 import Database from 'better-sqlite3';
 import type { ActivityRow } from './activity-rows.js';
+import { toCertificate, type CertificateRow } from './sqlite.js';
 import { existsSync } from 'node:fs';
 import type { Address, Channel } from '../messages.js';
 import type { Lang, LearnerState } from '../engine/state.js';
@@ -219,27 +220,10 @@ export function* readSqlite(db: Database.Database): Generator<MigrationItem> {
 /** The certificates of the embedded store (a file from before certificates has none). */
 function* readCertificates(db: Database.Database): Generator<MigrationItem> {
   if (!hasTable(db, 'certificates')) return;
-  for (const r of db
-    .prepare<[], { id: string; channel: string | null; user_id: string | null; achievement: string; title: string; lang: Lang; name: string | null; jwt: string | null; hash: string; issued_at: number; revoked_at: number | null }>(
-      'SELECT * FROM certificates ORDER BY issued_at, id',
-    )
-    .iterate()) {
-    const holder = r.channel && r.user_id ? { channel: channelOf(r.channel, `certificates row ${r.id}`), userId: r.user_id } : null;
-    yield {
-      kind: 'certificate',
-      doc: toCertificateDoc({
-        id: r.id,
-        learner: holder,
-        achievement: r.achievement,
-        title: r.title,
-        lang: r.lang,
-        name: r.name,
-        jwt: r.jwt,
-        hash: r.hash,
-        issuedAt: new Date(r.issued_at),
-        revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
-      }),
-    };
+  for (const r of db.prepare<[], CertificateRow>('SELECT * FROM certificates ORDER BY issued_at, id').iterate()) {
+    // The channel is checked: an older file may hold anything.
+    if (r.channel && r.user_id) channelOf(r.channel, `certificates row ${r.id}`);
+    yield { kind: 'certificate', doc: toCertificateDoc(toCertificate(r)) };
   }
 }
 

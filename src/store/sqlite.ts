@@ -334,7 +334,8 @@ interface LearnerRow {
   nudge_at: number | null;
 }
 
-interface CertificateRow {
+/** A row of the `certificates` table. */
+export interface CertificateRow {
   id: string;
   channel: Channel | null;
   user_id: string | null;
@@ -348,7 +349,8 @@ interface CertificateRow {
   revoked_at: number | null;
 }
 
-function toCertificate(r: CertificateRow): CertificateRecord {
+/** A `certificates` row as the store contract's record (the migration reads rows this way too). */
+export function toCertificate(r: CertificateRow): CertificateRecord {
   return {
     id: r.id,
     learner: r.channel && r.user_id ? { channel: r.channel, userId: r.user_id } : null,
