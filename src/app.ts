@@ -27,9 +27,9 @@ import { trainerAuth } from './web/workshop-auth.js';
 import { mountWorkshopPages } from './web/workshops.js';
 import { Metrics } from './metrics.js';
 import { createConsoleChannel, type ConsoleAdapter } from '../adapters/console/index.js';
-import { MemorySentMarks, NudgeService } from './scheduling/delivery.js';
+import { NudgeService } from './scheduling/delivery.js';
 import { InProcessScheduler } from './scheduling/in-process.js';
-import { MemoryPacer } from './scheduling/pacer.js';
+import { MemoryPacer, RedisPacer, type Pacer } from './scheduling/pacer.js';
 import { InboxWorker } from './runtime/inbox.js';
 import { OutboxSender } from './scheduling/outbox.js';
 import { RedisWake } from './scheduling/wake.js';
@@ -132,20 +132,38 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   // acknowledge them once they are on disk; a worker applies them, and replies leave from the outbox.
   let redisStatus: import('./redis-status.js').RedisStatus | undefined;
   let inbox: InboxWorker | undefined;
-  let outbox: OutboxSender | undefined;
   // With REDIS_URL, every process's workers are woken through Redis when any process accepts an event
   // or writes owed messages; they then poll only as a slow safety net (backoffs, a lost wake-up).
   let wake: RedisWake | undefined;
-  if (config.role !== 'worker') {
-    const pollMs = config.redisUrl ? WOKEN_POLL_MS : undefined;
-    inbox = new InboxWorker({ bot, store, onError, ...(pollMs ? { pollMs } : {}), ...(opts.inboxLeaseMs ? { laneLeaseMs: opts.inboxLeaseMs } : {}) });
-    outbox = new OutboxSender({ store, channel: (c) => channels.get(c), onError, now: bot.now, ...(pollMs ? { pollMs } : {}), ...(opts.outboxLeaseMs ? { leaseMs: opts.outboxLeaseMs } : {}) });
-    const [i, o] = [inbox, outbox];
-    bot.enableDurable(
-      () => (i.kick(), wake?.publish('inbox')),
-      () => (o.kick(), wake?.publish('outbox')),
-    );
-  }
+  const pollMs = config.redisUrl ? WOKEN_POLL_MS : undefined;
+  // Nudges (rows written by whichever process runs the scheduler) leave at each platform's global
+  // rate: paced in this process, or across every process through Redis once it is connected (set
+  // below). While Redis is away, each process paces its own share, so that the outbox never waits on
+  // Redis.
+  const memoryPacer = new MemoryPacer();
+  let sharedPacer: { pacer: Pacer; ready: () => boolean } | undefined;
+  const pacer: Pacer = {
+    wait: (c) => (sharedPacer?.ready() ? sharedPacer.pacer : memoryPacer).wait(c),
+    pause: (c, ms) => (sharedPacer?.ready() ? sharedPacer.pacer : memoryPacer).pause(c, ms),
+  };
+  // Every process sends the outbox (any process may deliver what any process wrote, nudges included);
+  // only web processes, which receive events, apply the inbox.
+  const outbox = new OutboxSender({
+    store,
+    channel: (c) => channels.get(c),
+    onError,
+    now: bot.now,
+    pacer,
+    // A nudge refused because its learner cannot be reached marks them so, on the learner's path.
+    onRefused: (_row, payload, err) => bot.nudgeRefused(payload, err),
+    ...(pollMs ? { pollMs } : {}),
+    ...(opts.outboxLeaseMs ? { leaseMs: opts.outboxLeaseMs } : {}),
+  });
+  if (config.role !== 'worker') inbox = new InboxWorker({ bot, store, onError, ...(pollMs ? { pollMs } : {}), ...(opts.inboxLeaseMs ? { laneLeaseMs: opts.inboxLeaseMs } : {}) });
+  bot.enableDurable(
+    () => (inbox?.kick(), wake?.publish('inbox')),
+    () => (outbox.kick(), wake?.publish('outbox')),
+  );
   const ctx: ChannelContext = { port: bot, http, logger, now: bot.now, ...(opts.sleep ? { sleep: opts.sleep } : {}) };
   // The programme dashboard (read-only) on web processes, when a login is configured.
   if (config.role !== 'worker') {
@@ -228,20 +246,17 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
 
   // Events accepted before a crash are applied, and owed replies sent, before new ones come in.
   inbox?.start();
-  outbox?.start();
+  outbox.start();
   // Channels receive only in web processes; workers use them to send nudges.
   if (config.role !== 'worker') for (const channel of channels.values()) await channel.start();
 
-  // Nudges: BullMQ workers when Redis is configured, else the in-process scheduler.
-  const service = new NudgeService({ bot, deliver, marks: new MemorySentMarks(), metrics, pacer: new MemoryPacer() });
+  // Nudges: BullMQ workers when Redis is configured, else the in-process scheduler. Either hands the
+  // runtime the due nudge, which records it with its outbox row in one commit; the outbox sends it.
+  const service = new NudgeService({ bot, metrics });
   let nudges: { stop(): Promise<void> } | undefined;
   if (config.redisUrl && config.role !== 'web') {
     // BullMQ and ioredis load only when Redis is configured (about 0.4 s of start-up otherwise).
-    const [{ RedisStatus }, { BullNudgeScheduler, Redis, RedisSentMarks }, { RedisPacer }] = await Promise.all([
-      import('./redis-status.js'),
-      import('./scheduling/bullmq.js'),
-      import('./scheduling/pacer.js'),
-    ]);
+    const [{ RedisStatus }, { BullNudgeScheduler, Redis }] = await Promise.all([import('./redis-status.js'), import('./scheduling/bullmq.js')]);
     // Redis may be away at start-up or go away later: the bot starts and runs anyway, /readyz says
     // 503, one log line names REDIS_URL, and the clients reconnect by themselves.
     const status = (redisStatus ??= new RedisStatus(config.redisUrl, logger));
@@ -253,7 +268,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       redisUrl: config.redisUrl,
       prefix: config.queuePrefix,
       bot,
-      service: new NudgeService({ bot, deliver, marks: new RedisSentMarks(redis, config.queuePrefix), metrics, pacer: new RedisPacer(redis, config.queuePrefix) }),
+      service,
       onError,
       channels: [...channels.keys()],
     });
@@ -295,7 +310,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   }
 
   // Set up last, so that the Redis status line (when Redis is away) comes from the nudge queues first.
-  if (config.redisUrl && inbox && outbox) {
+  if (config.redisUrl) {
     const woken = { inbox, outbox };
     // Already loaded by the nudge queues in a process that runs them: no wait before start-up ends.
     const [{ RedisStatus }, { Redis }] = await Promise.all([import('./redis-status.js'), import('ioredis')]);
@@ -305,7 +320,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     status.watchReady(client);
     wake = new RedisWake(client, config.queuePrefix, (sub) => status.watch(sub));
     // Subscribed in the background: with Redis away, the workers poll until it is back.
-    wake.start((topic) => (topic === 'inbox' ? woken.inbox.kick() : woken.outbox.kick())).catch((err: unknown) => onError(err, { where: 'durable-wake' }));
+    wake.start((topic) => (topic === 'inbox' ? woken.inbox?.kick() : woken.outbox.kick())).catch((err: unknown) => onError(err, { where: 'durable-wake' }));
+    sharedPacer = { pacer: new RedisPacer(client, config.queuePrefix), ready: () => client.status === 'ready' };
   }
 
   return {
@@ -326,7 +342,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       // Stop receiving first, then finish applying what was accepted and sending what is owed.
       for (const channel of channels.values()) await channel.stop();
       await inbox?.stop();
-      await outbox?.stop();
+      await outbox.stop();
       await wake?.stop();
       await bot.settled();
       if (server) {

@@ -50,7 +50,7 @@ import { hashId } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { ConversationKey, GroupRecord, LearnerRecord, OutboxInsert, Store } from '../store/store.js';
 import { KeyedMutex } from './mutex.js';
-import { encodeInbox, laneOf, outboxRows, type ReplyTarget } from './durable.js';
+import { encodeInbox, laneOf, nudgeRows, outboxRows, type OutboxPayload, type ReplyTarget } from './durable.js';
 import type { LearnerStep } from './workshops.js';
 import { randomUUID } from 'node:crypto';
 import type { CertificateService } from '../certificates/service.js';
@@ -72,6 +72,11 @@ const CHANNEL_NAMES: Record<LearnerKey['channel'], string> = { telegram: 'Telegr
 /** A nudge's record for the dashboard, at the hour of the learner's local day. */
 function nudgeRecord(event: NudgeEvent, now: Date, timezone: string): ActivityRecord[] {
   return [{ type: 'nudge', at: now.toISOString(), event, localHour: local(now, timezone).hour }];
+}
+
+/** A learner who cannot be reached: no more nudges until they write again, and the dashboard's record of it. */
+function unreachableStep(state: LearnerState, now: Date): { state: LearnerState; nudgeAt: null; activity: ActivityRecord[] } {
+  return { state: { ...state, nudges: { ...state.nudges, unreachable: true } }, nudgeAt: null, activity: nudgeRecord('unreachable', now, state.nudges.timezone) };
 }
 
 /** Messages for one conversation, to be sent by its channel. */
@@ -113,13 +118,27 @@ export interface NudgeJob {
   plannedAt: number;
 }
 
-/** What became of a nudge. 'failed': the platform refused it for good (reported; not retried). */
+/**
+ * What became of a nudge. 'sent': recorded (durable: and queued in the outbox; without it: sent).
+ * 'unreachable' and 'failed' come only without the outbox, where the nudge is sent before its
+ * commit: 'failed', the platform refused it for good (reported; not retried).
+ */
 export type NudgeOutcome = 'sent' | 'skipped' | 'unreachable' | 'failed';
 
-/** Where "this nudge's message was sent" marks live (Redis with BullMQ; memory in-process). */
+/**
+ * Where "this nudge's message was sent" marks live, for a runtime without the durable outbox (Redis
+ * with BullMQ; memory in-process). The durable runtime needs none: the nudge's outbox row is
+ * written in the same commit as the state that records it.
+ */
 export interface SentMarks {
   get(jobId: string): Promise<NudgeKind | null>;
   set(jobId: string, kind: NudgeKind): Promise<void>;
+}
+
+/** How a runtime without the durable outbox sends a nudge itself (see {@link LearningBot.nudge}). */
+export interface DirectNudge {
+  marks: SentMarks;
+  send: Sender;
 }
 
 export interface BotOptions {
@@ -494,12 +513,12 @@ export class LearningBot implements BotPort {
 
   /**
    * Runs `step` on the learner's current record under the learner's lock and writes the state it
-   * returns with the version check (retrying on a conflict with another process). `step` returns
-   * null to write nothing.
+   * returns with the version check (retrying on a conflict with another process), with its activity
+   * records and outbox rows in the same write. `step` returns `{ done }` to write nothing.
    */
   private updateLearner<T>(
     key: LearnerKey,
-    step: (record: LearnerRecord, now: Date) => Promise<{ state: LearnerState; nudgeAt: Date | null; then: T; activity?: ActivityRecord[] } | { done: T }>,
+    step: (record: LearnerRecord, now: Date) => Promise<{ state: LearnerState; nudgeAt: Date | null; then: T; activity?: ActivityRecord[]; outbox?: OutboxInsert[] } | { done: T }>,
   ): Promise<T | null> {
     return this.locks.run(this.learnerLock(key), async () => {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -516,6 +535,7 @@ export class LearningBot implements BotPort {
           nudgeAt: next.nudgeAt,
           now,
           ...(next.activity?.length ? { activity: next.activity } : {}),
+          ...(next.outbox?.length ? { outbox: next.outbox } : {}),
         });
         if (outcome === 'committed') return next.then;
       }
@@ -533,20 +553,56 @@ export class LearningBot implements BotPort {
     await this.updateLearner(key, async (record) => ({ state: record.state, nudgeAt: at, then: undefined }));
   }
 
+  /** Whether the durable outbox runs (see {@link enableDurable}): nudges are then queued in it. */
+  get durable(): boolean {
+    return this.written !== undefined;
+  }
+
   /**
-   * A nudge's internal event: under the learner's lock, decides whether a nudge is still due (the
-   * learner's own state decides, so a repeated job finds nothing to do once it is recorded), sends
-   * it through `send`, and records it. A "sent" mark written right after the platform accepted the
-   * message covers a crash between the send and the write: the retried job records the nudge
-   * without sending it again.
+   * A nudge's internal event, on the learner's path: under the learner's lock, decides whether a
+   * nudge is still due (the learner's own state decides, so a repeated job finds nothing to do once
+   * it is recorded) and records it.
    *
-   * Throws a retryable {@link PlatformError} (the caller retries, honouring `retryAfterSec`). A
-   * learner who cannot be reached is marked so; any other refusal is reported once and the nudge is
-   * recorded as spent ('failed'), so that it is not retried forever.
+   * One rule per mode:
+   * - durable (the app, every role): the nudge is recorded and queued in ONE commit: the state after
+   *   it, the next nudge time, the dashboard's record and an outbox row with the message. The outbox
+   *   sender then sends it (paced, retried, marked sent once the platform accepts it; a learner who
+   *   cannot be reached is marked so through {@link nudgeRefused}). A crash between the commit and
+   *   the send delays the nudge; it is never lost or doubled. 'sent' means recorded and queued.
+   * - without the outbox (a runtime built without `enableDurable`: library use and tests): `direct`
+   *   sends it under the lock before the commit, and its "sent" mark, written right after the
+   *   platform accepted the message, covers a crash between the send and the write for as long as
+   *   the marks last (Redis: two days; memory: the process). This mode throws a retryable
+   *   {@link PlatformError} (the caller retries, honouring `retryAfterSec`); a learner who cannot be
+   *   reached is marked so; any other refusal is reported once and the nudge is recorded as spent
+   *   ('failed'), so that it is not retried forever.
    */
-  async nudge(job: NudgeJob, marks: SentMarks, send: Sender): Promise<NudgeOutcome> {
+  async nudge(job: NudgeJob, direct?: DirectNudge): Promise<NudgeOutcome> {
     const key = { channel: job.channel, userId: job.userId };
     const jobId = nudgeJobId(job);
+    if (this.durable) {
+      const outcome = await this.updateLearner<NudgeOutcome>(key, async (record, now) => {
+        const state = record.state;
+        if (state.nudges.lastNudgeJob === jobId) return { done: 'sent' };
+        const due = nudgeDue(state, now, this.policy, this.course.items);
+        if (!due) return { state, nudgeAt: nextNudgeAt(state, now, this.policy), then: 'skipped' };
+        const lastBeforePause = state.nudges.unanswered + 1 >= this.policy.maxUnanswered;
+        const message = nudgeMessage(this.course, state, due.kind, due.dueCount, lastBeforePause);
+        const next = afterNudge(state, due.kind, now, jobId);
+        return {
+          state: next,
+          nudgeAt: nextNudgeAt(next, now, this.policy),
+          then: 'sent',
+          // The dashboard's record and the message itself, written with the state that records them.
+          activity: nudgeRecord('sent', now, state.nudges.timezone),
+          outbox: nudgeRows(record.address, [message], key),
+        };
+      });
+      if (outcome === 'sent') this.written?.();
+      return outcome ?? 'skipped';
+    }
+    if (!direct) throw new Error('a nudge without the durable outbox needs a direct sender (NudgeService with deliver and marks)');
+    const { marks, send } = direct;
     const outcome = await this.updateLearner<NudgeOutcome>(key, async (record, now) => {
       const state = record.state;
       if (state.nudges.lastNudgeJob === jobId) return { done: 'sent' };
@@ -558,10 +614,7 @@ export class LearningBot implements BotPort {
         try {
           await send(record.address, [nudgeMessage(this.course, state, due.kind, due.dueCount, lastBeforePause)]);
         } catch (err) {
-          if (err instanceof PlatformError && err.unreachable) {
-            const unreachable = { ...state, nudges: { ...state.nudges, unreachable: true } };
-            return { state: unreachable, nudgeAt: null, then: 'unreachable', activity: nudgeRecord('unreachable', now, state.nudges.timezone) };
-          }
+          if (err instanceof PlatformError && err.unreachable) return { ...unreachableStep(state, now), then: 'unreachable' };
           if (!(err instanceof PlatformError) || err.retryable) throw err;
           this.opts.onError(err, { where: 'nudge-delivery', channel: job.channel, retryable: false });
           const spent = afterNudge(state, due.kind, now, jobId);
@@ -575,6 +628,19 @@ export class LearningBot implements BotPort {
       return { state: next, nudgeAt: nextNudgeAt(next, now, this.policy), then: 'sent', activity: nudgeRecord('sent', now, state.nudges.timezone) };
     });
     return outcome ?? 'skipped';
+  }
+
+  /**
+   * The outbox sender's word that the platform refused a row for good. A nudge's row refused
+   * because its learner cannot be reached (blocked the bot, left the workspace) marks that learner
+   * unreachable, on the learner's path: no more nudges until they write again, recorded for the
+   * dashboard once (a second refusal finds the learner already marked). Other refusals change
+   * nothing here (the sender has reported them).
+   */
+  async nudgeRefused(payload: OutboxPayload, err: unknown): Promise<void> {
+    const learner = payload.learner;
+    if (!learner || payload.address.kind !== 'direct' || !(err instanceof PlatformError) || !err.unreachable) return;
+    await this.updateLearner<undefined>(learner, async (record, now) => (record.state.nudges.unreachable ? { done: undefined } : { ...unreachableStep(record.state, now), then: undefined }));
   }
 
   // ---- groups -------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
  * `ReplyTarget` is whatever a channel needs to answer in place later (Telegram: the tapped message
  * and the callback query that stops the spinner); it is the channel's own plain JSON.
  */
-import type { Address, Inbound, Outbound } from '../messages.js';
+import type { Address, Inbound, LearnerKey, Outbound } from '../messages.js';
 import type { OutboxInsert } from '../store/store.js';
 
 export type ReplyTarget = Record<string, string | number | boolean | null>;
@@ -20,6 +20,12 @@ export interface OutboxPayload {
   address: Address;
   messages: Outbound[];
   target?: ReplyTarget;
+  /**
+   * Present on a nudge's row (a message the bot sends on its own initiative): whose nudge it is, so
+   * that a platform's "this user cannot be reached" marks that learner. It also marks the row as
+   * proactive, paced to the platform's global limit. A raw platform id: never logged.
+   */
+  learner?: LearnerKey;
 }
 
 export function encodeInbox(inbound: Inbound, target?: ReplyTarget): string {
@@ -36,6 +42,12 @@ export function decodeInbox(json: string): { inbound: Inbound; target?: ReplyTar
 export function outboxRows(address: Address, messages: Outbound[], target?: ReplyTarget): OutboxInsert[] {
   if (!messages.length && !target) return [];
   const payload: OutboxPayload = { address, messages, ...(target ? { target } : {}) };
+  return [{ channel: address.channel, conversationId: address.conversationId, payload: JSON.stringify(payload) }];
+}
+
+/** A nudge's outbox row: its message to the learner's reminder address, with the learner's key (see {@link OutboxPayload.learner}). */
+export function nudgeRows(address: Address, messages: Outbound[], learner: LearnerKey): OutboxInsert[] {
+  const payload: OutboxPayload = { address, messages, learner };
   return [{ channel: address.channel, conversationId: address.conversationId, payload: JSON.stringify(payload) }];
 }
 

@@ -6,11 +6,19 @@
  * conversation waits behind it), and dropped (reported once) when the platform refuses it for good.
  * A crash between the send and the mark sends that one row again after the claim lapses: a reply is
  * delayed, never lost.
+ *
+ * Nudges are rows too (written with the state that records them, see `LearningBot.nudge`): they are
+ * paced to each platform's global limit by `pacer` before they are claimed, so that a 09:00 burst of
+ * thousands of reminders leaves at the platform's rate (shared by every process with the Redis
+ * pacer), and a platform's refusal for good goes to `onRefused` (a learner who cannot be reached is
+ * marked so by the runtime).
  */
 import { PlatformError } from '../errors.js';
 import type { Channel } from '../messages.js';
 import type { ErrorSink } from '../runtime/bot.js';
-import { decodeOutbox, type ReplyTarget } from '../runtime/durable.js';
+import { decodeOutbox, type OutboxPayload, type ReplyTarget } from '../runtime/durable.js';
+import { DELIVERY_RATE } from './limits.js';
+import type { Pacer } from './pacer.js';
 import type { Address, Outbound } from '../messages.js';
 import type { OutboxRow, Store } from '../store/store.js';
 import { PassRunner } from './passes.js';
@@ -37,6 +45,28 @@ export interface OutboxSenderOptions {
   retryMs?: number;
   /** Called after a row is sent (metrics, tests). */
   onSent?: (row: OutboxRow) => void;
+  /**
+   * Paces proactive rows (nudges: rows that name their learner) to each platform's global limit,
+   * across processes when it is the Redis pacer; a 429 pushes the channel's next slot back. Replies
+   * are not paced here: each channel's delivery paces them (Telegram overall and per chat, Slack and
+   * Teams per conversation). None: proactive rows go out as fast as the channel's delivery allows.
+   */
+  pacer?: Pacer;
+  /**
+   * Called when the platform refused a row for good, before the row is dropped: the runtime marks a
+   * learner who cannot be reached (see `LearningBot.nudgeRefused`). If it throws, the error is
+   * reported and the row is kept for a retry, so that the refusal is not forgotten.
+   */
+  onRefused?: (row: OutboxRow, payload: OutboxPayload, err: unknown) => Promise<void>;
+}
+
+/** A row's payload, or undefined when it cannot be read (the send then reports it and drops the row). */
+function readable(payload: string): OutboxPayload | undefined {
+  try {
+    return decodeOutbox(payload);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether an outbox row holds only notices answering one member's tap in a group (nothing posted in the conversation). */
@@ -75,7 +105,21 @@ export class OutboxSender {
       const key = personalOnly(row.payload) ? `${row.channel}|${row.conversationId}|${row.id}` : `${row.channel}|${row.conversationId}`;
       conversations.set(key, [...(conversations.get(key) ?? []), row]);
     }
-    await Promise.all([...conversations.values()].map((queue) => this.sendQueue(queue)));
+    // A pass starts at most one second's worth of each platform's proactive rows (nudges): the pass
+    // (and with it the replies written meanwhile, and a shutdown) never waits long behind a burst of
+    // thousands. What is left runs in the next pass, at once.
+    const started = new Map<Channel, number>();
+    let left = false;
+    const queues = [...conversations.values()].filter((queue) => {
+      const head = queue[0]!;
+      if (!this.opts.pacer || head.availableAt > now || this.sending.has(head.id) || !readable(head.payload)?.learner) return true;
+      const n = started.get(head.channel) ?? 0;
+      if (n >= DELIVERY_RATE[head.channel].max) return !(left = true);
+      started.set(head.channel, n + 1);
+      return true;
+    });
+    await Promise.all(queues.map((queue) => this.sendQueue(queue)));
+    if (left) this.passes.kick();
   }
 
   /** Sends one conversation's rows in order; stops at the first that is not free or fails. */
@@ -86,9 +130,19 @@ export class OutboxSender {
       const now = this.opts.now();
       if (row.availableAt > now || this.sending.has(row.id)) return;
       const leaseMs = this.opts.leaseMs ?? 5_000;
-      let claimedUntil = new Date(now.getTime() + leaseMs);
-      if (!(await store.outboxClaim(row, claimedUntil))) return;
+      const payload = readable(row.payload);
+      // A message the bot sends on its own initiative (a nudge) names its learner.
+      const paced = payload?.learner ? this.opts.pacer : undefined;
       this.sending.add(row.id);
+      // The platform's slot first, then the claim: a row waiting for its slot holds no lease (a
+      // burst of thousands is not claimed and renewed all at once); another process that takes it
+      // meanwhile waited for a slot of its own (the Redis pacer shares them).
+      if (paced) await paced.wait(row.channel);
+      let claimedUntil = new Date(this.opts.now().getTime() + leaseMs);
+      if (this.passes.stopped || !(await store.outboxClaim(row, claimedUntil))) {
+        this.sending.delete(row.id);
+        return;
+      }
       // Renew the claim while the send is in progress.
       const renew = setInterval(() => {
         const until = new Date(this.opts.now().getTime() + leaseMs);
@@ -102,7 +156,7 @@ export class OutboxSender {
       const channel = this.opts.channel(row.channel);
       try {
         if (!channel) throw new Error(`no ${row.channel} channel is running to send the outbox to`);
-        const { address, messages, target } = decodeOutbox(row.payload);
+        const { address, messages, target } = payload ?? decodeOutbox(row.payload);
         if (channel.deliver) await channel.deliver(address, messages, target);
         else await channel.send(address, messages);
         clearInterval(renew);
@@ -114,7 +168,15 @@ export class OutboxSender {
         this.sending.delete(row.id);
         const retryable = !(err instanceof PlatformError) || err.retryable;
         this.opts.onError(err, { where: 'outbox-send', channel: row.channel, retryable, attempts: row.attempts + 1 });
+        if (paced && err instanceof PlatformError && err.status === 429) await paced.pause(row.channel, (err.retryAfterSec ?? 1) * 1000);
         if (!retryable) {
+          try {
+            if (payload) await this.opts.onRefused?.(row, payload, err);
+          } catch (e) {
+            this.opts.onError(e, { where: 'outbox-refused', channel: row.channel });
+            await store.outboxRetry(row.id, new Date(this.opts.now().getTime() + (this.opts.retryMs ?? 2000) * 2 ** row.attempts));
+            return;
+          }
           await store.outboxDone(row.id, this.opts.now());
           continue;
         }
