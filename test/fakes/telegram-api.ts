@@ -96,6 +96,7 @@ export class FakeTelegram {
   private readonly blocked = new Set<number>();
   private readonly left = new Set<string>();
   private readonly failures = new Map<string, Failure[]>();
+  private readonly down = new Map<string, Failure>();
   private readonly listeners = new Set<() => void>();
 
   /** The API root to give grammY (`client.apiRoot`). */
@@ -118,6 +119,16 @@ export class FakeTelegram {
   /** The next call of `method` fails with this error (once per call to failNext). */
   failNext(method: string, failure: Failure): void {
     this.failures.set(method, [...(this.failures.get(method) ?? []), failure]);
+  }
+
+  /** Every call of `method` fails with this error until {@link recover} (a platform that is down). */
+  failAll(method: string, failure: Failure): void {
+    this.down.set(method, failure);
+  }
+
+  /** Calls of `method` succeed again. */
+  recover(method: string): void {
+    this.down.delete(method);
   }
 
   /** The user blocks the bot: sends to their private chat get 403. */
@@ -234,6 +245,8 @@ export class FakeTelegram {
       if (this.latencyMs && method !== 'getUpdates') await new Promise((r) => setTimeout(r, this.latencyMs));
       const queued = this.failures.get(method);
       if (queued?.length) return fail(queued.shift()!);
+      const down = this.down.get(method);
+      if (down) return fail(down);
       let result: Awaited<ReturnType<FakeTelegram['call']>>;
       try {
         result = await this.call(method, payload, req);
