@@ -12,15 +12,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
 import pino from 'pino';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { TelegramAdapter } from '../adapters/telegram/adapter.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine.js';
 import { DEFAULT_GROUP_OPTIONS } from '../src/engine/group.js';
 import { newLearnerState } from '../src/engine/state.js';
 import { formatHhmm } from '../src/learning/localtime.js';
-import type { LearnerKey } from '../src/messages.js';
+import { plain, type LearnerKey, type Outbound } from '../src/messages.js';
 import { LearningBot, nudgeJobId } from '../src/runtime/bot.js';
-import { decodeOutbox } from '../src/runtime/durable.js';
+import { decodeOutbox, nudgeRows, outboxRows } from '../src/runtime/durable.js';
+import { PlatformError } from '../src/errors.js';
+import { Redis, removePrefix } from '../src/scheduling/bullmq.js';
 import { NudgeService } from '../src/scheduling/delivery.js';
 import { InProcessScheduler } from '../src/scheduling/in-process.js';
 import { OutboxSender } from '../src/scheduling/outbox.js';
@@ -149,9 +152,82 @@ describe('a nudge in the durable outbox', () => {
   });
 });
 
+describe('the outbox sender and proactive rows', () => {
+  const address = (i: number) => ({ channel: 'console' as const, conversationId: `c${i}`, kind: 'direct' as const });
+  const text = (s: string): Outbound[] => [{ kind: 'text', text: plain(s) }];
+
+  it('paces nudge rows to the platform\'s global rate (no second holds more), and not the replies', async () => {
+    const store = new SqliteStore(':memory:');
+    cleanups.push(() => store.close());
+    const now = new Date();
+    for (let i = 0; i < 30; i++) await store.outboxAdd(nudgeRows(address(i), text(`nudge ${i}`), { channel: 'console', userId: `u${i}` }), now);
+    await store.outboxAdd(outboxRows(address(99), text('a reply')), now);
+    const sends: { at: number; conversation: string }[] = [];
+    const waits: string[] = [];
+    const pacer = new MemoryPacer({ console: { max: 20, durationMs: 1000 } });
+    const outbox = new OutboxSender({
+      store,
+      channel: () => ({ send: async (a) => void sends.push({ at: performance.now(), conversation: a.conversationId }) }),
+      onError: (err) => { throw err; },
+      now: () => new Date(),
+      pacer: { wait: (c) => (waits.push(c), pacer.wait(c)), pause: (c, ms) => pacer.pause(c, ms) },
+    });
+    cleanups.push(() => outbox.stop());
+    outbox.start();
+    await vi.waitFor(() => expect(sends).toHaveLength(31), { timeout: 10_000 });
+    await outbox.idle();
+    // Each row once; only the 30 nudges waited for a slot.
+    expect(new Set(sends.map((s) => s.conversation)).size).toBe(31);
+    expect(waits).toHaveLength(30);
+    const nudgeTimes = sends.filter((s) => s.conversation !== 'c99').map((s) => s.at);
+    for (const t of nudgeTimes) expect(nudgeTimes.filter((u) => u >= t && u < t + 1000).length).toBeLessThanOrEqual(20);
+    expect(Math.max(...nudgeTimes) - Math.min(...nudgeTimes)).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('starts at most a second\'s worth of nudges per pass and sends the rest in the next, each once; a 429 pushes the slots back', async () => {
+    const store = new SqliteStore(':memory:');
+    cleanups.push(() => store.close());
+    const now = new Date();
+    // 45 Telegram nudges: the platform's global rate is 30 a second.
+    for (let i = 0; i < 45; i++) await store.outboxAdd(nudgeRows({ channel: 'telegram', conversationId: String(i), kind: 'direct' }, text(`nudge ${i}`), { channel: 'telegram', userId: String(i) }), now);
+    const sent: string[] = [];
+    const paused: number[] = [];
+    let inFlight = 0;
+    let most = 0;
+    let first = true;
+    const outbox = new OutboxSender({
+      store,
+      channel: () => ({
+        send: async (a) => {
+          if (first) {
+            first = false;
+            throw new PlatformError({ platform: 'telegram', method: 'sendMessage', status: 429, retryAfterSec: 1, description: 'Too Many Requests' });
+          }
+          inFlight++;
+          most = Math.max(most, inFlight);
+          await new Promise((r) => setImmediate(r));
+          inFlight--;
+          sent.push(a.conversationId);
+        },
+      }),
+      onError: () => undefined,
+      now: () => new Date(),
+      retryMs: 10,
+      pacer: { wait: async () => undefined, pause: async (_c, ms) => void paused.push(ms) },
+    });
+    cleanups.push(() => outbox.stop());
+    outbox.start();
+    await vi.waitFor(() => expect(sent).toHaveLength(45), { timeout: 10_000 });
+    await outbox.idle();
+    expect(new Set(sent).size).toBe(45);
+    expect(most).toBeLessThanOrEqual(30);
+    expect(paused).toEqual([1000]);
+  });
+});
+
 describe('a bot killed between a nudge\'s commit and its send', () => {
-  function startBot(dataDir: string, fake: FakeTelegram): Promise<ChildProcess> {
-    const settings = [`TELEGRAM_BOT_TOKEN=${fake.token}`, `TELEGRAM_API_ROOT=${fake.apiRoot}`, 'TELEGRAM_WEBHOOK_URL=https://bot.example.org/tg', 'TELEGRAM_WEBHOOK_SECRET=nudge-secret', 'NUDGE_INTERVAL_MS=200'];
+  function startBot(dataDir: string, fake: FakeTelegram, extra: string[] = []): Promise<ChildProcess> {
+    const settings = [`TELEGRAM_BOT_TOKEN=${fake.token}`, `TELEGRAM_API_ROOT=${fake.apiRoot}`, 'TELEGRAM_WEBHOOK_URL=https://bot.example.org/tg', 'TELEGRAM_WEBHOOK_SECRET=nudge-secret', 'NUDGE_INTERVAL_MS=200', ...extra];
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/durable-bot.ts', dataDir, ...settings], { stdio: ['ignore', 'pipe', 'pipe'] });
     cleanups.push(async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -204,5 +280,26 @@ describe('a bot killed between a nudge\'s commit and its send', () => {
       expect(fake.lastTo(chat).html).toMatch(/Time for today/);
     }
     expect(fake.problems).toEqual([]);
+  }, 90_000);
+
+  it('a worker process alone (ROLE=worker, REDIS_URL) sends the nudge rows it writes, once each', async () => {
+    const fake = await fakeTelegram();
+    const dataDir = mkdtempSync(join(tmpdir(), 'digit4sd-nudge-worker-'));
+    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+    const prefix = `nudgeow${randomUUID().slice(0, 8)}`;
+    const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+    cleanups.push(async () => (await removePrefix(redis, prefix), redis.disconnect()));
+    const chats = [830_001, 830_002];
+    {
+      const store = new SqliteStore(join(dataDir, 'digit4sd.sqlite'));
+      for (const chat of chats) await seedDue(store, fake, chat);
+      await store.close();
+    }
+    // No web process runs: the worker's BullMQ scan finds the learners, the runtime queues the
+    // nudges in the outbox, and the worker's own outbox sender sends them.
+    await startBot(dataDir, fake, [`REDIS_URL=${inject('redisUrl')}`, `QUEUE_PREFIX=${prefix}`, 'ROLE=worker']);
+    await fake.until(() => chats.every((c) => fake.sentTo(c).length >= 1), 45_000, 'every nudge from the worker');
+    await drained(dataDir);
+    for (const chat of chats) expect(fake.sentTo(chat), `chat ${chat}`).toHaveLength(1);
   }, 90_000);
 });
