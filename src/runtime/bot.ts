@@ -10,7 +10,7 @@
  *   never told about progress that a crash could lose;
  * - internal events enter the same path: a nudge that is due (from a scheduler), a group's tick (a
  *   question's time is up, a weekly quiz is due). Nothing but this runtime writes learner or group
- *   state;
+ *   state; a nudge's message is written to the outbox in the commit that records it (durable mode);
  * - posts a group is owed (a quiz's questions, reveals, final scores) are kept in the group's state
  *   until the channel has delivered them, so a failed send never skips a reveal.
  */

@@ -5,8 +5,11 @@
  *   one delivery job per nudge, with an idempotent job id. Redis holds only the work that is due
  *   now, never a job per learner scheduled for later.
  * - `nudge-<channel>`: one delivery queue per platform, each with its own rate limiter (a BullMQ
- *   limiter covers a whole queue). A 429 puts the queue to sleep for the platform's retry-after;
- *   an unreachable learner is marked, not retried; other failures retry with backoff.
+ *   limiter covers a whole queue). Each job hands the runtime the due nudge: with the durable
+ *   outbox (the app) it is recorded and queued in one commit and the outbox sender sends it (paced,
+ *   retried, an unreachable learner marked). Without it (tests, `bench:nudges`) the job sends it: a
+ *   429 puts the queue to sleep for the platform's retry-after; an unreachable learner is marked,
+ *   not retried; other failures retry with backoff.
  */
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -63,7 +66,7 @@ export function connectionFrom(url: string): ConnectionOptions {
   };
 }
 
-/** "Sent" marks in Redis, kept two days. */
+/** "Sent" marks in Redis, kept two days, for a runtime without the durable outbox (tests, `bench:nudges`); the app needs none. */
 export class RedisSentMarks implements SentMarks {
   constructor(
     private readonly redis: Redis,
@@ -138,7 +141,8 @@ export class BullNudgeScheduler {
           concurrency: opts.concurrency ?? 10,
           ...(opts.lockDurationMs ? { lockDuration: opts.lockDurationMs } : {}),
           ...(opts.stalledIntervalMs ? { stalledInterval: opts.stalledIntervalMs } : {}),
-          // A coarse bound on fetching; the service's pacer spaces the sends themselves evenly.
+          // A coarse bound on fetching; the sends themselves are spaced evenly by the outbox sender's
+          // pacer (without the durable outbox: the service's).
           limiter: { max: rate.max, duration: rate.durationMs },
         });
         worker.on('failed', (job, err) => opts.onError(err, { where: 'nudge-delivery', channel, attempts: job?.attemptsMade }));

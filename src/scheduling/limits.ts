@@ -2,7 +2,7 @@
  * How fast nudges may go out on each platform, across conversations. A nudge goes to a learner's own
  * conversation and never more than one at a time, so the per-conversation limits (Telegram 1/s per
  * chat, Slack about 1/s per channel, Teams 7/s per conversation) are never approached by nudges; the
- * queues enforce the per-bot limits:
+ * outbox sender's pacer (and the delivery queues' fetching) enforce the per-bot limits:
  * - Telegram: about 30 messages a second per bot.
  * - Slack: no published per-app figure across channels beyond 1/s per channel and a workspace-wide
  *   allowance; 10/s keeps well inside it.
