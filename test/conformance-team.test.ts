@@ -23,6 +23,8 @@ import type { Channel } from '../src/messages.js';
 import { LearningBot } from '../src/runtime/bot.js';
 import { MemorySentMarks, NudgeService } from '../src/scheduling/delivery.js';
 import { InProcessScheduler } from '../src/scheduling/in-process.js';
+import { OutboxSender } from '../src/scheduling/outbox.js';
+import { MemoryPacer } from '../src/scheduling/pacer.js';
 import { createHttpApp, listen } from '../src/server.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { ConversationKey } from '../src/store/store.js';
@@ -578,6 +580,35 @@ describe.each(DRIVERS)('the scripted team quiz on $name', ({ make }) => {
       expect((await d.bot.store.getLearner({ channel: d.name, userId: d.userId('ana') }))!.state.nudges.unanswered).toBe(1);
       expect(d.errors.map((e) => ({ context: e.context, err: String(e.err) }))).toEqual([]);
     } finally {
+      await d.stop();
+    }
+  });
+
+  it('delivers a scheduled nudge from the durable outbox through the channel\'s delivery, once', async () => {
+    const d = make();
+    await d.start();
+    const outbox = new OutboxSender({ store: d.bot.store, channel: () => d.channel, onError: d.bot.report, now: d.bot.now, pacer: new MemoryPacer(), onRefused: (_row, payload, err) => d.bot.nudgeRefused(payload, err) });
+    try {
+      await d.direct('ana', 'remind 09:05');
+      // From here the runtime queues nudges in the outbox, as the app does.
+      d.bot.enableDurable(
+        () => undefined,
+        () => outbox.kick(),
+      );
+      const scheduler = new InProcessScheduler({ bot: d.bot, service: new NudgeService({ bot: d.bot }), onError: d.bot.report });
+      d.clock.set('2026-03-02T09:05:20Z');
+      expect(await scheduler.runOnce()).toEqual(['sent']);
+      // The commit woke the sender: its pass sends the row.
+      await outbox.idle();
+      const texts = d.directTexts('ana');
+      expect(texts.filter((t) => /Time for today.s lesson/.test(t))).toHaveLength(1);
+      expect(await d.bot.store.outboxDue(d.clock.now(), 10)).toEqual([]);
+      expect(await scheduler.runOnce()).toEqual([]);
+      await outbox.idle();
+      expect(d.directTexts('ana')).toHaveLength(texts.length);
+      expect(d.errors.map((e) => ({ context: e.context, err: String(e.err) }))).toEqual([]);
+    } finally {
+      await outbox.stop();
       await d.stop();
     }
   });
