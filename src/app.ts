@@ -135,16 +135,18 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   // With REDIS_URL, every process's workers are woken through Redis when any process accepts an event
   // or writes owed messages; they then poll only as a slow safety net (backoffs, a lost wake-up).
   let wake: RedisWake | undefined;
+  let pacerClient: { disconnect(): void } | undefined;
   const pollMs = config.redisUrl ? WOKEN_POLL_MS : undefined;
   // Nudges (rows written by whichever process runs the scheduler) leave at each platform's global
   // rate: paced in this process, or across every process through Redis once it is connected (set
-  // below). While Redis is away, each process paces its own share, so that the outbox never waits on
-  // Redis.
+  // below). While Redis is away (not ready, or a call that fails or times out), each process paces
+  // its own share, so that the outbox never waits on Redis; the outage itself is reported once by
+  // the Redis status line.
   const memoryPacer = new MemoryPacer();
   let sharedPacer: { pacer: Pacer; ready: () => boolean } | undefined;
   const pacer: Pacer = {
-    wait: (c) => (sharedPacer?.ready() ? sharedPacer.pacer : memoryPacer).wait(c),
-    pause: (c, ms) => (sharedPacer?.ready() ? sharedPacer.pacer : memoryPacer).pause(c, ms),
+    wait: (c) => (sharedPacer?.ready() ? sharedPacer.pacer.wait(c).catch(() => memoryPacer.wait(c)) : memoryPacer.wait(c)),
+    pause: (c, ms) => Promise.all([memoryPacer.pause(c, ms), sharedPacer?.ready() ? sharedPacer.pacer.pause(c, ms).catch(() => undefined) : undefined]).then(() => undefined),
   };
   // Every process sends the outbox (any process may deliver what any process wrote, nudges included);
   // only web processes, which receive events, apply the inbox.
@@ -321,7 +323,11 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     wake = new RedisWake(client, config.queuePrefix, (sub) => status.watch(sub));
     // Subscribed in the background: with Redis away, the workers poll until it is back.
     wake.start((topic) => (topic === 'inbox' ? woken.inbox?.kick() : woken.outbox.kick())).catch((err: unknown) => onError(err, { where: 'durable-wake' }));
-    sharedPacer = { pacer: new RedisPacer(client, config.queuePrefix), ready: () => client.status === 'ready' };
+    // Its own connection, whose calls fail fast instead of waiting for a Redis that went away.
+    const pacing = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 2_000 });
+    status.watch(pacing);
+    pacerClient = pacing;
+    sharedPacer = { pacer: new RedisPacer(pacing, config.queuePrefix), ready: () => pacing.status === 'ready' };
   }
 
   return {
@@ -344,6 +350,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       await inbox?.stop();
       await outbox.stop();
       await wake?.stop();
+      pacerClient?.disconnect();
       await bot.settled();
       if (server) {
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));

@@ -137,7 +137,14 @@ export class OutboxSender {
       // The platform's slot first, then the claim: a row waiting for its slot holds no lease (a
       // burst of thousands is not claimed and renewed all at once); another process that takes it
       // meanwhile waited for a slot of its own (the Redis pacer shares them).
-      if (paced) await paced.wait(row.channel);
+      if (paced) {
+        try {
+          await paced.wait(row.channel);
+        } catch (err) {
+          this.sending.delete(row.id);
+          throw err;
+        }
+      }
       let claimedUntil = new Date(this.opts.now().getTime() + leaseMs);
       if (this.passes.stopped || !(await store.outboxClaim(row, claimedUntil))) {
         this.sending.delete(row.id);
