@@ -287,8 +287,22 @@ export class SlackAdapter implements ChannelAdapter {
     const now = this.nowMs();
     for (const [k, until] of this.taps) if (until < now) this.taps.delete(k);
     if ((this.taps.get(tapKey) ?? 0) >= now) return;
-    this.taps.set(tapKey, now + (this.settings.doubleTapSec ?? 5) * 1000);
+    const until = now + (this.settings.doubleTapSec ?? 5) * 1000;
+    this.taps.set(tapKey, until);
+    try {
+      await this.takeAction(body, action, where, now);
+    } catch (err) {
+      // Durable: a tap that failed was not taken (nothing is applied before the inbox write), and
+      // Slack is told so. Its window is closed again: Slack's retry, or the learner's next tap, counts.
+      if (this.ctx.port.accept && this.taps.get(tapKey) === until) this.taps.delete(tapKey);
+      throw err;
+    }
+  }
 
+  /** A tap past the double-tap check: accepted into the inbox (durable), or applied and answered. */
+  private async takeAction(body: BlockAction<ButtonAction>, action: ButtonAction, where: string, now: number): Promise<void> {
+    const userId = body.user.id;
+    const container = body.container as { type?: string; channel_id?: string; message_ts?: string };
     const id = actionEventId(where, userId, action.action_id, action.action_ts);
     const data = action.value ?? '';
     const channelId = container.channel_id ?? body.channel?.id;
