@@ -245,7 +245,7 @@ describe('Slack channel over HTTP', () => {
     expect(stale.status).toBe(401);
     const unsigned = await fetch(`${h.base}/slack/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect(unsigned.status).toBe(401);
-    // Bolt checks its token with auth.test at start; nothing else may have been called.
+    // The bot's token may have been checked with auth.test; nothing else may have been called.
     expect(h.fake.calls.filter((c) => c.method !== 'auth.test')).toEqual([]);
     expect(await h.bot.store.getLearner({ channel: 'slack', userId: 'U1' })).toBeNull();
   });
