@@ -32,7 +32,8 @@ type WebClient = InstanceType<typeof webApi.WebClient>;
 /** The Slack settings from the configuration, plus options that tests and operators may tune. */
 export interface SlackSettings {
   botToken: string;
-  signingSecret: string;
+  /** Verifies Slack's requests over HTTP; required unless `appToken` is given (Socket Mode does not use it). */
+  signingSecret?: string;
   /** An app-level token (xapp-...): Socket Mode instead of HTTP. */
   appToken?: string;
   /** The Web API base, ending in /api/ (GovSlack, tests). Default Slack's. */
@@ -120,23 +121,28 @@ export class SlackAdapter implements ChannelAdapter {
     // The client does not retry: the one error policy (delivery.ts) does, for every call.
     const clientOptions = { slackApiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true };
     this.socketMode = !!settings.appToken;
-    const receiver = settings.appToken
+    const { appToken, signingSecret } = settings;
+    const receiver = appToken
       ? new AckAfterWorkReceiver({
-          appToken: settings.appToken,
+          appToken,
           logger,
           slackApiUrl,
           ...(settings.socketPingTimeoutMs !== undefined ? { clientPingTimeoutMs: settings.socketPingTimeoutMs } : {}),
           onError: (err, context) => ctx.port.report(err, context),
         })
-      : new ExpressReceiver({
-          signingSecret: settings.signingSecret,
-          logger,
-          endpoints: settings.path ?? '/slack/events',
-          // With the durable inbox, Slack's 200 waits until the event is on disk (a fast write);
-          // without it, Slack is answered at once and the work goes on after.
-          processBeforeResponse: settings.processBeforeResponse ?? !!ctx.port.accept,
-          app: ctx.http,
-        });
+      : signingSecret
+        ? new ExpressReceiver({
+            signingSecret,
+            logger,
+            endpoints: settings.path ?? '/slack/events',
+            // With the durable inbox, Slack's 200 waits until the event is on disk (a fast write);
+            // without it, Slack is answered at once and the work goes on after.
+            processBeforeResponse: settings.processBeforeResponse ?? !!ctx.port.accept,
+            app: ctx.http,
+          })
+        : undefined;
+    // Over HTTP every request is verified with the signing secret; Socket Mode has no requests to verify.
+    if (!receiver) throw new Error('Slack over HTTP needs signingSecret (SLACK_SIGNING_SECRET) to verify requests; give appToken (SLACK_APP_TOKEN) for Socket Mode instead');
     this.client = new webApi.WebClient(settings.botToken, { ...clientOptions, logger });
     // Bolt given the token itself would check it with an auth.test of its own, started in its
     // constructor and rejected unhandled when Slack refuses the token. Given `authorize`, it asks the
