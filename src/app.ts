@@ -122,7 +122,10 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
   const http = createHttpApp(checks, metrics.registry, logger);
   mountCertificateRoutes(http, { store, settings: certificates.settings, jwks: certificates.issuer.jwks(), onError });
-  bot.connect((address, messages) => deliver({ address, messages }));
+  bot.connect(
+    (address, messages) => deliver({ address, messages }),
+    (c) => channels.get(c)?.groupTally === true,
+  );
   // Workshops: participants' joins and answers take their learner path; cards and questions go out through each channel's delivery.
   const workshops = new WorkshopRuntime({ course, store, send: async (address, messages) => void (await deliver({ address, messages })), now: bot.now, retention: config.retention, onError });
   bot.participantEvents = (inbound, path) => workshops.participant(inbound, path);

@@ -17,6 +17,11 @@ import type { ReplyTarget } from './runtime/durable.js';
 export interface ChannelAdapter {
   readonly channel: Channel;
   /**
+   * True for a channel that has no private notices in a group (Teams): the runtime keeps one running
+   * tally of who has answered each team-quiz question and sends it here, posted once, then edited.
+   */
+  readonly groupTally?: boolean;
+  /**
    * Sends messages to a conversation on the bot's own initiative (reminders, a team quiz's posts),
    * retrying retryable failures; returns the platform ids of the team-quiz questions it posted (so
    * that any process can close them). Throws a {@link import('./errors.js').PlatformError} when the

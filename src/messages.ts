@@ -86,11 +86,14 @@ export interface QuestionRef {
   itemId: string;
 }
 
-/** Platform ids of team-quiz question messages a channel posted, by `${quizId}:${index}`. */
+/** Platform ids of team-quiz messages a channel posted: questions by `${quizId}:${index}`, tallies by `${quizId}:${index}:tally`. */
 export type PostedRefs = Record<string, string>;
 
 /** The key of a team-quiz question in {@link PostedRefs}. */
 export const questionKey = (q: Pick<QuestionRef, 'quizId' | 'index'>): string => `${q.quizId}:${q.index}`;
+
+/** The key of a team-quiz question's running tally in {@link PostedRefs}. */
+export const tallyKey = (q: Pick<QuestionRef, 'quizId' | 'index'>): string => `${questionKey(q)}:tally`;
 
 /** A quiz message (see {@link Outbound}). */
 export type QuizMessage = Extract<Outbound, { kind: 'quiz' }>;
@@ -155,13 +158,23 @@ export type Outbound =
       kind: 'notice';
       text: string;
       reason: NoticeReason;
-      /**
-       * On a team-quiz answer: the question it was about, and whose answer this notice records (the
-       * member's display name; a channel that shows a tally adds the names as they come, so that a
-       * tap never carries every name so far).
-       */
+      /** On a team-quiz answer: the question it was about. */
       teamQuestion?: QuestionRef;
-      answered?: string[];
+    }
+  /**
+   * Who has answered the open team-quiz question so far, in a channel that has no private notices
+   * (Teams): one message per question, posted once and then edited in place (`messageRef`, kept in
+   * the group's state, so that whichever process sends the next update edits the same message).
+   * Names only, never options.
+   */
+  | {
+      kind: 'tally';
+      teamQuestion: QuestionRef;
+      text: string;
+      /** How many members have answered. */
+      count: number;
+      /** The platform's id of the tally message already posted for this question, if any. */
+      messageRef?: string;
     }
   /**
    * A step, not a message: the team-quiz question `teamQuestion` has closed, so its buttons go. Planned

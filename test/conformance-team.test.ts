@@ -362,7 +362,7 @@ class TeamsTeam implements TeamDriver {
     await this.fake.start();
     const http = createHttpApp([]);
     this.channel = createTeamsChannel({ appType: 'MultiTenant', allowedServiceUrls: [this.fake.url] }, contextFor(this.bot, this.clock, http));
-    this.bot.connect((address, messages) => this.channel.send(address, messages));
+    this.bot.connect((address, messages) => this.channel.send(address, messages), (c) => c === this.channel.channel && this.channel.groupTally === true);
     await this.channel.start();
     this.server = await listen(http, 0, '127.0.0.1');
     this.botUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/api/messages`;
@@ -536,7 +536,7 @@ describe.each(DRIVERS)('the scripted team quiz on $name', ({ make }) => {
       // What each member was told privately, where the platform can (Teams shows a tally instead).
       const notices = (m: Member) => d.notices(m)?.map((n) => (/recorded/.test(n) ? 'recorded' : /already/.test(n) ? 'already answered' : /closed/.test(n) ? 'closed' : n));
       if (d.name === 'teams') {
-        expect((d as TeamsTeam).tallies()).toEqual(['🗳️ 2: Ana, Ben', '🗳️ 2: Ana, Ben']);
+        expect((d as TeamsTeam).tallies()).toEqual(['🗳️ Answered so far (2): Ana, Ben', '🗳️ Answered so far (2): Ana, Ben']);
       } else {
         expect(notices('ana')).toEqual(['recorded', 'recorded']);
         expect(notices('ben')).toEqual(['recorded', 'already answered', 'recorded']);

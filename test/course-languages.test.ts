@@ -64,6 +64,7 @@ function shown(m: Outbound): string {
       case 'progress':
         return [m.heading, ...m.modules.map((x) => x.title), toPlainText(m.summary)];
       case 'notice':
+      case 'tally':
         return [m.text];
       case 'data':
       case 'close':

@@ -59,6 +59,8 @@ function render(m: Outbound): string {
       return m.json;
     case 'file':
       return m.caption;
+    case 'tally':
+      return m.text;
     case 'close':
     case 'erased':
       return '';

@@ -1,5 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_GROUP_OPTIONS, handleGroupEvent, newGroupState, pickGroupItems, pointsFor, startGroupQuiz, tapMayClose, type GroupAnswer, type GroupState } from '../src/engine/group.js';
+import {
+  claimTally,
+  closeQuestion,
+  DEFAULT_GROUP_OPTIONS,
+  FORMER_PARTICIPANT_NAME,
+  groupDueTimes,
+  handleGroupEvent,
+  newGroupState,
+  pickGroupItems,
+  pointsFor,
+  startGroupQuiz,
+  tallyMessage,
+  tallyQuestions,
+  tallySent,
+  tapMayClose,
+  type GroupAnswer,
+  type GroupState,
+} from '../src/engine/group.js';
+import { tallyKey } from '../src/messages.js';
 import { encodeAction } from '../src/engine/actions.js';
 import { choice, fixtureCourse, inbound } from './helpers.js';
 
@@ -53,7 +71,7 @@ describe('a tap with only the tally of answers so far', () => {
   it('records the answer, names only this member, and does not close the question', () => {
     const r = tap('a', { count: 1, mine: false });
     expect(r.effects).toEqual([{ type: 'record_answer', quizId: 'qz', question: 0, userId: 'a', displayName: 'A', option: 0 }]);
-    expect(r.reply).toMatchObject([{ kind: 'notice', reason: 'recorded', answered: ['A'] }]);
+    expect(r.reply).toMatchObject([{ kind: 'notice', reason: 'recorded' }]);
     expect(r.changed).toBe(false);
     expect(r.state.owed ?? []).toEqual([]);
   });
@@ -73,5 +91,70 @@ describe('a tap with only the tally of answers so far', () => {
 
   it('refuses a tick with only a tally: closing needs every answer', () => {
     expect(() => handleGroupEvent(course, DEFAULT_GROUP_OPTIONS, { state, answers: { count: 3, mine: false }, event: { type: 'tick' }, now, quizId: 'x' })).toThrow(/every answer/);
+  });
+});
+
+describe('the running tally of who has answered (channels without private notices)', () => {
+  const course = fixtureCourse();
+  const now = new Date('2026-03-02T09:00:00Z');
+  const later = (s: number) => new Date(now.getTime() + s * 1000);
+  const state = startGroupQuiz(course, DEFAULT_GROUP_OPTIONS, newGroupState('en'), '2', 'qz', now).state;
+  const q0 = { quizId: 'qz', index: 0, itemId: state.quiz!.itemIds[0]! };
+  const k0 = 'qz:0';
+
+  it('is claimed by one sender at a time, once the open question has answers', () => {
+    expect(claimTally(state, { [k0]: 0 }, now, later(60))).toBeNull();
+    const first = claimTally(state, { [k0]: 2 }, now, later(60))!;
+    expect(first.question).toEqual(q0);
+    expect(first.messageRef).toBeUndefined();
+    expect(first.state.tally).toEqual({ question: q0, shown: 0, claimedUntil: later(60).toISOString() });
+    // Another sender finds it held until the claim lapses (a crashed sender's claim is taken over).
+    expect(claimTally(first.state, { [k0]: 3 }, later(30), later(90))).toBeNull();
+    expect(claimTally(first.state, { [k0]: 3 }, later(61), later(120))?.question).toEqual(q0);
+    // The group's clock comes back to a held claim, so that a failed send is tried again.
+    expect(groupDueTimes(first.state).closesAt!.getTime()).toBeLessThanOrEqual(later(60).getTime());
+  });
+
+  it('keeps the message it posted and what it showed, and is claimed again only when answers come', () => {
+    const claimed = claimTally(state, { [k0]: 2 }, now, later(60))!;
+    const sent = tallySent(claimed.state, q0, 2, { [tallyKey(q0)]: 'act-7' });
+    expect(sent.tally).toEqual({ question: q0, shown: 2, ref: 'act-7' });
+    expect(claimTally(sent, { [k0]: 2 }, later(1), later(61))).toBeNull();
+    const again = claimTally(sent, { [k0]: 3 }, later(1), later(61))!;
+    expect(again.messageRef).toBe('act-7');
+    // An update in place reports no new id: the one it had stays.
+    expect(tallySent(again.state, q0, 3).tally).toEqual({ question: q0, shown: 3, ref: 'act-7' });
+  });
+
+  it("finishes a closed question's tally before starting the next question's", () => {
+    const claimed = claimTally(state, { [k0]: 1 }, now, later(60))!;
+    const shownOne = tallySent(claimed.state, q0, 1, { [tallyKey(q0)]: 'act-1' });
+    const answers: GroupAnswer[] = [
+      { userId: 'a', displayName: 'Ana', option: 0, at: later(1) },
+      { userId: 'b', displayName: 'Ben', option: 1, at: later(2) },
+    ];
+    const next = closeQuestion(course, shownOne, answers, later(3)).state;
+    const q1 = { quizId: 'qz', index: 1, itemId: next.quiz!.itemIds[1]! };
+    expect(tallyQuestions(next)).toEqual([q0, q1]);
+    // The second answer closed question 1 before its tally showed it: that comes first, in place.
+    const last = claimTally(next, { [k0]: 2, 'qz:1': 1 }, later(4), later(64))!;
+    expect(last.question).toEqual(q0);
+    expect(last.messageRef).toBe('act-1');
+    const done = tallySent(last.state, q0, 2);
+    // Then the open question gets a tally of its own.
+    const fresh = claimTally(done, { [k0]: 2, 'qz:1': 1 }, later(5), later(65))!;
+    expect(fresh.question).toEqual(q1);
+    expect(fresh.messageRef).toBeUndefined();
+    // A question whose time is up starts no new tally (its reveal is coming).
+    expect(claimTally(done, { [k0]: 2, 'qz:1': 1 }, later(3 + 31), later(95))).toBeNull();
+  });
+
+  it("names who answered in the group's language, never what they chose, and counts the rest past 40", () => {
+    const names = Array.from({ length: 45 }, (_, i) => `M${i + 1}`);
+    const en = tallyMessage('en', q0, names.slice(0, 2), 'act-3');
+    expect(en).toEqual({ kind: 'tally', teamQuestion: q0, text: 'Answered so far (2): M1, M2', count: 2, messageRef: 'act-3' });
+    expect(tallyMessage('en', q0, names).text).toMatch(/^Answered so far \(45\): M1, M2, .*, M40 and 5 more$/);
+    expect(tallyMessage('fr', q0, [FORMER_PARTICIPANT_NAME, 'Ana']).text).toBe('Ont déjà répondu (2)\u00a0: un ancien participant, Ana');
+    expect(tallyMessage('es', q0, names).text).toMatch(/^Ya han respondido \(45\): M1, .* y 5 más$/);
   });
 });

@@ -68,7 +68,7 @@ beforeEach(async () => {
   // fake's URL must be allowed explicitly, as the Emulator's would be.
   const ctx: ChannelContext = { port: bot, http, logger: createLogger('debug', sink), now, sleep: async (ms) => void (clock += ms) };
   adapter = createTeamsChannel({ appType: 'MultiTenant', allowedServiceUrls: [fake.url] }, ctx, { retry: { ...DEFAULT_RETRY, baseMs: 5 } }) as TeamsAdapter;
-  bot.connect((address, messages) => adapter.send(address, messages));
+  bot.connect((address, messages) => adapter.send(address, messages), (c) => c === adapter.channel && adapter.groupTally === true);
   await adapter.start();
   server = await listen(http, 0, '127.0.0.1');
   botUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/messages`;
@@ -113,6 +113,8 @@ async function post(body: Record<string, unknown>): Promise<number> {
 async function exchange(body: Record<string, unknown>): Promise<ConnectorCall[]> {
   const from = fake.calls.length;
   expect(await post(body)).toBe(200);
+  // What the runtime sends after the turn (a group's tally) is part of the exchange.
+  await bot.settled();
   return fake.since(from);
 }
 
@@ -232,10 +234,10 @@ describe('Teams channel quiz', () => {
   it('runs a team quiz with an in-place answer tally, proactive closing and a leaderboard', async () => {
     const mention = { type: 'mention', mentioned: BOT, text: '<at>DiGIT4SD</at>' };
     const before = fake.calls.length;
-    expect(await exchange(activity(ALICE, CHANNEL, { text: '<at>DiGIT4SD</at> quiz 2', entities: [mention] }))).toEqual([]);
-    // The quiz's introduction and question are posts the channel is owed: sent right after, to the quiz's thread.
-    await bot.settled();
-    const start = fake.since(before);
+    // The quiz's introduction and question are posts the channel is owed: sent right after the turn
+    // (neither is a reply to the command), to the quiz's thread.
+    const start = await exchange(activity(ALICE, CHANNEL, { text: '<at>DiGIT4SD</at> quiz 2', entities: [mention] }));
+    expect(fake.since(before)).toEqual(start);
     expect(start.map((c) => [c.kind, c.conversationId])).toEqual([
       ['send', CHANNEL.id],
       ['send', CHANNEL.id],
@@ -246,13 +248,13 @@ describe('Teams channel quiz', () => {
     const right = correctIndices(item)[0]!;
     const wrong = item.options.findIndex((_, i) => !correctIndices(item).includes(i));
 
-    // Alice answers right, Bob wrong: one tally message, updated in place; no option is revealed.
+    // Alice answers right, Bob wrong: one tally message in the quiz's thread, updated in place; no option is revealed.
     const a = await click(ALICE, CHANNEL, question, optionButton(question, right));
-    expect(a.map((c) => c.kind)).toEqual(['reply']);
-    expect(a[0]!.body.text).toBe('🗳️ 1: Alice');
+    expect(a.map((c) => [c.kind, c.conversationId])).toEqual([['send', CHANNEL.id]]);
+    expect(a[0]!.body.text).toBe('🗳️ Answered so far (1): Alice');
     const b = await click(BOB, CHANNEL, question, optionButton(question, wrong));
     expect(b.map((c) => [c.kind, c.activityId])).toEqual([['update', a[0]!.id]]);
-    expect(b[0]!.body.text).toBe('🗳️ 2: Alice, Bob');
+    expect(b[0]!.body.text).toBe('🗳️ Answered so far (2): Alice, Bob');
     // Clicking again is refused quietly: nothing is posted to the channel.
     expect(await click(BOB, CHANNEL, question, optionButton(question, right))).toEqual([]);
 
@@ -276,7 +278,7 @@ describe('Teams channel quiz', () => {
 
     // Question 2: only Alice answers, right.
     const a2 = await click(ALICE, CHANNEL, question, optionButton(question, correctIndices(item)[0]!));
-    expect(a2[0]!.body.text).toBe('🗳️ 1: Alice');
+    expect(a2[0]!.body.text).toBe('🗳️ Answered so far (1): Alice');
     clock += 11_000;
     from = fake.calls.length;
     await bot.tick();

@@ -98,6 +98,7 @@ export function renderConsole(m: Outbound, style: ConsoleStyle): { text: string;
       choices = m.choices ?? [];
       break;
     case 'notice':
+    case 'tally':
       lines.push(`(${m.text})`);
       break;
     case 'data':

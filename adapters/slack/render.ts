@@ -185,6 +185,7 @@ function fallback(m: Outbound): string {
       case 'progress':
         return m.heading;
       case 'notice':
+      case 'tally':
         return m.text;
       case 'data':
         return m.filename;
@@ -234,6 +235,7 @@ export function renderMessage(m: Outbound, ctx: RenderContext): SlackMessage {
       );
       break;
     case 'notice':
+    case 'tally':
       blocks.push(...sections(mrk(m.text)));
       break;
     case 'data':

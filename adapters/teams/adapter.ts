@@ -52,6 +52,8 @@ function withDates(activity: Activity): Activity {
 
 export class TeamsAdapter implements ChannelAdapter {
   readonly channel = 'teams' as const;
+  /** Teams has no private notices: a group sees one running tally of who has answered. */
+  readonly groupTally = true;
   /** The botbuilder adapter (exposed for tests and for a future Agents SDK comparison). */
   readonly cloud: TeamsCloudAdapter;
   readonly delivery: TeamsDelivery;

@@ -11,9 +11,9 @@ import { PlatformError, RenderError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
 import { hashId } from '../../src/logger.js';
 import type { Address, Outbound, PostedRefs, QuestionRef, QuizMessage } from '../../src/messages.js';
-import { questionKey } from '../../src/messages.js';
+import { questionKey, tallyKey } from '../../src/messages.js';
 import { DEFAULT_RETRY, realSleep, withRetry as retryPolicy, type RetryOptions } from '../../src/scheduling/retry.js';
-import { renderTally, renderTeams, type TeamsMessage } from './render.js';
+import { renderTeams, type TeamsMessage } from './render.js';
 
 
 interface HttpishError {
@@ -138,13 +138,6 @@ export interface TeamsConversation {
   update(activityId: string, message: TeamsMessage): Promise<void>;
 }
 
-/** Who has answered one team question: one message per question, updated in place. */
-interface Tally {
-  activityId?: string;
-  names: string[];
-  chain: Promise<void>;
-}
-
 const MAX_REMEMBERED = 500;
 
 function render(m: Outbound): TeamsMessage[] {
@@ -156,7 +149,6 @@ function render(m: Outbound): TeamsMessage[] {
 }
 
 export class TeamsDelivery {
-  private readonly tallies = new Map<string, Tally>();
   /** Team-quiz question cards posted by this process, to take their buttons off when they close. */
   private readonly openQuestions = new Map<string, { activityId: string; quiz: QuizMessage }>();
 
@@ -195,17 +187,24 @@ export class TeamsDelivery {
   /**
    * Carries out a reply plan in a conversation. `replyToId` is the card whose button brought it:
    * a message marked `edit: 'source'` replaces it. In a group, Teams has no ephemeral messages, so
-   * an accepted team-quiz answer adds the member's name to one tally per question (names, never
-   * options), updated in place; other notices are not posted there (the tally and the reveal tell
-   * members what they need).
+   * notices are not posted there: the runtime keeps one running tally per question instead (names,
+   * never options), which this posts once and then updates in place (its id goes back in the refs,
+   * so that whichever process sends the next update edits the same card).
    */
   async deliver(conv: TeamsConversation, address: Address, messages: Outbound[], replyToId?: string): Promise<PostedRefs> {
     let updated = false;
     const refs: PostedRefs = {};
     for (const m of messages) {
       if (m.kind === 'notice' && address.kind === 'group') {
-        if (m.reason === 'recorded' && m.teamQuestion && m.answered) await this.tally(conv, this.questionKey(address, m.teamQuestion), m.answered);
-        else this.log.debug({ conversation: hashId(address.conversationId) }, 'group notice not posted (no ephemeral messages in Teams)');
+        this.log.debug({ conversation: hashId(address.conversationId) }, 'group notice not posted (no ephemeral messages in Teams)');
+        continue;
+      }
+      if (m.kind === 'tally') {
+        const [message] = render(m);
+        if (!message) continue;
+        if (m.messageRef && (await this.tryUpdate(conv, m.messageRef, message))) continue;
+        const id = await this.post(conv, message);
+        if (id) refs[tallyKey(m.teamQuestion)] = id;
         continue;
       }
       // Teams keeps no copy of the learner's data outside the conversation itself.
@@ -234,22 +233,5 @@ export class TeamsDelivery {
       }
     }
     return refs;
-  }
-
-  private async tally(conv: TeamsConversation, key: string, answered: string[]): Promise<void> {
-    let tally = this.tallies.get(key);
-    if (!tally) {
-      tally = { names: [], chain: Promise.resolve() };
-      this.remember(this.tallies, key, tally);
-    }
-    const current = tally;
-    const step = current.chain.then(async () => {
-      for (const name of answered) if (!current.names.includes(name)) current.names.push(name);
-      const message = renderTally(current.names);
-      if (current.activityId && (await this.tryUpdate(conv, current.activityId, message))) return;
-      current.activityId = await this.post(conv, message);
-    });
-    current.chain = step.catch(() => undefined);
-    await step;
   }
 }

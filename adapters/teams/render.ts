@@ -173,6 +173,8 @@ export function renderTeams(m: Outbound): TeamsMessage[] {
     }
     case 'notice':
       return [{ type: 'message', text: m.text, textFormat: 'plain' }];
+    case 'tally':
+      return [{ type: 'message', text: `🗳️ ${m.text}`, textFormat: 'plain' }];
     case 'file':
       // Teams bots attach files only through the file-consent flow: the caption carries the verification link.
       return [{ type: 'message', text: m.caption, textFormat: 'plain' }];
@@ -190,13 +192,4 @@ export function renderTeams(m: Outbound): TeamsMessage[] {
       // Steps for the delivery (it updates the question's card); nothing new to post.
       return [];
   }
-}
-
-/**
- * A tally of who has answered a team question, shown in place of per-person confirmations (Teams
- * has no ephemeral messages). Names only, never the options, and no words: it reads the same in
- * every language.
- */
-export function renderTally(names: string[]): TeamsMessage {
-  return { type: 'message', text: `🗳️ ${names.length}: ${names.join(', ')}`, textFormat: 'plain' };
 }

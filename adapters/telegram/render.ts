@@ -207,6 +207,9 @@ export function renderTelegram(m: Outbound): TelegramMessage {
     }
     case 'notice':
       return { type: 'notice', text: truncate(m.text, MAX_TOAST_CHARS) };
+    case 'tally':
+      // Telegram answers each tap with a toast and posts no tally; sent anyway, it is a plain message.
+      return textMessage([escapeHtml(m.text)], undefined);
     case 'data':
       return { type: 'document', filename: m.filename, content: m.json };
     case 'file':

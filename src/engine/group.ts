@@ -11,7 +11,7 @@
 import type { Course, QuizItem } from '../content/course.js';
 import { correctIndices } from '../content/course.js';
 import type { Choice, Inbound, Outbound, PostedRefs, QuestionRef, QuizMessage, RichText } from '../messages.js';
-import { questionKey } from '../messages.js';
+import { questionKey, tallyKey } from '../messages.js';
 import { plain } from '../messages.js';
 import { decodeAction, encodeAction } from './actions.js';
 import { t } from './i18n.js';
@@ -81,10 +81,27 @@ export interface GroupState {
   owed?: OwedPost[];
   /** Platform ids of the running quiz's question messages, as the channel reported them (so that any process can close them). */
   posted?: PostedRefs;
+  /**
+   * The running tally of who has answered, in channels that post one (Teams): the question it
+   * shows, how many answers it showed last, its message, and while one process sends it, until when.
+   */
+  tally?: GroupTally;
   /** How the team has done on each item: team quizzes favour the items it gets wrong most. */
   stats: Record<string, { asked: number; right: number }>;
   /** Weekly team quiz ("fri 15:00" in `tz`), when a channel schedules one. */
   schedule?: GroupSchedule | null;
+}
+
+/** The running tally's bookkeeping (see {@link GroupState.tally}): no names, only a count and a claim. */
+export interface GroupTally {
+  /** The question it shows. */
+  question: QuestionRef;
+  /** How many answers the last tally sent showed. */
+  shown: number;
+  /** The platform's id of the tally message, once posted (edited in place from then on). */
+  ref?: string;
+  /** Set while one process sends it; another may take it over after this time (ISO). */
+  claimedUntil?: string;
 }
 
 /** A weekly team quiz, set with `/schedule fri 15:00 Africa/Nairobi`. */
@@ -381,6 +398,8 @@ export function groupDueTimes(state: GroupState): { closesAt: Date | null; nextQ
   const times = [
     ...(state.quiz ? [new Date(state.quiz.closesAt).getTime()] : []),
     ...(state.owed ?? []).map((o) => new Date(o.claimedUntil ?? o.since).getTime()),
+    // A tally a sender claimed and never released (it crashed, or the platform failed): sent again once the claim lapses.
+    ...(state.tally?.claimedUntil ? [new Date(state.tally.claimedUntil).getTime()] : []),
   ];
   return {
     closesAt: times.length ? new Date(Math.min(...times)) : null,
@@ -574,7 +593,6 @@ export function handleGroupEvent(course: Course, opts: GroupOptions, turn: Group
         text: t(lang, 'group.recorded', { option: String.fromCharCode(65 + action.option) }),
         reason: 'recorded',
         teamQuestion: questionRef(quiz),
-        answered: [displayName],
       },
     ];
     const effects: GroupEffect[] = [{ type: 'record_answer', quizId: quiz.id, question: quiz.index, userId, displayName, option: action.option }];
@@ -636,4 +654,61 @@ export function nextOwed(state: GroupState, now: Date): OwedPost | undefined {
 /** The state with an owed post claimed by a sender until `until`. */
 export function claimOwed(state: GroupState, id: string, until: Date): GroupState {
   return { ...state, owed: (state.owed ?? []).map((o) => (o.id === id ? { ...o, claimedUntil: until.toISOString() } : o)) };
+}
+
+// ---- the running tally (channels without private notices) ----------------------------------
+
+/** At most this many names in a tally message; the rest are counted ("and 12 more"). */
+export const TALLY_NAMES = 40;
+
+/**
+ * The questions whose answers a tally look reads: the tally's own question (until it shows all of
+ * them, even once it has closed: its last answer may have closed it) and the open question.
+ */
+export function tallyQuestions(state: GroupState): QuestionRef[] {
+  const open = state.quiz ? questionRef(state.quiz) : undefined;
+  const own = state.tally?.question;
+  return [...(own ? [own] : []), ...(open && (!own || questionKey(own) !== questionKey(open)) ? [open] : [])];
+}
+
+/**
+ * Claims the tally for one sender until `until`, given how many answers each question of
+ * {@link tallyQuestions} has (`counts`, by {@link questionKey}): its own question while it shows
+ * fewer than it has, else the open question (a new tally) once it has answers and its time is not
+ * up. Null when there is nothing to send, or another sender holds the tally.
+ */
+export function claimTally(state: GroupState, counts: Record<string, number>, now: Date, until: Date): { state: GroupState; question: QuestionRef; messageRef?: string } | null {
+  const tally = state.tally;
+  if (tally?.claimedUntil && new Date(tally.claimedUntil) > now) return null;
+  const claim = (next: GroupTally) => ({ state: { ...state, tally: { ...next, claimedUntil: until.toISOString() } }, question: next.question, ...(next.ref ? { messageRef: next.ref } : {}) });
+  if (tally && (counts[questionKey(tally.question)] ?? 0) > tally.shown) return claim(tally);
+  const quiz = state.quiz;
+  if (!quiz || new Date(quiz.closesAt) <= now) return null;
+  const open = questionRef(quiz);
+  if (tally && questionKey(tally.question) === questionKey(open)) return null;
+  return (counts[questionKey(open)] ?? 0) > 0 ? claim({ question: open, shown: 0 }) : null;
+}
+
+/**
+ * The state once the tally of `question` showing `shown` answers was sent (or given up): the claim
+ * released, the count kept, and the message's platform id kept where the channel reported one.
+ */
+export function tallySent(state: GroupState, question: QuestionRef, shown: number, refs: PostedRefs = {}): GroupState {
+  const tally = state.tally;
+  if (!tally || questionKey(tally.question) !== questionKey(question)) return state;
+  const ref = refs[tallyKey(question)] ?? tally.ref;
+  return { ...state, tally: { question: tally.question, shown: Math.max(shown, tally.shown), ...(ref ? { ref } : {}) } };
+}
+
+/** The tally message: who has answered `question` so far, in the group's language (names only, never options). */
+export function tallyMessage(lang: Lang, question: QuestionRef, names: string[], messageRef?: string): Extract<Outbound, { kind: 'tally' }> {
+  const shown = names.slice(0, TALLY_NAMES).map((n) => shownName(lang, n));
+  const more = names.length - shown.length;
+  return {
+    kind: 'tally',
+    teamQuestion: question,
+    text: t(lang, 'group.tally', { count: names.length, names: shown.join(', '), more }),
+    count: names.length,
+    ...(messageRef ? { messageRef } : {}),
+  };
 }

@@ -20,10 +20,14 @@ import { handleLearnerEvent, type Effect, type EngineOptions } from '../engine/e
 import { encodeAction } from '../engine/actions.js';
 import {
   claimOwed,
+  claimTally,
   groupDueTimes,
   handleGroupEvent,
   leaderboardMessage,
   nextOwed,
+  tallyMessage,
+  tallyQuestions,
+  tallySent,
   tapMayClose,
   withoutOwed,
   type AnswerTally,
@@ -41,7 +45,7 @@ import { afterNudge, nextNudgeAt, nudgeDue, DEFAULT_NUDGE_POLICY, type NudgeKind
 import { local } from '../learning/localtime.js';
 import type { ActivityRecord, NudgeEvent } from '../engine/activity.js';
 import type { Address, Channel, Inbound, LearnerKey, Outbound, PostedRefs } from '../messages.js';
-import { plain } from '../messages.js';
+import { plain, questionKey } from '../messages.js';
 import { hashId } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { ConversationKey, GroupRecord, LearnerRecord, OutboxInsert, Store } from '../store/store.js';
@@ -128,7 +132,7 @@ export interface BotOptions {
   now?: () => Date;
   onError: ErrorSink;
   metrics?: Metrics;
-  /** How long a sender holds an owed group post before another may take it over (default 60 s). */
+  /** How long a sender holds an owed group post (or a group's tally) before another may take it over (default 60 s). */
   owedLeaseMs?: number;
   /** Signs and renders certificates; without it, an earned certificate cannot be issued (an error). */
   certificates?: CertificateService;
@@ -157,6 +161,9 @@ export class LearningBot implements BotPort {
   private readonly sending = new KeyedMutex();
   private readonly inFlight = new Set<Promise<unknown>>();
   private sender: Sender | undefined;
+  private talliesIn: (channel: Channel) => boolean = () => false;
+  /** Groups with a tally look waiting for the one in progress (see deliverTallySoon). */
+  private readonly tallyWaiting = new Set<string>();
   private accepted: (() => void) | undefined;
   private written: (() => void) | undefined;
   readonly now: () => Date;
@@ -181,9 +188,14 @@ export class LearningBot implements BotPort {
     return this.opts.nudges ?? DEFAULT_NUDGE_POLICY;
   }
 
-  /** Connects the channels' proactive delivery (owed group posts go out through it). */
-  connect(send: Sender): void {
+  /**
+   * Connects the channels' proactive delivery (owed group posts and tallies go out through it).
+   * `talliesIn` says which channels show a group one running tally of who has answered (those
+   * without private notices: Teams).
+   */
+  connect(send: Sender, talliesIn: (channel: Channel) => boolean = () => false): void {
     this.sender = send;
+    this.talliesIn = talliesIn;
   }
 
   /**
@@ -588,6 +600,9 @@ export class LearningBot implements BotPort {
     // sending failed waits for it); an event only when its commit left posts owed. A tap that only
     // records an answer owes nothing, and skips a second pass under the lock.
     let owes = event.type === 'tick';
+    // Whether the group's running tally may be behind: after a recorded answer, and on every tick
+    // (a tally whose sender failed or crashed is sent again once its claim lapses).
+    let tallyBehind = event.type === 'tick';
     const reply = await this.locks.run(this.groupLock(key), async () => {
       let decided: Outbound[] | undefined;
       let ev = event;
@@ -622,6 +637,7 @@ export class LearningBot implements BotPort {
               return already;
             }
             answerStored = true;
+            tallyBehind = true;
           }
         }
         if (!r.changed) {
@@ -656,6 +672,7 @@ export class LearningBot implements BotPort {
       throw new ConcurrencyError(this.groupLock(key));
     });
     if (owes) this.deliverOwedSoon(key);
+    if (tallyBehind && this.talliesIn(key.channel)) this.deliverTallySoon(key);
     return reply;
   }
 
@@ -708,6 +725,59 @@ export class LearningBot implements BotPort {
           if (retryable) return;
         }
         await this.updateGroup(key, (record) => ({ state: withoutOwed(record.state, post.id, refs), then: undefined }));
+      }
+    });
+  }
+
+  private deliverTallySoon(key: ConversationKey): void {
+    // One waiting look per group is enough: it reads every answer recorded before it starts.
+    const lock = this.groupLock(key);
+    if (this.tallyWaiting.has(lock)) return;
+    this.tallyWaiting.add(lock);
+    const p = this.deliverTally(key, () => this.tallyWaiting.delete(lock)).catch((err) => this.opts.onError(err, { where: 'group-tally', channel: key.channel }));
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  /**
+   * Brings a group's running tally up to date, in a channel that shows one (Teams): one message per
+   * question, posted once and then edited in place, whichever process took the answers. One sender
+   * at a time holds the tally (a claim in the group's state, version-checked) and looks again after
+   * each send, so an answer recorded while another process held it is shown by that process's next
+   * look, and a burst of answers takes a few edits, not one per answer. A question's tally is
+   * finished even once the question has closed (its last answer may have closed it). A retryable
+   * failure leaves the claim to lapse; the group's next tick sends it.
+   */
+  async deliverTally(key: ConversationKey, started?: () => void): Promise<void> {
+    await this.sending.run(`tally:${this.groupLock(key)}`, async () => {
+      started?.();
+      for (;;) {
+        const record = await this.store.getGroup(key);
+        if (!record) return;
+        const names: Record<string, string[]> = {};
+        for (const q of tallyQuestions(record.state)) {
+          const answers = await this.store.listGroupAnswers(key, q.quizId, q.index);
+          names[questionKey(q)] = [...answers].sort((a, b) => a.at.getTime() - b.at.getTime()).map((a) => a.displayName);
+        }
+        const counts = Object.fromEntries(Object.entries(names).map(([k, v]) => [k, v.length]));
+        const leaseMs = this.opts.owedLeaseMs ?? 60_000;
+        const claimed = await this.updateGroup(key, (rec, now) => {
+          const c = claimTally(rec.state, counts, now, new Date(now.getTime() + leaseMs));
+          return c ? { state: c.state, then: { ...c, lang: rec.state.lang, address: rec.address } } : { done: null };
+        });
+        if (!claimed) return;
+        const shown = names[questionKey(claimed.question)] ?? [];
+        let refs: PostedRefs = {};
+        try {
+          if (!this.sender) throw new Error(`no channel is connected to deliver to ${key.channel}`);
+          refs = (await this.sender(claimed.address, [tallyMessage(claimed.lang, claimed.question, shown, claimed.messageRef)])) ?? {};
+          this.opts.metrics?.messagesOut.inc({ channel: key.channel }, 1);
+        } catch (err) {
+          const retryable = !(err instanceof PlatformError) || err.retryable;
+          this.opts.onError(err, { where: 'group-tally', channel: key.channel, retryable });
+          if (retryable) return;
+        }
+        await this.updateGroup(key, (rec) => ({ state: tallySent(rec.state, claimed.question, shown.length, refs), then: undefined }));
       }
     });
   }
