@@ -13,6 +13,7 @@ import { DEFAULT_GROUP_OPTIONS } from './engine/group.js';
 import { safeError, setLogHashKey, type Logger } from './logger.js';
 import { loadLogHashKey } from './hash-key.js';
 import { prepareDataDir } from './data-dir.js';
+import { PlatformError, SettingError } from './errors.js';
 import type { Channel, PostedRefs } from './messages.js';
 import { LearningBot, type Delivery } from './runtime/bot.js';
 import { createHttpApp, listen, type ReadinessCheck } from './server.js';
@@ -190,7 +191,26 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       : undefined;
   // Channels: each one that is configured mounts its webhook on the shared HTTP app.
   // (channel factories are added here, one line each)
-  if (config.slack) channels.set('slack', (await import('../adapters/slack/index.js')).createSlackChannel({ ...config.slack, receive: config.role !== 'worker' }, ctx));
+  if (config.slack) {
+    const slack = (await import('../adapters/slack/index.js')).createSlackChannel({ ...config.slack, receive: config.role !== 'worker' }, ctx);
+    channels.set('slack', slack);
+    // The token is checked before any event can come in, in every role: one Slack refuses stops start-up here.
+    try {
+      await slack.verify();
+    } catch (err) {
+      stopWorkshopPages?.();
+      await store.close();
+      if (err instanceof PlatformError && err.unauthorized) {
+        throw new SettingError(
+          'SLACK_BOT_TOKEN',
+          `Slack refuses the bot token (${err.description})`,
+          "set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-...) from its OAuth & Permissions page, and reinstall the app to the workspace if that token was revoked",
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
   if (config.telegram) channels.set('telegram', (await import('../adapters/telegram/index.js')).createTelegramChannel(config.telegram, ctx, opts.telegramOptions));
   if (config.teams) channels.set('teams', (await import('../adapters/teams/index.js')).createTeamsChannel(config.teams, ctx));
 

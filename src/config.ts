@@ -49,7 +49,7 @@ const FIX: Record<string, string> = {
   TELEGRAM_WEBHOOK_SECRET: 'set TELEGRAM_WEBHOOK_SECRET to 1-256 characters of A-Z, a-z, 0-9, _ and - (required with TELEGRAM_WEBHOOK_URL)',
   TELEGRAM_API_ROOT: 'set TELEGRAM_API_ROOT to a Bot API server URL, or unset it for https://api.telegram.org',
   SLACK_BOT_TOKEN: 'set SLACK_BOT_TOKEN to the app\'s Bot User OAuth Token (xoxb-...)',
-  SLACK_SIGNING_SECRET: 'set SLACK_SIGNING_SECRET to the Signing Secret from the app\'s Basic Information page',
+  SLACK_SIGNING_SECRET: 'set SLACK_SIGNING_SECRET to the Signing Secret from the app\'s Basic Information page (Slack over HTTP), or set SLACK_APP_TOKEN for Socket Mode, which does not use it',
   SLACK_APP_TOKEN: 'set SLACK_APP_TOKEN to an app-level token (xapp-...) for Socket Mode, or unset it for HTTP',
   SLACK_API_URL: 'set SLACK_API_URL to the Web API base ending in /api/, or unset it for https://slack.com/api/',
   SLACK_COMMAND: 'set SLACK_COMMAND to the slash command\'s name, for example /digit4sd',
@@ -146,7 +146,9 @@ const schema = z
     need(!!env.XAPI_ENDPOINT && !env.XAPI_PASSWORD, 'XAPI_PASSWORD', 'is required when XAPI_ENDPOINT is set');
     need(!!env.TELEGRAM_WEBHOOK_URL && !env.TELEGRAM_BOT_TOKEN, 'TELEGRAM_BOT_TOKEN', 'is required when TELEGRAM_WEBHOOK_URL is set');
     need(!!env.TELEGRAM_WEBHOOK_URL && !env.TELEGRAM_WEBHOOK_SECRET, 'TELEGRAM_WEBHOOK_SECRET', 'is required when TELEGRAM_WEBHOOK_URL is set');
-    need(!!env.SLACK_BOT_TOKEN !== !!env.SLACK_SIGNING_SECRET, env.SLACK_BOT_TOKEN ? 'SLACK_SIGNING_SECRET' : 'SLACK_BOT_TOKEN', 'is required: Slack needs both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET');
+    // Over HTTP Slack's requests are verified with the signing secret; Socket Mode has no requests to verify.
+    need(!!env.SLACK_BOT_TOKEN && !env.SLACK_SIGNING_SECRET && !env.SLACK_APP_TOKEN, 'SLACK_SIGNING_SECRET', 'is required for Slack over HTTP (the Events API), or set SLACK_APP_TOKEN for Socket Mode');
+    need(!env.SLACK_BOT_TOKEN && !!(env.SLACK_SIGNING_SECRET || env.SLACK_APP_TOKEN), 'SLACK_BOT_TOKEN', 'is required when SLACK_SIGNING_SECRET or SLACK_APP_TOKEN is set');
     need(!!env.MICROSOFT_APP_ID && !env.MICROSOFT_APP_PASSWORD && env.MICROSOFT_APP_TYPE !== 'UserAssignedMSI', 'MICROSOFT_APP_PASSWORD', 'is required when MICROSOFT_APP_ID is set');
     need(env.MICROSOFT_APP_TYPE === 'SingleTenant' && !env.MICROSOFT_APP_TENANT_ID, 'MICROSOFT_APP_TENANT_ID', 'is required when MICROSOFT_APP_TYPE is SingleTenant');
   });
@@ -185,7 +187,8 @@ export interface Config {
   /** The console chat's width when the output is not a terminal that knows its own (COLUMNS). */
   columns?: number;
   telegram?: { token: string; webhookUrl?: string; webhookSecret?: string; apiRoot?: string };
-  slack?: { botToken: string; signingSecret: string; appToken?: string; apiUrl?: string; command: string };
+  /** Slack: over HTTP with `signingSecret`, or in Socket Mode with `appToken` (the signing secret is then unused). */
+  slack?: { botToken: string; signingSecret?: string; appToken?: string; apiUrl?: string; command: string };
   teams?: {
     appId?: string;
     appPassword?: string;
@@ -245,10 +248,10 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
       }
     : undefined;
   const slack =
-    e.SLACK_BOT_TOKEN && e.SLACK_SIGNING_SECRET
+    e.SLACK_BOT_TOKEN && (e.SLACK_SIGNING_SECRET || e.SLACK_APP_TOKEN)
       ? {
           botToken: e.SLACK_BOT_TOKEN,
-          signingSecret: e.SLACK_SIGNING_SECRET,
+          ...(e.SLACK_SIGNING_SECRET ? { signingSecret: e.SLACK_SIGNING_SECRET } : {}),
           command: e.SLACK_COMMAND,
           ...(e.SLACK_APP_TOKEN ? { appToken: e.SLACK_APP_TOKEN } : {}),
           ...(e.SLACK_API_URL ? { apiUrl: e.SLACK_API_URL } : {}),

@@ -10,6 +10,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { ContentError } from './content/load.js';
 import { createLogger, safeError } from './logger.js';
 import { DataDirError } from './data-dir.js';
+import { SettingError } from './errors.js';
 import pino from 'pino';
 
 /** How long a shutdown may take before the watchdog ends the process (the README promises 10 s). */
@@ -90,7 +91,7 @@ async function main(): Promise<void> {
       process.exitCode = 1;
       return;
     }
-    if (err instanceof DataDirError) {
+    if (err instanceof DataDirError || err instanceof SettingError) {
       console.error(err.message);
       process.exitCode = 2;
       return;

@@ -66,6 +66,14 @@ describe('configuration', () => {
     expect(c.teams).toEqual({ appType: 'MultiTenant', allowedServiceUrls: [] });
   });
 
+  it('needs SLACK_SIGNING_SECRET for Slack over HTTP only: Socket Mode (SLACK_APP_TOKEN) runs without it', () => {
+    expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1' }).slack).toEqual({ botToken: 'xoxb-1', appToken: 'xapp-1', command: '/digit4sd' });
+    expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1', SLACK_SIGNING_SECRET: 'sig' }).slack).toMatchObject({ signingSecret: 'sig', appToken: 'xapp-1' });
+    expect(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(/SLACK_SIGNING_SECRET: is required for Slack over HTTP .*or set SLACK_APP_TOKEN for Socket Mode.*Fix: set SLACK_SIGNING_SECRET/);
+    expect(() => loadConfig({ SLACK_SIGNING_SECRET: 'sig' })).toThrow(/SLACK_BOT_TOKEN: is required .*Fix: set SLACK_BOT_TOKEN/);
+    expect(() => loadConfig({ SLACK_APP_TOKEN: 'xapp-1' })).toThrow(/SLACK_BOT_TOKEN: is required .*Fix: set SLACK_BOT_TOKEN/);
+  });
+
   it('reads the log hash key and the extra Teams service URLs, and names what is wrong with them', () => {
     const c = loadConfig({ LOG_HASH_KEY: 'k'.repeat(32), TEAMS_ENABLED: 'true', TEAMS_ALLOWED_SERVICE_URLS: 'http://127.0.0.1:3978, http://localhost:4000/' });
     expect(c.logHashKey).toBe('k'.repeat(32));

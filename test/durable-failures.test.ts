@@ -105,7 +105,8 @@ describe('a store write failing during an answer, Slack', () => {
     const shownOf = (c: SlackCall): Shown => ({ ts: String(c.method === 'chat.update' ? c.args.ts : c.result.ts), blocks: (c.args.blocks ?? []) as Shown['blocks'], text: String(c.args.text ?? '') });
     const dmCalls = () => fake.calls.filter((c) => ['chat.postMessage', 'chat.update', 'chat.postEphemeral'].includes(c.method) && c.args.channel === 'DU1');
     const last = () => shownOf(dmCalls().at(-1)!);
-    const tap = async (message: Shown, label: string) => {
+    /** The form body of a tap on a message's button (a new interaction each time). */
+    const tapBody = (message: Shown, label: string): string => {
       const button = message.blocks.flatMap((x) => (x.type === 'actions' ? (x.elements ?? []) : [])).find((e) => e.text.text === label);
       if (!button) throw new Error(`no button ${label}`);
       seq += 1;
@@ -121,9 +122,11 @@ describe('a store write failing during an answer, Slack', () => {
         response_url: fake.responseUrl(`act-${seq}`),
         actions: [{ action_id: button.action_id, block_id: 'b1', text: { type: 'plain_text', text: label }, value: button.value, type: 'button', action_ts: `1772443000.${seq}` }],
       };
-      return post(`payload=${encodeURIComponent(JSON.stringify(payload))}`, 'application/x-www-form-urlencoded');
+      return `payload=${encodeURIComponent(JSON.stringify(payload))}`;
     };
-    return { ...b, fake, post, dm, dmCalls, last, tap };
+    const postTap = (body: string) => post(body, 'application/x-www-form-urlencoded');
+    const tap = (message: Shown, label: string) => postTap(tapBody(message, label));
+    return { ...b, fake, post, dm, dmCalls, last, tap, tapBody, postTap };
   }
 
   it('apologises when applying the answer fails, changes nothing, and the inbox retry applies it once', async () => {
@@ -175,6 +178,40 @@ describe('a store write failing during an answer, Slack', () => {
     await s.settle();
     expect(s.dmCalls().map((c) => String(c.args.text))).toEqual([expect.stringContaining('Welcome')]);
     expect((await s.store.getLearner({ channel: 'slack', userId: 'U1' }))!.version).toBe(1);
+    expect(s.errors).toHaveLength(1);
+  });
+
+  it.each([
+    ['Slack delivers the same tap again', true],
+    ['the learner taps again', false],
+  ])('does not start the double-tap window for a tap whose inbox write failed: %s at once, and it is applied and answered once', async (_what, sameTap) => {
+    const s = await slack();
+    expect(await s.post(s.dm('start l1'), 'application/json')).toBe(200);
+    await s.settle();
+    for (const label of ['Next', 'Next', 'Start the quiz']) {
+      expect(await s.tap(s.last(), label)).toBe(200);
+      await s.settle();
+    }
+    const question = s.last();
+    expect(JSON.stringify(question.blocks)).toContain('Which option is right in l1 q1?');
+    const calls = s.dmCalls().length;
+
+    s.failNext('inboxAdd');
+    const first = s.tapBody(question, 'B');
+    expect(await s.postTap(first)).not.toBe(200);
+    await s.settle();
+    expect(s.dmCalls()).toHaveLength(calls);
+    // Again, well within the double-tap window (the clock has not moved): taken.
+    expect(await s.postTap(sameTap ? first : s.tapBody(question, 'B'))).toBe(200);
+    await s.settle();
+    expect((await s.store.getLearner({ channel: 'slack', userId: 'U1' }))!.state.reviews['l1-q1']).toMatchObject({ seen: 1, right: 1 });
+    const feedback = s.dmCalls().slice(calls);
+    expect(feedback.filter((c) => c.method === 'chat.update' && c.args.ts === question.ts)).toHaveLength(1);
+    expect(JSON.stringify(feedback.map((c) => c.args.blocks))).toMatch(/✅/);
+    // A real double tap of the accepted tap is still ignored.
+    expect(await s.tap(question, 'B')).toBe(200);
+    await s.settle();
+    expect(s.dmCalls().slice(calls)).toEqual(feedback);
     expect(s.errors).toHaveLength(1);
   });
 });

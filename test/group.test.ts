@@ -10,6 +10,7 @@ import {
   pickGroupItems,
   pointsFor,
   startGroupQuiz,
+  tallyIdle,
   tallyMessage,
   tallyQuestions,
   tallySent,
@@ -115,20 +116,27 @@ describe('the running tally of who has answered (channels without private notice
     expect(groupDueTimes(first.state).closesAt!.getTime()).toBeLessThanOrEqual(later(60).getTime());
   });
 
-  it('keeps the message it posted and what it showed, and is claimed again only when answers come', () => {
+  it('keeps the message it posted and what it showed, waits a spacing, and is claimed again only when answers came', () => {
     const claimed = claimTally(state, { [k0]: 2 }, now, later(60))!;
-    const sent = tallySent(claimed.state, q0, 2, { [tallyKey(q0)]: 'act-7' });
-    expect(sent.tally).toEqual({ question: q0, shown: 2, ref: 'act-7' });
-    expect(claimTally(sent, { [k0]: 2 }, later(1), later(61))).toBeNull();
-    const again = claimTally(sent, { [k0]: 3 }, later(1), later(61))!;
+    const sent = tallySent(claimed.state, q0, 2, { [tallyKey(q0)]: 'act-7' }, later(2));
+    expect(sent.tally).toEqual({ question: q0, shown: 2, ref: 'act-7', claimedUntil: later(2).toISOString() });
+    // Held for the spacing after a send, whoever asks; the group's clock comes back when it ends.
+    expect(claimTally(sent, { [k0]: 3 }, later(1), later(61))).toBeNull();
+    expect(groupDueTimes(sent).closesAt).toEqual(later(2));
+    // Then nothing new: the lapsed hold is dropped, so the clock stops coming back.
+    expect(claimTally(sent, { [k0]: 2 }, later(3), later(63))).toBeNull();
+    expect(tallyIdle(sent, later(1))).toBeNull();
+    expect(tallyIdle(sent, later(3))!.tally).toEqual({ question: q0, shown: 2, ref: 'act-7' });
+    expect(groupDueTimes(tallyIdle(sent, later(3))!).closesAt).toEqual(new Date(state.quiz!.closesAt));
+    // A new answer: claimed again, to edit the same message; an edit reports no new id, and the one it had stays.
+    const again = claimTally(sent, { [k0]: 3 }, later(3), later(63))!;
     expect(again.messageRef).toBe('act-7');
-    // An update in place reports no new id: the one it had stays.
-    expect(tallySent(again.state, q0, 3).tally).toEqual({ question: q0, shown: 3, ref: 'act-7' });
+    expect(tallySent(again.state, q0, 3, {}, later(5)).tally).toMatchObject({ question: q0, shown: 3, ref: 'act-7' });
   });
 
   it("finishes a closed question's tally before starting the next question's", () => {
     const claimed = claimTally(state, { [k0]: 1 }, now, later(60))!;
-    const shownOne = tallySent(claimed.state, q0, 1, { [tallyKey(q0)]: 'act-1' });
+    const shownOne = tallySent(claimed.state, q0, 1, { [tallyKey(q0)]: 'act-1' }, later(1));
     const answers: GroupAnswer[] = [
       { userId: 'a', displayName: 'Ana', option: 0, at: later(1) },
       { userId: 'b', displayName: 'Ben', option: 1, at: later(2) },
@@ -140,9 +148,9 @@ describe('the running tally of who has answered (channels without private notice
     const last = claimTally(next, { [k0]: 2, 'qz:1': 1 }, later(4), later(64))!;
     expect(last.question).toEqual(q0);
     expect(last.messageRef).toBe('act-1');
-    const done = tallySent(last.state, q0, 2);
+    const done = tallySent(last.state, q0, 2, {}, later(6));
     // Then the open question gets a tally of its own.
-    const fresh = claimTally(done, { [k0]: 2, 'qz:1': 1 }, later(5), later(65))!;
+    const fresh = claimTally(done, { [k0]: 2, 'qz:1': 1 }, later(7), later(67))!;
     expect(fresh.question).toEqual(q1);
     expect(fresh.messageRef).toBeUndefined();
     // A question whose time is up starts no new tally (its reveal is coming).

@@ -4,6 +4,7 @@
  * afterwards); otherwise says so in one line. Connecting to a server that is not there is tested
  * always.
  */
+import type { Connection } from 'mongoose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MongoConnectError, MongoStore } from '../src/store/mongo.js';
 import { openStore } from '../src/store/open.js';
@@ -45,6 +46,22 @@ describe.skipIf(!uri)(`MongoStore on a server${uri ? '' : ` (${SKIP_REASON})`}`,
   });
 
   storeContract('MongoStore', open);
+
+  it('creates the inbox\'s unique key at connect, not on each inboxAdd', async () => {
+    // A database of its own: nothing has been accepted into its inbox yet.
+    const store = await MongoStore.connect(uri, { dbName: `${dbName}_idx`, serverSelectionTimeoutMS: 5000 });
+    try {
+      const db = (store as unknown as { conn: Connection }).conn.db!;
+      const key = (await db.collection('inbox').indexes()).find((i) => i.name === 'inbox_key');
+      expect(key).toMatchObject({ key: { channel: 1, eventId: 1 }, unique: true });
+      const item = { channel: 'telegram' as const, eventId: 'ev-1', lane: 'learner:telegram:1', payload: '{}', receivedAt: new Date('2026-03-02T09:00:00Z') };
+      expect(await store.inboxAdd(item)).toBe(true);
+      expect(await store.inboxAdd(item)).toBe(false);
+    } finally {
+      await store.dropDatabase();
+      await store.close();
+    }
+  });
 
   describe('MongoStore: several processes on one database', () => {
     const T0 = new Date('2026-03-02T09:00:00Z');

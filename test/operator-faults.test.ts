@@ -1,6 +1,7 @@
 /**
  * Faults an operator makes or meets, on the real bot process (`node --import tsx src/main.ts`):
- * Redis away at start-up and going away later, an unusable DATA_DIR, and SIGTERM in those states.
+ * Redis away at start-up and going away later, an unusable DATA_DIR, a Slack bot token Slack refuses,
+ * and SIGTERM in those states.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { FakeSlackApi } from './fakes/slack-api.js';
 import { answers } from './redis-server.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'digit4sd-faults-'));
@@ -152,5 +154,23 @@ describe('DATA_DIR unusable', () => {
     expect(bot.out.stderr).toMatch(message);
     expect(bot.out.stderr).toMatch(/Fix: set DATA_DIR to a folder this process can write to/);
     expect(bot.out.stderr).not.toMatch(/\n\s+at /);
+  }, 30_000);
+});
+
+describe('SLACK_BOT_TOKEN refused by Slack', () => {
+  it.each(['all', 'worker'])('ROLE=%s: one message naming SLACK_BOT_TOKEN and the fix, never the token, and exit code 2 before the server listens', async (role) => {
+    const fake = new FakeSlackApi();
+    await fake.start();
+    cleanups.push(() => fake.stop());
+    const token = 'xoxb-revoked-0123456789-abcdefSECRET';
+    const bot = startBot({ SLACK_BOT_TOKEN: token, SLACK_SIGNING_SECRET: 'signing-secret-SECRET', SLACK_API_URL: fake.apiUrl, DATA_DIR: join(tmp, `slack-${role}`), PORT: '0', ROLE: role });
+    const code = await Promise.race([exited(bot.child), new Promise<string>((r) => setTimeout(() => r('still running after 20 s'), 20_000))]);
+    expect(code).toBe(2);
+    // Slack was asked once (auth.test with that token), and refused it.
+    expect(fake.attempts).toEqual([{ method: 'auth.test', outcome: 'invalid_auth', at: expect.any(Number) }]);
+    expect(bot.out.stderr).toMatch(/SLACK_BOT_TOKEN: Slack refuses the bot token \(invalid_auth\)\. Fix: set SLACK_BOT_TOKEN to the app's Bot User OAuth Token \(xoxb-\.\.\.\)/);
+    expect(bot.out.stderr).not.toMatch(/\n\s+at /);
+    expect(bot.out.stdout + bot.out.stderr).not.toContain('SECRET');
+    expect(bot.out.stdout).not.toContain('HTTP server listening');
   }, 30_000);
 });

@@ -128,6 +128,55 @@ describe('the runtime', () => {
   });
 });
 
+describe('the running tally of a group without private notices', () => {
+  it('is sent again by the group\'s clock when the platform failed it, and never shows a forgotten member\'s name', async () => {
+    const store = new SqliteStore(':memory:');
+    const clock = new TestClock(new Date('2026-03-02T09:00:00Z'));
+    const onError = vi.fn();
+    const bot = new LearningBot({ course: fixtureCourse(), store, engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, now: clock.now, onError, owedLeaseMs: 10_000 });
+    const tallies: Outbound[] = [];
+    let failNext = false;
+    bot.connect(
+      async (_address, messages) => {
+        const tally = messages.find((m) => m.kind === 'tally');
+        if (!tally) return {};
+        if (failNext) {
+          failNext = false;
+          throw new PlatformError({ platform: 'teams', method: 'sendActivity', status: 502, description: 'HTTP 502' });
+        }
+        tallies.push(tally);
+        return tally.kind === 'tally' && !tally.messageRef ? { [`${tally.teamQuestion.quizId}:${tally.teamQuestion.index}:tally`]: 'act-tally' } : {};
+      },
+      (channel) => channel === 'console',
+    );
+    await bot.handle(inbound(command('quiz', 'm1 2'), { user: 'ana', group: 'room' }));
+    await bot.settled();
+    const quizId = (await store.getGroup({ channel: 'console', conversationId: 'room' }))!.state.quiz!.id;
+    const tap = (user: string) => bot.handle(inbound(choice(encodeAction({ type: 'group_answer', quizId, question: 0, option: 0 })), { user, group: 'room', name: user.toUpperCase() }));
+    await tap('ana');
+    await bot.settled();
+    expect(tallies.map((m) => (m.kind === 'tally' ? [m.text, m.messageRef ?? null] : []))).toEqual([['Answered so far (1): ANA', null]]);
+    // Ben answers; the clock's look after the spacing fails (a 502): the claim is left to lapse.
+    clock.advance(500);
+    await tap('ben');
+    await bot.settled();
+    failNext = true;
+    clock.advance(1500);
+    await bot.tick();
+    expect(tallies).toHaveLength(1);
+    expect(onError).toHaveBeenCalledWith(expect.any(PlatformError), expect.objectContaining({ where: 'group-tally', retryable: true }));
+    // Ana forgets herself meanwhile; once the claim lapses, the clock sends the tally again, editing the same message.
+    const ask = await bot.handle(inbound(command('forget'), { user: 'ana' }));
+    expect(plainOf(await bot.handle(inbound(tapLabel(ask, 'Yes, erase everything'), { user: 'ana' })))).toMatch(/erased/);
+    clock.advance(5000);
+    await bot.tick();
+    expect(tallies).toHaveLength(1);
+    clock.advance(6000);
+    await bot.tick();
+    expect(tallies.map((m) => (m.kind === 'tally' ? [m.text, m.messageRef ?? null] : [])).slice(1)).toEqual([['Answered so far (2): a former participant, BEN', 'act-tally']]);
+  });
+});
+
 describe('team quizzes in a group conversation', () => {
   const members = ['ana', 'ben', 'chi'];
 

@@ -156,7 +156,6 @@ async function setup(opts: SetupOptions = {}): Promise<Harness> {
   const bot = new LearningBot({ course, store, engine: DEFAULT_ENGINE_OPTIONS, group: { ...DEFAULT_GROUP_OPTIONS, questionSeconds: 30 }, onError, now });
   const settings: SlackSettings = {
     botToken: api.botToken,
-    signingSecret: 'unused-in-socket-mode',
     appToken: api.appToken,
     command: '/digit4sd',
     apiUrl: api.apiUrl,
@@ -430,7 +429,6 @@ function startBot(api: FakeSlackApi, dataDir: string): BotProcess {
     env: {
       PATH: process.env.PATH,
       SLACK_BOT_TOKEN: api.botToken,
-      SLACK_SIGNING_SECRET: 'unused-in-socket-mode',
       SLACK_APP_TOKEN: api.appToken,
       SLACK_API_URL: api.apiUrl,
       DATA_DIR: dataDir,

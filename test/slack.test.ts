@@ -245,7 +245,7 @@ describe('Slack channel over HTTP', () => {
     expect(stale.status).toBe(401);
     const unsigned = await fetch(`${h.base}/slack/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect(unsigned.status).toBe(401);
-    // Bolt checks its token with auth.test at start; nothing else may have been called.
+    // The bot's token may have been checked with auth.test; nothing else may have been called.
     expect(h.fake.calls.filter((c) => c.method !== 'auth.test')).toEqual([]);
     expect(await h.bot.store.getLearner({ channel: 'slack', userId: 'U1' })).toBeNull();
   });
@@ -721,6 +721,14 @@ describe('Slack app manifest', () => {
 });
 
 describe('Slack channel in Socket Mode', () => {
+  it('needs a signing secret over HTTP only', async () => {
+    const store = new SqliteStore(':memory:');
+    const ctx = { port: new LearningBot({ course, store, engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, onError: (e) => { throw e; } }), http: createHttpApp([]), logger: pino({ level: 'silent' }), now: () => new Date() };
+    expect(() => createSlackChannel({ botToken: TOKEN, command: '/digit4sd' }, ctx)).toThrow(/Slack over HTTP needs signingSecret \(SLACK_SIGNING_SECRET\).*appToken \(SLACK_APP_TOKEN\) for Socket Mode/);
+    expect(createSlackChannel({ botToken: TOKEN, appToken: 'xapp-1-test', command: '/digit4sd', receive: false }, ctx)).toBeInstanceOf(SlackAdapter);
+    await store.close();
+  });
+
   it('serves nothing over HTTP when an app-level token is set, and a worker opens no socket', async () => {
     const fake = new FakeSlackApi();
     await fake.start();
@@ -728,7 +736,7 @@ describe('Slack channel in Socket Mode', () => {
     const errors: unknown[] = [];
     const bot = new LearningBot({ course, store: new SqliteStore(':memory:'), engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, onError: (e) => errors.push(e) });
     const adapter = createSlackChannel(
-      { botToken: TOKEN, signingSecret: SECRET, appToken: 'xapp-1-test', command: '/digit4sd', apiUrl: fake.apiUrl, receive: false },
+      { botToken: TOKEN, appToken: 'xapp-1-test', command: '/digit4sd', apiUrl: fake.apiUrl, receive: false },
       { port: bot, http, logger: pino({ level: 'silent' }), now: () => new Date() },
     );
     const server = await listen(http, 0, '127.0.0.1');

@@ -252,11 +252,21 @@ describe('Teams channel quiz', () => {
     const a = await click(ALICE, CHANNEL, question, optionButton(question, right));
     expect(a.map((c) => [c.kind, c.conversationId])).toEqual([['send', CHANNEL.id]]);
     expect(a[0]!.body.text).toBe('🗳️ Answered so far (1): Alice');
-    const b = await click(BOB, CHANNEL, question, optionButton(question, wrong));
-    expect(b.map((c) => [c.kind, c.activityId])).toEqual([['update', a[0]!.id]]);
-    expect(b[0]!.body.text).toBe('🗳️ Answered so far (2): Alice, Bob');
+    // Bob's answer within the tally's spacing (2 s) waits for the group's clock, then edits the same message.
+    expect(await click(BOB, CHANNEL, question, optionButton(question, wrong))).toEqual([]);
     // Clicking again is refused quietly: nothing is posted to the channel.
     expect(await click(BOB, CHANNEL, question, optionButton(question, right))).toEqual([]);
+    clock += 2000;
+    const before2 = fake.calls.length;
+    await bot.tick();
+    const b = fake.since(before2);
+    expect(b.map((c) => [c.kind, c.activityId])).toEqual([['update', a[0]!.id]]);
+    expect(b[0]!.body.text).toBe('🗳️ Answered so far (2): Alice, Bob');
+    // The clock's next look finds nothing new: nothing is sent.
+    clock += 2000;
+    const before3 = fake.calls.length;
+    await bot.tick();
+    expect(fake.since(before3)).toEqual([]);
 
     // Time is up: the scheduler's delivery goes through send() to the quiz's thread.
     clock += 11_000;

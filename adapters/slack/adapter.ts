@@ -13,7 +13,7 @@
  * - The App Home tab shows the learner's progress and a Continue button.
  */
 import { App, ExpressReceiver, LogLevel, webApi } from '@slack/bolt';
-import type { AllMiddlewareArgs, BlockAction, ButtonAction, Logger as BoltLogger, SlackCommandMiddlewareArgs } from '@slack/bolt';
+import type { AllMiddlewareArgs, AuthorizeResult, BlockAction, ButtonAction, Logger as BoltLogger, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import type { ChannelAdapter, ChannelContext } from '../../src/channel.js';
 import { isLang, type Lang } from '../../src/engine/state.js';
 import { PlatformError } from '../../src/errors.js';
@@ -32,7 +32,8 @@ type WebClient = InstanceType<typeof webApi.WebClient>;
 /** The Slack settings from the configuration, plus options that tests and operators may tune. */
 export interface SlackSettings {
   botToken: string;
-  signingSecret: string;
+  /** Verifies Slack's requests over HTTP; required unless `appToken` is given (Socket Mode does not use it). */
+  signingSecret?: string;
   /** An app-level token (xapp-...): Socket Mode instead of HTTP. */
   appToken?: string;
   /** The Web API base, ending in /api/ (GovSlack, tests). Default Slack's. */
@@ -46,7 +47,7 @@ export interface SlackSettings {
    * Slack at once (it wants an answer within 3 seconds) and do the work after.
    */
   processBeforeResponse?: boolean;
-  /** The bot's ids; with both given, Bolt skips its auth.test call. */
+  /** The bot's ids; with both given, the adapter skips its auth.test call. */
   botId?: string;
   botUserId?: string;
   /** How failed Web API calls are retried (see `src/scheduling/retry.ts`), replies and proactive sends alike. */
@@ -99,6 +100,10 @@ export class SlackAdapter implements ChannelAdapter {
   /** The Bolt app (tests and operators may inspect it). */
   readonly app: InstanceType<typeof App>;
   readonly delivery: SlackDelivery;
+  /** The Web API client with the bot token: every call the adapter makes. */
+  private readonly client: WebClient;
+  /** The bot's own ids, from one auth.test (or the settings); a failed ask is not kept. */
+  private identity?: Promise<{ botId: string; botUserId: string }>;
   private readonly socketMode: boolean;
   private readonly users = new Map<string, CachedUser>();
   private readonly taps = new Map<string, number>();
@@ -116,31 +121,39 @@ export class SlackAdapter implements ChannelAdapter {
     // The client does not retry: the one error policy (delivery.ts) does, for every call.
     const clientOptions = { slackApiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true };
     this.socketMode = !!settings.appToken;
-    const receiver = settings.appToken
+    const { appToken, signingSecret } = settings;
+    const receiver = appToken
       ? new AckAfterWorkReceiver({
-          appToken: settings.appToken,
+          appToken,
           logger,
           slackApiUrl,
           ...(settings.socketPingTimeoutMs !== undefined ? { clientPingTimeoutMs: settings.socketPingTimeoutMs } : {}),
           onError: (err, context) => ctx.port.report(err, context),
         })
-      : new ExpressReceiver({
-          signingSecret: settings.signingSecret,
-          logger,
-          endpoints: settings.path ?? '/slack/events',
-          // With the durable inbox, Slack's 200 waits until the event is on disk (a fast write);
-          // without it, Slack is answered at once and the work goes on after.
-          processBeforeResponse: settings.processBeforeResponse ?? !!ctx.port.accept,
-          app: ctx.http,
-        });
+      : signingSecret
+        ? new ExpressReceiver({
+            signingSecret,
+            logger,
+            endpoints: settings.path ?? '/slack/events',
+            // With the durable inbox, Slack's 200 waits until the event is on disk (a fast write);
+            // without it, Slack is answered at once and the work goes on after.
+            processBeforeResponse: settings.processBeforeResponse ?? !!ctx.port.accept,
+            app: ctx.http,
+          })
+        : undefined;
+    // Over HTTP every request is verified with the signing secret; Socket Mode has no requests to verify.
+    if (!receiver) throw new Error('Slack over HTTP needs signingSecret (SLACK_SIGNING_SECRET) to verify requests; give appToken (SLACK_APP_TOKEN) for Socket Mode instead');
+    this.client = new webApi.WebClient(settings.botToken, { ...clientOptions, logger });
+    // Bolt given the token itself would check it with an auth.test of its own, started in its
+    // constructor and rejected unhandled when Slack refuses the token. Given `authorize`, it asks the
+    // adapter, which checks the token once (verify(), at start-up) and hands Bolt the result.
     this.app = new App({
-      token: settings.botToken,
+      authorize: async ({ isEnterpriseInstall }): Promise<AuthorizeResult> => ({ botToken: settings.botToken, isEnterpriseInstall, ...(await this.identify()) }),
       receiver,
       logger,
       clientOptions,
-      ...(settings.botId && settings.botUserId ? { botId: settings.botId, botUserId: settings.botUserId, tokenVerificationEnabled: false } : {}),
     });
-    this.delivery = new SlackDelivery({ client: this.app.client, command: settings.command, ...(settings.retry ? { retry: settings.retry } : {}), ...(ctx.sleep ? { sleep: ctx.sleep } : {}) });
+    this.delivery = new SlackDelivery({ client: this.client, command: settings.command, ...(settings.retry ? { retry: settings.retry } : {}), ...(ctx.sleep ? { sleep: ctx.sleep } : {}) });
     this.app.error(async (err) => {
       ctx.port.report(err, { where: 'slack-bolt', code: (err as { code?: string }).code });
       // An event that could not be written to the inbox must not be answered 200 over HTTP: thrown
@@ -151,8 +164,30 @@ export class SlackAdapter implements ChannelAdapter {
     this.listen();
   }
 
-  private get client(): WebClient {
-    return this.app.client;
+  /** The bot's ids, which Bolt needs to ignore the bot's own messages: auth.test once, through the error policy. */
+  private identify(): Promise<{ botId: string; botUserId: string }> {
+    if (!this.identity) {
+      const { botId, botUserId } = this.settings;
+      const identity =
+        botId && botUserId
+          ? Promise.resolve({ botId, botUserId })
+          : this.delivery.call('auth.test', () => this.client.auth.test()).then((r) => ({ botId: r.bot_id ?? '', botUserId: r.user_id ?? '' }));
+      // A failed ask is forgotten, so that the next one asks Slack again.
+      identity.catch(() => {
+        if (this.identity === identity) this.identity = undefined;
+      });
+      this.identity = identity;
+    }
+    return this.identity;
+  }
+
+  /**
+   * Checks the bot token with Slack (auth.test) and keeps the bot's ids. `app.ts` calls it before the
+   * HTTP server listens, in every role. Rejects with a {@link PlatformError}; its `unauthorized` is set
+   * when Slack refuses the token.
+   */
+  async verify(): Promise<void> {
+    await this.identify();
   }
 
   private nowMs(): number {
@@ -287,8 +322,22 @@ export class SlackAdapter implements ChannelAdapter {
     const now = this.nowMs();
     for (const [k, until] of this.taps) if (until < now) this.taps.delete(k);
     if ((this.taps.get(tapKey) ?? 0) >= now) return;
-    this.taps.set(tapKey, now + (this.settings.doubleTapSec ?? 5) * 1000);
+    const until = now + (this.settings.doubleTapSec ?? 5) * 1000;
+    this.taps.set(tapKey, until);
+    try {
+      await this.takeAction(body, action, where, now);
+    } catch (err) {
+      // Durable: a tap that failed was not taken (nothing is applied before the inbox write), and
+      // Slack is told so. Its window is closed again: Slack's retry, or the learner's next tap, counts.
+      if (this.ctx.port.accept && this.taps.get(tapKey) === until) this.taps.delete(tapKey);
+      throw err;
+    }
+  }
 
+  /** A tap past the double-tap check: accepted into the inbox (durable), or applied and answered. */
+  private async takeAction(body: BlockAction<ButtonAction>, action: ButtonAction, where: string, now: number): Promise<void> {
+    const userId = body.user.id;
+    const container = body.container as { type?: string; channel_id?: string; message_ts?: string };
     const id = actionEventId(where, userId, action.action_id, action.action_ts);
     const data = action.value ?? '';
     const channelId = container.channel_id ?? body.channel?.id;

@@ -17,6 +17,8 @@ type WebClient = InstanceType<typeof webApi.WebClient>;
 
 /** Slack errors after which a learner or channel cannot be reached any more. */
 const UNREACHABLE = new Set(['account_inactive', 'user_not_found', 'channel_not_found', 'is_archived', 'not_in_channel', 'user_disabled', 'cannot_dm_bot', 'messages_tab_disabled']);
+/** Slack errors that mean Slack refuses the bot's token itself (wrong, revoked, expired, or not a bot token). */
+const UNAUTHORIZED = new Set(['invalid_auth', 'not_authed', 'token_revoked', 'token_expired', 'not_allowed_token_type']);
 /** Slack errors that may pass if tried again later. */
 const TRANSIENT = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'ratelimited']);
 
@@ -29,7 +31,7 @@ export function toPlatformError(err: unknown, method: string): PlatformError {
       return new PlatformError({ platform: 'slack', method, status: 429, ...(e.retryAfter !== undefined ? { retryAfterSec: e.retryAfter } : {}), description: 'rate limited', cause: err });
     case 'slack_webapi_platform_error': {
       const code = e.data?.error ?? 'unknown_error';
-      return new PlatformError({ platform: 'slack', method, status: TRANSIENT.has(code) ? 503 : 400, unreachable: UNREACHABLE.has(code), description: code, cause: err });
+      return new PlatformError({ platform: 'slack', method, status: TRANSIENT.has(code) ? 503 : 400, unreachable: UNREACHABLE.has(code), unauthorized: UNAUTHORIZED.has(code), description: code, cause: err });
     }
     case 'slack_webapi_http_error':
       return new PlatformError({ platform: 'slack', method, ...(e.statusCode ? { status: e.statusCode } : {}), description: `HTTP ${e.statusCode ?? '?'}`, cause: err });

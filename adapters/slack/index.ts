@@ -1,5 +1,6 @@
 /**
- * The Slack channel's factory: `app.ts` calls it when SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set.
+ * The Slack channel's factory: `app.ts` calls it when SLACK_BOT_TOKEN is set, with SLACK_SIGNING_SECRET
+ * (over HTTP) or SLACK_APP_TOKEN (Socket Mode).
  *
  * ```ts
  * if (config.slack) channels.set('slack', createSlackChannel(config.slack, ctx));

@@ -662,6 +662,13 @@ export function claimOwed(state: GroupState, id: string, until: Date): GroupStat
 export const TALLY_NAMES = 40;
 
 /**
+ * At least this long between two sends of a group's tally: a burst of answers is shown in a few
+ * edits, and the tally takes at most 15 of the 60 messages Teams allows a conversation in 30 s, so
+ * that a reveal or the next question never waits behind it.
+ */
+export const TALLY_SPACING_MS = 2000;
+
+/**
  * The questions whose answers a tally look reads: the tally's own question (until it shows all of
  * them, even once it has closed: its last answer may have closed it) and the open question.
  */
@@ -690,14 +697,26 @@ export function claimTally(state: GroupState, counts: Record<string, number>, no
 }
 
 /**
- * The state once the tally of `question` showing `shown` answers was sent (or given up): the claim
- * released, the count kept, and the message's platform id kept where the channel reported one.
+ * The state once the tally of `question` showing `shown` answers was sent (or given up): the count
+ * kept, the message's platform id kept where the channel reported one, and the claim held until
+ * `holdUntil` ({@link TALLY_SPACING_MS} on), when the group's clock looks again.
  */
-export function tallySent(state: GroupState, question: QuestionRef, shown: number, refs: PostedRefs = {}): GroupState {
+export function tallySent(state: GroupState, question: QuestionRef, shown: number, refs: PostedRefs, holdUntil: Date): GroupState {
   const tally = state.tally;
   if (!tally || questionKey(tally.question) !== questionKey(question)) return state;
   const ref = refs[tallyKey(question)] ?? tally.ref;
-  return { ...state, tally: { question: tally.question, shown: Math.max(shown, tally.shown), ...(ref ? { ref } : {}) } };
+  return { ...state, tally: { question: tally.question, shown: Math.max(shown, tally.shown), ...(ref ? { ref } : {}), claimedUntil: holdUntil.toISOString() } };
+}
+
+/**
+ * The state with a lapsed claim on a tally that has nothing new to show dropped (so that the group's
+ * clock stops coming back for it); null when there is none.
+ */
+export function tallyIdle(state: GroupState, now: Date): GroupState | null {
+  const tally = state.tally;
+  if (!tally?.claimedUntil || new Date(tally.claimedUntil) > now) return null;
+  const { claimedUntil: _lapsed, ...rest } = tally;
+  return { ...state, tally: rest };
 }
 
 /** The tally message: who has answered `question` so far, in the group's language (names only, never options). */

@@ -25,9 +25,11 @@ import {
   handleGroupEvent,
   leaderboardMessage,
   nextOwed,
+  tallyIdle,
   tallyMessage,
   tallyQuestions,
   tallySent,
+  TALLY_SPACING_MS,
   tapMayClose,
   withoutOwed,
   type AnswerTally,
@@ -808,43 +810,44 @@ export class LearningBot implements BotPort {
   /**
    * Brings a group's running tally up to date, in a channel that shows one (Teams): one message per
    * question, posted once and then edited in place, whichever process took the answers. One sender
-   * at a time holds the tally (a claim in the group's state, version-checked) and looks again after
-   * each send, so an answer recorded while another process held it is shown by that process's next
-   * look, and a burst of answers takes a few edits, not one per answer. A question's tally is
-   * finished even once the question has closed (its last answer may have closed it). A retryable
-   * failure leaves the claim to lapse; the group's next tick sends it.
+   * at a time holds the tally (a claim in the group's state, version-checked), and keeps holding it
+   * for {@link TALLY_SPACING_MS} after a send: the group's clock then looks again (its due time
+   * includes the claim), so an answer recorded meanwhile, through any process, is shown by that look,
+   * and a burst of answers takes a few edits, not one per answer. A question's tally is finished
+   * even once the question has closed (its last answer may have closed it). A failed send leaves the
+   * claim to lapse, and the clock's look sends it again.
    */
   async deliverTally(key: ConversationKey, started?: () => void): Promise<void> {
     await this.sending.run(`tally:${this.groupLock(key)}`, async () => {
       started?.();
-      for (;;) {
-        const record = await this.store.getGroup(key);
-        if (!record) return;
-        const names: Record<string, string[]> = {};
-        for (const q of tallyQuestions(record.state)) {
-          const answers = await this.store.listGroupAnswers(key, q.quizId, q.index);
-          names[questionKey(q)] = [...answers].sort((a, b) => a.at.getTime() - b.at.getTime()).map((a) => a.displayName);
-        }
-        const counts = Object.fromEntries(Object.entries(names).map(([k, v]) => [k, v.length]));
-        const leaseMs = this.opts.owedLeaseMs ?? 60_000;
-        const claimed = await this.updateGroup(key, (rec, now) => {
-          const c = claimTally(rec.state, counts, now, new Date(now.getTime() + leaseMs));
-          return c ? { state: c.state, then: { ...c, lang: rec.state.lang, address: rec.address } } : { done: null };
-        });
-        if (!claimed) return;
-        const shown = names[questionKey(claimed.question)] ?? [];
-        let refs: PostedRefs = {};
-        try {
-          if (!this.sender) throw new Error(`no channel is connected to deliver to ${key.channel}`);
-          refs = (await this.sender(claimed.address, [tallyMessage(claimed.lang, claimed.question, shown, claimed.messageRef)])) ?? {};
-          this.opts.metrics?.messagesOut.inc({ channel: key.channel }, 1);
-        } catch (err) {
-          const retryable = !(err instanceof PlatformError) || err.retryable;
-          this.opts.onError(err, { where: 'group-tally', channel: key.channel, retryable });
-          if (retryable) return;
-        }
-        await this.updateGroup(key, (rec) => ({ state: tallySent(rec.state, claimed.question, shown.length, refs), then: undefined }));
+      const record = await this.store.getGroup(key);
+      if (!record) return;
+      const names: Record<string, string[]> = {};
+      for (const q of tallyQuestions(record.state)) {
+        const answers = await this.store.listGroupAnswers(key, q.quizId, q.index);
+        names[questionKey(q)] = [...answers].sort((a, b) => a.at.getTime() - b.at.getTime()).map((a) => a.displayName);
       }
+      const counts = Object.fromEntries(Object.entries(names).map(([k, v]) => [k, v.length]));
+      const leaseMs = this.opts.owedLeaseMs ?? 60_000;
+      const claimed = await this.updateGroup(key, (rec, now) => {
+        const c = claimTally(rec.state, counts, now, new Date(now.getTime() + leaseMs));
+        if (c) return { state: c.state, then: { ...c, lang: rec.state.lang, address: rec.address } };
+        const idle = tallyIdle(rec.state, now);
+        return idle ? { state: idle, then: null } : { done: null };
+      });
+      if (!claimed) return;
+      const shown = names[questionKey(claimed.question)] ?? [];
+      let refs: PostedRefs = {};
+      try {
+        if (!this.sender) throw new Error(`no channel is connected to deliver to ${key.channel}`);
+        refs = (await this.sender(claimed.address, [tallyMessage(claimed.lang, claimed.question, shown, claimed.messageRef)])) ?? {};
+        this.opts.metrics?.messagesOut.inc({ channel: key.channel }, 1);
+      } catch (err) {
+        const retryable = !(err instanceof PlatformError) || err.retryable;
+        this.opts.onError(err, { where: 'group-tally', channel: key.channel, retryable });
+        if (retryable) return;
+      }
+      await this.updateGroup(key, (rec, now) => ({ state: tallySent(rec.state, claimed.question, shown.length, refs, new Date(now.getTime() + TALLY_SPACING_MS)), then: undefined }));
     });
   }
 

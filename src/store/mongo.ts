@@ -213,7 +213,10 @@ export class MongoStore implements Store {
         }
       }
       const store = new MongoStore(conn, models, options.recentEvents ?? 50, await MongoStore.eventIdKey(conn, options.eventIdKey));
-      if (autoIndex) await store.workshopDocs.createIndexes();
+      if (autoIndex) {
+        await store.workshopDocs.createIndexes();
+        await store.createInboxIndexes();
+      }
       return store;
     } catch (err) {
       await conn.close();
@@ -732,9 +735,13 @@ export class MongoStore implements Store {
     return (doc?.seq as number) - n + 1;
   }
 
+  /** The inbox's unique key (an event accepted twice is stored once), made at connect with the other indexes. */
+  private async createInboxIndexes(): Promise<void> {
+    await this.col('inbox').createIndex({ channel: 1, eventId: 1 }, { unique: true, name: 'inbox_key' });
+  }
+
   async inboxAdd(item: InboxInsert): Promise<boolean> {
     const inbox = this.col('inbox');
-    await inbox.createIndex({ channel: 1, eventId: 1 }, { unique: true, name: 'inbox_key' });
     const seq = await this.nextSeq('inbox', 1);
     try {
       await inbox.insertOne({ seq, ...item, eventId: this.eventKey(item.eventId), availableAt: item.receivedAt, attempts: 0, appliedAt: null });
