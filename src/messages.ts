@@ -9,6 +9,9 @@
 /** Channels the bot speaks on. */
 export type Channel = 'console' | 'telegram' | 'slack' | 'teams';
 
+/** Every channel, for code that goes through them all (the outbox's lanes). */
+export const CHANNELS: readonly Channel[] = ['console', 'telegram', 'slack', 'teams'];
+
 /**
  * Who a learner is, on one channel. A learner on Telegram and the same person on Slack are two
  * learners: platforms share no identity.

@@ -354,6 +354,21 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(later[0]!.availableAt).toEqual(at(10));
     });
 
+    it('reads the outbox lane by lane: a burst of nudges or one channel\'s backlog never hides another lane\'s rows', async () => {
+      // Start from an empty outbox (rows other tests left are sent).
+      for (const r of await store.outboxDue(at(100), 10_000)) await store.outboxDone(r.id, at(100));
+      const row = (channel: 'telegram' | 'slack', name: string, proactive?: boolean) => ({ channel, conversationId: `lane-${name}-${learner.userId}`, payload: JSON.stringify({ name }), ...(proactive ? { proactive } : {}) });
+      await store.outboxAdd(['p1', 'p2', 'p3', 'p4', 'p5'].map((n) => row('telegram', n, true)), at(1));
+      await store.outboxAdd([row('telegram', 'r1')], at(1));
+      await store.outboxAdd([row('slack', 's1')], at(1));
+      const due = await store.outboxDue(at(2), 3);
+      // The three oldest nudges, and the replies written after all five: oldest first.
+      expect(due.map((r) => JSON.parse(r.payload).name)).toEqual(['p1', 'p2', 'p3', 'r1', 's1']);
+      expect(due.map((r) => r.proactive ?? false)).toEqual([true, true, true, false, false]);
+      expect([...due].sort((a, b) => a.id - b.id)).toEqual(due);
+      for (const r of await store.outboxDue(at(100), 10_000)) await store.outboxDone(r.id, at(100));
+    });
+
     it('erases a forgotten learner\'s unapplied events and owed replies', async () => {
       await store.commitLearner({ key: learner, expectedVersion: 0, state: newLearnerState(T0, 'en'), address, nudgeAt: null, now: T0 });
       const lane = `learner:${learner.channel}:${learner.userId}`;

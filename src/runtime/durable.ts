@@ -48,7 +48,7 @@ export function outboxRows(address: Address, messages: Outbound[], target?: Repl
 /** A nudge's outbox row: its message to the learner's reminder address, with the learner's key (see {@link OutboxPayload.learner}). */
 export function nudgeRows(address: Address, messages: Outbound[], learner: LearnerKey): OutboxInsert[] {
   const payload: OutboxPayload = { address, messages, learner };
-  return [{ channel: address.channel, conversationId: address.conversationId, payload: JSON.stringify(payload) }];
+  return [{ channel: address.channel, conversationId: address.conversationId, payload: JSON.stringify(payload), proactive: true }];
 }
 
 export function decodeOutbox(json: string): OutboxPayload {

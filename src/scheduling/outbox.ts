@@ -46,7 +46,7 @@ export interface OutboxSenderOptions {
   /** Called after a row is sent (metrics, tests). */
   onSent?: (row: OutboxRow) => void;
   /**
-   * Paces proactive rows (nudges: rows that name their learner) to each platform's global limit,
+   * Paces proactive rows (nudges, see `OutboxInsert.proactive`) to each platform's global limit,
    * across processes when it is the Redis pacer; a 429 pushes the channel's next slot back. Replies
    * are not paced here: each channel's delivery paces them (Telegram overall and per chat, Slack and
    * Teams per conversation). None: proactive rows go out as fast as the channel's delivery allows.
@@ -112,7 +112,7 @@ export class OutboxSender {
     let left = false;
     const queues = [...conversations.values()].filter((queue) => {
       const head = queue[0]!;
-      if (!this.opts.pacer || head.availableAt > now || this.sending.has(head.id) || !readable(head.payload)?.learner) return true;
+      if (!this.opts.pacer || head.availableAt > now || this.sending.has(head.id) || !head.proactive) return true;
       const n = started.get(head.channel) ?? 0;
       if (n >= DELIVERY_RATE[head.channel].max) return !(left = true);
       started.set(head.channel, n + 1);
@@ -131,8 +131,8 @@ export class OutboxSender {
       if (row.availableAt > now || this.sending.has(row.id)) return;
       const leaseMs = this.opts.leaseMs ?? 5_000;
       const payload = readable(row.payload);
-      // A message the bot sends on its own initiative (a nudge) names its learner.
-      const paced = payload?.learner ? this.opts.pacer : undefined;
+      // A message the bot sends on its own initiative (a nudge) is paced to the platform's global rate.
+      const paced = row.proactive ? this.opts.pacer : undefined;
       this.sending.add(row.id);
       // The platform's slot first, then the claim: a row waiting for its slot holds no lease (a
       // burst of thousands is not claimed and renewed all at once); another process that takes it

@@ -43,6 +43,8 @@ export interface PendingOutboxDoc {
   conversationId: string;
   payload: string;
   createdAt: Date;
+  /** A proactive row (a nudge): its own lane when the outbox is read. */
+  proactive?: boolean;
 }
 
 export interface LearnerDoc {

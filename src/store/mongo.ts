@@ -40,6 +40,7 @@
  */
 import mongoose, { Types, type Connection } from 'mongoose';
 import type { Address, Channel, LearnerKey } from '../messages.js';
+import { CHANNELS } from '../messages.js';
 import { FORMER_PARTICIPANT_NAME, forgetGroupMember, groupMemberData } from '../engine/group.js';
 import { eventIdHasher, newEventIdKey } from './event-ids.js';
 import { formerParticipantId } from './store.js';
@@ -152,7 +153,7 @@ const { MongoBulkWriteError, MongoServerError } = mongoose.mongo;
 
 /** Owed messages as they ride inside another document's atomic write, each with its own token. */
 function pendingOutbox(rows: OutboxInsert[] | undefined, now: Date): PendingOutboxDoc[] {
-  return (rows ?? []).map((r) => ({ token: new Types.ObjectId().toHexString(), channel: r.channel, conversationId: r.conversationId, payload: r.payload, createdAt: now }));
+  return (rows ?? []).map((r) => ({ token: new Types.ObjectId().toHexString(), channel: r.channel, conversationId: r.conversationId, payload: r.payload, createdAt: now, ...(r.proactive ? { proactive: true } : {}) }));
 }
 
 function isDuplicateKey(err: unknown): boolean {
@@ -797,6 +798,8 @@ export class MongoStore implements Store {
     this.outboxIndexes ??= Promise.all([
       this.col('outbox').createIndex({ token: 1 }, { unique: true, name: 'outbox_token' }),
       this.col('outbox').createIndex({ id: 1 }, { unique: true, name: 'outbox_id' }),
+      // The lanes outboxDue reads (unsent rows only: sent ones are emptied tombstones).
+      this.col('outbox').createIndex({ channel: 1, proactive: 1, id: 1 }, { name: 'outbox_lane', partialFilterExpression: { doneAt: null } }),
     ]);
     await this.outboxIndexes;
     if (await this.col('outbox').findOne({ token: p.token }, { projection: { _id: 1 } })) return;
@@ -804,7 +807,9 @@ export class MongoStore implements Store {
     try {
       await this.col('outbox').updateOne(
         { token: p.token },
-        { $setOnInsert: { id, token: p.token, channel: p.channel, conversationId: p.conversationId, payload: p.payload, createdAt: p.createdAt, availableAt: p.createdAt, attempts: 0, doneAt: null } },
+        {
+          $setOnInsert: { id, token: p.token, channel: p.channel, conversationId: p.conversationId, payload: p.payload, createdAt: p.createdAt, availableAt: p.createdAt, attempts: 0, doneAt: null, proactive: p.proactive === true },
+        },
         { upsert: true },
       );
     } catch (err) {
@@ -835,8 +840,12 @@ export class MongoStore implements Store {
 
   async outboxDue(now: Date, limit: number): Promise<OutboxRow[]> {
     await this.relayLeftovers(limit);
-    const docs = await this.col('outbox').find({ doneAt: null, createdAt: { $lte: now } }).sort({ id: 1 }).limit(limit).toArray();
-    return docs.map((d) => ({ id: d.id, channel: d.channel, conversationId: d.conversationId, payload: d.payload, createdAt: d.createdAt, availableAt: d.availableAt, attempts: d.attempts }));
+    // One read per lane (a channel's replies, its proactive rows; rows from before lanes count as replies).
+    const lanes = CHANNELS.flatMap((channel) => [false, true].map((proactive) => ({ channel, proactive: proactive ? true : { $ne: true } })));
+    const docs = (await Promise.all(lanes.map((lane) => this.col('outbox').find({ doneAt: null, createdAt: { $lte: now }, ...lane }).sort({ id: 1 }).limit(limit).toArray()))).flat();
+    return docs
+      .sort((a, b) => a.id - b.id)
+      .map((d) => ({ id: d.id, channel: d.channel, conversationId: d.conversationId, payload: d.payload, createdAt: d.createdAt, availableAt: d.availableAt, attempts: d.attempts, ...(d.proactive === true ? { proactive: true } : {}) }));
   }
 
   async outboxClaim(row: OutboxRow, until: Date): Promise<boolean> {

@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Address, Channel, LearnerKey } from '../messages.js';
+import { CHANNELS } from '../messages.js';
 import type { Lang, LearnerState } from '../engine/state.js';
 import { forgetGroupMember, groupMemberData, FORMER_PARTICIPANT_NAME, type GroupState } from '../engine/group.js';
 import { eventIdHasher, newEventIdKey } from './event-ids.js';
@@ -260,9 +261,14 @@ function dashValues(s: LearnerState): (string | number | null)[] {
  * Columns added after the first release: a file created before gets them at open. Their indexes
  * are created afterwards, since an index on a missing column fails.
  */
-const ADDED_COLUMNS = [{ table: 'groups', column: 'next_quiz_at', type: 'INTEGER' }] as const;
+const ADDED_COLUMNS = [
+  { table: 'groups', column: 'next_quiz_at', type: 'INTEGER' },
+  // 1 for a proactive row (a nudge): its own lane in outboxDue.
+  { table: 'outbox', column: 'proactive', type: 'INTEGER NOT NULL DEFAULT 0' },
+] as const;
 const LATER_INDEXES = `
 CREATE INDEX IF NOT EXISTS groups_next_quiz_at ON groups (next_quiz_at) WHERE next_quiz_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS outbox_lane ON outbox (channel, proactive, id) WHERE done_at IS NULL;
 CREATE INDEX IF NOT EXISTS learners_dashboard ON learners (d_last_seen, d_created, channel, d_lang, d_country, d_org, d_stop_kind, d_stop_lesson, d_stop_card, d_stop_item);
 `;
 
@@ -488,9 +494,9 @@ export class SqliteStore implements Store {
         'INSERT INTO inbox_lanes (lane, owner, until) VALUES (@lane, @owner, @until) ON CONFLICT (lane) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE inbox_lanes.owner = excluded.owner OR inbox_lanes.until <= @now',
       ),
       inboxReleaseLane: db.prepare<[string, string]>('DELETE FROM inbox_lanes WHERE lane = ? AND owner = ?'),
-      outboxAdd: db.prepare('INSERT INTO outbox (channel, conversation_id, payload, created_at, available_at) VALUES (?, ?, ?, ?, ?)'),
-      outboxDue: db.prepare<[number, number], { id: number; channel: Channel; conversation_id: string; payload: string; created_at: number; available_at: number; attempts: number }>(
-        'SELECT id, channel, conversation_id, payload, created_at, available_at, attempts FROM outbox WHERE done_at IS NULL AND created_at <= ? ORDER BY id LIMIT ?',
+      outboxAdd: db.prepare('INSERT INTO outbox (channel, conversation_id, payload, created_at, available_at, proactive) VALUES (?, ?, ?, ?, ?, ?)'),
+      outboxDue: db.prepare<[string, number, number, number], { id: number; channel: Channel; conversation_id: string; payload: string; created_at: number; available_at: number; attempts: number; proactive: number }>(
+        'SELECT id, channel, conversation_id, payload, created_at, available_at, attempts, proactive FROM outbox WHERE done_at IS NULL AND channel = ? AND proactive = ? AND created_at <= ? ORDER BY id LIMIT ?',
       ),
       outboxClaim: db.prepare('UPDATE outbox SET available_at = ? WHERE id = ? AND done_at IS NULL AND available_at = ?'),
       outboxDone: db.prepare<[number]>('DELETE FROM outbox WHERE id = ?'),
@@ -684,7 +690,7 @@ export class SqliteStore implements Store {
 
   /** Writes owed messages; called inside the transaction of the change that produced them. */
   private addOutbox(rows: OutboxInsert[] | undefined, now: Date): void {
-    for (const r of rows ?? []) this.stmt.outboxAdd.run(r.channel, r.conversationId, r.payload, now.getTime(), now.getTime());
+    for (const r of rows ?? []) this.stmt.outboxAdd.run(r.channel, r.conversationId, r.payload, now.getTime(), now.getTime(), r.proactive ? 1 : 0);
   }
 
   async inboxAdd(item: InboxInsert): Promise<boolean> {
@@ -726,15 +732,19 @@ export class SqliteStore implements Store {
   }
 
   async outboxDue(now: Date, limit: number): Promise<OutboxRow[]> {
-    return this.stmt.outboxDue.all(now.getTime(), limit).map((r) => ({
-      id: r.id,
-      channel: r.channel,
-      conversationId: r.conversation_id,
-      payload: r.payload,
-      createdAt: new Date(r.created_at),
-      availableAt: new Date(r.available_at),
-      attempts: r.attempts,
-    }));
+    const rows = CHANNELS.flatMap((channel) => [0, 1].flatMap((proactive) => this.stmt.outboxDue.all(channel, proactive, now.getTime(), limit)));
+    return rows
+      .sort((a, b) => a.id - b.id)
+      .map((r) => ({
+        id: r.id,
+        channel: r.channel,
+        conversationId: r.conversation_id,
+        payload: r.payload,
+        createdAt: new Date(r.created_at),
+        availableAt: new Date(r.available_at),
+        attempts: r.attempts,
+        ...(r.proactive ? { proactive: true } : {}),
+      }));
   }
 
   async outboxClaim(row: OutboxRow, until: Date): Promise<boolean> {

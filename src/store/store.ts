@@ -58,6 +58,11 @@ export interface OutboxInsert {
   conversationId: string;
   /** JSON: { address, messages, target? } (see src/runtime/durable.ts). */
   payload: string;
+  /**
+   * A message the bot sends on its own initiative to one learner (a nudge), paced to the platform's
+   * global rate: read in a lane of its own, so that a 09:00 burst of them never hides replies.
+   */
+  proactive?: boolean;
 }
 
 export interface OutboxRow extends OutboxInsert {
@@ -326,8 +331,11 @@ export interface Store extends DashboardReads {
   /** Adds owed messages outside a commit (an apology, a data export). */
   outboxAdd(rows: OutboxInsert[], now: Date): Promise<void>;
   /**
-   * Unsent rows created at or before `now`, oldest first, whatever their `availableAt` (a sender
-   * keeps a conversation waiting behind a row that is claimed or backing off, so that it keeps order).
+   * Unsent rows created at or before `now`, whatever their `availableAt` (a sender keeps a
+   * conversation waiting behind a row that is claimed or backing off, so that it keeps order): the
+   * oldest `limit` of each lane (a channel's replies, a channel's proactive rows), merged oldest
+   * first, so that a backlog in one lane (a burst of nudges, a platform that is down) never hides
+   * the rows of another.
    */
   outboxDue(now: Date, limit: number): Promise<OutboxRow[]>;
   /** Claims a row until `until` if it is still as read (one sender wins); false if another took it. */
