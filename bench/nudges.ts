@@ -4,9 +4,11 @@
  * 1. Seeds LEARNERS learners whose reminder is due now, and LEARNERS more scheduled for next week,
  *    in an embedded SQLite store; then times one scan that finds and enqueues every due nudge on
  *    BullMQ, and measures Redis memory per pending nudge and per learner scheduled for later.
- * 2. Delivers DELIVER nudges through the real Telegram adapter to a local fake Bot API that
- *    enforces Telegram's limits (30 messages a second per bot, 1 a second per chat, answering 429
- *    with retry_after beyond them), and reports the achieved rate and any 429 left unhandled.
+ * 2. Delivers DELIVER nudges the way the app does: BullMQ jobs hand the durable runtime each due
+ *    nudge, which commits it with its outbox row; the outbox sender, paced by the Redis pacer, sends
+ *    the rows through the real Telegram adapter to a local fake Bot API that enforces Telegram's
+ *    limits (30 messages a second per bot, 1 a second per chat, answering 429 with retry_after
+ *    beyond them). Reports the achieved rate and any 429 left unhandled.
  *
  * Needs Redis at REDIS_URL (default redis://127.0.0.1:6379). Uses its own key prefix and removes
  * it afterwards. Sizes: LEARNERS (default 100000), DELIVER (default 600), RATE (default 30).
@@ -25,7 +27,8 @@ import { DEFAULT_ENGINE_OPTIONS } from '../src/engine/engine.js';
 import { DEFAULT_GROUP_OPTIONS } from '../src/engine/group.js';
 import { newLearnerState } from '../src/engine/state.js';
 import { LearningBot } from '../src/runtime/bot.js';
-import { BullNudgeScheduler, Redis, RedisSentMarks, removePrefix } from '../src/scheduling/bullmq.js';
+import { BullNudgeScheduler, Redis, removePrefix } from '../src/scheduling/bullmq.js';
+import { OutboxSender } from '../src/scheduling/outbox.js';
 import { NudgeService } from '../src/scheduling/delivery.js';
 import { RedisPacer } from '../src/scheduling/pacer.js';
 import { formatHhmm } from '../src/learning/localtime.js';
@@ -158,8 +161,22 @@ async function main(): Promise<void> {
   const bot3 = new LearningBot({ course, store: store3, engine: DEFAULT_ENGINE_OPTIONS, group: DEFAULT_GROUP_OPTIONS, onError });
   const telegram = new TelegramAdapter({ token: TOKEN, apiRoot }, { port: bot3, http: express(), logger, now: bot3.now });
   const prefix3 = `${prefix}-d`;
-  const service = new NudgeService({ bot: bot3, deliver: (d) => telegram.send(d.address, d.messages), marks: new RedisSentMarks(redis, prefix3), pacer: new RedisPacer(redis, prefix3, { telegram: { max: RATE, durationMs: 1000 } }) });
+  // As in the app: a job commits the nudge with its outbox row; the outbox sender sends it, paced.
+  const outbox = new OutboxSender({
+    store: store3,
+    channel: (c) => (c === 'telegram' ? telegram : undefined),
+    onError,
+    now: bot3.now,
+    pacer: new RedisPacer(redis, prefix3, { telegram: { max: RATE, durationMs: 1000 } }),
+    onRefused: (_row, payload, err) => bot3.nudgeRefused(payload, err),
+  });
+  bot3.enableDurable(
+    () => undefined,
+    () => outbox.kick(),
+  );
+  const service = new NudgeService({ bot: bot3 });
   const delivery = new BullNudgeScheduler({ redisUrl: REDIS_URL, prefix: prefix3, bot: bot3, service, onError, channels: ['telegram'], scan: false, concurrency: Number(process.env.CONCURRENCY ?? 10), rates: { telegram: { max: RATE, durationMs: 1000 } } });
+  outbox.start();
   await delivery.scan();
   await delivery.start();
   const d0 = Date.now();
@@ -172,6 +189,7 @@ async function main(): Promise<void> {
       `429 answers from the platform: ${fake.refusedCount()}, failed jobs: ${(await delivery.deliveryQueues.get('telegram')!.getJobCountByTypes('failed'))}, errors reported: ${errors.length}`,
   );
   await delivery.close();
+  await outbox.stop();
   await dropPrefix(prefix3);
   await store3.close();
   fake.server.close();

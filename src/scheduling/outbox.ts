@@ -96,13 +96,15 @@ export class OutboxSender {
   private async pass(): Promise<void> {
     const { store } = this.opts;
     const now = this.opts.now();
-    const rows = await store.outboxDue(now, 500);
+    // Proactive rows leave at most a second's worth per platform and pass: a few seconds' worth read
+    // is plenty, and reading (and decoding) thousands every pass would stall the loop that paces them.
+    const rows = await store.outboxDue(now, 500, 4 * Math.max(...Object.values(DELIVERY_RATE).map((r) => r.max)));
     const conversations = new Map<string, OutboxRow[]>();
     for (const row of rows) {
       // A reply that is only notices to the member who tapped (a toast, an ephemeral note) has no
       // place in the conversation's order: it goes on its own, so that a thousand members tapping in
       // one group are acknowledged side by side, not one after the other behind each other.
-      const key = personalOnly(row.payload) ? `${row.channel}|${row.conversationId}|${row.id}` : `${row.channel}|${row.conversationId}`;
+      const key = !row.proactive && personalOnly(row.payload) ? `${row.channel}|${row.conversationId}|${row.id}` : `${row.channel}|${row.conversationId}`;
       conversations.set(key, [...(conversations.get(key) ?? []), row]);
     }
     // A pass starts at most one second's worth of each platform's proactive rows (nudges): the pass
@@ -134,23 +136,12 @@ export class OutboxSender {
       // A message the bot sends on its own initiative (a nudge) is paced to the platform's global rate.
       const paced = row.proactive ? this.opts.pacer : undefined;
       this.sending.add(row.id);
-      // The platform's slot first, then the claim: a row waiting for its slot holds no lease (a
-      // burst of thousands is not claimed and renewed all at once); another process that takes it
-      // meanwhile waited for a slot of its own (the Redis pacer shares them).
-      if (paced) {
-        try {
-          await paced.wait(row.channel);
-        } catch (err) {
-          this.sending.delete(row.id);
-          throw err;
-        }
-      }
       let claimedUntil = new Date(this.opts.now().getTime() + leaseMs);
       if (this.passes.stopped || !(await store.outboxClaim(row, claimedUntil))) {
         this.sending.delete(row.id);
         return;
       }
-      // Renew the claim while the send is in progress.
+      // Renew the claim while the row waits for its slot and while the send is in progress.
       const renew = setInterval(() => {
         const until = new Date(this.opts.now().getTime() + leaseMs);
         void store
@@ -160,11 +151,26 @@ export class OutboxSender {
           })
           .catch((err: unknown) => this.opts.onError(err, { where: 'outbox-renew', channel: row.channel }));
       }, Math.max(50, Math.floor(leaseMs / 3)));
+      // The claim first, then the platform's slot, then at once the send: nothing but the call itself
+      // between the slot and the platform, so that the sends keep the pacer's even spacing (a pass
+      // claims at most a second's worth of proactive rows per platform, so few wait at a time).
+      if (paced) {
+        try {
+          await paced.wait(row.channel);
+        } catch (err) {
+          clearInterval(renew);
+          this.sending.delete(row.id);
+          // The slot was not had: the row goes back at once (its claim is given up by a retry at now).
+          await store.outboxRetry(row.id, this.opts.now()).catch((e: unknown) => this.opts.onError(e, { where: 'outbox-release', channel: row.channel }));
+          throw err;
+        }
+      }
       const channel = this.opts.channel(row.channel);
       try {
         if (!channel) throw new Error(`no ${row.channel} channel is running to send the outbox to`);
         const { address, messages, target } = payload ?? decodeOutbox(row.payload);
-        if (channel.deliver) await channel.deliver(address, messages, target);
+        // A reply answers in place where its target says how; a proactive row is a message of the bot's own (its `send`).
+        if (channel.deliver && !row.proactive) await channel.deliver(address, messages, target);
         else await channel.send(address, messages);
         clearInterval(renew);
         await store.outboxDone(row.id, this.opts.now());

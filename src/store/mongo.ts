@@ -838,11 +838,11 @@ export class MongoStore implements Store {
     }
   }
 
-  async outboxDue(now: Date, limit: number): Promise<OutboxRow[]> {
+  async outboxDue(now: Date, limit: number, proactiveLimit = limit): Promise<OutboxRow[]> {
     await this.relayLeftovers(limit);
     // One read per lane (a channel's replies, its proactive rows; rows from before lanes count as replies).
-    const lanes = CHANNELS.flatMap((channel) => [false, true].map((proactive) => ({ channel, proactive: proactive ? true : { $ne: true } })));
-    const docs = (await Promise.all(lanes.map((lane) => this.col('outbox').find({ doneAt: null, createdAt: { $lte: now }, ...lane }).sort({ id: 1 }).limit(limit).toArray()))).flat();
+    const lanes = CHANNELS.flatMap((channel) => [false, true].map((proactive) => ({ filter: { channel, proactive: proactive ? true : { $ne: true } }, max: proactive ? proactiveLimit : limit })));
+    const docs = (await Promise.all(lanes.map(({ filter, max }) => this.col('outbox').find({ doneAt: null, createdAt: { $lte: now }, ...filter }).sort({ id: 1 }).limit(max).toArray()))).flat();
     return docs
       .sort((a, b) => a.id - b.id)
       .map((d) => ({ id: d.id, channel: d.channel, conversationId: d.conversationId, payload: d.payload, createdAt: d.createdAt, availableAt: d.availableAt, attempts: d.attempts, ...(d.proactive === true ? { proactive: true } : {}) }));

@@ -731,8 +731,8 @@ export class SqliteStore implements Store {
     this.db.transaction(() => this.addOutbox(rows, now)).immediate();
   }
 
-  async outboxDue(now: Date, limit: number): Promise<OutboxRow[]> {
-    const rows = CHANNELS.flatMap((channel) => [0, 1].flatMap((proactive) => this.stmt.outboxDue.all(channel, proactive, now.getTime(), limit)));
+  async outboxDue(now: Date, limit: number, proactiveLimit = limit): Promise<OutboxRow[]> {
+    const rows = CHANNELS.flatMap((channel) => [0, 1].flatMap((proactive) => this.stmt.outboxDue.all(channel, proactive, now.getTime(), proactive ? proactiveLimit : limit)));
     return rows
       .sort((a, b) => a.id - b.id)
       .map((r) => ({

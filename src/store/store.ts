@@ -335,9 +335,9 @@ export interface Store extends DashboardReads {
    * conversation waiting behind a row that is claimed or backing off, so that it keeps order): the
    * oldest `limit` of each lane (a channel's replies, a channel's proactive rows), merged oldest
    * first, so that a backlog in one lane (a burst of nudges, a platform that is down) never hides
-   * the rows of another.
+   * the rows of another. `proactiveLimit` (default `limit`) bounds the proactive lanes.
    */
-  outboxDue(now: Date, limit: number): Promise<OutboxRow[]>;
+  outboxDue(now: Date, limit: number, proactiveLimit?: number): Promise<OutboxRow[]>;
   /** Claims a row until `until` if it is still as read (one sender wins); false if another took it. */
   outboxClaim(row: OutboxRow, until: Date): Promise<boolean>;
   /** The platform accepted the row (or refused it for good): it is not returned again. */
