@@ -136,12 +136,25 @@ export class OutboxSender {
       // A message the bot sends on its own initiative (a nudge) is paced to the platform's global rate.
       const paced = row.proactive ? this.opts.pacer : undefined;
       this.sending.add(row.id);
+      // The platform's slot first, then the claim and at once the send: a row waiting for its slot
+      // holds no lease and costs no write (a pass that claimed a second's worth of rows at once
+      // would stall the loop that keeps the sends evenly spaced), and between the slot and the
+      // platform there is only the claim; another process that takes the row meanwhile waited for
+      // a slot of its own (the Redis pacer shares them).
+      if (paced) {
+        try {
+          await paced.wait(row.channel);
+        } catch (err) {
+          this.sending.delete(row.id);
+          throw err;
+        }
+      }
       let claimedUntil = new Date(this.opts.now().getTime() + leaseMs);
       if (this.passes.stopped || !(await store.outboxClaim(row, claimedUntil))) {
         this.sending.delete(row.id);
         return;
       }
-      // Renew the claim while the row waits for its slot and while the send is in progress.
+      // Renew the claim while the send is in progress.
       const renew = setInterval(() => {
         const until = new Date(this.opts.now().getTime() + leaseMs);
         void store
@@ -151,20 +164,6 @@ export class OutboxSender {
           })
           .catch((err: unknown) => this.opts.onError(err, { where: 'outbox-renew', channel: row.channel }));
       }, Math.max(50, Math.floor(leaseMs / 3)));
-      // The claim first, then the platform's slot, then at once the send: nothing but the call itself
-      // between the slot and the platform, so that the sends keep the pacer's even spacing (a pass
-      // claims at most a second's worth of proactive rows per platform, so few wait at a time).
-      if (paced) {
-        try {
-          await paced.wait(row.channel);
-        } catch (err) {
-          clearInterval(renew);
-          this.sending.delete(row.id);
-          // The slot was not had: the row goes back at once (its claim is given up by a retry at now).
-          await store.outboxRetry(row.id, this.opts.now()).catch((e: unknown) => this.opts.onError(e, { where: 'outbox-release', channel: row.channel }));
-          throw err;
-        }
-      }
       const channel = this.opts.channel(row.channel);
       try {
         if (!channel) throw new Error(`no ${row.channel} channel is running to send the outbox to`);
