@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { MemoryPacer, RedisPacer, gapMs, type PacerClock } from '../src/scheduling/pacer.js';
+import { MemoryPacer, RedisPacer, SteadyPacer, gapMs, type Pacer, type PacerClock } from '../src/scheduling/pacer.js';
 import { removePrefix } from '../src/scheduling/bullmq.js';
 
 let redis: Redis;
@@ -61,5 +61,30 @@ describe('pacing sends', () => {
     // The next slot is at least 300 ms (on Redis's clock) after the pause was asked for.
     expect((await pacer.reserve('telegram')) - before).toBeGreaterThanOrEqual(300_000);
     await removePrefix(redis, `${prefix}-pause`);
+  });
+
+  it('keeps one process steady: a wake-up that comes late moves the next ones back instead of letting two sends bunch (on a fake clock)', async () => {
+    let t = 0;
+    const clock: PacerClock = { now: () => t, sleep: async (ms) => void (t += ms) };
+    // The slots a shared pacer gives: one gap apart; the second one wakes 25 ms late (a busy event loop).
+    const slots = [0, gap, 2 * gap, 3 * gap];
+    const late = [0, 25, 0, 0];
+    let i = 0;
+    const inner: Pacer = {
+      wait: async () => {
+        const k = i++;
+        t = Math.max(t, slots[k]! + late[k]!);
+      },
+      pause: async () => undefined,
+    };
+    const steady = new SteadyPacer(inner, rates, clock);
+    const wakes: number[] = [];
+    for (let k = 0; k < slots.length; k++) {
+      await steady.wait('telegram');
+      wakes.push(t);
+    }
+    expect(wakes).toEqual([0, gap + 25, 2 * gap + 25, 3 * gap + 25]);
+    // Without it, the third send would leave gap - 25 ms after the second.
+    for (let k = 1; k < wakes.length; k++) expect(wakes[k]! - wakes[k - 1]!).toBeGreaterThanOrEqual(gap);
   });
 });

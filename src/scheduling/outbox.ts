@@ -18,7 +18,7 @@ import type { Channel } from '../messages.js';
 import type { ErrorSink } from '../runtime/bot.js';
 import { decodeOutbox, type OutboxPayload, type ReplyTarget } from '../runtime/durable.js';
 import { DELIVERY_RATE } from './limits.js';
-import type { Pacer } from './pacer.js';
+import { SteadyPacer, type Pacer } from './pacer.js';
 import type { Address, Outbound } from '../messages.js';
 import type { OutboxRow, Store } from '../store/store.js';
 import { PassRunner } from './passes.js';
@@ -79,9 +79,12 @@ export class OutboxSender {
   /** Rows this process is sending: a later pass never takes them again, even once their claim has lapsed. */
   private readonly sending = new Set<number>();
   private readonly passes: PassRunner;
+  /** The pacer, kept steady in this process (see {@link SteadyPacer}). */
+  private readonly pacer: Pacer | undefined;
 
   constructor(private readonly opts: OutboxSenderOptions) {
     this.passes = new PassRunner(() => this.pass(), (err) => opts.onError(err, { where: 'outbox-pass' }));
+    this.pacer = opts.pacer ? new SteadyPacer(opts.pacer) : undefined;
   }
 
   start(): void {
@@ -114,7 +117,7 @@ export class OutboxSender {
     let left = false;
     const queues = [...conversations.values()].filter((queue) => {
       const head = queue[0]!;
-      if (!this.opts.pacer || head.availableAt > now || this.sending.has(head.id) || !head.proactive) return true;
+      if (!this.pacer || head.availableAt > now || this.sending.has(head.id) || !head.proactive) return true;
       const n = started.get(head.channel) ?? 0;
       if (n >= DELIVERY_RATE[head.channel].max) return !(left = true);
       started.set(head.channel, n + 1);
@@ -134,7 +137,7 @@ export class OutboxSender {
       const leaseMs = this.opts.leaseMs ?? 5_000;
       const payload = readable(row.payload);
       // A message the bot sends on its own initiative (a nudge) is paced to the platform's global rate.
-      const paced = row.proactive ? this.opts.pacer : undefined;
+      const paced = row.proactive ? this.pacer : undefined;
       this.sending.add(row.id);
       // The platform's slot first, then the claim and at once the send: a row waiting for its slot
       // holds no lease and costs no write (a pass that claimed a second's worth of rows at once
