@@ -22,8 +22,9 @@ export interface OutboxPayload {
   target?: ReplyTarget;
   /**
    * Present on a nudge's row (a message the bot sends on its own initiative): whose nudge it is, so
-   * that a platform's "this user cannot be reached" marks that learner. It also marks the row as
-   * proactive, paced to the platform's global limit. A raw platform id: never logged.
+   * that a platform's "this user cannot be reached" marks that learner. Its row is written
+   * `proactive` (paced to the platform's global limit, read in a lane of its own). A raw platform
+   * id: never logged.
    */
   learner?: LearnerKey;
 }
