@@ -10,7 +10,10 @@
  *   next scan after that (here: on a clock moved past the lease) enqueues them again;
  * - with append-only persistence (as docker-compose.yml runs it), the waiting jobs come back and the
  *   worker finishes them by itself.
- * Either way every learner gets exactly one nudge, recorded once in the store.
+ * Either way every learner gets exactly one nudge, recorded once in the store. Those two cases run
+ * the BullMQ delivery of a runtime without the outbox (each job sends); the app's own path (each job
+ * commits its nudge with an outbox row, the outbox sender sends it, paced through Redis) has a case
+ * of its own.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -78,8 +81,10 @@ async function startRedis(port: number, dir: string, appendonly: boolean): Promi
 }
 
 /** The nudge worker process (serves the Telegram delivery queue; no scan). */
-function startWorker(path: string, redisUrl: string, prefix: string, fake: FakeTelegram): Promise<{ child: ChildProcess; stderr: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/nudge-worker.ts', path, redisUrl, prefix, fake.apiRoot, fake.token], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startWorker(path: string, redisUrl: string, prefix: string, fake: FakeTelegram, durable: boolean): Promise<{ child: ChildProcess; stderr: () => string }> {
+  // Durable: 10 a second, so that 40 nudges take a few seconds and the restart lands among them.
+  const mode = durable ? ['durable', '10'] : [];
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/nudge-worker.ts', path, redisUrl, prefix, fake.apiRoot, fake.token, ...mode], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   cleanups.push(async () => {
@@ -136,7 +141,7 @@ async function privateRedis(appendonly: boolean) {
   return { url: `redis://127.0.0.1:${port}`, dir, restart };
 }
 
-async function setup(appendonly: boolean) {
+async function setup(appendonly: boolean, durable = false) {
   const { url: redisUrl, dir, restart: restartRedis } = await privateRedis(appendonly);
   const fake = new FakeTelegram();
   await fake.start();
@@ -155,7 +160,7 @@ async function setup(appendonly: boolean) {
     await store.close();
     await fake.stop();
   });
-  const worker = await startWorker(path, redisUrl, 'restart', fake);
+  const worker = await startWorker(path, redisUrl, 'restart', fake, durable);
 
   const recorded = async () => {
     let n = 0;
@@ -167,13 +172,16 @@ async function setup(appendonly: boolean) {
     const c = await scheduler.deliveryQueues.get('telegram')!.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
     return Object.values(c).reduce((a, b) => a + b, 0);
   };
-  return { fake, chats, scheduler, worker, errors, restartRedis, recorded, accepted, queued, moveClock: (ms: number) => (skewMs += ms) };
+  // Nudge rows committed and not yet sent (the app's path; always none without the outbox).
+  const unsent = async () => (await store.outboxDue(new Date(Date.now() + skewMs), 1000)).length;
+  return { fake, chats, scheduler, worker, errors, restartRedis, recorded, accepted, queued, unsent, moveClock: (ms: number) => (skewMs += ms) };
 }
 
-/** Every learner recorded, the queue empty, then nothing more sent within a bounded window: one nudge each. */
+/** Every learner recorded, the queue and the outbox empty, then nothing more sent within a bounded window: one nudge each. */
 async function expectExactlyOnce(t: Awaited<ReturnType<typeof setup>>): Promise<void> {
   await until(async () => (await t.recorded()) === N, 20_000, 'every learner\'s nudge recorded in the store');
   await until(async () => (await t.queued()) === 0, 10_000, 'the delivery queue drained');
+  await until(async () => (await t.unsent()) === 0, 20_000, 'the outbox drained');
   const settled = t.accepted();
   await t.fake.until(() => t.accepted() > settled, 1_000).then(
     () => undefined,
@@ -214,6 +222,19 @@ describe('Redis restarted while nudges are being delivered', () => {
     expect(atRestart).toBeLessThan(N);
     console.log(`Redis restart with append-only persistence: ${atRestart} of ${N} sent by the restart`);
     // Nothing is re-enqueued by hand: the worker alone finishes the batch.
+    await expectExactlyOnce(t);
+    expect(await t.scheduler.scan()).toBe(0);
+  }, 30_000);
+
+  it('the app\'s path, without persistence: nudges committed with their outbox rows are sent after the restart; every learner nudged exactly once', async () => {
+    const t = await setup(false, true);
+    expect(await t.scheduler.scan()).toBe(N);
+    await t.fake.until(() => t.accepted() >= 8, 15_000, '8 nudges before the restart');
+    await t.restartRedis();
+    const atRestart = t.accepted();
+    expect(atRestart).toBeLessThan(N);
+    console.log(`Redis restart on the outbox path: ${atRestart} of ${N} sent by the restart`);
+    // Nothing is enqueued again: what was committed is in the store's outbox, and the sender goes on once its pacer answers.
     await expectExactlyOnce(t);
     expect(await t.scheduler.scan()).toBe(0);
   }, 30_000);
