@@ -2,7 +2,7 @@
  * Nudges on BullMQ against real Redis (each test on its own key prefix, removed afterwards), sent
  * through the real Telegram adapter to a local fake of the Bot API.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { formatHhmm } from '../src/learning/localtime.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { FakeTelegram } from './fakes/telegram-api.js';
 import { fixtureCourse } from './helpers.js';
+import { startFixture } from './fixture-process.js';
 
 const redisUrl = inject('redisUrl');
 const tmp = mkdtempSync(join(tmpdir(), 'digit4sd-bull-'));
@@ -177,19 +178,8 @@ describe('nudges on BullMQ', () => {
 });
 
 describe('a worker process killed mid-batch', () => {
-  function startWorker(t: { path: string; prefix: string; fake: FakeTelegram }): Promise<ChildProcess> {
-    // One process (node with tsx's loader), so that a signal reaches the worker itself.
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/nudge-worker.ts', t.path, redisUrl, t.prefix, t.fake.apiRoot, t.fake.token], { stdio: ['ignore', 'pipe', 'pipe'] });
-    cleanups.push(async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      await exited;
-    });
-    return new Promise((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve(child));
-      child.once('exit', (code) => reject(new Error(`worker exited early with ${code}`)));
-    });
+  async function startWorker(t: { path: string; prefix: string; fake: FakeTelegram }): Promise<ChildProcess> {
+    return (await startFixture('test/fixtures/nudge-worker.ts', [t.path, redisUrl, t.prefix, t.fake.apiRoot, t.fake.token], cleanups)).child;
   }
 
   it('loses no nudge when killed with SIGKILL and restarted; repeats at most the messages in flight at the kill', async () => {

@@ -5,7 +5,6 @@
  * once and delivers every reply; a store write that fails while applying an answer gets the learner
  * an apology, changes nothing, and the inbox's retry (or the platform's redelivery) succeeds.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +13,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { drained } from './drained.js';
 import { FakeSlackApi } from './fakes/slack-api.js';
 import { FakeConnector, textOf } from './fakes/teams-connector.js';
+import { startFixture, type Fixture } from './fixture-process.js';
 
 const SLACK_SECRET = 'durable-slack-secret';
 const SLACK_TOKEN = 'xoxb-durable';
@@ -22,26 +22,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function startBot(dataDir: string, settings: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
-  const args = Object.entries(settings).map(([k, v]) => `${k}=${v}`);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/durable-bot.ts', dataDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanups.push(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => void (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /ready (\d+)/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.once('exit', (code) => reject(new Error(`the bot exited early with ${code}: ${err.slice(0, 2000)}`)));
-  });
+function startBot(dataDir: string, settings: Record<string, string>): Promise<Fixture> {
+  return startFixture('test/fixtures/durable-bot.ts', [dataDir, ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)], cleanups);
 }
 
 /** One channel as the burst sees it: how to send learner i's k-th command, and what each learner got back. */

@@ -129,8 +129,8 @@ describe('a store write failing during an answer, Slack', () => {
     return { ...b, fake, post, dm, dmCalls, last, tap, tapBody, postTap };
   }
 
-  it('apologises when applying the answer fails, changes nothing, and the inbox retry applies it once', async () => {
-    const s = await slack();
+  /** Starts lesson l1 and taps through to its first quiz question; returns that message. */
+  async function firstQuestion(s: Awaited<ReturnType<typeof slack>>) {
     expect(await s.post(s.dm('start l1'), 'application/json')).toBe(200);
     await s.settle();
     for (const label of ['Next', 'Next', 'Start the quiz']) {
@@ -139,6 +139,12 @@ describe('a store write failing during an answer, Slack', () => {
     }
     const question = s.last();
     expect(JSON.stringify(question.blocks)).toContain('Which option is right in l1 q1?');
+    return question;
+  }
+
+  it('apologises when applying the answer fails, changes nothing, and the inbox retry applies it once', async () => {
+    const s = await slack();
+    const question = await firstQuestion(s);
     const before = (await s.store.getLearner({ channel: 'slack', userId: 'U1' }))!;
 
     s.failNext('commitLearner');
@@ -186,14 +192,7 @@ describe('a store write failing during an answer, Slack', () => {
     ['the learner taps again', false],
   ])('does not start the double-tap window for a tap whose inbox write failed: %s at once, and it is applied and answered once', async (_what, sameTap) => {
     const s = await slack();
-    expect(await s.post(s.dm('start l1'), 'application/json')).toBe(200);
-    await s.settle();
-    for (const label of ['Next', 'Next', 'Start the quiz']) {
-      expect(await s.tap(s.last(), label)).toBe(200);
-      await s.settle();
-    }
-    const question = s.last();
-    expect(JSON.stringify(question.blocks)).toContain('Which option is right in l1 q1?');
+    const question = await firstQuestion(s);
     const calls = s.dmCalls().length;
 
     s.failNext('inboxAdd');

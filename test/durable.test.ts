@@ -4,7 +4,6 @@
  * delivers every reply once; a store write that fails while applying an answer gets the learner an
  * apology, changes nothing, and the retry succeeds.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +21,7 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { FakeTelegram, type TgUpdate, type TgUser } from './fakes/telegram-api.js';
 import { drained } from './drained.js';
 import { fixtureCourse, TestClock } from './helpers.js';
+import { startFixture, type Fixture } from './fixture-process.js';
 
 const SECRET = 'durable-secret';
 const cleanups: (() => Promise<void>)[] = [];
@@ -29,23 +29,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function startBot(dataDir: string, fake: FakeTelegram): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/durable-bot.ts', dataDir, fake.apiRoot, fake.token, SECRET], { stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanups.push(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /ready (\d+)/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.once('exit', (code) => reject(new Error(`the bot exited early with ${code}`)));
-  });
+function startBot(dataDir: string, fake: FakeTelegram): Promise<Fixture> {
+  return startFixture('test/fixtures/durable-bot.ts', [dataDir, fake.apiRoot, fake.token, SECRET], cleanups);
 }
 
 /** Posts one update to the webhook; true when the bot acknowledged it (200), false when the connection died. */

@@ -5,7 +5,7 @@
  * restart, on the embedded store without Redis; a learner who blocked the bot is marked unreachable
  * once, from the outbox sender's refusal.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +33,7 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { drained } from './drained.js';
 import { FakeTelegram } from './fakes/telegram-api.js';
 import { fixtureCourse } from './helpers.js';
+import { startFixture } from './fixture-process.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -226,19 +227,9 @@ describe('the outbox sender and proactive rows', () => {
 });
 
 describe('a bot killed between a nudge\'s commit and its send', () => {
-  function startBot(dataDir: string, fake: FakeTelegram, extra: string[] = []): Promise<ChildProcess> {
+  async function startBot(dataDir: string, fake: FakeTelegram, extra: string[] = []): Promise<ChildProcess> {
     const settings = [`TELEGRAM_BOT_TOKEN=${fake.token}`, `TELEGRAM_API_ROOT=${fake.apiRoot}`, 'TELEGRAM_WEBHOOK_URL=https://bot.example.org/tg', 'TELEGRAM_WEBHOOK_SECRET=nudge-secret', 'NUDGE_INTERVAL_MS=200', ...extra];
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/durable-bot.ts', dataDir, ...settings], { stdio: ['ignore', 'pipe', 'pipe'] });
-    cleanups.push(async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      await exited;
-    });
-    return new Promise((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve(child));
-      child.once('exit', (code) => reject(new Error(`the bot exited early with ${code}`)));
-    });
+    return (await startFixture('test/fixtures/durable-bot.ts', [dataDir, ...settings], cleanups)).child;
   }
 
   it('sends the nudge exactly once after the restart, on the embedded store without Redis', async () => {

@@ -32,6 +32,7 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { FakeTelegram } from './fakes/telegram-api.js';
 import { fixtureCourse } from './helpers.js';
 import { answers } from './redis-server.js';
+import { startFixture, type Fixture } from './fixture-process.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'digit4sd-redis-restart-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -81,21 +82,10 @@ async function startRedis(port: number, dir: string, appendonly: boolean): Promi
 }
 
 /** The nudge worker process (serves the Telegram delivery queue; no scan). */
-function startWorker(path: string, redisUrl: string, prefix: string, fake: FakeTelegram, durable: boolean): Promise<{ child: ChildProcess; stderr: () => string }> {
+function startWorker(path: string, redisUrl: string, prefix: string, fake: FakeTelegram, durable: boolean): Promise<Fixture> {
   // Durable: 10 a second, so that 40 nudges take a few seconds and the restart lands among them.
   const mode = durable ? ['durable', '10'] : [];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/nudge-worker.ts', path, redisUrl, prefix, fake.apiRoot, fake.token, ...mode], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  cleanups.push(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGKILL');
-    await exited(child);
-  });
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve({ child, stderr: () => stderr }));
-    child.once('exit', (code) => reject(new Error(`worker exited early with ${code}: ${stderr}`)));
-  });
+  return startFixture('test/fixtures/nudge-worker.ts', [path, redisUrl, prefix, fake.apiRoot, fake.token, ...mode], cleanups);
 }
 
 /** `n` Telegram learners whose daily reminder fell due a minute ago. */

@@ -6,7 +6,6 @@
  * Telegram each answer gets its own toast; on Teams (no private notices) each question gets one
  * running tally card, posted once and edited in place, which ends up naming everyone who answered.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +16,7 @@ import { drained } from './drained.js';
 import { cardOf, FakeConnector, textOf as teamsText, type ConnectorCall } from './fakes/teams-connector.js';
 import { FakeTelegram, type SentMessage, type TgChat, type TgUpdate, type TgUser } from './fakes/telegram-api.js';
 import { fixtureCourse } from './helpers.js';
+import { startFixture, type Fixture } from './fixture-process.js';
 
 const SECRET = 'two-redis-secret';
 const redisUrl = inject('redisUrl');
@@ -25,26 +25,8 @@ afterAll(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function startBot(dataDir: string, settings: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
-  const args = Object.entries(settings).map(([k, v]) => `${k}=${v}`);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/durable-bot.ts', dataDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanups.push(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-  });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => void (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /ready (\d+)/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.once('exit', (code) => reject(new Error(`the bot exited early with ${code}: ${err.slice(0, 2000)}`)));
-  });
+function startBot(dataDir: string, settings: Record<string, string>): Promise<Fixture> {
+  return startFixture('test/fixtures/durable-bot.ts', [dataDir, ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)], cleanups, 'SIGTERM');
 }
 
 const GROUP: TgChat = { id: -1005550002, type: 'supergroup', title: 'Team' };
